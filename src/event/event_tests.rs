@@ -1,0 +1,126 @@
+use pretty_assertions::assert_eq;
+
+use super::wire::{WireError, WirePayloadRef, parse_line, to_line};
+use super::*;
+
+#[test]
+fn hash_hex_round_trips() {
+    let hash = Hash::of(b"hello");
+    let parsed: Hash = hash.to_hex().parse().expect("hex parses");
+    assert_eq!(parsed, hash);
+    assert!("xyz".parse::<Hash>().is_err());
+    assert!("g".repeat(64).parse::<Hash>().is_err());
+}
+
+#[test]
+fn payload_kind_wire_shape_matches_the_reference() {
+    let json = serde_json::to_string(&PayloadKind::InferenceRequest).expect("serialises");
+    assert_eq!(json, r#"{"type":"inference_request"}"#);
+    let other: PayloadKind = serde_json::from_str(r#"{"type":"future_kind"}"#).expect("parses");
+    assert_eq!(other, PayloadKind::Other("future_kind".to_string()));
+    assert_eq!(
+        serde_json::to_string(&other).expect("serialises"),
+        r#"{"type":"future_kind"}"#
+    );
+}
+
+#[test]
+fn reference_line_parses_with_file_payload_ref() {
+    let line = r#"{"schema_version":1,"seq":3,"wall_time_unix_ms":10,"rollout_id":"r","thread_id":"t","codex_turn_id":"turn","payload":{"type":"inference_started","inference_call_id":"i","thread_id":"t","codex_turn_id":"turn","model":"m","provider_name":"p","request_payload":{"raw_payload_id":"raw_payload:1","kind":{"type":"inference_request"},"path":"payloads/1.json"}}}"#;
+    let event = parse_line(line).expect("parses");
+    let EventPayload::InferenceStarted {
+        request_payload, ..
+    } = &event.payload
+    else {
+        panic!("wrong variant: {:?}", event.payload);
+    };
+    assert_eq!(
+        request_payload,
+        &WirePayloadRef::File {
+            raw_payload_id: "raw_payload:1".to_string(),
+            kind: PayloadKind::InferenceRequest,
+            path: "payloads/1.json".to_string(),
+        }
+    );
+    // Written back, the line is the same JSON value.
+    let back: serde_json::Value = serde_json::from_str(&to_line(&event)).expect("valid json");
+    let original: serde_json::Value = serde_json::from_str(line).expect("valid json");
+    assert_eq!(back, original);
+}
+
+#[test]
+fn unknown_event_type_is_kept_verbatim() {
+    let line = r#"{"schema_version":1,"seq":1,"wall_time_unix_ms":0,"rollout_id":"r","thread_id":null,"codex_turn_id":null,"payload":{"type":"brand_new","z":1,"a":[1,2]}}"#;
+    let event = parse_line(line).expect("parses");
+    assert_eq!(event.payload.type_name(), "brand_new");
+    assert_eq!(to_line(&event), line);
+}
+
+#[test]
+fn known_type_with_wrong_field_type_is_an_error() {
+    let line = r#"{"schema_version":1,"seq":1,"wall_time_unix_ms":0,"rollout_id":"r","thread_id":null,"codex_turn_id":null,"payload":{"type":"rollout_started","trace_id":5,"root_thread_id":"x"}}"#;
+    let err = parse_line(line).expect_err("must fail");
+    assert!(
+        matches!(&err, WireError::Json(message) if message.contains("rollout_started")),
+        "{err}"
+    );
+}
+
+#[test]
+fn other_schema_versions_are_rejected() {
+    let line = r#"{"schema_version":2,"seq":1,"wall_time_unix_ms":0,"rollout_id":"r","thread_id":null,"codex_turn_id":null,"payload":{"type":"rollout_ended","status":"completed"}}"#;
+    assert_eq!(parse_line(line), Err(WireError::SchemaVersion(2)));
+}
+
+#[test]
+fn payload_ref_forms_are_exclusive() {
+    let both = r#"{"kind":{"type":"tool_result"},"path":"a","inline":1}"#;
+    assert!(serde_json::from_str::<WirePayloadRef>(both).is_err());
+    let none = r#"{"kind":{"type":"tool_result"}}"#;
+    assert!(serde_json::from_str::<WirePayloadRef>(none).is_err());
+}
+
+#[test]
+fn every_known_type_name_matches_its_variant() {
+    let samples: Vec<EventPayload<u8>> = vec![
+        EventPayload::RolloutEnded {
+            status: RolloutStatus::Completed,
+        },
+        EventPayload::EventsDropped {
+            count: 1,
+            reason: "x".into(),
+        },
+        EventPayload::CodeCellStoredValues {
+            runtime_cell_id: "1".into(),
+            stored_values_payload: 0,
+        },
+    ];
+    for sample in samples {
+        let json = serde_json::to_value(&sample).expect("serialises");
+        assert_eq!(json["type"], sample.type_name());
+    }
+}
+
+#[test]
+fn bincode_round_trips_an_event() {
+    let event = Event {
+        seq: 7,
+        wall_time_unix_ms: 1_767_225_600_000,
+        thread_id: Some("t".into()),
+        codex_turn_id: None,
+        payload: EventPayload::ToolCallEnded {
+            tool_call_id: "c".into(),
+            status: ExecutionStatus::Failed,
+            result_payload: Some(PayloadRef {
+                kind: PayloadKind::ToolResult,
+                hash: Hash::of(b"x"),
+                size_bytes: 1,
+            }),
+        },
+    };
+    let bytes = bincode::encode_to_vec(&event, bincode::config::standard()).expect("encodes");
+    let (back, used): (Event, usize) =
+        bincode::decode_from_slice(&bytes, bincode::config::standard()).expect("decodes");
+    assert_eq!(used, bytes.len());
+    assert_eq!(back, event);
+}

@@ -1,0 +1,279 @@
+//! The JSON wire format: one raw event per line, the reference's envelope.
+//!
+//! Parsing is strict about the envelope and the known event types, and keeps
+//! unknown event types verbatim. This module does no I/O: resolving a
+//! payload reference (reading a file, storing bytes) is the caller's job.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::{
+    EventPayload, Hash, JsonText, KNOWN_EVENT_TYPES, PayloadKind, RAW_EVENT_SCHEMA_VERSION,
+};
+
+/// A payload reference as it appears on the wire, in one of three forms.
+#[derive(Debug, Clone)]
+pub enum WirePayloadRef {
+    /// The reference's form: a file relative to the JSONL file's directory.
+    File {
+        raw_payload_id: String,
+        kind: PayloadKind,
+        path: String,
+    },
+    /// The value inline; it is stored as compact JSON.
+    Inline {
+        kind: PayloadKind,
+        value: Box<RawValue>,
+    },
+    /// A payload the store already holds, as printed by `events`.
+    Stored {
+        raw_payload_id: Option<String>,
+        kind: PayloadKind,
+        blake3: Hash,
+        size_bytes: u64,
+    },
+}
+
+impl PartialEq for WirePayloadRef {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                WirePayloadRef::File {
+                    raw_payload_id: a_id,
+                    kind: a_kind,
+                    path: a_path,
+                },
+                WirePayloadRef::File {
+                    raw_payload_id: b_id,
+                    kind: b_kind,
+                    path: b_path,
+                },
+            ) => a_id == b_id && a_kind == b_kind && a_path == b_path,
+            (
+                WirePayloadRef::Inline {
+                    kind: a_kind,
+                    value: a_value,
+                },
+                WirePayloadRef::Inline {
+                    kind: b_kind,
+                    value: b_value,
+                },
+            ) => a_kind == b_kind && a_value.get() == b_value.get(),
+            (
+                WirePayloadRef::Stored {
+                    raw_payload_id: a_id,
+                    kind: a_kind,
+                    blake3: a_hash,
+                    size_bytes: a_size,
+                },
+                WirePayloadRef::Stored {
+                    raw_payload_id: b_id,
+                    kind: b_kind,
+                    blake3: b_hash,
+                    size_bytes: b_size,
+                },
+            ) => a_id == b_id && a_kind == b_kind && a_hash == b_hash && a_size == b_size,
+            _ => false,
+        }
+    }
+}
+
+impl WirePayloadRef {
+    /// The payload kind, whatever the form.
+    pub fn kind(&self) -> &PayloadKind {
+        match self {
+            WirePayloadRef::File { kind, .. }
+            | WirePayloadRef::Inline { kind, .. }
+            | WirePayloadRef::Stored { kind, .. } => kind,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct WirePayloadRefFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    raw_payload_id: Option<String>,
+    kind: PayloadKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inline: Option<Box<RawValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    blake3: Option<Hash>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    size_bytes: Option<u64>,
+}
+
+impl Serialize for WirePayloadRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields = match self {
+            WirePayloadRef::File {
+                raw_payload_id,
+                kind,
+                path,
+            } => WirePayloadRefFields {
+                raw_payload_id: Some(raw_payload_id.clone()),
+                kind: kind.clone(),
+                path: Some(path.clone()),
+                inline: None,
+                blake3: None,
+                size_bytes: None,
+            },
+            WirePayloadRef::Inline { kind, value } => WirePayloadRefFields {
+                raw_payload_id: None,
+                kind: kind.clone(),
+                path: None,
+                inline: Some(value.clone()),
+                blake3: None,
+                size_bytes: None,
+            },
+            WirePayloadRef::Stored {
+                raw_payload_id,
+                kind,
+                blake3,
+                size_bytes,
+            } => WirePayloadRefFields {
+                raw_payload_id: raw_payload_id.clone(),
+                kind: kind.clone(),
+                path: None,
+                inline: None,
+                blake3: Some(*blake3),
+                size_bytes: Some(*size_bytes),
+            },
+        };
+        fields.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for WirePayloadRef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let fields = WirePayloadRefFields::deserialize(deserializer)?;
+        match (fields.inline, fields.blake3, fields.path) {
+            (Some(value), None, None) => Ok(WirePayloadRef::Inline {
+                kind: fields.kind,
+                value,
+            }),
+            (None, Some(blake3), None) => {
+                let size_bytes = fields.size_bytes.ok_or_else(|| {
+                    D::Error::custom("payload reference with blake3 needs size_bytes")
+                })?;
+                Ok(WirePayloadRef::Stored {
+                    raw_payload_id: fields.raw_payload_id,
+                    kind: fields.kind,
+                    blake3,
+                    size_bytes,
+                })
+            }
+            (None, None, Some(path)) => Ok(WirePayloadRef::File {
+                raw_payload_id: fields.raw_payload_id.unwrap_or_default(),
+                kind: fields.kind,
+                path,
+            }),
+            (None, None, None) => Err(D::Error::custom(
+                "payload reference needs one of `path`, `inline` or `blake3`",
+            )),
+            _ => Err(D::Error::custom(
+                "payload reference has more than one of `path`, `inline` and `blake3`",
+            )),
+        }
+    }
+}
+
+/// One wire event: the reference's envelope around a typed payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "R: Serialize",
+    deserialize = "R: serde::de::DeserializeOwned"
+))]
+pub struct WireEvent<R> {
+    pub schema_version: u32,
+    pub seq: u64,
+    pub wall_time_unix_ms: i64,
+    pub rollout_id: String,
+    pub thread_id: Option<String>,
+    pub codex_turn_id: Option<String>,
+    #[serde(with = "payload_serde")]
+    pub payload: EventPayload<R>,
+}
+
+/// Serde for an event payload that keeps unknown `type`s verbatim.
+mod payload_serde {
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::value::RawValue;
+
+    use super::{EventPayload, JsonText, KNOWN_EVENT_TYPES};
+
+    pub fn serialize<R: Serialize, S: Serializer>(
+        payload: &EventPayload<R>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match payload {
+            EventPayload::Unknown { json, .. } => json.serialize(serializer),
+            known => known.serialize(serializer),
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct TypeProbe {
+        #[serde(rename = "type")]
+        type_name: String,
+    }
+
+    pub fn deserialize<'de, R: DeserializeOwned, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<EventPayload<R>, D::Error> {
+        use serde::de::Error;
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        let probe: TypeProbe = serde_json::from_str(raw.get())
+            .map_err(|err| D::Error::custom(format!("payload: {err}")))?;
+        if KNOWN_EVENT_TYPES.contains(&probe.type_name.as_str()) {
+            serde_json::from_str(raw.get()).map_err(|err| {
+                D::Error::custom(format!("payload of type {}: {err}", probe.type_name))
+            })
+        } else {
+            Ok(EventPayload::Unknown {
+                type_name: probe.type_name,
+                json: JsonText(raw.get().to_string()),
+            })
+        }
+    }
+}
+
+/// Why a wire line was rejected. The caller adds the file and line number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("malformed event: {0}")]
+    Json(String),
+    #[error("unsupported schema_version {0} (this build reads {RAW_EVENT_SCHEMA_VERSION})")]
+    SchemaVersion(u32),
+    #[error("empty rollout_id")]
+    EmptyRolloutId,
+}
+
+/// Parses one JSONL line into a wire event.
+pub fn parse_line(line: &str) -> Result<WireEvent<WirePayloadRef>, WireError> {
+    let event: WireEvent<WirePayloadRef> =
+        serde_json::from_str(line).map_err(|err| WireError::Json(err.to_string()))?;
+    if event.schema_version != RAW_EVENT_SCHEMA_VERSION {
+        return Err(WireError::SchemaVersion(event.schema_version));
+    }
+    if event.rollout_id.is_empty() {
+        return Err(WireError::EmptyRolloutId);
+    }
+    Ok(event)
+}
+
+/// Serialises one wire event as a single compact JSON line (no newline).
+pub fn to_line<R: Serialize>(event: &WireEvent<R>) -> String {
+    // Serialising our own types into a String cannot fail: every map key is a
+    // string and `JsonText` is validated when it is read.
+    serde_json::to_string(event)
+        .unwrap_or_else(|err| format!("{{\"error\":\"event could not be serialised: {err}\"}}"))
+}
+
+/// Whether `type_name` is an event type this build reduces.
+pub fn is_known_event_type(type_name: &str) -> bool {
+    KNOWN_EVENT_TYPES.contains(&type_name)
+}

@@ -1,0 +1,4 @@
+//! tracefold records what an AI agent does into an embedded, append-only
+//! event log and reduces it back into an explainable rollout graph.
+
+pub mod event;
