@@ -1,9 +1,17 @@
 //! tracefold records what an AI agent does into an embedded, append-only
 //! event log and reduces it back into an explainable rollout graph.
 
+pub mod cli;
 pub mod codec;
+pub mod codemode;
 pub mod error;
 pub mod event;
+pub mod export;
+pub mod model;
+pub mod reducer;
+pub mod ingest;
+pub mod recorder;
 pub mod store;
+pub mod writer;
 
 pub use error::{Error, Result};

@@ -621,6 +621,48 @@ impl<R> EventPayload<R> {
         }
     }
 
+    /// The kind each payload reference of this event has by convention (the
+    /// reference's producers), in `for_each_ref` order.
+    pub fn conventional_payload_kinds(&self) -> Vec<PayloadKind> {
+        let kind = match self {
+            EventPayload::ThreadStarted { .. } | EventPayload::ThreadResumed { .. } => {
+                PayloadKind::SessionMetadata
+            }
+            EventPayload::InferenceStarted { .. } => PayloadKind::InferenceRequest,
+            EventPayload::InferenceCompleted { .. }
+            | EventPayload::InferenceFailed { .. }
+            | EventPayload::InferenceCancelled { .. } => PayloadKind::InferenceResponse,
+            EventPayload::ToolCallStarted { .. } => PayloadKind::ToolInvocation,
+            EventPayload::ToolCallRuntimeStarted { .. }
+            | EventPayload::ToolCallRuntimeEnded { .. } => PayloadKind::ToolRuntimeEvent,
+            EventPayload::ToolCallEnded { .. }
+            | EventPayload::CodeCellInitialResponse { .. }
+            | EventPayload::CodeCellEnded { .. } => PayloadKind::ToolResult,
+            EventPayload::CompactionRequestStarted { .. } => PayloadKind::CompactionRequest,
+            EventPayload::CompactionRequestCompleted { .. } => PayloadKind::CompactionResponse,
+            EventPayload::CompactionInstalled { .. }
+            | EventPayload::LocalCompactionInstalled { .. } => PayloadKind::CompactionCheckpoint,
+            EventPayload::AgentResultObserved { .. } => PayloadKind::AgentResult,
+            EventPayload::ProtocolEventObserved { .. } => PayloadKind::ProtocolEvent,
+            EventPayload::TerminalSessionEnded { .. } => PayloadKind::TerminalRuntimeEvent,
+            EventPayload::CodeCellStoredValues { .. } => PayloadKind::CodeCellStoredValues,
+            EventPayload::Other { kind, .. } => PayloadKind::Other(kind.clone()),
+            EventPayload::RolloutStarted { .. }
+            | EventPayload::RolloutEnded { .. }
+            | EventPayload::ThreadEnded { .. }
+            | EventPayload::CodexTurnStarted { .. }
+            | EventPayload::CodexTurnEnded { .. }
+            | EventPayload::McpToolCallCorrelationAssigned { .. }
+            | EventPayload::CodeCellStarted { .. }
+            | EventPayload::CompactionRequestFailed { .. }
+            | EventPayload::EventsDropped { .. }
+            | EventPayload::Unknown { .. } => return Vec::new(),
+        };
+        let mut count = 0;
+        self.for_each_ref(|_| count += 1);
+        vec![kind; count]
+    }
+
     /// Maps every payload reference through `f`, keeping everything else.
     /// Stops at the first error.
     pub fn try_map_refs<R2, E>(

@@ -25,6 +25,9 @@ pub enum WirePayloadRef {
         kind: PayloadKind,
         value: Box<RawValue>,
     },
+    /// The payload's exact bytes as a JSON string (used on export when the
+    /// bytes are not compact JSON, so they round-trip byte for byte).
+    InlineText { kind: PayloadKind, text: String },
     /// A payload the store already holds, as printed by `events`.
     Stored {
         raw_payload_id: Option<String>,
@@ -60,6 +63,16 @@ impl PartialEq for WirePayloadRef {
                 },
             ) => a_kind == b_kind && a_value.get() == b_value.get(),
             (
+                WirePayloadRef::InlineText {
+                    kind: a_kind,
+                    text: a_text,
+                },
+                WirePayloadRef::InlineText {
+                    kind: b_kind,
+                    text: b_text,
+                },
+            ) => a_kind == b_kind && a_text == b_text,
+            (
                 WirePayloadRef::Stored {
                     raw_payload_id: a_id,
                     kind: a_kind,
@@ -84,6 +97,7 @@ impl WirePayloadRef {
         match self {
             WirePayloadRef::File { kind, .. }
             | WirePayloadRef::Inline { kind, .. }
+            | WirePayloadRef::InlineText { kind, .. }
             | WirePayloadRef::Stored { kind, .. } => kind,
         }
     }
@@ -98,6 +112,8 @@ struct WirePayloadRefFields {
     path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     inline: Option<Box<RawValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inline_text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     blake3: Option<Hash>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,6 +132,7 @@ impl Serialize for WirePayloadRef {
                 kind: kind.clone(),
                 path: Some(path.clone()),
                 inline: None,
+                inline_text: None,
                 blake3: None,
                 size_bytes: None,
             },
@@ -124,6 +141,16 @@ impl Serialize for WirePayloadRef {
                 kind: kind.clone(),
                 path: None,
                 inline: Some(value.clone()),
+                inline_text: None,
+                blake3: None,
+                size_bytes: None,
+            },
+            WirePayloadRef::InlineText { kind, text } => WirePayloadRefFields {
+                raw_payload_id: None,
+                kind: kind.clone(),
+                path: None,
+                inline: None,
+                inline_text: Some(text.clone()),
                 blake3: None,
                 size_bytes: None,
             },
@@ -137,6 +164,7 @@ impl Serialize for WirePayloadRef {
                 kind: kind.clone(),
                 path: None,
                 inline: None,
+                inline_text: None,
                 blake3: Some(*blake3),
                 size_bytes: Some(*size_bytes),
             },
@@ -149,6 +177,17 @@ impl<'de> Deserialize<'de> for WirePayloadRef {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let fields = WirePayloadRefFields::deserialize(deserializer)?;
+        if let Some(text) = fields.inline_text {
+            if fields.inline.is_some() || fields.blake3.is_some() || fields.path.is_some() {
+                return Err(D::Error::custom(
+                    "payload reference has more than one of `path`, `inline`, `inline_text` and `blake3`",
+                ));
+            }
+            return Ok(WirePayloadRef::InlineText {
+                kind: fields.kind,
+                text,
+            });
+        }
         match (fields.inline, fields.blake3, fields.path) {
             (Some(value), None, None) => Ok(WirePayloadRef::Inline {
                 kind: fields.kind,
@@ -171,7 +210,7 @@ impl<'de> Deserialize<'de> for WirePayloadRef {
                 path,
             }),
             (None, None, None) => Err(D::Error::custom(
-                "payload reference needs one of `path`, `inline` or `blake3`",
+                "payload reference needs one of `path`, `inline`, `inline_text` or `blake3`",
             )),
             _ => Err(D::Error::custom(
                 "payload reference has more than one of `path`, `inline` and `blake3`",

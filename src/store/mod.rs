@@ -268,6 +268,7 @@ impl Store {
             touched: BTreeSet::new(),
             staged: BTreeMap::new(),
             batch_bytes: 0,
+            counters: WriteCounters::default(),
         })
     }
 
@@ -651,6 +652,19 @@ pub struct Writes<'a> {
     /// Manifests as staged by this write (committed copies live in `state`).
     staged: BTreeMap<u64, RolloutManifest>,
     batch_bytes: usize,
+    /// What this write stored and what it found already stored.
+    pub counters: WriteCounters,
+}
+
+/// Counters of one write, for the writer's statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteCounters {
+    pub payloads_written: u64,
+    pub payloads_deduplicated: u64,
+    pub payload_bytes_in: u64,
+    pub chunks_written: u64,
+    pub chunks_deduplicated: u64,
+    pub chunk_bytes_written: u64,
 }
 
 impl Writes<'_> {
@@ -697,7 +711,10 @@ impl Writes<'_> {
             });
         }
         let hash = Hash::of(bytes);
-        if !self.payload_known(&hash)? {
+        self.counters.payload_bytes_in += bytes.len() as u64;
+        if self.payload_known(&hash)? {
+            self.counters.payloads_deduplicated += 1;
+        } else {
             let prepared = payload::prepare_payload(bytes, &mut |chunk| self.chunk_known(chunk));
             self.put_prepared(&prepared)?;
         }
@@ -715,8 +732,11 @@ impl Writes<'_> {
         }
         for chunk in &prepared.chunks {
             if chunk.record.is_empty() || self.chunk_known(&chunk.hash) {
+                self.counters.chunks_deduplicated += 1;
                 continue;
             }
+            self.counters.chunks_written += 1;
+            self.counters.chunk_bytes_written += chunk.record.len() as u64;
             self.batch_bytes += chunk.record.len();
             self.batch
                 .insert(&chunk_key(&chunk.hash)[..], chunk.record.as_slice());
@@ -731,6 +751,7 @@ impl Writes<'_> {
         self.batch_bytes += record.len();
         self.batch.insert(&key[..], record);
         self.pending_payloads.insert(prepared.hash);
+        self.counters.payloads_written += 1;
         Ok(())
     }
 
@@ -811,6 +832,30 @@ impl Writes<'_> {
         self.staged.insert(num, manifest);
         self.touched.insert(num);
         Ok(seq)
+    }
+
+    /// The store's payload size limit.
+    pub fn max_payload_bytes(&self) -> u64 {
+        self.store.inner.options.max_payload_bytes
+    }
+
+    /// Fills a rollout's identity from outside its log (a bundle manifest)
+    /// where its events did not set it.
+    pub fn set_identity(&mut self, num: u64, trace_id: &str, root_thread_id: &str, started_at_unix_ms: i64) {
+        let mut manifest = match self.staged.remove(&num) {
+            Some(manifest) => manifest,
+            None => match self.state.manifests.get(&num) {
+                Some(manifest) => manifest.clone(),
+                None => return,
+            },
+        };
+        manifest.trace_id.get_or_insert_with(|| trace_id.to_string());
+        manifest
+            .root_thread_id
+            .get_or_insert_with(|| root_thread_id.to_string());
+        manifest.started_at_unix_ms = Some(started_at_unix_ms);
+        self.staged.insert(num, manifest);
+        self.touched.insert(num);
     }
 
     /// Bytes staged so far.

@@ -1,0 +1,168 @@
+//! The command-line interface: argument types, one function per command, and
+//! all printing. The library below never prints and never exits.
+
+mod store_cmds;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::store::{Store, StoreOptions};
+
+/// Exit code of a successful command.
+pub const EXIT_OK: i32 = 0;
+/// Exit code of a negative answer (verify findings, divergent diff).
+pub const EXIT_NEGATIVE: i32 = 1;
+/// Exit code of an error.
+pub const EXIT_ERROR: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tracefold",
+    version,
+    about = "Record what an AI agent does into an embedded event log and reduce it to an explainable rollout graph"
+)]
+struct Cli {
+    /// Store directory [default: $TRACEFOLD_STORE, else ./tracefold-store]
+    #[arg(long, global = true, env = "TRACEFOLD_STORE", value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// Largest payload accepted, in bytes
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = StoreOptions::default().max_payload_bytes)]
+    max_payload_bytes: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Append the raw events of a wire-format JSONL file (`-` for stdin), all or nothing
+    Ingest {
+        file: PathBuf,
+        /// Keep every complete line when the last line is torn
+        #[arg(long)]
+        allow_torn_tail: bool,
+    },
+    /// Import a reference trace bundle (manifest.json, trace.jsonl, payloads/)
+    ImportCodex {
+        bundle_dir: PathBuf,
+        /// Store the bundle under this rollout id instead of its own
+        #[arg(long)]
+        rollout_id: Option<String>,
+        /// Keep every complete line when the last line is torn
+        #[arg(long)]
+        allow_torn_tail: bool,
+    },
+    /// List the rollouts
+    Rollouts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a rollout's raw events as wire-format JSONL
+    Events {
+        rollout: String,
+        /// Put payloads inline, so the output ingests into another store
+        #[arg(long)]
+        inline_payloads: bool,
+    },
+    /// Write the exact bytes of one payload (BLAKE3 hex) to stdout
+    Payload { hash: String },
+    /// Counts and sizes of the store
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every chunk, payload and log; exit 1 with one line per finding
+    Verify,
+}
+
+impl Cli {
+    fn store_path(&self) -> PathBuf {
+        self.store
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("tracefold-store"))
+    }
+
+    fn open_store(&self) -> anyhow::Result<Store> {
+        let options = StoreOptions {
+            max_payload_bytes: self.max_payload_bytes,
+            ..StoreOptions::default()
+        };
+        Ok(Store::open(self.store_path(), options)?)
+    }
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+            let _ = err.print();
+            return code;
+        }
+    };
+    match run(&cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::Ingest {
+            file,
+            allow_torn_tail,
+        } => store_cmds::ingest(cli, file, *allow_torn_tail),
+        Command::ImportCodex {
+            bundle_dir,
+            rollout_id,
+            allow_torn_tail,
+        } => store_cmds::import_codex(cli, bundle_dir, rollout_id.as_deref(), *allow_torn_tail),
+        Command::Rollouts { json } => store_cmds::rollouts(cli, *json),
+        Command::Events {
+            rollout,
+            inline_payloads,
+        } => store_cmds::events(cli, rollout, *inline_payloads),
+        Command::Payload { hash } => store_cmds::payload(cli, hash),
+        Command::Stats { json } => store_cmds::stats(cli, *json),
+        Command::Verify => store_cmds::verify(cli),
+    }
+}
+
+/// `unix ms` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
+pub(crate) fn format_unix_ms(unix_ms: i64) -> String {
+    let days = unix_ms.div_euclid(86_400_000);
+    let ms_of_day = unix_ms.rem_euclid(86_400_000);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1000 % 60,
+        ms_of_day % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_unix_ms;
+
+    #[test]
+    fn unix_ms_formats_as_utc() {
+        assert_eq!(format_unix_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_unix_ms(1_767_225_600_123), "2026-01-01T00:00:00.123Z");
+        assert_eq!(format_unix_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,816 @@
+//! The host-facing recording API: a [`Recorder`] per store, a
+//! [`RolloutRecorder`] per rollout, a [`ThreadRecorder`] per agent thread and a
+//! [`TurnRecorder`] per turn, plus handles for calls that have a lifecycle.
+//!
+//! Every call is best effort: it never returns an error, never panics and
+//! never blocks longer than the configured overflow wait. A disabled handle
+//! does nothing and never runs its payload closures, so hosts can pass
+//! `|| json!(...)` without paying for it when tracing is off. Child threads
+//! share their root's writer, so one rollout has one seq order.
+//!
+//! This module must not touch sled or bincode: it only queues events.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::event::{
+    CodeCellRuntimeStatus, EventPayload, ExecutionStatus, PayloadKind, RawToolCallRequester,
+    RolloutStatus, ToolCallKind, ToolCallSummary,
+};
+use crate::store::Store;
+use crate::writer::{
+    Append, PayloadBody, PendingPayload, RolloutSlot, WriterConfig, WriterHandle, WriterStats,
+    now_ms,
+};
+
+pub use crate::writer::{Durability, Overflow};
+
+/// Recorder configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RecorderConfig {
+    pub writer: WriterConfig,
+}
+
+/// The recording side of a store: owns the writer thread.
+#[derive(Clone)]
+pub struct Recorder {
+    writer: Arc<WriterHandle>,
+}
+
+impl Recorder {
+    /// Starts a recorder (and its writer thread) on `store`.
+    pub fn start(store: &Store, config: RecorderConfig) -> Result<Recorder> {
+        Ok(Recorder {
+            writer: Arc::new(WriterHandle::spawn(store.clone(), config.writer)?),
+        })
+    }
+
+    /// Starts a rollout: records `rollout_started` and the root thread's
+    /// `thread_started`. A rollout id already in the store continues that
+    /// rollout's log (a resumed session), it does not start a second one.
+    pub fn start_rollout(&self, start: RolloutStart) -> RolloutRecorder {
+        let rollout_id = start
+            .rollout_id
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let trace_id = start
+            .trace_id
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let shared = Arc::new(RolloutShared {
+            writer: Arc::clone(&self.writer),
+            slot: Arc::new(RolloutSlot::new(rollout_id.clone())),
+            rollout_id,
+            root_thread_id: Arc::from(start.root.thread_id.as_str()),
+        });
+        let rollout = RolloutRecorder {
+            shared: Some(shared),
+        };
+        rollout.emit(None, None, || EventPayload::RolloutStarted {
+            trace_id,
+            root_thread_id: start.root.thread_id.clone(),
+        });
+        rollout.start_thread(start.root, false);
+        rollout
+    }
+
+    /// Waits until every event queued before this call is durable.
+    pub fn flush(&self) -> Result<()> {
+        self.writer.flush()
+    }
+
+    /// What the writer has done so far.
+    pub fn stats(&self) -> WriterStats {
+        self.writer.counters.snapshot()
+    }
+
+    /// Flushes and stops the writer thread. Later calls on handles are
+    /// counted as dropped.
+    pub fn shutdown(&self) -> Result<()> {
+        self.writer.shutdown()
+    }
+}
+
+/// How to start a rollout.
+#[derive(Debug, Clone)]
+pub struct RolloutStart {
+    /// `None`: a new UUID.
+    pub rollout_id: Option<String>,
+    /// `None`: a new UUID.
+    pub trace_id: Option<String>,
+    pub root: ThreadStart,
+}
+
+/// How to start (or resume) a thread.
+#[derive(Debug, Clone)]
+pub struct ThreadStart {
+    pub thread_id: String,
+    pub agent_path: String,
+    /// Session metadata (the reference's `ThreadStartedTraceMetadata`).
+    pub metadata: Option<Value>,
+}
+
+struct RolloutShared {
+    writer: Arc<WriterHandle>,
+    slot: Arc<RolloutSlot>,
+    rollout_id: String,
+    root_thread_id: Arc<str>,
+}
+
+fn pending(payload: EventPayload<PayloadBody>) -> EventPayload<PendingPayload> {
+    let kinds = payload.conventional_payload_kinds();
+    let mut kinds = kinds.into_iter();
+    let mapped: std::result::Result<_, std::convert::Infallible> =
+        payload.try_map_refs(|body| {
+            Ok(PendingPayload {
+                kind: kinds.next().unwrap_or(PayloadKind::ToolResult),
+                body,
+            })
+        });
+    match mapped {
+        Ok(payload) => payload,
+        Err(never) => match never {},
+    }
+}
+
+impl RolloutShared {
+    fn send(
+        &self,
+        thread_id: Option<&Arc<str>>,
+        turn_id: Option<&Arc<str>>,
+        payload: EventPayload<PayloadBody>,
+    ) {
+        self.writer.send(Append {
+            rollout: Arc::clone(&self.slot),
+            wall_time_unix_ms: now_ms(),
+            thread_id: thread_id.cloned(),
+            codex_turn_id: turn_id.cloned(),
+            payload: pending(payload),
+        });
+    }
+}
+
+/// Handle on one rollout. Cheap to clone; `disabled()` records nothing.
+#[derive(Clone, Default)]
+pub struct RolloutRecorder {
+    shared: Option<Arc<RolloutShared>>,
+}
+
+impl RolloutRecorder {
+    /// A handle that records nothing.
+    pub fn disabled() -> RolloutRecorder {
+        RolloutRecorder { shared: None }
+    }
+
+    /// Whether calls on this handle record anything.
+    pub fn is_enabled(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// The rollout id (empty when disabled).
+    pub fn rollout_id(&self) -> &str {
+        self.shared.as_ref().map_or("", |s| s.rollout_id.as_str())
+    }
+
+    fn emit(
+        &self,
+        thread_id: Option<&Arc<str>>,
+        turn_id: Option<&Arc<str>>,
+        build: impl FnOnce() -> EventPayload<PayloadBody>,
+    ) {
+        if let Some(shared) = &self.shared {
+            shared.send(thread_id, turn_id, build());
+        }
+    }
+
+    /// The root thread's handle (its start was recorded by `start_rollout`).
+    pub fn root(&self) -> ThreadRecorder {
+        let Some(shared) = &self.shared else {
+            return ThreadRecorder::disabled();
+        };
+        ThreadRecorder {
+            inner: Some(Arc::new(ThreadShared {
+                rollout: Arc::clone(shared),
+                thread_id: Arc::clone(&shared.root_thread_id),
+            })),
+        }
+    }
+
+    fn start_thread(&self, start: ThreadStart, resumed: bool) -> ThreadRecorder {
+        let Some(shared) = &self.shared else {
+            return ThreadRecorder::disabled();
+        };
+        let thread = ThreadRecorder {
+            inner: Some(Arc::new(ThreadShared {
+                rollout: Arc::clone(shared),
+                thread_id: Arc::from(start.thread_id.as_str()),
+            })),
+        };
+        self.emit(None, None, || {
+            let ThreadStart {
+                thread_id,
+                agent_path,
+                metadata,
+            } = start;
+            let metadata_payload = metadata.map(PayloadBody::Json);
+            if resumed {
+                EventPayload::ThreadResumed {
+                    thread_id,
+                    agent_path,
+                    metadata_payload,
+                }
+            } else {
+                EventPayload::ThreadStarted {
+                    thread_id,
+                    agent_path,
+                    metadata_payload,
+                }
+            }
+        });
+        thread
+    }
+
+    /// Records a thread that already started earlier (for example a resumed
+    /// session) as `thread_resumed`, never a second `thread_started`.
+    pub fn resume_thread(&self, start: ThreadStart) -> ThreadRecorder {
+        self.start_thread(start, true)
+    }
+
+    /// Ends the rollout: `thread_ended` for the root thread, then
+    /// `rollout_ended`.
+    pub fn end(&self, status: RolloutStatus) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let root = shared.root_thread_id.to_string();
+        self.emit(None, None, || EventPayload::ThreadEnded {
+            thread_id: root,
+            status,
+        });
+        self.emit(None, None, || EventPayload::RolloutEnded { status });
+    }
+}
+
+struct ThreadShared {
+    rollout: Arc<RolloutShared>,
+    thread_id: Arc<str>,
+}
+
+/// Handle on one agent thread. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct ThreadRecorder {
+    inner: Option<Arc<ThreadShared>>,
+}
+
+impl ThreadRecorder {
+    /// A handle that records nothing.
+    pub fn disabled() -> ThreadRecorder {
+        ThreadRecorder { inner: None }
+    }
+
+    /// Whether calls on this handle record anything.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// The thread id (empty when disabled).
+    pub fn thread_id(&self) -> &str {
+        self.inner.as_ref().map_or("", |t| &t.thread_id)
+    }
+
+    fn rollout(&self) -> RolloutRecorder {
+        RolloutRecorder {
+            shared: self.inner.as_ref().map(|t| Arc::clone(&t.rollout)),
+        }
+    }
+
+    /// Records a spawned child thread in the same rollout (same writer, same
+    /// seq order) and returns its handle.
+    pub fn spawn_child(&self, start: ThreadStart) -> ThreadRecorder {
+        self.rollout().start_thread(start, false)
+    }
+
+    /// Records a child thread that resumes (traced again without a second
+    /// `thread_started`).
+    pub fn resume_child(&self, start: ThreadStart) -> ThreadRecorder {
+        self.rollout().start_thread(start, true)
+    }
+
+    /// Records this thread's end. Ending a child does not end the rollout.
+    pub fn end(&self, status: RolloutStatus) {
+        if let Some(thread) = &self.inner {
+            let thread_id = thread.thread_id.to_string();
+            thread.rollout.send(
+                None,
+                None,
+                EventPayload::ThreadEnded { thread_id, status },
+            );
+        }
+    }
+
+    /// Records a turn start and returns the turn's handle.
+    pub fn start_turn(&self, codex_turn_id: impl Into<String>) -> TurnRecorder {
+        let Some(thread) = &self.inner else {
+            return TurnRecorder::disabled();
+        };
+        let codex_turn_id: String = codex_turn_id.into();
+        let turn = TurnRecorder {
+            inner: Some(Arc::new(TurnShared {
+                thread: Arc::clone(thread),
+                turn_id: Arc::from(codex_turn_id.as_str()),
+            })),
+        };
+        turn.emit(|| EventPayload::CodexTurnStarted {
+            codex_turn_id,
+            thread_id: thread.thread_id.to_string(),
+        });
+        turn
+    }
+
+    /// A handle for an existing turn (for example one started by another
+    /// component), without recording a start.
+    pub fn turn(&self, codex_turn_id: impl Into<String>) -> TurnRecorder {
+        let Some(thread) = &self.inner else {
+            return TurnRecorder::disabled();
+        };
+        TurnRecorder {
+            inner: Some(Arc::new(TurnShared {
+                thread: Arc::clone(thread),
+                turn_id: Arc::from(codex_turn_id.into().as_str()),
+            })),
+        }
+    }
+}
+
+struct TurnShared {
+    thread: Arc<ThreadShared>,
+    turn_id: Arc<str>,
+}
+
+/// Handle on one turn of one thread: most events are recorded through it.
+#[derive(Clone, Default)]
+pub struct TurnRecorder {
+    inner: Option<Arc<TurnShared>>,
+}
+
+/// How a tool call starts.
+#[derive(Debug, Clone)]
+pub struct ToolCallStart {
+    /// `None`: a new UUID.
+    pub tool_call_id: Option<String>,
+    pub model_visible_call_id: Option<String>,
+    pub code_mode_runtime_tool_id: Option<String>,
+    pub requester: RawToolCallRequester,
+    pub kind: ToolCallKind,
+    pub summary: ToolCallSummary,
+}
+
+impl TurnRecorder {
+    /// A handle that records nothing.
+    pub fn disabled() -> TurnRecorder {
+        TurnRecorder { inner: None }
+    }
+
+    /// Whether calls on this handle record anything.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// The turn id (empty when disabled).
+    pub fn turn_id(&self) -> &str {
+        self.inner.as_ref().map_or("", |t| &t.turn_id)
+    }
+
+    /// The thread id (empty when disabled).
+    pub fn thread_id(&self) -> &str {
+        self.inner.as_ref().map_or("", |t| &t.thread.thread_id)
+    }
+
+    fn emit(&self, build: impl FnOnce() -> EventPayload<PayloadBody>) {
+        if let Some(turn) = &self.inner {
+            turn.thread
+                .rollout
+                .send(Some(&turn.thread.thread_id), Some(&turn.turn_id), build());
+        }
+    }
+
+    /// Records any event with this thread and turn as its context; payload
+    /// values are stored as compact JSON under their conventional kinds.
+    /// The escape hatch for components (code mode) that build events.
+    pub fn record(&self, build: impl FnOnce() -> EventPayload<Value>) {
+        self.emit(|| {
+            let mapped: std::result::Result<_, std::convert::Infallible> =
+                build().try_map_refs(|value| Ok(PayloadBody::Json(value)));
+            match mapped {
+                Ok(payload) => payload,
+                Err(never) => match never {},
+            }
+        });
+    }
+
+    /// Records the turn's end.
+    pub fn end(&self, status: ExecutionStatus) {
+        let turn_id = self.turn_id().to_string();
+        self.emit(|| EventPayload::CodexTurnEnded {
+            codex_turn_id: turn_id,
+            status,
+        });
+    }
+
+    /// Records an inference request (built lazily) and returns the call's
+    /// handle. Exactly one terminal event is recorded per call: dropping the
+    /// handle without one records a cancellation.
+    pub fn start_inference<P: Into<PayloadBody>>(
+        &self,
+        model: &str,
+        provider_name: &str,
+        request: impl FnOnce() -> P,
+    ) -> InferenceRecorder {
+        if !self.is_enabled() {
+            return InferenceRecorder::disabled();
+        }
+        let inference_call_id = uuid::Uuid::new_v4().to_string();
+        let thread_id = self.thread_id().to_string();
+        let codex_turn_id = self.turn_id().to_string();
+        let id = inference_call_id.clone();
+        self.emit(|| EventPayload::InferenceStarted {
+            inference_call_id: id,
+            thread_id,
+            codex_turn_id,
+            model: model.to_string(),
+            provider_name: provider_name.to_string(),
+            request_input_mode: None,
+            request_payload: request().into(),
+        });
+        InferenceRecorder {
+            turn: self.clone(),
+            inference_call_id,
+            ended: AtomicBool::new(false),
+        }
+    }
+
+    /// Records a tool call start and returns the call's handle.
+    pub fn start_tool_call<P: Into<PayloadBody>>(
+        &self,
+        start: ToolCallStart,
+        invocation: impl FnOnce() -> Option<P>,
+    ) -> ToolCallRecorder {
+        if !self.is_enabled() {
+            return ToolCallRecorder::disabled();
+        }
+        let tool_call_id = start
+            .tool_call_id
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let id = tool_call_id.clone();
+        self.emit(|| EventPayload::ToolCallStarted {
+            tool_call_id: id,
+            model_visible_call_id: start.model_visible_call_id,
+            code_mode_runtime_tool_id: start.code_mode_runtime_tool_id,
+            requester: start.requester,
+            kind: start.kind,
+            summary: start.summary,
+            invocation_payload: invocation().map(Into::into),
+        });
+        ToolCallRecorder {
+            turn: self.clone(),
+            tool_call_id,
+        }
+    }
+
+    /// Records a code cell start. Hosts must call this before any nested tool
+    /// call of the cell can be dispatched (code mode does, through a gate).
+    pub fn code_cell_started(&self, runtime_cell_id: &str, model_visible_call_id: &str, source_js: &str) {
+        self.emit(|| EventPayload::CodeCellStarted {
+            runtime_cell_id: runtime_cell_id.to_string(),
+            model_visible_call_id: model_visible_call_id.to_string(),
+            source_js: source_js.to_string(),
+        });
+    }
+
+    /// Records a code cell's first response.
+    pub fn code_cell_initial_response<P: Into<PayloadBody>>(
+        &self,
+        runtime_cell_id: &str,
+        status: CodeCellRuntimeStatus,
+        response: impl FnOnce() -> Option<P>,
+    ) {
+        self.emit(|| EventPayload::CodeCellInitialResponse {
+            runtime_cell_id: runtime_cell_id.to_string(),
+            status,
+            response_payload: response().map(Into::into),
+        });
+    }
+
+    /// Records a code cell's terminal response.
+    pub fn code_cell_ended<P: Into<PayloadBody>>(
+        &self,
+        runtime_cell_id: &str,
+        status: CodeCellRuntimeStatus,
+        response: impl FnOnce() -> Option<P>,
+    ) {
+        self.emit(|| EventPayload::CodeCellEnded {
+            runtime_cell_id: runtime_cell_id.to_string(),
+            status,
+            response_payload: response().map(Into::into),
+        });
+    }
+
+    /// Starts a remote or local compaction of this thread's history.
+    pub fn compaction(&self, compaction_id: impl Into<String>) -> CompactionRecorder {
+        CompactionRecorder {
+            turn: self.clone(),
+            compaction_id: compaction_id.into(),
+        }
+    }
+
+    /// Records a wrapped protocol event (a breadcrumb).
+    pub fn protocol_event<P: Into<PayloadBody>>(&self, event_type: &str, event: impl FnOnce() -> P) {
+        self.emit(|| EventPayload::ProtocolEventObserved {
+            event_type: event_type.to_string(),
+            event_payload: event().into(),
+        });
+    }
+
+    /// Records that a terminal session ended.
+    pub fn terminal_session_ended<P: Into<PayloadBody>>(
+        &self,
+        terminal_id: &str,
+        status: ExecutionStatus,
+        exit_code: Option<i32>,
+        runtime: impl FnOnce() -> Option<P>,
+    ) {
+        let thread_id = self.thread_id().to_string();
+        self.emit(|| EventPayload::TerminalSessionEnded {
+            terminal_id: terminal_id.to_string(),
+            thread_id,
+            status,
+            exit_code,
+            runtime_payload: runtime().map(Into::into),
+        });
+    }
+
+    /// Delivers a child's result to its parent with `deliver`, and records
+    /// the `agent_result` edge only if delivery succeeded.
+    ///
+    /// Recording first and delivering second produced edges that never
+    /// happened in the reference; taking the delivery as a closure makes
+    /// that order impossible here.
+    pub fn deliver_agent_result<T, E, P: Into<PayloadBody>>(
+        &self,
+        parent_thread_id: &str,
+        message: &str,
+        carried: impl FnOnce() -> Option<P>,
+        deliver: impl FnOnce() -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let delivered = deliver()?;
+        let child_thread_id = self.thread_id().to_string();
+        let child_codex_turn_id = self.turn_id().to_string();
+        self.emit(|| EventPayload::AgentResultObserved {
+            edge_id: format!(
+                "edge:agent_result:{child_thread_id}:{child_codex_turn_id}:{parent_thread_id}"
+            ),
+            child_thread_id,
+            child_codex_turn_id,
+            parent_thread_id: parent_thread_id.to_string(),
+            message: message.to_string(),
+            carried_payload: carried().map(Into::into),
+        });
+        Ok(delivered)
+    }
+}
+
+/// One inference call. Consuming methods record its single terminal event.
+pub struct InferenceRecorder {
+    turn: TurnRecorder,
+    inference_call_id: String,
+    ended: AtomicBool,
+}
+
+impl InferenceRecorder {
+    fn disabled() -> InferenceRecorder {
+        InferenceRecorder {
+            turn: TurnRecorder::disabled(),
+            inference_call_id: String::new(),
+            ended: AtomicBool::new(true),
+        }
+    }
+
+    /// The generated inference call id (send it upstream as a correlation
+    /// header, as the reference's `x-codex-inference-call-id`).
+    pub fn inference_call_id(&self) -> &str {
+        &self.inference_call_id
+    }
+
+    fn finish(&self, build: impl FnOnce(String) -> EventPayload<PayloadBody>) {
+        if !self.ended.swap(true, Ordering::AcqRel) {
+            let id = self.inference_call_id.clone();
+            self.turn.emit(|| build(id));
+        }
+    }
+
+    /// Records the response.
+    pub fn completed<P: Into<PayloadBody>>(
+        self,
+        response_id: Option<&str>,
+        upstream_request_id: Option<&str>,
+        response: impl FnOnce() -> P,
+    ) {
+        self.finish(|inference_call_id| EventPayload::InferenceCompleted {
+            inference_call_id,
+            response_id: response_id.map(str::to_string),
+            upstream_request_id: upstream_request_id.map(str::to_string),
+            response_payload: response().into(),
+        });
+    }
+
+    /// Records a failure, with any partial response.
+    pub fn failed<P: Into<PayloadBody>>(
+        self,
+        upstream_request_id: Option<&str>,
+        error: &str,
+        partial: impl FnOnce() -> Option<P>,
+    ) {
+        self.finish(|inference_call_id| EventPayload::InferenceFailed {
+            inference_call_id,
+            upstream_request_id: upstream_request_id.map(str::to_string),
+            error: error.to_string(),
+            partial_response_payload: partial().map(Into::into),
+        });
+    }
+
+    /// Records a cancellation, with any partial response.
+    pub fn cancelled<P: Into<PayloadBody>>(
+        self,
+        upstream_request_id: Option<&str>,
+        reason: &str,
+        partial: impl FnOnce() -> Option<P>,
+    ) {
+        self.finish(|inference_call_id| EventPayload::InferenceCancelled {
+            inference_call_id,
+            upstream_request_id: upstream_request_id.map(str::to_string),
+            reason: reason.to_string(),
+            partial_response_payload: partial().map(Into::into),
+        });
+    }
+}
+
+impl Drop for InferenceRecorder {
+    fn drop(&mut self) {
+        self.finish(|inference_call_id| EventPayload::InferenceCancelled {
+            inference_call_id,
+            upstream_request_id: None,
+            reason: "the host dropped the call without a terminal event".to_string(),
+            partial_response_payload: None,
+        });
+    }
+}
+
+/// One tool call.
+pub struct ToolCallRecorder {
+    turn: TurnRecorder,
+    tool_call_id: String,
+}
+
+impl ToolCallRecorder {
+    fn disabled() -> ToolCallRecorder {
+        ToolCallRecorder {
+            turn: TurnRecorder::disabled(),
+            tool_call_id: String::new(),
+        }
+    }
+
+    /// The tool call id.
+    pub fn tool_call_id(&self) -> &str {
+        &self.tool_call_id
+    }
+
+    /// Records the MCP correlation id the call carried to its server.
+    pub fn mcp_correlation(&self, mcp_call_id: &str) {
+        let tool_call_id = self.tool_call_id.clone();
+        self.turn.emit(|| EventPayload::McpToolCallCorrelationAssigned {
+            tool_call_id,
+            mcp_call_id: mcp_call_id.to_string(),
+        });
+    }
+
+    /// Records a runtime begin observation (for example `exec_command_begin`).
+    pub fn runtime_started<P: Into<PayloadBody>>(&self, runtime: impl FnOnce() -> P) {
+        let tool_call_id = self.tool_call_id.clone();
+        self.turn.emit(|| EventPayload::ToolCallRuntimeStarted {
+            tool_call_id,
+            runtime_payload: runtime().into(),
+        });
+    }
+
+    /// Records a runtime end observation.
+    pub fn runtime_ended<P: Into<PayloadBody>>(&self, status: ExecutionStatus, runtime: impl FnOnce() -> P) {
+        let tool_call_id = self.tool_call_id.clone();
+        self.turn.emit(|| EventPayload::ToolCallRuntimeEnded {
+            tool_call_id,
+            status,
+            runtime_payload: runtime().into(),
+        });
+    }
+
+    /// Records the result returned to the requester.
+    pub fn ended<P: Into<PayloadBody>>(self, status: ExecutionStatus, result: impl FnOnce() -> Option<P>) {
+        let tool_call_id = self.tool_call_id.clone();
+        self.turn.emit(|| EventPayload::ToolCallEnded {
+            tool_call_id,
+            status,
+            result_payload: result().map(Into::into),
+        });
+    }
+}
+
+/// One compaction of a thread's history.
+pub struct CompactionRecorder {
+    turn: TurnRecorder,
+    compaction_id: String,
+}
+
+impl CompactionRecorder {
+    /// Records one upstream (remote) compaction request.
+    pub fn start_request<P: Into<PayloadBody>>(
+        &self,
+        compaction_request_id: &str,
+        model: &str,
+        provider_name: &str,
+        request: impl FnOnce() -> P,
+    ) -> CompactionRequestRecorder {
+        let compaction_id = self.compaction_id.clone();
+        let thread_id = self.turn.thread_id().to_string();
+        let codex_turn_id = self.turn.turn_id().to_string();
+        self.turn.emit(|| EventPayload::CompactionRequestStarted {
+            compaction_id,
+            compaction_request_id: compaction_request_id.to_string(),
+            thread_id,
+            codex_turn_id,
+            model: model.to_string(),
+            provider_name: provider_name.to_string(),
+            request_payload: request().into(),
+        });
+        CompactionRequestRecorder {
+            turn: self.turn.clone(),
+            compaction_id: self.compaction_id.clone(),
+            compaction_request_id: compaction_request_id.to_string(),
+        }
+    }
+
+    /// Records the installed checkpoint of a remote compaction
+    /// (`{input_history, replacement_history}`).
+    pub fn installed<P: Into<PayloadBody>>(self, checkpoint: impl FnOnce() -> P) {
+        let compaction_id = self.compaction_id;
+        self.turn.emit(|| EventPayload::CompactionInstalled {
+            compaction_id,
+            checkpoint_payload: checkpoint().into(),
+        });
+    }
+
+    /// Records the installed checkpoint of a local compaction, with the
+    /// summarising inference call when there was one.
+    pub fn installed_local<P: Into<PayloadBody>>(
+        self,
+        inference_call_id: Option<&str>,
+        checkpoint: impl FnOnce() -> P,
+    ) {
+        let compaction_id = self.compaction_id;
+        self.turn.emit(|| EventPayload::LocalCompactionInstalled {
+            compaction_id,
+            inference_call_id: inference_call_id.map(str::to_string),
+            checkpoint_payload: checkpoint().into(),
+        });
+    }
+}
+
+/// One upstream compaction request.
+pub struct CompactionRequestRecorder {
+    turn: TurnRecorder,
+    compaction_id: String,
+    compaction_request_id: String,
+}
+
+impl CompactionRequestRecorder {
+    /// Records the response (`{output_items}`).
+    pub fn completed<P: Into<PayloadBody>>(self, response: impl FnOnce() -> P) {
+        self.turn.emit(|| EventPayload::CompactionRequestCompleted {
+            compaction_id: self.compaction_id,
+            compaction_request_id: self.compaction_request_id,
+            response_payload: response().into(),
+        });
+    }
+
+    /// Records a failure.
+    pub fn failed(self, error: &str) {
+        self.turn.emit(|| EventPayload::CompactionRequestFailed {
+            compaction_id: self.compaction_id,
+            compaction_request_id: self.compaction_request_id,
+            error: error.to_string(),
+        });
+    }
+}
+
+#[cfg(test)]
+#[path = "recorder_tests.rs"]
+mod tests;
