@@ -1,2 +1,172 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+/// Runs the `tracefold` binary against `store` with `args`.
+pub fn tracefold(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tracefold"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("tracefold runs")
+}
+
+/// Stdout of a run that must succeed.
+pub fn ok(store: &Path, args: &[&str]) -> String {
+    let out = tracefold(store, args);
+    assert!(
+        out.status.success(),
+        "tracefold {args:?} failed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Stderr of a run that must fail with exit code 2.
+pub fn fails(store: &Path, args: &[&str]) -> String {
+    let out = tracefold(store, args);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "tracefold {args:?} should fail; stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).expect("utf-8 stderr")
+}
+
+/// `stats --json` of a store.
+pub fn stats(store: &Path) -> Value {
+    serde_json::from_str(&ok(store, &["stats", "--json"])).expect("stats json")
+}
+
+/// Every file under `dir` with its bytes, for "the store is unchanged" checks
+/// that do not depend on sled's internals: logical content via `events`.
+pub fn store_fingerprint(store: &Path) -> String {
+    let listing = ok(store, &["rollouts", "--json"]);
+    let stats = stats(store);
+    let mut out = format!("{listing}\n{}", stats["payloads"]);
+    out.push_str(&format!(" {}", stats["stored_chunk_bytes"]));
+    for rollout in serde_json::from_str::<Value>(&listing).expect("json")
+        .as_array()
+        .expect("array")
+    {
+        let id = rollout["rollout_id"].as_str().expect("id");
+        out.push_str(&ok(store, &["events", id]));
+    }
+    out
+}
+
+/// One wire event line.
+pub fn line(seq: u64, rollout: &str, thread: Option<&str>, turn: Option<&str>, payload: Value) -> String {
+    json!({
+        "schema_version": 1,
+        "seq": seq,
+        "wall_time_unix_ms": 1_767_225_600_000u64 + seq,
+        "rollout_id": rollout,
+        "thread_id": thread,
+        "codex_turn_id": turn,
+        "payload": payload,
+    })
+    .to_string()
+}
+
+/// A deterministic pseudo-random word stream.
+pub struct Words(u64);
+
+impl Words {
+    pub fn new(seed: u64) -> Words {
+        Words(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn sentence(&mut self, words: usize) -> String {
+        const VOCAB: &[&str] = &[
+            "the", "agent", "reads", "file", "src", "main", "rust", "test", "fails", "because",
+            "cargo", "build", "returns", "error", "function", "struct", "impl", "trait", "value",
+            "option", "result", "store", "event", "payload", "chunk", "hash", "writer", "thread",
+            "turn", "tool", "call", "output", "model", "request", "response", "conversation",
+        ];
+        let mut out = String::new();
+        for index in 0..words {
+            if index > 0 {
+                out.push(' ');
+            }
+            let word = VOCAB[(self.next() % VOCAB.len() as u64) as usize];
+            out.push_str(word);
+            if self.next() % 11 == 0 {
+                out.push_str(&format!("{}", self.next() % 1000));
+            }
+        }
+        out
+    }
+}
+
+/// Writes a JSONL rollout whose inference requests resend the growing
+/// conversation, as real hosts do. Returns the file path.
+pub fn growing_conversation_jsonl(dir: &Path, rollout: &str, turns: u64, seed: u64) -> PathBuf {
+    let mut words = Words::new(seed);
+    let mut lines = vec![line(
+        1,
+        rollout,
+        None,
+        None,
+        json!({"type": "rollout_started", "trace_id": format!("trace-{rollout}"), "root_thread_id": "root"}),
+    )];
+    lines.push(line(
+        2,
+        rollout,
+        None,
+        None,
+        json!({"type": "thread_started", "thread_id": "root", "agent_path": "/root", "metadata_payload": null}),
+    ));
+    let mut seq = 2;
+    let mut conversation = vec![json!({
+        "type": "message", "role": "developer",
+        "content": [{"type": "input_text", "text": words.sentence(400)}]
+    })];
+    for turn in 0..turns {
+        let turn_id = format!("turn-{turn}");
+        conversation.push(json!({
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": words.sentence(60)}]
+        }));
+        seq += 1;
+        lines.push(line(seq, rollout, Some("root"), Some(&turn_id),
+            json!({"type": "codex_turn_started", "codex_turn_id": turn_id, "thread_id": "root"})));
+        seq += 1;
+        lines.push(line(seq, rollout, Some("root"), Some(&turn_id), json!({
+            "type": "inference_started", "inference_call_id": format!("inf-{turn}"),
+            "thread_id": "root", "codex_turn_id": turn_id, "model": "m", "provider_name": "p",
+            "request_payload": {"kind": {"type": "inference_request"}, "inline": {"model": "m", "input": conversation}}
+        })));
+        let reply = json!({
+            "type": "message", "role": "assistant",
+            "content": [{"type": "output_text", "text": words.sentence(150)}]
+        });
+        seq += 1;
+        lines.push(line(seq, rollout, Some("root"), Some(&turn_id), json!({
+            "type": "inference_completed", "inference_call_id": format!("inf-{turn}"),
+            "response_id": format!("resp-{turn}"), "upstream_request_id": null,
+            "response_payload": {"kind": {"type": "inference_response"}, "inline": {"output_items": [reply]}}
+        })));
+        conversation.push(reply);
+        seq += 1;
+        lines.push(line(seq, rollout, Some("root"), Some(&turn_id),
+            json!({"type": "codex_turn_ended", "codex_turn_id": turn_id, "status": "completed"})));
+    }
+    let path = dir.join(format!("{rollout}.jsonl"));
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write jsonl");
+    path
+}

@@ -227,8 +227,12 @@ impl Serialize for JsonText {
 
 impl<'de> Deserialize<'de> for JsonText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<JsonText, D::Error> {
-        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
-        Ok(JsonText(raw.get().to_string()))
+        // Through `Value` (key order kept): inside internally tagged enums the
+        // content is buffered, and a `RawValue` cannot be read from a buffer.
+        let value = serde_json::Value::deserialize(deserializer)?;
+        serde_json::to_string(&value)
+            .map(JsonText)
+            .map_err(D::Error::custom)
     }
 }
 

@@ -5,7 +5,6 @@
 //! payload reference (reading a file, storing bytes) is the caller's job.
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use super::{
     EventPayload, Hash, JsonText, KNOWN_EVENT_TYPES, PayloadKind, RAW_EVENT_SCHEMA_VERSION,
@@ -23,7 +22,7 @@ pub enum WirePayloadRef {
     /// The value inline; it is stored as compact JSON.
     Inline {
         kind: PayloadKind,
-        value: Box<RawValue>,
+        value: serde_json::Value,
     },
     /// The payload's exact bytes as a JSON string (used on export when the
     /// bytes are not compact JSON, so they round-trip byte for byte).
@@ -61,7 +60,7 @@ impl PartialEq for WirePayloadRef {
                     kind: b_kind,
                     value: b_value,
                 },
-            ) => a_kind == b_kind && a_value.get() == b_value.get(),
+            ) => a_kind == b_kind && a_value == b_value,
             (
                 WirePayloadRef::InlineText {
                     kind: a_kind,
@@ -110,8 +109,10 @@ struct WirePayloadRefFields {
     kind: PayloadKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     path: Option<String>,
+    // A `Value`, not a `RawValue`: refs sit inside internally tagged enums,
+    // which buffer their content, and `RawValue` cannot come from a buffer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    inline: Option<Box<RawValue>>,
+    inline: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     inline_text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -191,7 +191,7 @@ impl Store {
             .path(path.join(SLED_DIR_NAME))
             .cache_capacity(options.cache_capacity_bytes)
             .flush_every_ms(options.background_flush_ms);
-        let db = config.open().map_err(|err| Error::Open {
+        let db = open_sled(&config).map_err(|err| Error::Open {
             path: path.clone(),
             message: format!("sled could not open the database: {err}"),
         })?;
@@ -480,6 +480,26 @@ fn acquire_lock(dir: &Path) -> Result<File> {
         .and_then(|()| file.flush());
     written.map_err(|err| Error::io(format!("write lock file {}", lock_path.display()), err))?;
     Ok(file)
+}
+
+/// Opens sled, waiting out its own file lock for a bounded time.
+///
+/// We already hold the store's lock file, so no other process can have the
+/// database open; a sled lock conflict can only be this process's previous
+/// instance, whose background flusher thread may hold the lock for a moment
+/// after the `Db` was dropped.
+fn open_sled(config: &sled::Config) -> std::result::Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(err))
+                if err.to_string().contains("lock") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn dir_size(path: &Path) -> u64 {
