@@ -1,1 +1,265 @@
-//! Integration tests: cli.
+//! Integration tests: the store commands of the CLI, end to end, including
+//! every bad input of the core issue (each rejected, the store unchanged).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::support::{fails, growing_conversation_jsonl, line, ok, stats, store_fingerprint, tracefold};
+
+fn example(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(path)
+}
+
+/// A store holding the example rollout, and its fingerprint.
+fn seeded_store() -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let sample = example("sample.jsonl");
+    ok(&store, &["ingest", sample.to_str().expect("utf-8")]);
+    let fingerprint = store_fingerprint(&store);
+    (dir, store, fingerprint)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn ingest_prints_the_rollout_id_and_events_print_back() {
+    let (_dir, store, _) = seeded_store();
+    let listing = ok(&store, &["rollouts"]);
+    assert!(listing.contains("rollout-example"), "{listing}");
+    assert!(listing.contains("completed"), "{listing}");
+    let events = ok(&store, &["events", "rollout-example"]);
+    assert_eq!(events.lines().count(), 12);
+    // Stored refs name a payload that `payload` prints byte for byte.
+    let second: serde_json::Value =
+        serde_json::from_str(events.lines().nth(1).expect("line")).expect("json");
+    let hash = second["payload"]["metadata_payload"]["blake3"]
+        .as_str()
+        .expect("hash");
+    let bytes = tracefold(&store, &["payload", hash]).stdout;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).expect("payload json");
+    assert_eq!(value["cwd"], "/work");
+    assert!(ok(&store, &["verify"]).contains("sound"));
+}
+
+#[test]
+fn events_with_inline_payloads_ingest_into_another_store_unchanged() {
+    let (dir, store, _) = seeded_store();
+    let exported = ok(&store, &["events", "rollout-example", "--inline-payloads"]);
+    let file = dir.path().join("exported.jsonl");
+    std::fs::write(&file, &exported).expect("write");
+    let other = dir.path().join("other");
+    ok(&other, &["ingest", file.to_str().expect("utf-8")]);
+    assert_eq!(
+        ok(&other, &["events", "rollout-example"]),
+        ok(&store, &["events", "rollout-example"])
+    );
+}
+
+#[test]
+fn importing_the_same_bundle_twice_adds_almost_no_stored_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let bundle = example("bundle");
+    let bundle = bundle.to_str().expect("utf-8");
+    assert_eq!(ok(&store, &["import-codex", bundle]).trim(), "rollout-example");
+    let once = stats(&store);
+    assert_eq!(ok(&store, &["import-codex", bundle, "--rollout-id", "again"]).trim(), "again");
+    let twice = stats(&store);
+    assert_eq!(twice["rollouts"], 2);
+    assert_eq!(
+        twice["logical_payload_bytes"].as_u64(),
+        once["logical_payload_bytes"].as_u64().map(|b| b * 2)
+    );
+    assert_eq!(twice["stored_chunk_bytes"], once["stored_chunk_bytes"]);
+    assert_eq!(twice["payloads"], once["payloads"]);
+    // Importing under an id that exists is refused.
+    let err = fails(&store, &["import-codex", bundle, "--rollout-id", "again"]);
+    assert!(err.contains("already exists"), "{err}");
+}
+
+#[test]
+fn a_growing_conversation_stores_ten_times_fewer_bytes_than_it_ingests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let file = growing_conversation_jsonl(dir.path(), "long", 60, 3);
+    ok(&store, &["ingest", file.to_str().expect("utf-8")]);
+    let stats = stats(&store);
+    let logical = stats["logical_payload_bytes"].as_u64().expect("u64");
+    let stored = stats["stored_chunk_bytes"].as_u64().expect("u64");
+    let ratio = logical as f64 / stored as f64;
+    assert!(ratio >= 10.0, "logical {logical} / stored {stored} = {ratio:.1}");
+}
+
+/// Writes `lines` to a file in `dir` and ingests it, expecting failure with
+/// a message containing every `expected` fragment and an unchanged store.
+fn rejected(store: &Path, dir: &Path, name: &str, content: &str, expected: &[&str]) {
+    let before = store_fingerprint(store);
+    let file = dir.join(name);
+    std::fs::write(&file, content).expect("write");
+    let err = fails(store, &["ingest", file.to_str().expect("utf-8")]);
+    for fragment in expected {
+        assert!(err.contains(fragment), "{name}: {err:?} lacks {fragment:?}");
+    }
+    assert_eq!(store_fingerprint(store), before, "{name} changed the store");
+}
+
+fn start_lines(rollout: &str) -> Vec<String> {
+    vec![line(
+        1,
+        rollout,
+        None,
+        None,
+        json!({"type": "rollout_started", "trace_id": "t", "root_thread_id": "root"}),
+    )]
+}
+
+#[test]
+fn malformed_json_is_rejected_naming_the_line() {
+    let (dir, store, _) = seeded_store();
+    let mut lines = start_lines("bad");
+    lines.push("{not json".to_string());
+    rejected(&store, dir.path(), "malformed.jsonl", &(lines.join("\n") + "\n"), &["malformed.jsonl:2", "malformed event"]);
+}
+
+#[test]
+fn a_wrong_field_type_is_rejected_naming_the_line_and_type() {
+    let (dir, store, _) = seeded_store();
+    let mut lines = start_lines("bad");
+    lines.push(line(2, "bad", None, None, json!({"type": "rollout_ended", "status": 7})));
+    rejected(&store, dir.path(), "wrong_type.jsonl", &(lines.join("\n") + "\n"), &["wrong_type.jsonl:2", "rollout_ended"]);
+}
+
+#[test]
+fn a_non_increasing_seq_is_rejected_naming_it() {
+    let (dir, store, _) = seeded_store();
+    let mut lines = start_lines("bad");
+    lines.push(line(1, "bad", None, None, json!({"type": "rollout_ended", "status": "completed"})));
+    rejected(&store, dir.path(), "seq.jsonl", &(lines.join("\n") + "\n"), &["seq.jsonl:2", "seq 1 does not increase"]);
+}
+
+#[test]
+fn a_torn_last_line_is_rejected_unless_allowed() {
+    let (dir, store, _) = seeded_store();
+    let mut lines = start_lines("torn");
+    lines.push(line(2, "torn", None, None, json!({"type": "rollout_ended", "status": "completed"})));
+    let mut content = lines.join("\n") + "\n";
+    content.push_str(r#"{"schema_version":1,"seq":3,"wall_ti"#);
+    rejected(&store, dir.path(), "torn.jsonl", &content, &["torn.jsonl:3", "torn last line"]);
+    let file = dir.path().join("torn.jsonl");
+    let out = tracefold(&store, &["ingest", file.to_str().expect("utf-8"), "--allow-torn-tail"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dropped a torn last line"));
+    assert!(ok(&store, &["rollouts"]).contains("torn"));
+}
+
+#[test]
+fn an_event_for_an_unknown_rollout_is_rejected() {
+    let (dir, store, _) = seeded_store();
+    let content = line(1, "nowhere", None, None, json!({"type": "rollout_ended", "status": "completed"})) + "\n";
+    rejected(&store, dir.path(), "unknown.jsonl", &content, &["unknown.jsonl:1", "unknown rollout nowhere"]);
+}
+
+fn bundle_with_payload_path(dir: &Path, path: &str) -> PathBuf {
+    let bundle = dir.join(format!("bundle-{}", path.replace(['/', '.'], "_")));
+    copy_dir(&example("bundle"), &bundle);
+    let log = std::fs::read_to_string(bundle.join("trace.jsonl")).expect("read");
+    let log = log.replacen("\"payloads/1.json\"", &format!("\"{path}\""), 1);
+    std::fs::write(bundle.join("trace.jsonl"), log).expect("write");
+    bundle
+}
+
+fn import_rejected(store: &Path, bundle: &Path, expected: &[&str]) {
+    let before = store_fingerprint(store);
+    let err = fails(store, &["import-codex", bundle.to_str().expect("utf-8"), "--rollout-id", "hostile"]);
+    for fragment in expected {
+        assert!(err.contains(fragment), "{err:?} lacks {fragment:?}");
+    }
+    assert_eq!(store_fingerprint(store), before, "import changed the store");
+}
+
+#[test]
+fn payload_paths_outside_the_bundle_are_rejected() {
+    let (dir, store, _) = seeded_store();
+    std::fs::write(dir.path().join("secret.json"), "{\"secret\":1}").expect("write");
+    let parent = bundle_with_payload_path(dir.path(), "../secret.json");
+    import_rejected(&store, &parent, &["trace.jsonl:2", "raw_payload:1", "leaves the bundle"]);
+    let absolute = dir.path().join("secret.json");
+    let absolute = bundle_with_payload_path(dir.path(), absolute.to_str().expect("utf-8"));
+    import_rejected(&store, &absolute, &["trace.jsonl:2", "is absolute"]);
+    #[cfg(unix)]
+    {
+        let linked = bundle_with_payload_path(dir.path(), "payloads/link.json");
+        std::os::unix::fs::symlink(dir.path().join("secret.json"), linked.join("payloads/link.json"))
+            .expect("symlink");
+        import_rejected(&store, &linked, &["trace.jsonl:2", "symlink"]);
+        let through_dir = bundle_with_payload_path(dir.path(), "outside/secret.json");
+        std::os::unix::fs::symlink(dir.path(), through_dir.join("outside")).expect("symlink");
+        import_rejected(&store, &through_dir, &["trace.jsonl:2", "outside the bundle"]);
+    }
+}
+
+#[test]
+fn a_missing_payload_file_is_rejected_naming_it() {
+    let (dir, store, _) = seeded_store();
+    let bundle = bundle_with_payload_path(dir.path(), "payloads/404.json");
+    import_rejected(&store, &bundle, &["trace.jsonl:2", "payloads/404.json"]);
+}
+
+#[test]
+fn a_payload_over_the_size_limit_is_rejected() {
+    let (dir, store, _) = seeded_store();
+    let before = store_fingerprint(&store);
+    let bundle = example("bundle");
+    let out = tracefold(
+        &store,
+        &["--max-payload-bytes", "100", "import-codex", bundle.to_str().expect("utf-8"), "--rollout-id", "big"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("over the limit of 100 bytes"), "{err}");
+    assert!(err.contains("trace.jsonl:"), "{err}");
+    assert_eq!(store_fingerprint(&store), before);
+    let _ = dir;
+}
+
+#[test]
+fn a_second_process_opening_the_same_store_is_refused_with_the_holders_pid() {
+    let (_dir, store, _) = seeded_store();
+    let held = tracefold::store::Store::open(&store, tracefold::store::StoreOptions::default())
+        .expect("this process opens the store");
+    let err = fails(&store, &["rollouts"]);
+    assert!(err.contains(&format!("locked by pid {}", std::process::id())), "{err}");
+    drop(held);
+    assert!(ok(&store, &["rollouts"]).contains("rollout-example"));
+}
+
+#[test]
+fn verify_exits_one_with_a_line_per_finding() {
+    let (_dir, store, _) = seeded_store();
+    {
+        let db = sled::open(store.join("db")).expect("sled");
+        let tree = db.open_tree("tracefold").expect("tree");
+        let (key, value) = tree.scan_prefix(b"c").next().expect("chunk").expect("read");
+        let mut damaged = value.to_vec();
+        damaged[2] ^= 0xff;
+        tree.insert(key, damaged).expect("write");
+        db.flush().expect("flush");
+    }
+    let out = tracefold(&store, &["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.lines().any(|l| l.starts_with("chunk ")), "{stdout}");
+}
