@@ -223,9 +223,7 @@ fn resolve_ref(writes: &mut Writes<'_>, base_dir: &Path, r: WirePayloadRef) -> R
             writes.put_payload_bytes(kind, &bytes)
         }
         WirePayloadRef::Inline { kind, value } => {
-            // Compact JSON: parsed and re-serialised, key order kept.
-            let value: serde_json::Value = serde_json::from_str(value.get())
-                .map_err(|err| Error::Other(format!("inline payload: {err}")))?;
+            // Compact JSON, key order kept.
             let bytes = serde_json::to_vec(&value)
                 .map_err(|err| Error::Other(format!("inline payload: {err}")))?;
             writes.put_payload_bytes(kind, &bytes)

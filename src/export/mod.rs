@@ -6,8 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::value::RawValue;
-
 use crate::error::{Error, Result};
 use crate::event::wire::{WireEvent, WirePayloadRef};
 use crate::event::{Event, Hash, PayloadKind, PayloadRef, RAW_EVENT_SCHEMA_VERSION};
@@ -86,22 +84,15 @@ fn inline_ref(store: &Store, r: PayloadRef) -> Result<WirePayloadRef> {
             r.hash
         ))
     })?;
-    if is_compact_json(&text) {
-        let value = RawValue::from_string(text)
-            .map_err(|err| Error::CorruptData(format!("payload {}: {err}", r.hash)))?;
+    // `inline` only when the value writes back to exactly these bytes, so
+    // the line ingests back to the same payload hash.
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text)
+        && serde_json::to_string(&value).is_ok_and(|compact| compact == text)
+    {
         return Ok(WirePayloadRef::Inline {
             kind: r.kind,
             value,
         });
     }
     Ok(WirePayloadRef::InlineText { kind: r.kind, text })
-}
-
-/// Whether `text` is JSON exactly as `serde_json` writes it compactly, so an
-/// `inline` value ingests back to the same bytes.
-fn is_compact_json(text: &str) -> bool {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(value) => serde_json::to_string(&value).is_ok_and(|compact| compact == text),
-        Err(_) => false,
-    }
 }
