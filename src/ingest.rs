@@ -53,7 +53,8 @@ pub struct JsonlSource<'a> {
 impl JsonlSource<'_> {
     /// A JSONL file; payload paths are relative to its directory.
     pub fn file(path: &Path) -> Result<JsonlSource<'static>> {
-        let file = File::open(path).map_err(|err| Error::io(format!("open {}", path.display()), err))?;
+        let file =
+            File::open(path).map_err(|err| Error::io(format!("open {}", path.display()), err))?;
         let base_dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -68,7 +69,11 @@ impl JsonlSource<'_> {
 }
 
 /// Appends the raw events of a JSONL source to the store, all or nothing.
-pub fn ingest_jsonl(store: &Store, source: JsonlSource<'_>, options: &IngestOptions<'_>) -> Result<IngestReport> {
+pub fn ingest_jsonl(
+    store: &Store,
+    source: JsonlSource<'_>,
+    options: &IngestOptions<'_>,
+) -> Result<IngestReport> {
     let mut writes = store.writes()?;
     let report = ingest_into(&mut writes, store, source, options, None)?;
     writes.commit(true)?;
@@ -88,10 +93,40 @@ fn ingest_into(
     options: &IngestOptions<'_>,
     bundle: Option<&BundleRules>,
 ) -> Result<IngestReport> {
-    let max_line_bytes = store.options().max_payload_bytes.saturating_mul(2) + (1 << 20);
-    let mut reader = BufReader::with_capacity(1 << 16, source.reader);
     let mut report = IngestReport::default();
     let mut last_seq: BTreeMap<String, u64> = BTreeMap::new();
+    let base_dir = source.base_dir.clone();
+    let max_line_bytes = max_line_bytes(store.options().max_payload_bytes);
+    report.torn_tail_bytes =
+        read_wire_lines(source, max_line_bytes, options, |location, event| {
+            store_event(
+                writes,
+                &base_dir,
+                location,
+                event,
+                bundle,
+                &mut last_seq,
+                &mut report,
+            )
+        })?;
+    Ok(report)
+}
+
+/// The longest line accepted: a payload inline at the size limit, escaped.
+pub(crate) fn max_line_bytes(max_payload_bytes: u64) -> u64 {
+    max_payload_bytes.saturating_mul(2) + (1 << 20)
+}
+
+/// Reads wire events line by line, calling `on_event` with each event and
+/// its location (`file:line`). Returns the bytes of a torn last line that
+/// `allow_torn_tail` dropped (0 if none).
+pub(crate) fn read_wire_lines(
+    source: JsonlSource<'_>,
+    max_line_bytes: u64,
+    options: &IngestOptions<'_>,
+    mut on_event: impl FnMut(&str, WireEvent<WirePayloadRef>) -> Result<()>,
+) -> Result<u64> {
+    let mut reader = BufReader::with_capacity(1 << 16, source.reader);
     let mut consumed = 0u64;
     let mut line = Vec::new();
     let mut line_number = 0u64;
@@ -102,7 +137,7 @@ fn ingest_into(
             .read_until(b'\n', &mut line)
             .map_err(|err| Error::io(format!("read {}", source.name), err))?;
         if read == 0 {
-            break;
+            return Ok(0);
         }
         line_number += 1;
         consumed += read as u64;
@@ -120,7 +155,10 @@ fn ingest_into(
         let text = match std::str::from_utf8(&line) {
             Ok(text) => text.trim_end_matches(['\n', '\r']),
             Err(err) => {
-                return Err(Error::input(location, format!("invalid UTF-8 at byte {}", err.valid_up_to())));
+                return Err(Error::input(
+                    location,
+                    format!("invalid UTF-8 at byte {}", err.valid_up_to()),
+                ));
             }
         };
         if text.trim().is_empty() {
@@ -131,8 +169,7 @@ fn ingest_into(
             Err(err) if !complete => {
                 // Nothing follows a line without a newline: it is the tail.
                 if options.allow_torn_tail {
-                    report.torn_tail_bytes = line.len() as u64;
-                    break;
+                    return Ok(line.len() as u64);
                 }
                 return Err(Error::input(
                     location,
@@ -144,9 +181,8 @@ fn ingest_into(
             }
             Err(err) => return Err(Error::input(location, err.to_string())),
         };
-        store_event(writes, &source.base_dir, &location, event, bundle, &mut last_seq, &mut report)?;
+        on_event(&location, event)?;
     }
-    Ok(report)
 }
 
 fn store_event(
@@ -210,14 +246,24 @@ fn store_event(
         .payload
         .try_map_refs(|r| resolve_ref(writes, base_dir, r))
         .map_err(|err| Error::input(location, format!("seq {seq}: {err}")))?;
-    writes.append(num, event.wall_time_unix_ms, event.thread_id, event.codex_turn_id, payload)?;
+    writes.append(
+        num,
+        event.wall_time_unix_ms,
+        event.thread_id,
+        event.codex_turn_id,
+        payload,
+    )?;
     report.events += 1;
     Ok(())
 }
 
 fn resolve_ref(writes: &mut Writes<'_>, base_dir: &Path, r: WirePayloadRef) -> Result<PayloadRef> {
     match r {
-        WirePayloadRef::File { kind, path, raw_payload_id } => {
+        WirePayloadRef::File {
+            kind,
+            path,
+            raw_payload_id,
+        } => {
             let bytes = read_payload_file(base_dir, &path, writes.max_payload_bytes())
                 .map_err(|err| Error::Other(format!("payload {raw_payload_id} ({path}): {err}")))?;
             writes.put_payload_bytes(kind, &bytes)
@@ -228,14 +274,25 @@ fn resolve_ref(writes: &mut Writes<'_>, base_dir: &Path, r: WirePayloadRef) -> R
                 .map_err(|err| Error::Other(format!("inline payload: {err}")))?;
             writes.put_payload_bytes(kind, &bytes)
         }
-        WirePayloadRef::InlineText { kind, text } => writes.put_payload_bytes(kind, text.as_bytes()),
-        WirePayloadRef::Stored { kind, blake3, size_bytes, .. } => {
+        WirePayloadRef::InlineText { kind, text } => {
+            writes.put_payload_bytes(kind, text.as_bytes())
+        }
+        WirePayloadRef::Stored {
+            kind,
+            blake3,
+            size_bytes,
+            ..
+        } => {
             if !writes.payload_known(&blake3)? {
                 return Err(Error::Other(format!(
                     "payload {blake3} is not in this store (export with inline payloads to move rollouts between stores)"
                 )));
             }
-            Ok(PayloadRef { kind, hash: blake3, size_bytes })
+            Ok(PayloadRef {
+                kind,
+                hash: blake3,
+                size_bytes,
+            })
         }
     }
 }
@@ -251,7 +308,9 @@ pub fn read_payload_file(base_dir: &Path, relative: &str, limit_bytes: u64) -> R
         match component {
             Component::Normal(_) | Component::CurDir => {}
             Component::ParentDir => {
-                return Err(Error::Other(format!("path {relative} leaves the bundle directory (..)")));
+                return Err(Error::Other(format!(
+                    "path {relative} leaves the bundle directory (..)"
+                )));
             }
             Component::RootDir | Component::Prefix(_) => {
                 return Err(Error::Other(format!("path {relative} is absolute")));
@@ -262,10 +321,16 @@ pub fn read_payload_file(base_dir: &Path, relative: &str, limit_bytes: u64) -> R
     let meta = std::fs::symlink_metadata(&full)
         .map_err(|err| Error::io(format!("payload file {}", full.display()), err))?;
     if meta.file_type().is_symlink() {
-        return Err(Error::Other(format!("payload file {} is a symlink", full.display())));
+        return Err(Error::Other(format!(
+            "payload file {} is a symlink",
+            full.display()
+        )));
     }
     if !meta.is_file() {
-        return Err(Error::Other(format!("payload file {} is not a regular file", full.display())));
+        return Err(Error::Other(format!(
+            "payload file {} is not a regular file",
+            full.display()
+        )));
     }
     let base = base_dir
         .canonicalize()
@@ -279,7 +344,10 @@ pub fn read_payload_file(base_dir: &Path, relative: &str, limit_bytes: u64) -> R
         )));
     }
     if meta.len() > limit_bytes {
-        return Err(Error::PayloadTooLarge { size_bytes: meta.len(), limit_bytes });
+        return Err(Error::PayloadTooLarge {
+            size_bytes: meta.len(),
+            limit_bytes,
+        });
     }
     let file = open_no_follow(&full)?;
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
@@ -287,7 +355,10 @@ pub fn read_payload_file(base_dir: &Path, relative: &str, limit_bytes: u64) -> R
         .read_to_end(&mut bytes)
         .map_err(|err| Error::io(format!("read payload file {}", full.display()), err))?;
     if bytes.len() as u64 > limit_bytes {
-        return Err(Error::PayloadTooLarge { size_bytes: bytes.len() as u64, limit_bytes });
+        return Err(Error::PayloadTooLarge {
+            size_bytes: bytes.len() as u64,
+            limit_bytes,
+        });
     }
     Ok(bytes)
 }
@@ -306,7 +377,10 @@ fn open_no_follow(path: &Path) -> Result<File> {
         .metadata()
         .map_err(|err| Error::io(format!("stat payload file {}", path.display()), err))?;
     if !meta.is_file() {
-        return Err(Error::Other(format!("payload file {} is not a regular file", path.display())));
+        return Err(Error::Other(format!(
+            "payload file {} is not a regular file",
+            path.display()
+        )));
     }
     Ok(file)
 }
@@ -333,12 +407,19 @@ pub fn read_bundle_manifest(bundle_dir: &Path) -> Result<BundleManifest> {
     let path = bundle_dir.join("manifest.json");
     let bytes = read_payload_file(bundle_dir, "manifest.json", 1 << 20)
         .map_err(|err| Error::input(path.display().to_string(), err.to_string()))?;
-    let manifest: BundleManifest = serde_json::from_slice(&bytes)
-        .map_err(|err| Error::input(path.display().to_string(), format!("malformed manifest: {err}")))?;
+    let manifest: BundleManifest = serde_json::from_slice(&bytes).map_err(|err| {
+        Error::input(
+            path.display().to_string(),
+            format!("malformed manifest: {err}"),
+        )
+    })?;
     if manifest.schema_version != 1 {
         return Err(Error::input(
             path.display().to_string(),
-            format!("unsupported manifest schema_version {}", manifest.schema_version),
+            format!(
+                "unsupported manifest schema_version {}",
+                manifest.schema_version
+            ),
         ));
     }
     if manifest.rollout_id.is_empty() {
@@ -364,7 +445,9 @@ pub fn import_bundle(
     if writes.rollout(&rollout_id, false).is_ok() {
         return Err(Error::input(
             bundle_dir.display().to_string(),
-            format!("rollout {rollout_id} already exists in the store (use --rollout-id to import under another id)"),
+            format!(
+                "rollout {rollout_id} already exists in the store (use --rollout-id to import under another id)"
+            ),
         ));
     }
     let rules = BundleRules {
@@ -396,6 +479,9 @@ fn open_no_follow_checked(bundle_dir: &Path, relative: &str) -> Result<File> {
     let probe = read_payload_file(bundle_dir, relative, 0);
     match probe {
         Ok(_) | Err(Error::PayloadTooLarge { .. }) => open_no_follow(&bundle_dir.join(relative)),
-        Err(err) => Err(Error::input(bundle_dir.join(relative).display().to_string(), err.to_string())),
+        Err(err) => Err(Error::input(
+            bundle_dir.join(relative).display().to_string(),
+            err.to_string(),
+        )),
     }
 }

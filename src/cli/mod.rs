@@ -1,6 +1,7 @@
 //! The command-line interface: argument types, one function per command, and
 //! all printing. The library below never prints and never exits.
 
+mod reduce_cmds;
 mod store_cmds;
 
 use std::path::PathBuf;
@@ -73,6 +74,31 @@ enum Command {
     },
     /// Check every chunk, payload and log; exit 1 with one line per finding
     Verify,
+    /// Reduce a stored rollout to its state JSON
+    Reduce {
+        rollout: String,
+        /// Output file [default: stdout]
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+    },
+    /// Reduce a reference bundle directly, without a store
+    ReduceBundle {
+        bundle_dir: PathBuf,
+        /// Output file [default: BUNDLE_DIR/state.json]
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+        /// Keep every complete line when the last line is torn
+        #[arg(long)]
+        allow_torn_tail: bool,
+    },
+    /// Write a rollout as a reference bundle, wire-format JSONL (payloads inline) or state JSON
+    Export {
+        rollout: String,
+        #[arg(long, value_enum)]
+        format: reduce_cmds::ExportFormat,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 impl Cli {
@@ -96,7 +122,11 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            let code = if err.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+            let code = if err.use_stderr() {
+                EXIT_ERROR
+            } else {
+                EXIT_OK
+            };
             let _ = err.print();
             return code;
         }
@@ -129,6 +159,17 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Payload { hash } => store_cmds::payload(cli, hash),
         Command::Stats { json } => store_cmds::stats(cli, *json),
         Command::Verify => store_cmds::verify(cli),
+        Command::Reduce { rollout, out } => reduce_cmds::reduce(cli, rollout, out.as_deref()),
+        Command::ReduceBundle {
+            bundle_dir,
+            out,
+            allow_torn_tail,
+        } => reduce_cmds::reduce_bundle(bundle_dir, out.as_deref(), *allow_torn_tail),
+        Command::Export {
+            rollout,
+            format,
+            out,
+        } => reduce_cmds::export(cli, rollout, *format, out),
     }
 }
 
@@ -162,7 +203,10 @@ mod tests {
     #[test]
     fn unix_ms_formats_as_utc() {
         assert_eq!(format_unix_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_unix_ms(1_767_225_600_123), "2026-01-01T00:00:00.123Z");
+        assert_eq!(
+            format_unix_ms(1_767_225_600_123),
+            "2026-01-01T00:00:00.123Z"
+        );
         assert_eq!(format_unix_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 }

@@ -21,9 +21,9 @@ fn progress_bar(total_bytes: Option<u64>) -> Option<indicatif::ProgressBar> {
         Some(total) => indicatif::ProgressBar::new(total),
         None => indicatif::ProgressBar::new_spinner(),
     };
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} {bytes}/{total_bytes} {wide_bar} {eta}",
-    ) {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {eta}")
+    {
         bar.set_style(style);
     }
     Some(bar)
@@ -114,7 +114,11 @@ pub(super) fn rollouts(cli: &Cli, json: bool) -> anyhow::Result<i32> {
         writeln!(out)?;
         return Ok(EXIT_OK);
     }
-    writeln!(out, "{:<38} {:<10} {:>8}  STARTED", "ROLLOUT", "STATUS", "EVENTS")?;
+    writeln!(
+        out,
+        "{:<38} {:<10} {:>8}  STARTED",
+        "ROLLOUT", "STATUS", "EVENTS"
+    )?;
     for manifest in manifests {
         writeln!(
             out,

@@ -1,0 +1,306 @@
+//! Reference trace bundles without a store: read one into memory (for
+//! `reduce-bundle` and `diff`), and write a stored rollout as one (`export
+//! --format codex-bundle`).
+//!
+//! Reading applies the same rules as `import-codex` (path confinement,
+//! manifest agreement, increasing seq, torn tail) and renumbers the log from
+//! seq 1, so reducing a bundle equals reducing its import. Writing goes to a
+//! temporary directory beside the target, fsynced, then renamed, so a crash
+//! never leaves a half-written bundle under the target name.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::event::wire::{WireEvent, WirePayloadRef, to_line};
+use crate::event::{Event, PayloadRef, RAW_EVENT_SCHEMA_VERSION};
+use crate::ingest::{
+    BundleManifest, IngestOptions, JsonlSource, max_line_bytes, read_bundle_manifest,
+    read_payload_file, read_wire_lines,
+};
+use crate::reducer::MemoryPayloads;
+use crate::store::{Store, StoreOptions};
+
+use super::PayloadIds;
+
+/// A bundle read into memory.
+pub struct LoadedBundle {
+    pub manifest: BundleManifest,
+    /// Renumbered from seq 1.
+    pub events: Vec<Event>,
+    pub payloads: MemoryPayloads,
+}
+
+/// Reads a reference bundle into memory.
+pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<LoadedBundle> {
+    let manifest = read_bundle_manifest(bundle_dir)?;
+    let limit = StoreOptions::default().max_payload_bytes;
+    let log_path = bundle_dir.join(&manifest.raw_event_log);
+    // Probe the log path with the payload rules (no symlink, regular file).
+    match read_payload_file(bundle_dir, &manifest.raw_event_log, 0) {
+        Ok(_) | Err(Error::PayloadTooLarge { .. }) => {}
+        Err(err) => {
+            return Err(Error::input(
+                log_path.display().to_string(),
+                err.to_string(),
+            ));
+        }
+    }
+    let file = File::open(&log_path)
+        .map_err(|err| Error::io(format!("open {}", log_path.display()), err))?;
+    let source = JsonlSource {
+        name: log_path.display().to_string(),
+        base_dir: bundle_dir.to_path_buf(),
+        reader: Box::new(file),
+    };
+    let mut payloads = MemoryPayloads::new();
+    let mut events = Vec::new();
+    let mut last_seq: Option<u64> = None;
+    read_wire_lines(source, max_line_bytes(limit), options, |location, event| {
+        if event.rollout_id != manifest.rollout_id {
+            return Err(Error::input(
+                location,
+                format!(
+                    "event is for rollout {} but the bundle manifest says {}",
+                    event.rollout_id, manifest.rollout_id
+                ),
+            ));
+        }
+        if let Some(previous) = last_seq
+            && event.seq <= previous
+        {
+            return Err(Error::input(
+                location,
+                format!(
+                    "seq {} does not increase (previous seq {previous})",
+                    event.seq
+                ),
+            ));
+        }
+        last_seq = Some(event.seq);
+        let seq = event.seq;
+        let payload = event
+            .payload
+            .try_map_refs(|r| load_ref(bundle_dir, r, limit, &mut payloads))
+            .map_err(|err| Error::input(location, format!("seq {seq}: {err}")))?;
+        events.push(Event {
+            seq: events.len() as u64 + 1,
+            wall_time_unix_ms: event.wall_time_unix_ms,
+            thread_id: event.thread_id,
+            codex_turn_id: event.codex_turn_id,
+            payload,
+        });
+        Ok(())
+    })?;
+    Ok(LoadedBundle {
+        manifest,
+        events,
+        payloads,
+    })
+}
+
+fn load_ref(
+    bundle_dir: &Path,
+    r: WirePayloadRef,
+    limit: u64,
+    payloads: &mut MemoryPayloads,
+) -> Result<PayloadRef> {
+    let (kind, bytes) = match r {
+        WirePayloadRef::File {
+            kind,
+            path,
+            raw_payload_id,
+        } => {
+            let bytes = read_payload_file(bundle_dir, &path, limit)
+                .map_err(|err| Error::Other(format!("payload {raw_payload_id} ({path}): {err}")))?;
+            (kind, bytes)
+        }
+        WirePayloadRef::Inline { kind, value } => {
+            let bytes = serde_json::to_vec(&value)
+                .map_err(|err| Error::Other(format!("inline payload: {err}")))?;
+            (kind, bytes)
+        }
+        WirePayloadRef::InlineText { kind, text } => (kind, text.into_bytes()),
+        WirePayloadRef::Stored { blake3, .. } => {
+            return Err(Error::Other(format!(
+                "payload {blake3} refers to a store; a bundle must carry its payloads"
+            )));
+        }
+    };
+    if bytes.len() as u64 > limit {
+        return Err(Error::PayloadTooLarge {
+            size_bytes: bytes.len() as u64,
+            limit_bytes: limit,
+        });
+    }
+    let size_bytes = bytes.len() as u64;
+    let hash = payloads.insert(bytes);
+    Ok(PayloadRef {
+        kind,
+        hash,
+        size_bytes,
+    })
+}
+
+/// Writes stored rollout `rollout_id` as a reference bundle at `out`
+/// (`manifest.json`, `trace.jsonl`, `payloads/{n}.json` with each payload's
+/// exact bytes, one file per distinct payload). `out` must not exist or be an
+/// empty directory.
+pub fn write_bundle(store: &Store, rollout_id: &str, out: &Path) -> Result<()> {
+    let manifest = store.manifest(rollout_id)?;
+    if out.exists() {
+        let empty = std::fs::read_dir(out)
+            .map_err(|err| Error::io(format!("read {}", out.display()), err))?
+            .next()
+            .is_none();
+        if !empty {
+            return Err(Error::Other(format!(
+                "{} exists and is not empty; export writes a new bundle",
+                out.display()
+            )));
+        }
+    }
+    let staging = staging_dir(out)?;
+    let result = write_bundle_into(store, &manifest, &staging);
+    if let Err(err) = result {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(err);
+    }
+    if out.exists() {
+        std::fs::remove_dir(out)
+            .map_err(|err| Error::io(format!("replace {}", out.display()), err))?;
+    }
+    std::fs::rename(&staging, out).map_err(|err| {
+        let _ = std::fs::remove_dir_all(&staging);
+        Error::io(format!("rename into {}", out.display()), err)
+    })?;
+    if let Some(parent) = out.parent() {
+        sync_dir(parent);
+    }
+    Ok(())
+}
+
+fn staging_dir(out: &Path) -> Result<PathBuf> {
+    let parent = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = out
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bundle".to_string());
+    let staging = parent.join(format!(".{name}.tracefold-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .map_err(|err| Error::io(format!("clear {}", staging.display()), err))?;
+    }
+    std::fs::create_dir_all(staging.join("payloads"))
+        .map_err(|err| Error::io(format!("create {}", staging.display()), err))?;
+    Ok(staging)
+}
+
+fn write_bundle_into(
+    store: &Store,
+    manifest: &crate::store::RolloutManifest,
+    dir: &Path,
+) -> Result<()> {
+    let bundle_manifest = BundleManifest {
+        schema_version: 1,
+        trace_id: manifest.trace_id.clone().unwrap_or_default(),
+        rollout_id: manifest.rollout_id.clone(),
+        root_thread_id: manifest.root_thread_id.clone().unwrap_or_default(),
+        started_at_unix_ms: manifest.started_at_unix_ms.unwrap_or_default(),
+        raw_event_log: "trace.jsonl".to_string(),
+        payloads_dir: "payloads".to_string(),
+    };
+    let manifest_json = serde_json::to_vec_pretty(&bundle_manifest)
+        .map_err(|err| Error::Other(format!("manifest: {err}")))?;
+    write_synced(&dir.join("manifest.json"), &manifest_json)?;
+
+    let log_path = dir.join("trace.jsonl");
+    let log = File::create(&log_path)
+        .map_err(|err| Error::io(format!("create {}", log_path.display()), err))?;
+    let mut log = BufWriter::new(log);
+    let mut ids = PayloadIds::default();
+    let mut written: BTreeMap<String, ()> = BTreeMap::new();
+    for event in store.events_of(manifest) {
+        let event = event?;
+        let payload = event.payload.try_map_refs(|r| {
+            let (id, _) = ids.id_of(&r);
+            let ordinal = id
+                .trim_start_matches("raw_payload:")
+                .trim_start_matches('0');
+            let path = format!("payloads/{ordinal}.json");
+            if written.insert(id.clone(), ()).is_none() {
+                let bytes = store.read_payload(&r.hash)?;
+                write_synced(&dir.join(&path), &bytes)?;
+            }
+            Ok::<_, Error>(WirePayloadRef::File {
+                raw_payload_id: format!("raw_payload:{ordinal}"),
+                kind: r.kind,
+                path,
+            })
+        })?;
+        let wire = WireEvent {
+            schema_version: RAW_EVENT_SCHEMA_VERSION,
+            seq: event.seq,
+            wall_time_unix_ms: event.wall_time_unix_ms,
+            rollout_id: manifest.rollout_id.clone(),
+            thread_id: event.thread_id,
+            codex_turn_id: event.codex_turn_id,
+            payload,
+        };
+        writeln!(log, "{}", to_line(&wire))
+            .map_err(|err| Error::io(format!("write {}", log_path.display()), err))?;
+    }
+    let file = log
+        .into_inner()
+        .map_err(|err| Error::io(format!("write {}", log_path.display()), err.into_error()))?;
+    file.sync_all()
+        .map_err(|err| Error::io(format!("sync {}", log_path.display()), err))?;
+    sync_dir(&dir.join("payloads"));
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Writes a file and fsyncs it.
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file =
+        File::create(path).map_err(|err| Error::io(format!("create {}", path.display()), err))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|err| Error::io(format!("write {}", path.display()), err))
+}
+
+/// Writes `bytes` to `path` atomically: a synced temporary file renamed over
+/// the target (the reference wrote state.json in place, unsynced).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".to_string());
+    let temp = path.with_file_name(format!(".{name}.tracefold-{}", std::process::id()));
+    write_synced(&temp, bytes)?;
+    std::fs::rename(&temp, path).map_err(|err| {
+        let _ = std::fs::remove_file(&temp);
+        Error::io(format!("rename into {}", path.display()), err)
+    })?;
+    if let Some(parent) = path.parent() {
+        sync_dir(parent);
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    // Best effort: directory fsync makes the rename durable on Linux; some
+    // platforms cannot open a directory for syncing.
+    if let Ok(handle) = File::open(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) {
+        let _ = handle.sync_all();
+    }
+}
