@@ -4,13 +4,14 @@
 pub mod cli;
 pub mod codec;
 pub mod codemode;
+pub mod demo;
 pub mod error;
 pub mod event;
 pub mod export;
-pub mod model;
-pub mod reducer;
 pub mod ingest;
+pub mod model;
 pub mod recorder;
+pub mod reducer;
 pub mod store;
 pub mod writer;
 

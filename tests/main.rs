@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod codemode;
+mod demo;
 mod recorder;
 mod reducer;
 mod store;

@@ -1,6 +1,7 @@
 //! The command-line interface: argument types, one function per command, and
 //! all printing. The library below never prints and never exits.
 
+mod demo_cmd;
 mod reduce_cmds;
 mod store_cmds;
 
@@ -91,6 +92,21 @@ enum Command {
         #[arg(long)]
         allow_torn_tail: bool,
     },
+    /// Run the built-in simulated agent host into the store, reduce it and print a summary
+    Demo {
+        /// Turns of the root agent
+        #[arg(long, default_value_t = 12)]
+        turns: u32,
+        /// Child agents the root spawns
+        #[arg(long, default_value_t = 2)]
+        agents: u32,
+        /// Seed of the scripted host
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Where to write the state JSON
+        #[arg(long, default_value = "demo-state.json")]
+        out: PathBuf,
+    },
     /// Write a rollout as a reference bundle, wire-format JSONL (payloads inline) or state JSON
     Export {
         rollout: String,
@@ -170,6 +186,12 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             format,
             out,
         } => reduce_cmds::export(cli, rollout, *format, out),
+        Command::Demo {
+            turns,
+            agents,
+            seed,
+            out,
+        } => demo_cmd::demo(cli, *turns, *agents, *seed, out),
     }
 }
 

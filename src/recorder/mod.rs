@@ -121,13 +121,12 @@ struct RolloutShared {
 fn pending(payload: EventPayload<PayloadBody>) -> EventPayload<PendingPayload> {
     let kinds = payload.conventional_payload_kinds();
     let mut kinds = kinds.into_iter();
-    let mapped: std::result::Result<_, std::convert::Infallible> =
-        payload.try_map_refs(|body| {
-            Ok(PendingPayload {
-                kind: kinds.next().unwrap_or(PayloadKind::ToolResult),
-                body,
-            })
-        });
+    let mapped: std::result::Result<_, std::convert::Infallible> = payload.try_map_refs(|body| {
+        Ok(PendingPayload {
+            kind: kinds.next().unwrap_or(PayloadKind::ToolResult),
+            body,
+        })
+    });
     match mapped {
         Ok(payload) => payload,
         Err(never) => match never {},
@@ -301,11 +300,9 @@ impl ThreadRecorder {
     pub fn end(&self, status: RolloutStatus) {
         if let Some(thread) = &self.inner {
             let thread_id = thread.thread_id.to_string();
-            thread.rollout.send(
-                None,
-                None,
-                EventPayload::ThreadEnded { thread_id, status },
-            );
+            thread
+                .rollout
+                .send(None, None, EventPayload::ThreadEnded { thread_id, status });
         }
     }
 
@@ -480,7 +477,12 @@ impl TurnRecorder {
 
     /// Records a code cell start. Hosts must call this before any nested tool
     /// call of the cell can be dispatched (code mode does, through a gate).
-    pub fn code_cell_started(&self, runtime_cell_id: &str, model_visible_call_id: &str, source_js: &str) {
+    pub fn code_cell_started(
+        &self,
+        runtime_cell_id: &str,
+        model_visible_call_id: &str,
+        source_js: &str,
+    ) {
         self.emit(|| EventPayload::CodeCellStarted {
             runtime_cell_id: runtime_cell_id.to_string(),
             model_visible_call_id: model_visible_call_id.to_string(),
@@ -525,7 +527,11 @@ impl TurnRecorder {
     }
 
     /// Records a wrapped protocol event (a breadcrumb).
-    pub fn protocol_event<P: Into<PayloadBody>>(&self, event_type: &str, event: impl FnOnce() -> P) {
+    pub fn protocol_event<P: Into<PayloadBody>>(
+        &self,
+        event_type: &str,
+        event: impl FnOnce() -> P,
+    ) {
         self.emit(|| EventPayload::ProtocolEventObserved {
             event_type: event_type.to_string(),
             event_payload: event().into(),
@@ -688,10 +694,11 @@ impl ToolCallRecorder {
     /// Records the MCP correlation id the call carried to its server.
     pub fn mcp_correlation(&self, mcp_call_id: &str) {
         let tool_call_id = self.tool_call_id.clone();
-        self.turn.emit(|| EventPayload::McpToolCallCorrelationAssigned {
-            tool_call_id,
-            mcp_call_id: mcp_call_id.to_string(),
-        });
+        self.turn
+            .emit(|| EventPayload::McpToolCallCorrelationAssigned {
+                tool_call_id,
+                mcp_call_id: mcp_call_id.to_string(),
+            });
     }
 
     /// Records a runtime begin observation (for example `exec_command_begin`).
@@ -704,7 +711,11 @@ impl ToolCallRecorder {
     }
 
     /// Records a runtime end observation.
-    pub fn runtime_ended<P: Into<PayloadBody>>(&self, status: ExecutionStatus, runtime: impl FnOnce() -> P) {
+    pub fn runtime_ended<P: Into<PayloadBody>>(
+        &self,
+        status: ExecutionStatus,
+        runtime: impl FnOnce() -> P,
+    ) {
         let tool_call_id = self.tool_call_id.clone();
         self.turn.emit(|| EventPayload::ToolCallRuntimeEnded {
             tool_call_id,
@@ -714,7 +725,11 @@ impl ToolCallRecorder {
     }
 
     /// Records the result returned to the requester.
-    pub fn ended<P: Into<PayloadBody>>(self, status: ExecutionStatus, result: impl FnOnce() -> Option<P>) {
+    pub fn ended<P: Into<PayloadBody>>(
+        self,
+        status: ExecutionStatus,
+        result: impl FnOnce() -> Option<P>,
+    ) {
         let tool_call_id = self.tool_call_id.clone();
         self.turn.emit(|| EventPayload::ToolCallEnded {
             tool_call_id,
@@ -808,6 +823,13 @@ impl CompactionRequestRecorder {
             compaction_request_id: self.compaction_request_id,
             error: error.to_string(),
         });
+    }
+}
+
+/// Code mode records through the turn that executes (or waits on) a cell.
+impl crate::codemode::CodeModeTraceSink for TurnRecorder {
+    fn record(&self, payload: EventPayload<Value>) {
+        TurnRecorder::record(self, || payload);
     }
 }
 
