@@ -1,0 +1,145 @@
+//! The reduced state of one rollout (`RolloutTrace`): threads, turns,
+//! conversation items, inference calls, tool calls, code cells, terminals,
+//! compactions, interaction edges, raw payload references and diagnostics.
+//!
+//! This module owns plain data types only. It never reduces, reads payloads or
+//! does I/O. Every collection is an `IndexMap` so the state JSON lists objects
+//! in creation order and the same log always serialises byte-identically
+//! (`HashMap`/`HashSet` are banned here by clippy.toml).
+
+mod conversation;
+mod runtime;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+pub use crate::event::{
+    CodeCellRuntimeStatus, ExecutionStatus, RolloutStatus, ToolCallKind, ToolCallSummary,
+};
+use crate::event::{Hash, PayloadKind};
+pub use conversation::{
+    AgentMessageMetadata, ConversationBody, ConversationChannel, ConversationItem,
+    ConversationItemKind, ConversationPart, ConversationRole, ProducerRef,
+};
+pub use runtime::{
+    AgentOrigin, AgentThread, CodeCell, CodexTurn, Compaction, CompactionMode, CompactionRequest,
+    InferenceCall, InteractionEdge, InteractionEdgeKind, TerminalModelObservation,
+    TerminalObservationSource, TerminalOperation, TerminalOperationKind, TerminalRequest,
+    TerminalResult, TerminalSession, TokenUsage, ToolCall, ToolCallRequester, TraceAnchor,
+};
+
+/// Schema version of the reduced state JSON (the reference's value).
+pub const REDUCED_TRACE_SCHEMA_VERSION: u32 = 1;
+
+/// The whole reduced state of one rollout (`state.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutTrace {
+    pub schema_version: u32,
+    /// From `RolloutStarted`; `None` until that event is seen.
+    pub trace_id: Option<String>,
+    pub rollout_id: String,
+    pub started_at_unix_ms: Option<i64>,
+    pub ended_at_unix_ms: Option<i64>,
+    pub status: RolloutStatus,
+    pub root_thread_id: Option<String>,
+    pub threads: IndexMap<String, AgentThread>,
+    pub codex_turns: IndexMap<String, CodexTurn>,
+    pub conversation_items: IndexMap<String, ConversationItem>,
+    pub inference_calls: IndexMap<String, InferenceCall>,
+    pub code_cells: IndexMap<String, CodeCell>,
+    pub tool_calls: IndexMap<String, ToolCall>,
+    pub terminal_sessions: IndexMap<String, TerminalSession>,
+    pub terminal_operations: IndexMap<String, TerminalOperation>,
+    pub compactions: IndexMap<String, Compaction>,
+    pub compaction_requests: IndexMap<String, CompactionRequest>,
+    pub interaction_edges: IndexMap<String, InteractionEdge>,
+    pub raw_payloads: IndexMap<String, RawPayloadEntry>,
+    /// Our addition: everything the reducer could not place (unknown events,
+    /// dropped events, leftovers at the end of the log). Never silent drops.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl RolloutTrace {
+    /// An empty state for `rollout_id`.
+    pub fn new(rollout_id: &str) -> RolloutTrace {
+        RolloutTrace {
+            schema_version: REDUCED_TRACE_SCHEMA_VERSION,
+            trace_id: None,
+            rollout_id: rollout_id.to_string(),
+            started_at_unix_ms: None,
+            ended_at_unix_ms: None,
+            status: RolloutStatus::Running,
+            root_thread_id: None,
+            threads: IndexMap::new(),
+            codex_turns: IndexMap::new(),
+            conversation_items: IndexMap::new(),
+            inference_calls: IndexMap::new(),
+            code_cells: IndexMap::new(),
+            tool_calls: IndexMap::new(),
+            terminal_sessions: IndexMap::new(),
+            terminal_operations: IndexMap::new(),
+            compactions: IndexMap::new(),
+            compaction_requests: IndexMap::new(),
+            interaction_edges: IndexMap::new(),
+            raw_payloads: IndexMap::new(),
+            diagnostics: Vec::new(),
+        }
+    }
+}
+
+/// Start and end of anything with a lifecycle. Wall time is for display;
+/// `seq` is the causal order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionWindow {
+    pub started_at_unix_ms: i64,
+    pub started_seq: u64,
+    pub ended_at_unix_ms: Option<i64>,
+    pub ended_seq: Option<u64>,
+    pub status: ExecutionStatus,
+}
+
+impl ExecutionWindow {
+    /// A running window opened at `seq`.
+    pub fn running(started_at_unix_ms: i64, started_seq: u64) -> ExecutionWindow {
+        ExecutionWindow {
+            started_at_unix_ms,
+            started_seq,
+            ended_at_unix_ms: None,
+            ended_seq: None,
+            status: ExecutionStatus::Running,
+        }
+    }
+
+    /// Whether the window is still open.
+    pub fn is_running(&self) -> bool {
+        self.status == ExecutionStatus::Running
+    }
+
+    /// Closes the window with `status` (overwriting an earlier end).
+    pub fn end(&mut self, ended_at_unix_ms: i64, ended_seq: u64, status: ExecutionStatus) {
+        self.ended_at_unix_ms = Some(ended_at_unix_ms);
+        self.ended_seq = Some(ended_seq);
+        self.status = status;
+    }
+}
+
+/// One distinct payload cited by the log: `raw_payload:{n:06}` in order of
+/// first citation of each (hash, kind).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawPayloadEntry {
+    pub raw_payload_id: String,
+    pub kind: PayloadKind,
+    /// BLAKE3 of the payload bytes, lower-case hex.
+    pub blake3: Hash,
+    pub size_bytes: u64,
+}
+
+/// Something the reducer saw but could not place; kept instead of dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    /// The event it came from; `None` for end-of-log findings without one.
+    pub seq: Option<u64>,
+    /// A stable snake_case code, e.g. `unknown_event_type`.
+    pub code: String,
+    pub message: String,
+}

@@ -1,0 +1,629 @@
+//! Multi-agent interaction edges: spawn, task, message, result and close.
+//!
+//! Delivery edges wait (pending) until the recipient thread shows the
+//! inter-agent item they delivered; pending edges and not-yet-targeted items
+//! are both indexed by `(recipient thread, author, content)`, so matching is a
+//! queue pop, never a scan, and repeated identical messages pair up in order.
+//! At `finish` a spawn edge falls back to targeting the child thread; any
+//! other undelivered edge becomes a diagnostic, never a silent drop.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::thread::spawn_edge_id;
+use super::{PayloadSource, Reducer, Res, invalid, key, push_unique, unknown};
+use crate::event::{Event, PayloadRef, ToolCallKind};
+use crate::model::{InteractionEdge, InteractionEdgeKind, TraceAnchor};
+
+/// A delivery edge waiting for its recipient-side item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PendingEdge {
+    edge_id: String,
+    kind: InteractionEdgeKind,
+    source: TraceAnchor,
+    target_thread_id: String,
+    author: String,
+    message: String,
+    /// Spawn only: the child thread to target when no delivery item appears.
+    spawn_fallback_thread_id: Option<String>,
+    started_at_unix_ms: i64,
+    ended_at_unix_ms: Option<i64>,
+    carried_raw_payload_ids: Vec<String>,
+    seq: u64,
+}
+
+/// The fields of an `agent_result_observed` event.
+pub(crate) struct AgentResult<'a> {
+    pub edge_id: &'a str,
+    pub child_thread_id: &'a str,
+    pub child_codex_turn_id: &'a str,
+    pub parent_thread_id: &'a str,
+    pub message: &'a str,
+    pub carried_payload: Option<&'a PayloadRef>,
+}
+
+fn tool_edge_id(tool_call_id: &str) -> String {
+    format!("edge:tool:{tool_call_id}")
+}
+
+fn delivery_key(thread_id: &str, author: &str, content: &str) -> String {
+    key(&key(thread_id, author), content)
+}
+
+fn id_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+fn merge_end(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+impl Reducer {
+    fn agent_path(&self, thread_id: &str) -> String {
+        self.trace
+            .threads
+            .get(thread_id)
+            .map(|thread| thread.agent_path.clone())
+            .unwrap_or_default()
+    }
+
+    fn agent_tool_payload_ids(&self, tool_call_id: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        if let Some(tool) = self.trace.tool_calls.get(tool_call_id) {
+            if let Some(id) = &tool.raw_invocation_payload_id {
+                push_unique(&mut ids, id);
+            }
+            for id in &tool.raw_runtime_payload_ids {
+                push_unique(&mut ids, id);
+            }
+            if let Some(id) = &tool.raw_result_payload_id {
+                push_unique(&mut ids, id);
+            }
+        }
+        ids
+    }
+
+    /// The `arguments.message` of an agent tool's invocation payload.
+    fn agent_invocation_message(
+        &mut self,
+        src: &dyn PayloadSource,
+        tool_call_id: &str,
+        invocation: Option<&PayloadRef>,
+    ) -> Res<Option<String>> {
+        let _ = tool_call_id;
+        let Some(payload) = invocation else {
+            return Ok(None);
+        };
+        let value = self.payload_json(src, payload)?;
+        Ok(
+            super::tool::invocation_arguments(&value).and_then(|arguments| {
+                arguments
+                    .get("message")
+                    .or_else(|| arguments.get("prompt"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            }),
+        )
+    }
+
+    // One call site per edge kind; a parameter struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
+    fn tool_edge_pending(
+        &self,
+        event: &Event,
+        tool_call_id: &str,
+        edge_id: String,
+        kind: InteractionEdgeKind,
+        target_thread_id: String,
+        message: String,
+        ended_at_unix_ms: Option<i64>,
+    ) -> PendingEdge {
+        let (thread_id, started_at_unix_ms) = self
+            .trace
+            .tool_calls
+            .get(tool_call_id)
+            .map_or((String::new(), event.wall_time_unix_ms), |tool| {
+                (tool.thread_id.clone(), tool.execution.started_at_unix_ms)
+            });
+        PendingEdge {
+            edge_id,
+            kind,
+            source: TraceAnchor::ToolCall {
+                tool_call_id: tool_call_id.to_string(),
+            },
+            target_thread_id,
+            author: self.agent_path(&thread_id),
+            message,
+            spawn_fallback_thread_id: None,
+            started_at_unix_ms,
+            ended_at_unix_ms,
+            carried_raw_payload_ids: self.agent_tool_payload_ids(tool_call_id),
+            seq: event.seq,
+        }
+    }
+
+    fn receiver(
+        &mut self,
+        src: &dyn PayloadSource,
+        tool_call_id: &str,
+        payload: &PayloadRef,
+    ) -> Res<(Option<String>, std::sync::Arc<Value>)> {
+        let value = self.payload_json(src, payload)?;
+        let _ = tool_call_id;
+        Ok((id_text(value.get("receiver_thread_id")), value))
+    }
+
+    pub(super) fn agent_runtime_started(
+        &mut self,
+        event: &Event,
+        src: &dyn PayloadSource,
+        tool_call_id: &str,
+        kind: &ToolCallKind,
+        payload: &PayloadRef,
+    ) -> Res<()> {
+        let payload_id = self.raw_payload_id(payload);
+        let (receiver, value) = self.receiver(src, tool_call_id, payload)?;
+        let Some(receiver) = receiver else {
+            return invalid(format!(
+                "agent runtime payload {payload_id} of tool call {tool_call_id} did not contain receiver_thread_id"
+            ));
+        };
+        match kind {
+            ToolCallKind::CloseAgent => self.close_agent_edge(event, tool_call_id, &receiver, None),
+            _ => {
+                let edge_kind = if *kind == ToolCallKind::SendMessage {
+                    InteractionEdgeKind::SendMessage
+                } else {
+                    InteractionEdgeKind::AssignAgentTask
+                };
+                let message = value
+                    .get("prompt")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let pending = self.tool_edge_pending(
+                    event,
+                    tool_call_id,
+                    tool_edge_id(tool_call_id),
+                    edge_kind,
+                    receiver,
+                    message,
+                    None,
+                );
+                self.queue_or_resolve_edge(pending)
+            }
+        }
+    }
+
+    pub(super) fn agent_runtime_ended(
+        &mut self,
+        event: &Event,
+        src: &dyn PayloadSource,
+        tool_call_id: &str,
+        kind: &ToolCallKind,
+        payload: &PayloadRef,
+    ) -> Res<()> {
+        let payload_id = self.raw_payload_id(payload);
+        let value = self.payload_json(src, payload)?;
+        let ended = Some(event.wall_time_unix_ms);
+        if let Some(agent_thread_id) = id_text(value.get("agent_thread_id")) {
+            let activity = value
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            return self.sub_agent_activity(
+                event,
+                src,
+                tool_call_id,
+                kind,
+                &activity,
+                agent_thread_id,
+            );
+        }
+        match kind {
+            ToolCallKind::SpawnAgent => {
+                // A spawn end without a new thread id failed: no edge.
+                let Some(child) = id_text(value.get("new_thread_id")) else {
+                    return Ok(());
+                };
+                let parent = id_text(value.get("sender_thread_id")).unwrap_or_else(|| {
+                    self.trace
+                        .tool_calls
+                        .get(tool_call_id)
+                        .map(|tool| tool.thread_id.clone())
+                        .unwrap_or_default()
+                });
+                let message = value
+                    .get("prompt")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let mut pending = self.tool_edge_pending(
+                    event,
+                    tool_call_id,
+                    spawn_edge_id(&parent, &child),
+                    InteractionEdgeKind::SpawnAgent,
+                    child.clone(),
+                    message,
+                    ended,
+                );
+                pending.spawn_fallback_thread_id = Some(child);
+                self.queue_or_resolve_edge(pending)
+            }
+            ToolCallKind::CloseAgent => {
+                let Some(receiver) = id_text(value.get("receiver_thread_id")) else {
+                    return invalid(format!(
+                        "agent runtime payload {payload_id} of tool call {tool_call_id} did not contain receiver_thread_id"
+                    ));
+                };
+                self.close_agent_edge(event, tool_call_id, &receiver, ended)
+            }
+            _ => {
+                let Some(receiver) = id_text(value.get("receiver_thread_id")) else {
+                    return invalid(format!(
+                        "agent runtime payload {payload_id} of tool call {tool_call_id} did not contain receiver_thread_id"
+                    ));
+                };
+                let edge_kind = if *kind == ToolCallKind::SendMessage {
+                    InteractionEdgeKind::SendMessage
+                } else {
+                    InteractionEdgeKind::AssignAgentTask
+                };
+                let message = value
+                    .get("prompt")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let pending = self.tool_edge_pending(
+                    event,
+                    tool_call_id,
+                    tool_edge_id(tool_call_id),
+                    edge_kind,
+                    receiver,
+                    message,
+                    ended,
+                );
+                self.queue_or_resolve_edge(pending)
+            }
+        }
+    }
+
+    fn sub_agent_activity(
+        &mut self,
+        event: &Event,
+        src: &dyn PayloadSource,
+        tool_call_id: &str,
+        kind: &ToolCallKind,
+        activity: &str,
+        target_thread_id: String,
+    ) -> Res<()> {
+        let ended = Some(event.wall_time_unix_ms);
+        let (edge_id, edge_kind) = match (kind, activity) {
+            (ToolCallKind::SpawnAgent, "started") => {
+                let parent = self
+                    .trace
+                    .tool_calls
+                    .get(tool_call_id)
+                    .map(|tool| tool.thread_id.clone())
+                    .unwrap_or_default();
+                (
+                    spawn_edge_id(&parent, &target_thread_id),
+                    InteractionEdgeKind::SpawnAgent,
+                )
+            }
+            (ToolCallKind::AssignAgentTask, "interacted") => (
+                tool_edge_id(tool_call_id),
+                InteractionEdgeKind::AssignAgentTask,
+            ),
+            (ToolCallKind::SendMessage, "interacted") => {
+                (tool_edge_id(tool_call_id), InteractionEdgeKind::SendMessage)
+            }
+            (ToolCallKind::CloseAgent, "interrupted") => {
+                return self.close_agent_edge(event, tool_call_id, &target_thread_id, ended);
+            }
+            _ => {
+                return invalid(format!(
+                    "sub-agent activity {activity} of tool call {tool_call_id} does not match tool call kind {kind:?}"
+                ));
+            }
+        };
+        let invocation = self.tool_invocation_ref(tool_call_id);
+        let message = self.agent_invocation_message(src, tool_call_id, invocation.as_ref())?;
+        let mut pending = self.tool_edge_pending(
+            event,
+            tool_call_id,
+            edge_id,
+            edge_kind,
+            target_thread_id.clone(),
+            message.unwrap_or_default(),
+            ended,
+        );
+        if edge_kind == InteractionEdgeKind::SpawnAgent {
+            pending.spawn_fallback_thread_id = Some(target_thread_id.clone());
+        }
+        if pending.message.is_empty() && edge_kind != InteractionEdgeKind::SpawnAgent {
+            // Nothing to match a delivery item with: target the thread.
+            if !self.trace.threads.contains_key(&target_thread_id) {
+                return Ok(());
+            }
+            return self.resolve_edge(
+                pending,
+                TraceAnchor::Thread {
+                    thread_id: target_thread_id,
+                },
+            );
+        }
+        self.queue_or_resolve_edge(pending)
+    }
+
+    fn tool_invocation_ref(&self, tool_call_id: &str) -> Option<PayloadRef> {
+        let id = self
+            .trace
+            .tool_calls
+            .get(tool_call_id)?
+            .raw_invocation_payload_id
+            .as_ref()?;
+        let entry = self.trace.raw_payloads.get(id)?;
+        Some(PayloadRef {
+            kind: entry.kind.clone(),
+            hash: entry.blake3,
+            size_bytes: entry.size_bytes,
+        })
+    }
+
+    fn close_agent_edge(
+        &mut self,
+        event: &Event,
+        tool_call_id: &str,
+        receiver: &str,
+        ended: Option<i64>,
+    ) -> Res<()> {
+        if !self.trace.threads.contains_key(receiver) {
+            // A close aimed at a thread this trace never saw: the evidence
+            // stays on the tool call's payloads.
+            return Ok(());
+        }
+        let pending = self.tool_edge_pending(
+            event,
+            tool_call_id,
+            tool_edge_id(tool_call_id),
+            InteractionEdgeKind::CloseAgent,
+            receiver.to_string(),
+            String::new(),
+            ended,
+        );
+        self.resolve_edge(
+            pending,
+            TraceAnchor::Thread {
+                thread_id: receiver.to_string(),
+            },
+        )
+    }
+
+    pub(super) fn agent_result_observed(
+        &mut self,
+        event: &Event,
+        result: AgentResult<'_>,
+    ) -> Res<()> {
+        for thread in [result.child_thread_id, result.parent_thread_id] {
+            if !self.trace.threads.contains_key(thread) {
+                return unknown(format!(
+                    "agent edge {} referenced unknown thread {thread}",
+                    result.edge_id
+                ));
+            }
+        }
+        let source = match self
+            .latest_assistant_message
+            .get(&key(result.child_thread_id, result.child_codex_turn_id))
+        {
+            Some(item_id) => TraceAnchor::ConversationItem {
+                item_id: item_id.clone(),
+            },
+            None => TraceAnchor::Thread {
+                thread_id: result.child_thread_id.to_string(),
+            },
+        };
+        let carried = result
+            .carried_payload
+            .map(|payload| self.raw_payload_id(payload))
+            .into_iter()
+            .collect();
+        let pending = PendingEdge {
+            edge_id: result.edge_id.to_string(),
+            kind: InteractionEdgeKind::AgentResult,
+            source,
+            target_thread_id: result.parent_thread_id.to_string(),
+            author: self.agent_path(result.child_thread_id),
+            message: result.message.to_string(),
+            spawn_fallback_thread_id: None,
+            started_at_unix_ms: event.wall_time_unix_ms,
+            ended_at_unix_ms: Some(event.wall_time_unix_ms),
+            carried_raw_payload_ids: carried,
+            seq: event.seq,
+        };
+        self.queue_or_resolve_edge(pending)
+    }
+
+    fn queue_or_resolve_edge(&mut self, pending: PendingEdge) -> Res<()> {
+        // Already delivered: a later observation only merges evidence.
+        if let Some(existing) = self.trace.interaction_edges.get(&pending.edge_id) {
+            let target = existing.target.clone();
+            return self.resolve_edge(pending, target);
+        }
+        let delivery = delivery_key(&pending.target_thread_id, &pending.author, &pending.message);
+        if let Some(existing) = self.pending_edges.get_mut(&pending.edge_id) {
+            if existing.kind != pending.kind
+                || existing.source != pending.source
+                || existing.target_thread_id != pending.target_thread_id
+                || existing.message != pending.message
+                || existing.spawn_fallback_thread_id != pending.spawn_fallback_thread_id
+            {
+                return invalid(format!(
+                    "pending interaction edge {} was observed with conflicting delivery data",
+                    pending.edge_id
+                ));
+            }
+            existing.started_at_unix_ms =
+                existing.started_at_unix_ms.min(pending.started_at_unix_ms);
+            existing.ended_at_unix_ms =
+                merge_end(existing.ended_at_unix_ms, pending.ended_at_unix_ms);
+            for id in &pending.carried_raw_payload_ids {
+                push_unique(&mut existing.carried_raw_payload_ids, id);
+            }
+            return Ok(());
+        }
+        if let Some(item_id) = self
+            .unlinked_agent_items
+            .get_mut(&delivery)
+            .and_then(VecDeque::pop_front)
+        {
+            return self.resolve_edge(pending, TraceAnchor::ConversationItem { item_id });
+        }
+        if let TraceAnchor::ToolCall { tool_call_id } = &pending.source {
+            self.edge_by_tool
+                .insert(tool_call_id.clone(), pending.edge_id.clone());
+        }
+        self.pending_edges_by_delivery
+            .entry(delivery)
+            .or_default()
+            .push_back(pending.edge_id.clone());
+        self.pending_edges.insert(pending.edge_id.clone(), pending);
+        Ok(())
+    }
+
+    /// Item hook: an inter-agent item in its recipient's thread.
+    pub(super) fn deliver_agent_item(
+        &mut self,
+        thread_id: &str,
+        author: &str,
+        content: &str,
+        item_id: &str,
+    ) -> Res<()> {
+        let delivery = delivery_key(thread_id, author, content);
+        while let Some(edge_id) = self
+            .pending_edges_by_delivery
+            .get_mut(&delivery)
+            .and_then(VecDeque::pop_front)
+        {
+            if let Some(pending) = self.pending_edges.shift_remove(&edge_id) {
+                return self.resolve_edge(
+                    pending,
+                    TraceAnchor::ConversationItem {
+                        item_id: item_id.to_string(),
+                    },
+                );
+            }
+        }
+        self.unlinked_agent_items
+            .entry(delivery)
+            .or_default()
+            .push_back(item_id.to_string());
+        Ok(())
+    }
+
+    fn resolve_edge(&mut self, pending: PendingEdge, target: TraceAnchor) -> Res<()> {
+        let carried_item_ids = match &target {
+            TraceAnchor::ConversationItem { item_id } => vec![item_id.clone()],
+            _ => Vec::new(),
+        };
+        if let TraceAnchor::ToolCall { tool_call_id } = &pending.source {
+            self.edge_by_tool
+                .insert(tool_call_id.clone(), pending.edge_id.clone());
+        }
+        let edge = InteractionEdge {
+            edge_id: pending.edge_id,
+            kind: pending.kind,
+            source: pending.source,
+            target,
+            started_at_unix_ms: pending.started_at_unix_ms,
+            ended_at_unix_ms: pending.ended_at_unix_ms,
+            carried_item_ids,
+            carried_raw_payload_ids: pending.carried_raw_payload_ids,
+        };
+        self.upsert_edge(edge)
+    }
+
+    fn upsert_edge(&mut self, edge: InteractionEdge) -> Res<()> {
+        let Some(existing) = self.trace.interaction_edges.get_mut(&edge.edge_id) else {
+            self.trace
+                .interaction_edges
+                .insert(edge.edge_id.clone(), edge);
+            return Ok(());
+        };
+        if existing.kind != edge.kind
+            || existing.source != edge.source
+            || existing.target != edge.target
+        {
+            return invalid(format!(
+                "interaction edge {} was observed with conflicting endpoints",
+                edge.edge_id
+            ));
+        }
+        existing.started_at_unix_ms = existing.started_at_unix_ms.min(edge.started_at_unix_ms);
+        existing.ended_at_unix_ms = merge_end(existing.ended_at_unix_ms, edge.ended_at_unix_ms);
+        for id in &edge.carried_item_ids {
+            push_unique(&mut existing.carried_item_ids, id);
+        }
+        for id in &edge.carried_raw_payload_ids {
+            push_unique(&mut existing.carried_raw_payload_ids, id);
+        }
+        Ok(())
+    }
+
+    /// Adds a tool's result payload to the edge it produced.
+    pub(super) fn attach_result_to_edge(&mut self, tool_call_id: &str, result_id: &str) {
+        let Some(edge_id) = self.edge_by_tool.get(tool_call_id) else {
+            return;
+        };
+        if let Some(edge) = self.trace.interaction_edges.get_mut(edge_id) {
+            push_unique(&mut edge.carried_raw_payload_ids, result_id);
+        } else if let Some(pending) = self.pending_edges.get_mut(edge_id) {
+            push_unique(&mut pending.carried_raw_payload_ids, result_id);
+        }
+    }
+
+    /// End-of-log: spawn fallbacks to the child thread; diagnostics for the rest.
+    pub(super) fn resolve_pending_edges_at_end(&mut self) {
+        let pending_edges = std::mem::take(&mut self.pending_edges);
+        for (edge_id, pending) in pending_edges {
+            let seq = pending.seq;
+            if let Some(child) = pending.spawn_fallback_thread_id.clone()
+                && self.trace.threads.contains_key(&child)
+            {
+                let target = TraceAnchor::Thread { thread_id: child };
+                if let Err(fail) = self.resolve_edge(pending, target) {
+                    let message = match fail {
+                        super::Fail::Invalid(message) | super::Fail::Unknown(message) => message,
+                        super::Fail::Payload { reason, .. } => reason,
+                    };
+                    self.diagnose(Some(seq), "conflicting_interaction_edge", message);
+                }
+                continue;
+            }
+            self.diagnose(
+                Some(seq),
+                "undelivered_interaction_edge",
+                format!(
+                    "{:?} edge {edge_id} to thread {} was never delivered to a recipient item",
+                    pending.kind, pending.target_thread_id
+                ),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "agents_tests.rs"]
+mod tests;

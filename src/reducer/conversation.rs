@@ -1,0 +1,874 @@
+//! Conversation items: normalising Responses-shaped JSON items, content
+//! identity, and reconciling requests, responses and compaction histories
+//! into stable item ids; plus the hooks that link each new item to tools,
+//! code cells and agent edges through indexes.
+//!
+//! Identity is a BLAKE3 over role, channel, kind, agent metadata, call id and
+//! body, where JSON bodies count by the hash of their canonical JSON (never by
+//! their 240-byte summary) and reasoning counts by its encrypted content. This
+//! file never scans all items: every lookup is an index.
+
+use std::collections::VecDeque;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use super::{Reducer, Res, invalid, key, push_unique};
+use crate::event::{Event, Hash, truncate_utf8};
+use crate::model::{
+    AgentMessageMetadata, ConversationBody, ConversationChannel, ConversationItem,
+    ConversationItemKind, ConversationPart, ConversationRole, ProducerRef,
+};
+
+/// Maximum bytes of a JSON part summary.
+pub(crate) const JSON_SUMMARY_BYTES_MAX: usize = 240;
+
+/// A model item parsed from JSON, before it gets an id.
+#[derive(Debug, Clone)]
+pub(crate) struct Normalized {
+    pub role: ConversationRole,
+    pub channel: Option<ConversationChannel>,
+    pub kind: ConversationItemKind,
+    pub agent_message: Option<AgentMessageMetadata>,
+    pub body: ConversationBody,
+    pub call_id: Option<String>,
+    pub identity: Hash,
+}
+
+impl Normalized {
+    fn new(
+        role: ConversationRole,
+        channel: Option<ConversationChannel>,
+        kind: ConversationItemKind,
+        agent_message: Option<AgentMessageMetadata>,
+        body: ConversationBody,
+        call_id: Option<String>,
+    ) -> Normalized {
+        let identity = identity_of(
+            role,
+            channel,
+            kind,
+            agent_message.as_ref(),
+            call_id.as_deref(),
+            &body,
+        );
+        Normalized {
+            role,
+            channel,
+            kind,
+            agent_message,
+            body,
+            call_id,
+            identity,
+        }
+    }
+
+    /// The compaction marker item (empty body, unique per compaction).
+    pub(crate) fn compaction_marker(compaction_id: &str) -> Normalized {
+        let mut hasher = blake3::Hasher::new();
+        field(&mut hasher, "compaction_marker");
+        field(&mut hasher, compaction_id);
+        Normalized {
+            role: ConversationRole::Assistant,
+            channel: Some(ConversationChannel::Summary),
+            kind: ConversationItemKind::CompactionMarker,
+            agent_message: None,
+            body: ConversationBody::default(),
+            call_id: None,
+            identity: Hash(*hasher.finalize().as_bytes()),
+        }
+    }
+}
+
+fn field(hasher: &mut blake3::Hasher, text: &str) {
+    hasher.update(&(text.len() as u64).to_le_bytes());
+    hasher.update(text.as_bytes());
+}
+
+fn identity_of(
+    role: ConversationRole,
+    channel: Option<ConversationChannel>,
+    kind: ConversationItemKind,
+    agent_message: Option<&AgentMessageMetadata>,
+    call_id: Option<&str>,
+    body: &ConversationBody,
+) -> Hash {
+    let mut hasher = blake3::Hasher::new();
+    field(&mut hasher, &format!("{kind:?}"));
+    let encrypted: Vec<&str> = body
+        .parts
+        .iter()
+        .filter_map(|part| match part {
+            ConversationPart::Encoded { value, .. } => Some(value.as_str()),
+            _ => None,
+        })
+        .collect();
+    if kind == ConversationItemKind::Reasoning && !encrypted.is_empty() {
+        // Reasoning is matched by its encrypted blob: the readable text may
+        // come and go between sightings of the same reasoning.
+        for value in encrypted {
+            field(&mut hasher, value);
+        }
+        return Hash(*hasher.finalize().as_bytes());
+    }
+    field(&mut hasher, &format!("{role:?}/{channel:?}"));
+    if let Some(meta) = agent_message {
+        field(&mut hasher, &meta.author);
+        field(&mut hasher, &meta.recipient);
+    }
+    field(&mut hasher, call_id.unwrap_or("\u{0}"));
+    for part in &body.parts {
+        match part {
+            ConversationPart::Text { text } => {
+                field(&mut hasher, "text");
+                field(&mut hasher, text);
+            }
+            ConversationPart::Summary { text } => {
+                field(&mut hasher, "summary");
+                field(&mut hasher, text);
+            }
+            ConversationPart::Encoded { label, value } => {
+                field(&mut hasher, "encoded");
+                field(&mut hasher, label);
+                field(&mut hasher, value);
+            }
+            ConversationPart::Json { blake3, .. } => {
+                field(&mut hasher, "json");
+                field(&mut hasher, blake3);
+            }
+            ConversationPart::Code { language, source } => {
+                field(&mut hasher, "code");
+                field(&mut hasher, language);
+                field(&mut hasher, source);
+            }
+            ConversationPart::PayloadRef {
+                label,
+                raw_payload_id,
+            } => {
+                field(&mut hasher, "payload_ref");
+                field(&mut hasher, label);
+                field(&mut hasher, raw_payload_id);
+            }
+        }
+    }
+    Hash(*hasher.finalize().as_bytes())
+}
+
+/// Writes `value` as canonical JSON: object keys sorted, no whitespace.
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (index, (name, inner)) in entries.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(name.clone()).to_string());
+                out.push(':');
+                write_canonical(inner, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (index, inner) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                write_canonical(inner, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// A JSON part: bounded UTF-8-safe summary plus the hash of the full body.
+pub(crate) fn json_part(value: &Value, raw_payload_id: &str) -> ConversationPart {
+    let mut canonical = String::new();
+    write_canonical(value, &mut canonical);
+    let compact = value.to_string();
+    ConversationPart::Json {
+        summary: truncate_utf8(&compact, JSON_SUMMARY_BYTES_MAX).to_string(),
+        raw_payload_id: raw_payload_id.to_string(),
+        blake3: Hash::of(canonical.as_bytes()).to_hex(),
+    }
+}
+
+fn call_id_of(item: &Value) -> Option<String> {
+    item.get("call_id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// A string body stays text (or JSON when it parses as an object or array).
+fn text_or_json_body(value: Option<&Value>, raw_payload_id: &str) -> ConversationBody {
+    let part = match value {
+        None | Some(Value::Null) => ConversationPart::Text {
+            text: String::new(),
+        },
+        Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
+            Ok(parsed @ (Value::Object(_) | Value::Array(_))) => json_part(&parsed, raw_payload_id),
+            _ => ConversationPart::Text { text: text.clone() },
+        },
+        Some(other) => json_part(other, raw_payload_id),
+    };
+    ConversationBody { parts: vec![part] }
+}
+
+fn output_body(value: Option<&Value>, raw_payload_id: &str) -> ConversationBody {
+    match value {
+        Some(Value::String(text)) => ConversationBody {
+            parts: vec![ConversationPart::Text { text: text.clone() }],
+        },
+        other => text_or_json_body(other, raw_payload_id),
+    }
+}
+
+fn role_of(role: &str) -> Option<ConversationRole> {
+    match role {
+        "system" => Some(ConversationRole::System),
+        "developer" => Some(ConversationRole::Developer),
+        "user" => Some(ConversationRole::User),
+        "assistant" => Some(ConversationRole::Assistant),
+        "tool" => Some(ConversationRole::Tool),
+        _ => None,
+    }
+}
+
+fn channel_of_phase(phase: &str) -> Option<ConversationChannel> {
+    match phase {
+        "commentary" => Some(ConversationChannel::Commentary),
+        "final_answer" | "final" => Some(ConversationChannel::Final),
+        "summary" => Some(ConversationChannel::Summary),
+        "analysis" => Some(ConversationChannel::Analysis),
+        _ => None,
+    }
+}
+
+fn content_parts(content: Option<&Value>, raw_payload_id: &str) -> Vec<ConversationPart> {
+    match content {
+        Some(Value::String(text)) => vec![ConversationPart::Text { text: text.clone() }],
+        Some(Value::Array(parts)) => {
+            let mut out = Vec::with_capacity(parts.len());
+            for part in parts {
+                let kind = part.get("type").and_then(Value::as_str);
+                let text = part.get("text").and_then(Value::as_str);
+                match (kind, text) {
+                    (Some("input_text" | "output_text" | "text"), Some(text)) => {
+                        out.push(ConversationPart::Text {
+                            text: text.to_string(),
+                        });
+                    }
+                    // Images and other parts keep their identity by hash.
+                    _ => out.push(json_part(part, raw_payload_id)),
+                }
+            }
+            out
+        }
+        None | Some(Value::Null) => Vec::new(),
+        Some(other) => vec![json_part(other, raw_payload_id)],
+    }
+}
+
+fn reasoning_parts(item: &Value, raw_payload_id: &str) -> Result<Vec<ConversationPart>, String> {
+    let mut parts = Vec::new();
+    for (name, is_summary) in [("content", false), ("summary", true)] {
+        let Some(entries) = item.get(name) else {
+            continue;
+        };
+        if entries.is_null() {
+            continue;
+        }
+        let Some(entries) = entries.as_array() else {
+            return Err(format!(
+                "reasoning item in payload {raw_payload_id} had non-array {name}"
+            ));
+        };
+        for entry in entries {
+            let entry_type = entry.get("type").and_then(Value::as_str).unwrap_or("");
+            let allowed = if is_summary {
+                entry_type == "summary_text"
+            } else {
+                matches!(entry_type, "reasoning_text" | "text")
+            };
+            if !allowed {
+                return Err(format!(
+                    "reasoning item in payload {raw_payload_id} had unsupported {name} type {entry_type:?}"
+                ));
+            }
+            let Some(text) = entry.get("text").and_then(Value::as_str) else {
+                return Err(format!(
+                    "reasoning item in payload {raw_payload_id} had a {name} entry without string text"
+                ));
+            };
+            let text = text.to_string();
+            parts.push(if is_summary {
+                ConversationPart::Summary { text }
+            } else {
+                ConversationPart::Text { text }
+            });
+        }
+    }
+    match item.get("encrypted_content") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(value)) => parts.push(ConversationPart::Encoded {
+            label: "encrypted_content".to_string(),
+            value: value.clone(),
+        }),
+        Some(_) => {
+            return Err(format!(
+                "reasoning item in payload {raw_payload_id} had non-string encrypted_content"
+            ));
+        }
+    }
+    if parts.is_empty() {
+        return Err(format!(
+            "reasoning item in payload {raw_payload_id} contained no content, summary, or encrypted_content"
+        ));
+    }
+    Ok(parts)
+}
+
+fn agent_message_item(item: &Value, raw_payload_id: &str) -> Result<Normalized, String> {
+    let author = item.get("author").and_then(Value::as_str);
+    let recipient = item.get("recipient").and_then(Value::as_str);
+    let (Some(author), Some(recipient)) = (author, recipient) else {
+        return Err(format!(
+            "agent_message item in payload {raw_payload_id} did not contain string author and recipient"
+        ));
+    };
+    let mut parts = Vec::new();
+    match item.get("content") {
+        Some(Value::Array(entries)) => {
+            for entry in entries {
+                if let Some(value) = entry.get("encrypted_content").and_then(Value::as_str) {
+                    parts.push(ConversationPart::Encoded {
+                        label: "encrypted_content".to_string(),
+                        value: value.to_string(),
+                    });
+                } else if let Some(text) = entry.get("text").and_then(Value::as_str) {
+                    parts.push(ConversationPart::Text {
+                        text: text.to_string(),
+                    });
+                } else {
+                    return Err(format!(
+                        "agent_message item in payload {raw_payload_id} had unsupported content"
+                    ));
+                }
+            }
+        }
+        Some(Value::String(text)) => parts.push(ConversationPart::Text { text: text.clone() }),
+        _ => {}
+    }
+    if let Some(value) = item.get("encrypted_content").and_then(Value::as_str) {
+        parts.push(ConversationPart::Encoded {
+            label: "encrypted_content".to_string(),
+            value: value.to_string(),
+        });
+    }
+    if parts.is_empty() {
+        return Err(format!(
+            "agent_message item in payload {raw_payload_id} contained no content"
+        ));
+    }
+    Ok(Normalized::new(
+        ConversationRole::Assistant,
+        Some(ConversationChannel::Analysis),
+        ConversationItemKind::Message,
+        Some(AgentMessageMetadata {
+            author: author.to_string(),
+            recipient: recipient.to_string(),
+        }),
+        ConversationBody { parts },
+        None,
+    ))
+}
+
+/// Normalises one Responses item. Unknown item types are errors, never skipped.
+pub(crate) fn normalize_item(item: &Value, raw_payload_id: &str) -> Result<Normalized, String> {
+    use ConversationItemKind as Kind;
+    use ConversationRole as Role;
+    let Some(item_type) = item.get("type").and_then(Value::as_str) else {
+        // Responses accepts role-only messages without a type.
+        if item.get("role").is_some() {
+            return message_item(item, raw_payload_id);
+        }
+        return Err(format!(
+            "model item in payload {raw_payload_id} did not contain a string type"
+        ));
+    };
+    let commentary = Some(ConversationChannel::Commentary);
+    Ok(match item_type {
+        "message" => return message_item(item, raw_payload_id),
+        "agent_message" => return agent_message_item(item, raw_payload_id),
+        "reasoning" => Normalized::new(
+            Role::Assistant,
+            Some(ConversationChannel::Analysis),
+            Kind::Reasoning,
+            None,
+            ConversationBody {
+                parts: reasoning_parts(item, raw_payload_id)?,
+            },
+            None,
+        ),
+        "function_call" => Normalized::new(
+            Role::Assistant,
+            commentary,
+            Kind::FunctionCall,
+            None,
+            text_or_json_body(item.get("arguments"), raw_payload_id),
+            call_id_of(item),
+        ),
+        "function_call_output" => Normalized::new(
+            Role::Tool,
+            commentary,
+            Kind::FunctionCallOutput,
+            None,
+            output_body(item.get("output"), raw_payload_id),
+            call_id_of(item),
+        ),
+        "custom_tool_call" => {
+            let input = item.get("input").and_then(Value::as_str);
+            let is_exec = item.get("name").and_then(Value::as_str) == Some("exec");
+            let body = match input {
+                Some(source) if is_exec => ConversationBody {
+                    parts: vec![ConversationPart::Code {
+                        language: "javascript".to_string(),
+                        source: source.to_string(),
+                    }],
+                },
+                Some(text) => ConversationBody {
+                    parts: vec![ConversationPart::Text {
+                        text: text.to_string(),
+                    }],
+                },
+                None => ConversationBody {
+                    parts: vec![json_part(item, raw_payload_id)],
+                },
+            };
+            Normalized::new(
+                Role::Assistant,
+                commentary,
+                Kind::CustomToolCall,
+                None,
+                body,
+                call_id_of(item),
+            )
+        }
+        "custom_tool_call_output" => Normalized::new(
+            Role::Tool,
+            commentary,
+            Kind::CustomToolCallOutput,
+            None,
+            output_body(item.get("output"), raw_payload_id),
+            call_id_of(item),
+        ),
+        "tool_search_call" | "web_search_call" | "image_generation_call" | "local_shell_call" => {
+            Normalized::new(
+                Role::Assistant,
+                commentary,
+                Kind::FunctionCall,
+                None,
+                ConversationBody {
+                    parts: vec![json_part(item, raw_payload_id)],
+                },
+                call_id_of(item),
+            )
+        }
+        "tool_search_output" | "mcp_tool_call_output" => Normalized::new(
+            Role::Tool,
+            commentary,
+            Kind::FunctionCallOutput,
+            None,
+            ConversationBody {
+                parts: vec![json_part(item, raw_payload_id)],
+            },
+            call_id_of(item),
+        ),
+        "compaction" | "compaction_summary" | "context_compaction" => {
+            let part = match item.get("encrypted_content").and_then(Value::as_str) {
+                Some(value) => ConversationPart::Encoded {
+                    label: "encrypted_content".to_string(),
+                    value: value.to_string(),
+                },
+                None if item_type == "compaction" => {
+                    return Err(format!(
+                        "compaction item in payload {raw_payload_id} did not contain encrypted_content"
+                    ));
+                }
+                None => json_part(item, raw_payload_id),
+            };
+            Normalized::new(
+                Role::Assistant,
+                Some(ConversationChannel::Summary),
+                Kind::Message,
+                None,
+                ConversationBody { parts: vec![part] },
+                None,
+            )
+        }
+        other => {
+            return Err(format!(
+                "unsupported model item type {other} in payload {raw_payload_id}"
+            ));
+        }
+    })
+}
+
+fn message_item(item: &Value, raw_payload_id: &str) -> Result<Normalized, String> {
+    let Some(role) = item.get("role").and_then(Value::as_str) else {
+        return Err(format!(
+            "message item in payload {raw_payload_id} did not contain a string role"
+        ));
+    };
+    let Some(role) = role_of(role) else {
+        return Err(format!(
+            "unsupported message role {role} in payload {raw_payload_id}"
+        ));
+    };
+    Ok(Normalized::new(
+        role,
+        item.get("phase")
+            .and_then(Value::as_str)
+            .and_then(channel_of_phase),
+        ConversationItemKind::Message,
+        None,
+        ConversationBody {
+            parts: content_parts(item.get("content"), raw_payload_id),
+        },
+        None,
+    ))
+}
+
+/// Normalises a list of items, failing on the first bad one.
+pub(crate) fn normalize_items(
+    items: &[Value],
+    raw_payload_id: &str,
+) -> Result<Vec<Normalized>, String> {
+    items
+        .iter()
+        .map(|item| normalize_item(item, raw_payload_id))
+        .collect()
+}
+
+/// Inter-agent delivery fields of an item: (author, recipient, content).
+///
+/// Either an `agent_message` item, or the legacy shape: an assistant message
+/// whose only text part is a serialised inter-agent communication.
+pub(crate) fn inter_agent_fields(item: &ConversationItem) -> Option<(String, String, String)> {
+    if item.role != ConversationRole::Assistant || item.kind != ConversationItemKind::Message {
+        return None;
+    }
+    if let Some(meta) = &item.agent_message {
+        let content = item
+            .body
+            .parts
+            .iter()
+            .find_map(|part| match part {
+                ConversationPart::Encoded { value, .. } => Some(value.clone()),
+                _ => None,
+            })
+            .or_else(|| {
+                let texts: Vec<&str> = item
+                    .body
+                    .parts
+                    .iter()
+                    .filter_map(|part| match part {
+                        ConversationPart::Text { text } => Some(text.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                (!texts.is_empty()).then(|| texts.concat())
+            })?;
+        return Some((meta.author.clone(), meta.recipient.clone(), content));
+    }
+    let [ConversationPart::Text { text }] = item.body.parts.as_slice() else {
+        return None;
+    };
+    if !text.starts_with('{') {
+        return None;
+    }
+    let value: Value = serde_json::from_str(text).ok()?;
+    let author = value.get("author")?.as_str()?.to_string();
+    let recipient = value.get("recipient")?.as_str()?.to_string();
+    let content = value
+        .get("encrypted_content")
+        .and_then(Value::as_str)
+        .or_else(|| value.get("content").and_then(Value::as_str))?
+        .to_string();
+    Some((author, recipient, content))
+}
+
+/// Where a new item's provenance and turn come from.
+pub(crate) struct ItemOrigin<'a> {
+    pub thread_id: &'a str,
+    pub codex_turn_id: Option<&'a str>,
+    pub produced_by: Vec<ProducerRef>,
+}
+
+impl Reducer {
+    /// Full-snapshot reconciliation: reuse the candidate at the same position
+    /// when its content matches, else the first unused matching candidate
+    /// anywhere, else create a new item. New identical items are never merged
+    /// with each other.
+    pub(crate) fn reconcile_full(
+        &mut self,
+        event: &Event,
+        origin: &ItemOrigin<'_>,
+        items: Vec<Normalized>,
+        candidates: &[String],
+    ) -> Res<Vec<String>> {
+        let mut used = vec![false; candidates.len()];
+        let mut by_identity: IndexMap<Hash, VecDeque<usize>> = IndexMap::new();
+        let mut candidate_identity = Vec::with_capacity(candidates.len());
+        for (position, id) in candidates.iter().enumerate() {
+            let identity = self.item_identity.get(id).copied();
+            if let Some(identity) = identity {
+                by_identity.entry(identity).or_default().push_back(position);
+            }
+            candidate_identity.push(identity);
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (position, item) in items.into_iter().enumerate() {
+            let mut reused = None;
+            if position < candidates.len()
+                && !used[position]
+                && candidate_identity[position] == Some(item.identity)
+            {
+                reused = Some(position);
+            } else if let Some(queue) = by_identity.get_mut(&item.identity) {
+                while let Some(found) = queue.pop_front() {
+                    if !used[found] {
+                        reused = Some(found);
+                        break;
+                    }
+                }
+            }
+            match reused {
+                Some(found) => {
+                    used[found] = true;
+                    let id = candidates[found].clone();
+                    self.merge_reasoning(&id, &item);
+                    out.push(id);
+                }
+                None => out.push(self.create_item(event, origin, item)?),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reuses the candidate at `position` when it matches, else creates.
+    pub(crate) fn reuse_at_or_create(
+        &mut self,
+        event: &Event,
+        origin: &ItemOrigin<'_>,
+        item: Normalized,
+        candidate: Option<&String>,
+    ) -> Res<String> {
+        if let Some(id) = candidate
+            && self.item_identity.get(id) == Some(&item.identity)
+        {
+            let id = id.clone();
+            self.merge_reasoning(&id, &item);
+            return Ok(id);
+        }
+        self.create_item(event, origin, item)
+    }
+
+    /// A later sighting of reasoning may fill in missing readable text or
+    /// summary, but never replaces what was seen first.
+    fn merge_reasoning(&mut self, id: &str, item: &Normalized) {
+        if item.kind != ConversationItemKind::Reasoning {
+            return;
+        }
+        let Some(existing) = self.trace.conversation_items.get_mut(id) else {
+            return;
+        };
+        let has_text = |parts: &[ConversationPart]| {
+            parts
+                .iter()
+                .any(|part| matches!(part, ConversationPart::Text { .. }))
+        };
+        let has_summary = |parts: &[ConversationPart]| {
+            parts
+                .iter()
+                .any(|part| matches!(part, ConversationPart::Summary { .. }))
+        };
+        let fill_text = !has_text(&existing.body.parts) && has_text(&item.body.parts);
+        let fill_summary = !has_summary(&existing.body.parts) && has_summary(&item.body.parts);
+        if !fill_text && !fill_summary {
+            return;
+        }
+        let mut texts = Vec::new();
+        let mut summaries = Vec::new();
+        let mut rest = Vec::new();
+        for part in existing.body.parts.drain(..) {
+            match part {
+                ConversationPart::Text { .. } => texts.push(part),
+                ConversationPart::Summary { .. } => summaries.push(part),
+                other => rest.push(other),
+            }
+        }
+        for part in &item.body.parts {
+            match part {
+                ConversationPart::Text { .. } if fill_text => texts.push(part.clone()),
+                ConversationPart::Summary { .. } if fill_summary => summaries.push(part.clone()),
+                _ => {}
+            }
+        }
+        existing.body.parts = texts.into_iter().chain(summaries).chain(rest).collect();
+    }
+
+    /// Creates a new item and runs every index hook for it.
+    pub(crate) fn create_item(
+        &mut self,
+        event: &Event,
+        origin: &ItemOrigin<'_>,
+        item: Normalized,
+    ) -> Res<String> {
+        let id = format!("conversation_item:{:06}", self.next_item_ordinal);
+        self.next_item_ordinal += 1;
+        let thread_id = origin.thread_id;
+        if let Some(call_id) = &item.call_id {
+            self.check_call_id_reuse(thread_id, call_id, &item, &id)?;
+        }
+        let identity = item.identity;
+        let is_exec_call = item.kind == ConversationItemKind::CustomToolCall
+            && matches!(item.body.parts.as_slice(), [ConversationPart::Code { .. }]);
+        self.trace.conversation_items.insert(
+            id.clone(),
+            ConversationItem {
+                item_id: id.clone(),
+                thread_id: thread_id.to_string(),
+                codex_turn_id: origin.codex_turn_id.map(str::to_string),
+                first_seen_at_unix_ms: event.wall_time_unix_ms,
+                first_seen_seq: event.seq,
+                role: item.role,
+                channel: item.channel,
+                kind: item.kind,
+                agent_message: item.agent_message,
+                body: item.body,
+                call_id: item.call_id.clone(),
+                produced_by: origin.produced_by.clone(),
+            },
+        );
+        self.item_identity.insert(id.clone(), identity);
+        if let Some(thread) = self.trace.threads.get_mut(thread_id) {
+            thread.conversation_item_ids.push(id.clone());
+        }
+        if let Some(call_id) = &item.call_id {
+            let call_key = key(thread_id, call_id);
+            if is_exec_call {
+                self.exec_calls.insert(call_key.clone());
+            }
+            self.items_by_call
+                .entry(call_key.clone())
+                .or_default()
+                .push(id.clone());
+            if let Some(tool_id) = self.tool_by_visible_call.get(&call_key).cloned() {
+                self.link_item_to_tool(&tool_id, &id);
+            }
+            self.link_item_to_code_cell(event, &call_key, &id, is_exec_call)?;
+        }
+        self.index_message_item(&id)?;
+        Ok(id)
+    }
+
+    /// The same call id and kind must carry the same content within a thread,
+    /// except a code-mode `notify` output, which reuses the `exec` call id.
+    fn check_call_id_reuse(
+        &mut self,
+        thread_id: &str,
+        call_id: &str,
+        item: &Normalized,
+        new_id: &str,
+    ) -> Res<()> {
+        let kind_key = key(&key(thread_id, call_id), &format!("{:?}", item.kind));
+        let Some(first) = self.first_item_by_call_kind.get(&kind_key) else {
+            self.first_item_by_call_kind
+                .insert(kind_key, new_id.to_string());
+            return Ok(());
+        };
+        if self.item_identity.get(first) == Some(&item.identity) {
+            return Ok(());
+        }
+        if item.kind == ConversationItemKind::CustomToolCallOutput
+            && self.exec_calls.contains(&key(thread_id, call_id))
+        {
+            return Ok(());
+        }
+        invalid(format!(
+            "model-visible call id {call_id} was reused with different content in thread {thread_id} (first item {first})"
+        ))
+    }
+
+    fn index_message_item(&mut self, id: &str) -> Res<()> {
+        let Some(item) = self.trace.conversation_items.get(id) else {
+            return Ok(());
+        };
+        if let Some((author, recipient, content)) = inter_agent_fields(item) {
+            let thread_id = item.thread_id.clone();
+            let is_for_thread = self
+                .trace
+                .threads
+                .get(&thread_id)
+                .is_some_and(|thread| thread.agent_path == recipient);
+            if is_for_thread {
+                return self.deliver_agent_item(&thread_id, &author, &content, id);
+            }
+            return Ok(());
+        }
+        if item.role == ConversationRole::Assistant
+            && item.kind == ConversationItemKind::Message
+            && let Some(turn) = &item.codex_turn_id
+        {
+            let turn_key = key(&item.thread_id, turn);
+            self.latest_assistant_message
+                .insert(turn_key, id.to_string());
+        }
+        Ok(())
+    }
+
+    /// Links a model-visible call or output item to its tool call.
+    pub(crate) fn link_item_to_tool(&mut self, tool_id: &str, item_id: &str) {
+        let Some(item) = self.trace.conversation_items.get_mut(item_id) else {
+            return;
+        };
+        let is_call = matches!(
+            item.kind,
+            ConversationItemKind::FunctionCall | ConversationItemKind::CustomToolCall
+        );
+        let inference = item.produced_by.iter().find_map(|producer| match producer {
+            ProducerRef::Inference { inference_call_id } => Some(inference_call_id.clone()),
+            _ => None,
+        });
+        if !is_call {
+            let producer = ProducerRef::Tool {
+                tool_call_id: tool_id.to_string(),
+            };
+            if !item.produced_by.contains(&producer) {
+                item.produced_by.push(producer);
+            }
+        }
+        let Some(tool) = self.trace.tool_calls.get_mut(tool_id) else {
+            return;
+        };
+        if is_call {
+            push_unique(&mut tool.model_visible_call_item_ids, item_id);
+            if let Some(inference) = inference
+                && let Some(call) = self.trace.inference_calls.get_mut(&inference)
+            {
+                push_unique(&mut call.tool_call_ids_started_by_response, tool_id);
+            }
+        } else {
+            push_unique(&mut tool.model_visible_output_item_ids, item_id);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "conversation_tests.rs"]
+mod tests;

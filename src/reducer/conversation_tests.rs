@@ -1,0 +1,350 @@
+//! Tests for conversation normalisation and reconciliation.
+
+use pretty_assertions::assert_eq;
+use serde_json::json;
+
+use crate::model::{ConversationItemKind, ConversationPart, ProducerRef};
+use crate::reducer::test_support::{
+    Log, ROOT, custom_output, exec_call, function_call, function_output, message,
+};
+
+fn ids(items: &[&str]) -> Vec<String> {
+    items
+        .iter()
+        .map(|id| format!("conversation_item:{id}"))
+        .collect()
+}
+
+#[test]
+fn request_snapshots_reuse_history_without_deduping_new_identical_items() {
+    let mut log = Log::started();
+    log.inference(ROOT, "turn-1", "inf-1", vec![message("user", "ok")]);
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-2",
+        vec![
+            message("user", "ok"),
+            message("user", "ack"),
+            message("user", "ok"),
+        ],
+    );
+    let state = log.reduce_ok();
+    assert_eq!(
+        state.inference_calls["inf-1"].request_item_ids,
+        ids(&["000001"])
+    );
+    assert_eq!(
+        state.inference_calls["inf-2"].request_item_ids,
+        ids(&["000001", "000002", "000003"])
+    );
+    assert_eq!(state.conversation_items.len(), 3);
+    assert_eq!(
+        state.threads[ROOT].conversation_item_ids,
+        ids(&["000001", "000002", "000003"])
+    );
+}
+
+#[test]
+fn full_request_snapshot_can_reorder_existing_items_and_insert_summary() {
+    let mut log = Log::started();
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        vec![message("developer", "rules"), message("user", "hi")],
+    );
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-2",
+        vec![
+            message("user", "hi"),
+            json!({"type": "compaction_summary", "encrypted_content": "blob"}),
+            message("developer", "rules"),
+        ],
+    );
+    let state = log.reduce_ok();
+    assert_eq!(
+        state.inference_calls["inf-2"].request_item_ids,
+        ids(&["000002", "000003", "000001"])
+    );
+}
+
+#[test]
+fn later_full_request_reuses_prior_json_tool_call_by_position() {
+    let mut log = Log::started();
+    let call = function_call("call-1", "exec_command", "{\"cmd\":\"ls\"}");
+    log.inference(ROOT, "turn-1", "inf-1", vec![message("user", "list")]);
+    log.complete(ROOT, "turn-1", "inf-1", "resp-1", vec![call.clone()]);
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-2",
+        vec![
+            message("user", "list"),
+            call,
+            function_output("call-1", "a b"),
+        ],
+    );
+    let state = log.reduce_ok();
+    assert_eq!(
+        state.inference_calls["inf-2"].request_item_ids,
+        ids(&["000001", "000002", "000003"])
+    );
+    let ConversationPart::Json { blake3, .. } =
+        &state.conversation_items["conversation_item:000002"]
+            .body
+            .parts[0]
+    else {
+        panic!("json arguments");
+    };
+    assert_eq!(blake3.len(), 64);
+}
+
+#[test]
+fn incremental_request_carries_prior_request_and_response_items_forward() {
+    let mut log = Log::started();
+    log.inference(ROOT, "turn-1", "inf-1", vec![message("user", "run tests")]);
+    log.complete(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        "resp-1",
+        vec![function_call("call-1", "exec_command", "{}")],
+    );
+    log.inference_request(
+        ROOT,
+        "turn-1",
+        "inf-2",
+        &json!({"previous_response_id": "resp-1", "input": [function_output("call-1", "ok")]}),
+    );
+    let state = log.reduce_ok();
+    assert_eq!(
+        state.inference_calls["inf-2"].request_item_ids,
+        ids(&["000001", "000002", "000003"])
+    );
+}
+
+#[test]
+fn unknown_previous_response_id_is_reducer_error() {
+    let mut log = Log::started();
+    let seq = log.inference_request(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        &json!({"previous_response_id": "resp-missing", "input": []}),
+    );
+    assert_eq!(
+        log.reduce_err(),
+        format!(
+            "seq {seq}: incremental inference request inf-1 referenced unknown previous_response_id resp-missing in thread thread-root"
+        )
+    );
+}
+
+#[test]
+fn response_outputs_enter_thread_conversation_on_completion() {
+    let mut log = Log::started();
+    log.inference(ROOT, "turn-1", "inf-1", vec![message("user", "hi")]);
+    log.complete(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        "resp-1",
+        vec![message("assistant", "hello")],
+    );
+    let state = log.reduce_ok();
+    assert_eq!(
+        state.threads[ROOT].conversation_item_ids,
+        ids(&["000001", "000002"])
+    );
+    let item = &state.conversation_items["conversation_item:000002"];
+    assert_eq!(
+        item.produced_by,
+        vec![ProducerRef::Inference {
+            inference_call_id: "inf-1".to_string()
+        }]
+    );
+    assert_eq!(
+        state.inference_calls["inf-1"].response_item_ids,
+        ids(&["000002"])
+    );
+}
+
+#[test]
+fn encrypted_reasoning_is_matched_by_encrypted_content() {
+    let mut log = Log::started();
+    let with_text = json!({"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": "think"}], "encrypted_content": "enc-1"});
+    let without_text = json!({"type": "reasoning", "summary": [{"type": "summary_text", "text": "sum"}], "encrypted_content": "enc-1"});
+    log.inference(ROOT, "turn-1", "inf-1", vec![message("user", "hi")]);
+    log.complete(ROOT, "turn-1", "inf-1", "resp-1", vec![with_text]);
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-2",
+        vec![message("user", "hi"), without_text],
+    );
+    let state = log.reduce_ok();
+    assert_eq!(
+        state.inference_calls["inf-2"].request_item_ids,
+        ids(&["000001", "000002"])
+    );
+    assert_eq!(
+        state.conversation_items["conversation_item:000002"]
+            .body
+            .parts,
+        vec![
+            ConversationPart::Text {
+                text: "think".to_string()
+            },
+            ConversationPart::Summary {
+                text: "sum".to_string()
+            },
+            ConversationPart::Encoded {
+                label: "encrypted_content".to_string(),
+                value: "enc-1".to_string()
+            },
+        ]
+    );
+}
+
+#[test]
+fn same_encrypted_reasoning_with_different_text_reuses_first_readable_body() {
+    let mut log = Log::started();
+    let first = json!({"type": "reasoning", "content": [{"type": "text", "text": "first"}], "encrypted_content": "enc"});
+    let second = json!({"type": "reasoning", "content": [{"type": "text", "text": "second"}], "encrypted_content": "enc"});
+    log.inference(ROOT, "turn-1", "inf-1", vec![first]);
+    log.inference(ROOT, "turn-1", "inf-2", vec![second]);
+    let state = log.reduce_ok();
+    assert_eq!(state.conversation_items.len(), 1);
+    assert_eq!(
+        state.conversation_items["conversation_item:000001"]
+            .body
+            .parts[0],
+        ConversationPart::Text {
+            text: "first".to_string()
+        }
+    );
+}
+
+#[test]
+fn model_visible_call_id_reuse_with_different_content_is_reducer_error() {
+    let mut log = Log::started();
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        vec![function_output("call-1", "a")],
+    );
+    let seq = log.inference(
+        ROOT,
+        "turn-1",
+        "inf-2",
+        vec![function_output("call-1", "b")],
+    );
+    assert_eq!(
+        log.reduce_err(),
+        format!(
+            "seq {seq}: model-visible call id call-1 was reused with different content in thread thread-root (first item conversation_item:000001)"
+        )
+    );
+}
+
+#[test]
+fn json_bodies_with_the_same_summary_prefix_are_different_items() {
+    let long = "x".repeat(300);
+    let a = format!("{{\"text\":\"{long}a\"}}");
+    let b = format!("{{\"text\":\"{long}b\"}}");
+    let mut log = Log::started();
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        vec![function_call("call-a", "f", &a)],
+    );
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-2",
+        vec![function_call("call-b", "f", &b)],
+    );
+    let state = log.reduce_ok();
+    assert_eq!(
+        state.inference_calls["inf-2"].request_item_ids,
+        ids(&["000002"])
+    );
+}
+
+#[test]
+fn json_summary_never_splits_a_multibyte_character() {
+    let text = "\u{1F600}".repeat(100);
+    let arguments = json!({ "text": text }).to_string();
+    let mut log = Log::started();
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        vec![function_call("call-1", "f", &arguments)],
+    );
+    let state = log.reduce_ok();
+    let ConversationPart::Json { summary, .. } =
+        &state.conversation_items["conversation_item:000001"]
+            .body
+            .parts[0]
+    else {
+        panic!("json part");
+    };
+    assert!(summary.len() <= 240);
+    assert!(arguments.starts_with(summary.as_str()));
+}
+
+#[test]
+fn notify_output_reusing_the_exec_call_id_is_not_a_conflict() {
+    let mut log = Log::started();
+    log.inference(ROOT, "turn-1", "inf-1", vec![message("user", "go")]);
+    log.complete(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        "resp-1",
+        vec![exec_call("call-exec", "notify('hi')")],
+    );
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-2",
+        vec![
+            message("user", "go"),
+            exec_call("call-exec", "notify('hi')"),
+            custom_output("call-exec", "hi"),
+            custom_output("call-exec", "done"),
+        ],
+    );
+    let state = log.reduce_ok();
+    assert_eq!(state.inference_calls["inf-2"].request_item_ids.len(), 4);
+    assert_eq!(
+        state.conversation_items["conversation_item:000004"].kind,
+        ConversationItemKind::CustomToolCallOutput
+    );
+}
+
+#[test]
+fn unsupported_model_item_is_reducer_error() {
+    let mut log = Log::started();
+    let seq = log.inference(ROOT, "turn-1", "inf-1", vec![json!({"type": "hologram"})]);
+    assert_eq!(
+        log.reduce_err(),
+        format!("seq {seq}: unsupported model item type hologram in payload raw_payload:000001")
+    );
+}
+
+#[test]
+fn request_without_input_is_reducer_error() {
+    let mut log = Log::started();
+    let seq = log.inference_request(ROOT, "turn-1", "inf-1", &json!({"model": "x"}));
+    assert_eq!(
+        log.reduce_err(),
+        format!("seq {seq}: request payload raw_payload:000001 did not contain input")
+    );
+}

@@ -1,0 +1,293 @@
+//! Inference calls: start (request reconstruction, full or incremental),
+//! completion (response items enter the thread conversation), failure and
+//! cancellation.
+//!
+//! Incremental requests chain through an index by `(thread, response_id)`,
+//! never a scan. This file never decides item identity (conversation.rs does).
+
+use serde_json::Value;
+
+use super::conversation::{ItemOrigin, normalize_items};
+use super::{PayloadSource, Reducer, Res, invalid, key, unknown};
+use crate::event::{Event, ExecutionStatus, InferenceRequestInputMode, PayloadRef};
+use crate::model::{ExecutionWindow, InferenceCall, ProducerRef, TokenUsage};
+
+/// The fields of an `inference_started` event.
+pub(crate) struct Start<'a> {
+    pub inference_call_id: &'a str,
+    pub thread_id: &'a str,
+    pub codex_turn_id: &'a str,
+    pub model: &'a str,
+    pub provider_name: &'a str,
+    pub request_input_mode: Option<&'a InferenceRequestInputMode<PayloadRef>>,
+    pub request_payload: &'a PayloadRef,
+}
+
+fn usage_of(value: &Value) -> Option<TokenUsage> {
+    let field = |name: &str| value.get(name).and_then(Value::as_u64);
+    Some(TokenUsage {
+        input_tokens: field("input_tokens")?,
+        cached_input_tokens: field("cached_input_tokens").unwrap_or(0),
+        output_tokens: field("output_tokens")?,
+        reasoning_output_tokens: field("reasoning_output_tokens").unwrap_or(0),
+    })
+}
+
+/// The `input` array of a request payload (or the payload itself when it is
+/// an array).
+fn input_items<'v>(value: &'v Value, id: &str) -> Res<&'v Vec<Value>> {
+    if let Value::Array(items) = value {
+        return Ok(items);
+    }
+    match value.get("input") {
+        None => invalid(format!("request payload {id} did not contain input")),
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => invalid(format!("request payload {id} had non-array input")),
+    }
+}
+
+impl Reducer {
+    pub(super) fn inference_started(
+        &mut self,
+        event: &Event,
+        src: &dyn PayloadSource,
+        start: Start<'_>,
+    ) -> Res<()> {
+        let id = start.inference_call_id;
+        if let Some(existing) = self.trace.inference_calls.get(id) {
+            return invalid(format!(
+                "duplicate inference start {id} in thread {} (started at seq {})",
+                start.thread_id, existing.execution.started_seq
+            ));
+        }
+        let what = format!("inference start {id}");
+        self.require_thread(start.thread_id, &what)?;
+        self.require_turn_in_thread(start.codex_turn_id, start.thread_id, &what)?;
+        let raw_request_payload_id = self.raw_payload_id(start.request_payload);
+        let request = self.payload_json(src, start.request_payload)?;
+        let input = input_items(&request, &raw_request_payload_id)?;
+        let mut items =
+            normalize_items(input, &raw_request_payload_id).map_err(super::Fail::Invalid)?;
+
+        let previous_response_id = match start.request_input_mode {
+            Some(InferenceRequestInputMode::FullSnapshot) => None,
+            Some(InferenceRequestInputMode::Incremental {
+                previous_response_id,
+            }) => Some(previous_response_id.clone()),
+            Some(InferenceRequestInputMode::IncrementalWithUntracedPrefix {
+                previous_response_id,
+                prefix_payload,
+            }) => {
+                let prefix_id = self.raw_payload_id(prefix_payload);
+                let prefix = self.payload_json(src, prefix_payload)?;
+                let prefix_items = input_items(&prefix, &prefix_id)?;
+                let mut prefix_items =
+                    normalize_items(prefix_items, &prefix_id).map_err(super::Fail::Invalid)?;
+                prefix_items.append(&mut items);
+                items = prefix_items;
+                Some(previous_response_id.clone())
+            }
+            None => request
+                .get("previous_response_id")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        };
+        let origin = ItemOrigin {
+            thread_id: start.thread_id,
+            codex_turn_id: Some(start.codex_turn_id),
+            produced_by: Vec::new(),
+        };
+        let request_item_ids = match previous_response_id {
+            None => {
+                let candidates = self
+                    .snapshots
+                    .get(start.thread_id)
+                    .cloned()
+                    .unwrap_or_default();
+                self.reconcile_full(event, &origin, items, &candidates)?
+            }
+            Some(previous) => {
+                let Some(previous_call_id) = self
+                    .inference_by_response
+                    .get(&key(start.thread_id, &previous))
+                    .cloned()
+                else {
+                    return unknown(format!(
+                        "incremental inference request {id} referenced unknown previous_response_id {previous} in thread {}",
+                        start.thread_id
+                    ));
+                };
+                let mut prefix = Vec::new();
+                if let Some(previous_call) = self.trace.inference_calls.get(&previous_call_id) {
+                    prefix.extend(previous_call.request_item_ids.iter().cloned());
+                    prefix.extend(previous_call.response_item_ids.iter().cloned());
+                }
+                // When the live history already continues this chain (a retry
+                // of the same request), reuse its items position by position.
+                let snapshot = self
+                    .snapshots
+                    .get(start.thread_id)
+                    .cloned()
+                    .unwrap_or_default();
+                let continues = prefix.is_empty()
+                    || (snapshot.len() >= prefix.len()
+                        && snapshot.get(prefix.len() - 1) == prefix.last());
+                for (offset, item) in items.into_iter().enumerate() {
+                    let candidate = if continues {
+                        snapshot.get(prefix.len() + offset)
+                    } else {
+                        None
+                    };
+                    let item_id = self.reuse_at_or_create(event, &origin, item, candidate)?;
+                    prefix.push(item_id);
+                }
+                prefix
+            }
+        };
+        self.snapshots
+            .insert(start.thread_id.to_string(), request_item_ids.clone());
+        self.trace.inference_calls.insert(
+            id.to_string(),
+            InferenceCall {
+                inference_call_id: id.to_string(),
+                thread_id: start.thread_id.to_string(),
+                codex_turn_id: start.codex_turn_id.to_string(),
+                execution: ExecutionWindow::running(event.wall_time_unix_ms, event.seq),
+                model: start.model.to_string(),
+                provider_name: start.provider_name.to_string(),
+                response_id: None,
+                upstream_request_id: None,
+                request_item_ids,
+                response_item_ids: Vec::new(),
+                tool_call_ids_started_by_response: Vec::new(),
+                usage: None,
+                raw_request_payload_id,
+                raw_response_payload_id: None,
+                error: None,
+            },
+        );
+        self.inferences_by_turn
+            .entry(start.codex_turn_id.to_string())
+            .or_default()
+            .push(id.to_string());
+        Ok(())
+    }
+
+    pub(super) fn inference_completed(
+        &mut self,
+        event: &Event,
+        src: &dyn PayloadSource,
+        id: &str,
+        response_id: Option<&str>,
+        upstream_request_id: Option<&str>,
+        response_payload: &PayloadRef,
+    ) -> Res<()> {
+        let Some(call) = self.trace.inference_calls.get(id) else {
+            return unknown(format!("inference completion referenced unknown call {id}"));
+        };
+        let thread_id = call.thread_id.clone();
+        let turn_id = call.codex_turn_id.clone();
+        let already_has_response = !call.response_item_ids.is_empty();
+        let raw_response_payload_id = self.raw_payload_id(response_payload);
+        let response = self.payload_json(src, response_payload)?;
+        let Some(Value::Array(output)) = response.get("output_items") else {
+            return invalid(format!(
+                "response payload {raw_response_payload_id} of inference {id} did not contain output_items"
+            ));
+        };
+        let items =
+            normalize_items(output, &raw_response_payload_id).map_err(super::Fail::Invalid)?;
+        let response_id = response_id
+            .map(str::to_string)
+            .or_else(|| text_field(&response, "response_id"));
+        let upstream = upstream_request_id
+            .map(str::to_string)
+            .or_else(|| text_field(&response, "upstream_request_id"));
+        let usage = response.get("token_usage").and_then(usage_of);
+
+        let mut response_item_ids = Vec::new();
+        if !already_has_response {
+            let origin = ItemOrigin {
+                thread_id: &thread_id,
+                codex_turn_id: Some(&turn_id),
+                produced_by: vec![ProducerRef::Inference {
+                    inference_call_id: id.to_string(),
+                }],
+            };
+            // Register the response ids before creating items, so tool links
+            // made by the item hooks find this call's response list.
+            for item in items {
+                let item_id = self.create_item(event, &origin, item)?;
+                response_item_ids.push(item_id);
+            }
+            self.snapshots
+                .entry(thread_id.clone())
+                .or_default()
+                .extend(response_item_ids.iter().cloned());
+        }
+        if let Some(response_id) = &response_id {
+            self.inference_by_response
+                .insert(key(&thread_id, response_id), id.to_string());
+        }
+        let Some(call) = self.trace.inference_calls.get_mut(id) else {
+            return Ok(());
+        };
+        if !already_has_response {
+            call.response_item_ids = response_item_ids;
+        }
+        if call.execution.is_running() {
+            call.execution.end(
+                event.wall_time_unix_ms,
+                event.seq,
+                ExecutionStatus::Completed,
+            );
+        }
+        call.response_id = response_id.or(call.response_id.take());
+        call.upstream_request_id = upstream.or(call.upstream_request_id.take());
+        call.usage = usage.or(call.usage.take());
+        call.raw_response_payload_id = Some(raw_response_payload_id);
+        Ok(())
+    }
+
+    /// Failure or cancellation: only the first terminal status is kept, but
+    /// late payloads and ids still attach.
+    pub(super) fn inference_ended_early(
+        &mut self,
+        event: &Event,
+        id: &str,
+        upstream_request_id: Option<&str>,
+        error: &str,
+        partial_response_payload: Option<&PayloadRef>,
+        status: ExecutionStatus,
+    ) -> Res<()> {
+        let partial = partial_response_payload.map(|payload| self.raw_payload_id(payload));
+        let Some(call) = self.trace.inference_calls.get_mut(id) else {
+            let what = if status == ExecutionStatus::Failed {
+                "failure"
+            } else {
+                "cancellation"
+            };
+            return unknown(format!("inference {what} referenced unknown call {id}"));
+        };
+        if call.execution.is_running() {
+            call.execution
+                .end(event.wall_time_unix_ms, event.seq, status);
+        }
+        if let Some(upstream) = upstream_request_id {
+            call.upstream_request_id = Some(upstream.to_string());
+        }
+        if partial.is_some() {
+            call.raw_response_payload_id = partial;
+        }
+        call.error = Some(error.to_string());
+        Ok(())
+    }
+}
+
+fn text_field(value: &Value, name: &str) -> Option<String> {
+    value.get(name).and_then(Value::as_str).map(str::to_string)
+}
+
+#[cfg(test)]
+#[path = "inference_tests.rs"]
+mod tests;

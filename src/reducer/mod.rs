@@ -1,0 +1,704 @@
+//! The reducer: a pure fold from a rollout's raw events to its reduced state
+//! ([`RolloutTrace`]).
+//!
+//! It owns the fold, its saved/resumed state and its indexes. It must never do
+//! I/O, read a clock, spawn threads or use randomness: payload bytes come only
+//! through [`PayloadSource`], whose answers are fixed by content hash, so the
+//! same log always gives byte-identical state JSON. Every lookup goes through
+//! an index (no scans over all items, calls or edges), so reduce time grows
+//! linearly with the log. Each domain adds `impl Reducer` methods in its own
+//! file, with tests in a sibling `*_tests.rs`.
+//!
+//! Reducer invariants:
+//! - every payload an event cites is registered in `raw_payloads` (in order of
+//!   first citation) before the event is handled;
+//! - duplicate starts, unknown references and thread/turn mismatches are
+//!   errors naming the seq and the ids, except that once `events_dropped` was
+//!   seen, unknown references become diagnostics;
+//! - unknown and `other` events, and anything still pending at `finish`, end
+//!   up in `diagnostics`, never silently dropped.
+
+mod agents;
+mod code_cell;
+mod compaction;
+mod conversation;
+mod inference;
+mod terminal;
+mod thread;
+mod tool;
+
+#[cfg(test)]
+mod test_support;
+
+#[cfg(test)]
+#[path = "properties_tests.rs"]
+mod properties_tests;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use indexmap::{IndexMap, IndexSet};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::event::{Event, EventPayload, Hash, PayloadRef};
+use crate::model::{Diagnostic, RawPayloadEntry, RolloutTrace};
+
+use agents::PendingEdge;
+use code_cell::{PendingCodeCell, PendingLifecycle};
+
+/// Answers payload bytes by content hash. The only way the reducer sees
+/// payload bytes.
+pub trait PayloadSource {
+    /// The exact bytes whose BLAKE3 is `payload.hash`, or why they are missing.
+    fn read_payload(&self, payload: &PayloadRef) -> Result<Arc<[u8]>, String>;
+}
+
+/// In-memory payload source for tests and bundles.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryPayloads {
+    payloads: BTreeMap<Hash, Arc<[u8]>>,
+}
+
+impl MemoryPayloads {
+    /// An empty source.
+    pub fn new() -> MemoryPayloads {
+        MemoryPayloads::default()
+    }
+
+    /// Stores `bytes` and returns their hash.
+    pub fn insert(&mut self, bytes: impl Into<Arc<[u8]>>) -> Hash {
+        let bytes = bytes.into();
+        let hash = Hash::of(&bytes);
+        self.payloads.insert(hash, bytes);
+        hash
+    }
+
+    /// Number of distinct payloads held.
+    pub fn len(&self) -> usize {
+        self.payloads.len()
+    }
+
+    /// Whether no payload is held.
+    pub fn is_empty(&self) -> bool {
+        self.payloads.is_empty()
+    }
+}
+
+impl PayloadSource for MemoryPayloads {
+    fn read_payload(&self, payload: &PayloadRef) -> Result<Arc<[u8]>, String> {
+        self.payloads
+            .get(&payload.hash)
+            .cloned()
+            .ok_or_else(|| "no payload with this hash".to_string())
+    }
+}
+
+/// Why a reduction failed. The text always names the seq and the ids involved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReduceError {
+    /// The event at `seq` is inconsistent with the state so far.
+    #[error("seq {seq}: {message}")]
+    Event { seq: u64, message: String },
+    /// The payload source could not return a payload the event at `seq` cites.
+    #[error("seq {seq}: payload {hash} is unavailable: {reason}")]
+    PayloadUnavailable {
+        seq: u64,
+        hash: String,
+        reason: String,
+    },
+    /// Saved reducer state could not be decoded.
+    #[error("saved reducer state could not be resumed: {reason}")]
+    Resume { reason: String },
+}
+
+/// Internal failure of one handler, before the seq is attached.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    /// Inconsistent evidence (duplicate start, mismatch, bad payload shape).
+    Invalid(String),
+    /// A reference to something the log never started.
+    Unknown(String),
+    /// The payload source could not answer.
+    Payload { hash: Hash, reason: String },
+}
+
+pub(crate) type Res<T> = Result<T, Fail>;
+
+pub(crate) fn invalid<T>(message: String) -> Res<T> {
+    Err(Fail::Invalid(message))
+}
+
+pub(crate) fn unknown<T>(message: String) -> Res<T> {
+    Err(Fail::Unknown(message))
+}
+
+/// Joins index key parts with a separator no id contains.
+pub(crate) fn key(a: &str, b: &str) -> String {
+    let mut out = String::with_capacity(a.len() + b.len() + 1);
+    out.push_str(a);
+    out.push('\u{1f}');
+    out.push_str(b);
+    out
+}
+
+/// Maximum number of parsed payloads kept; older entries are evicted first.
+const PAYLOAD_CACHE_ENTRIES_MAX: usize = 64;
+
+/// Parsed payload JSON by hash. Not part of the saved state: it only saves
+/// work and never changes a result.
+#[derive(Debug, Default)]
+struct PayloadCache {
+    entries: IndexMap<Hash, Arc<Value>>,
+}
+
+/// The fold state: the reduced trace plus the indexes and pending queues that
+/// make each event O(its own size).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reducer {
+    trace: RolloutTrace,
+    next_item_ordinal: u64,
+    next_terminal_operation_ordinal: u64,
+    next_raw_payload_ordinal: u64,
+    /// `hash:kind` to `raw_payload:{n}`.
+    raw_payload_ids: IndexMap<String, String>,
+    /// Content identity of every conversation item.
+    item_identity: IndexMap<String, Hash>,
+    /// Live model-visible history per thread (compared by the next full request).
+    snapshots: IndexMap<String, Vec<String>>,
+    /// `thread, response_id` to inference call id.
+    inference_by_response: IndexMap<String, String>,
+    /// `thread, call_id` to items carrying that call id, in creation order.
+    items_by_call: IndexMap<String, Vec<String>>,
+    /// `thread, call_id, kind` to the first item of that kind.
+    first_item_by_call_kind: IndexMap<String, String>,
+    /// `thread, call_id` of code-mode `exec` calls (notify outputs reuse them).
+    exec_calls: IndexSet<String>,
+    /// `thread, model-visible call_id` to tool call id.
+    tool_by_visible_call: IndexMap<String, String>,
+    /// Turn id to its inference calls and code cells (closed at turn end).
+    inferences_by_turn: IndexMap<String, Vec<String>>,
+    code_cells_by_turn: IndexMap<String, Vec<String>>,
+    /// `thread, turn` to the latest plain assistant message item.
+    latest_assistant_message: IndexMap<String, String>,
+    /// `thread, runtime_cell_id` to code cell id (pending or materialised).
+    code_cell_by_runtime: IndexMap<String, String>,
+    /// `thread, call_id` to materialised code cell id.
+    code_cell_by_call: IndexMap<String, String>,
+    /// `thread, call_id` to a code cell start waiting for its `exec` item.
+    pending_code_cells: IndexMap<String, PendingCodeCell>,
+    /// Code cell id to lifecycle events waiting for the cell to materialise.
+    pending_code_cell_events: IndexMap<String, Vec<PendingLifecycle>>,
+    /// Compaction id to its request ids.
+    requests_by_compaction: IndexMap<String, Vec<String>>,
+    /// Agent delivery edges waiting for the recipient item, by edge id.
+    pending_edges: IndexMap<String, PendingEdge>,
+    /// Delivery key to pending edge ids, oldest first.
+    pending_edges_by_delivery: IndexMap<String, VecDeque<String>>,
+    /// Delivery key to inter-agent items no edge targets yet, oldest first.
+    unlinked_agent_items: IndexMap<String, VecDeque<String>>,
+    /// Tool call id to the edge it produced (resolved or pending).
+    edge_by_tool: IndexMap<String, String>,
+    /// Set once an `events_dropped` event was seen.
+    events_dropped: bool,
+    #[serde(skip)]
+    cache: PayloadCache,
+}
+
+impl Reducer {
+    /// A reducer for an empty log of `rollout_id`.
+    pub fn new(rollout_id: &str) -> Reducer {
+        Reducer {
+            trace: RolloutTrace::new(rollout_id),
+            next_item_ordinal: 1,
+            next_terminal_operation_ordinal: 1,
+            next_raw_payload_ordinal: 1,
+            raw_payload_ids: IndexMap::new(),
+            item_identity: IndexMap::new(),
+            snapshots: IndexMap::new(),
+            inference_by_response: IndexMap::new(),
+            items_by_call: IndexMap::new(),
+            first_item_by_call_kind: IndexMap::new(),
+            exec_calls: IndexSet::new(),
+            tool_by_visible_call: IndexMap::new(),
+            inferences_by_turn: IndexMap::new(),
+            code_cells_by_turn: IndexMap::new(),
+            latest_assistant_message: IndexMap::new(),
+            code_cell_by_runtime: IndexMap::new(),
+            code_cell_by_call: IndexMap::new(),
+            pending_code_cells: IndexMap::new(),
+            pending_code_cell_events: IndexMap::new(),
+            requests_by_compaction: IndexMap::new(),
+            pending_edges: IndexMap::new(),
+            pending_edges_by_delivery: IndexMap::new(),
+            unlinked_agent_items: IndexMap::new(),
+            edge_by_tool: IndexMap::new(),
+            events_dropped: false,
+            cache: PayloadCache::default(),
+        }
+    }
+
+    /// The state reduced so far (without end-of-log resolution).
+    pub fn state(&self) -> &RolloutTrace {
+        &self.trace
+    }
+
+    /// Folds one event into the state.
+    pub fn apply(
+        &mut self,
+        event: &Event,
+        payloads: &dyn PayloadSource,
+    ) -> Result<(), ReduceError> {
+        let seq = event.seq;
+        event.payload.for_each_ref(|r| {
+            self.raw_payload_id(r);
+        });
+        match self.dispatch(event, payloads) {
+            Ok(()) => Ok(()),
+            Err(Fail::Unknown(message)) if self.events_dropped => {
+                self.diagnose(Some(seq), "unresolved_reference", message);
+                Ok(())
+            }
+            Err(Fail::Invalid(message) | Fail::Unknown(message)) => {
+                Err(ReduceError::Event { seq, message })
+            }
+            Err(Fail::Payload { hash, reason }) => Err(ReduceError::PayloadUnavailable {
+                seq,
+                hash: hash.to_hex(),
+                reason,
+            }),
+        }
+    }
+
+    /// The saved fold state (JSON), to continue later with [`Reducer::resume`].
+    pub fn save(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// A reducer continuing from [`Reducer::save`] output.
+    pub fn resume(bytes: &[u8]) -> Result<Reducer, ReduceError> {
+        serde_json::from_slice(bytes).map_err(|err| ReduceError::Resume {
+            reason: err.to_string(),
+        })
+    }
+
+    /// End-of-log resolution: spawn fallbacks, terminal observations, and
+    /// diagnostics for everything still pending.
+    pub fn finish(mut self) -> RolloutTrace {
+        self.resolve_pending_edges_at_end();
+        self.report_pending_code_cells_at_end();
+        self.project_terminal_observations();
+        self.trace
+    }
+
+    fn dispatch(&mut self, event: &Event, src: &dyn PayloadSource) -> Res<()> {
+        match &event.payload {
+            EventPayload::RolloutStarted {
+                trace_id,
+                root_thread_id,
+            } => self.rollout_started(event, trace_id, root_thread_id),
+            EventPayload::RolloutEnded { status } => {
+                self.trace.status = *status;
+                self.trace.ended_at_unix_ms = Some(event.wall_time_unix_ms);
+                Ok(())
+            }
+            EventPayload::ThreadStarted {
+                thread_id,
+                agent_path,
+                metadata_payload,
+            } => self.thread_started(event, src, thread_id, agent_path, metadata_payload.as_ref()),
+            EventPayload::ThreadResumed {
+                thread_id,
+                agent_path,
+                metadata_payload,
+            } => self.thread_resumed(event, src, thread_id, agent_path, metadata_payload.as_ref()),
+            EventPayload::ThreadEnded { thread_id, status } => {
+                self.thread_ended(event, thread_id, *status)
+            }
+            EventPayload::CodexTurnStarted {
+                codex_turn_id,
+                thread_id,
+            } => self.turn_started(event, codex_turn_id, thread_id),
+            EventPayload::CodexTurnEnded {
+                codex_turn_id,
+                status,
+            } => self.turn_ended(event, codex_turn_id, *status),
+            EventPayload::InferenceStarted {
+                inference_call_id,
+                thread_id,
+                codex_turn_id,
+                model,
+                provider_name,
+                request_input_mode,
+                request_payload,
+            } => self.inference_started(
+                event,
+                src,
+                inference::Start {
+                    inference_call_id,
+                    thread_id,
+                    codex_turn_id,
+                    model,
+                    provider_name,
+                    request_input_mode: request_input_mode.as_ref(),
+                    request_payload,
+                },
+            ),
+            EventPayload::InferenceCompleted {
+                inference_call_id,
+                response_id,
+                upstream_request_id,
+                response_payload,
+            } => self.inference_completed(
+                event,
+                src,
+                inference_call_id,
+                response_id.as_deref(),
+                upstream_request_id.as_deref(),
+                response_payload,
+            ),
+            EventPayload::InferenceFailed {
+                inference_call_id,
+                upstream_request_id,
+                error,
+                partial_response_payload,
+            } => self.inference_ended_early(
+                event,
+                inference_call_id,
+                upstream_request_id.as_deref(),
+                error,
+                partial_response_payload.as_ref(),
+                crate::event::ExecutionStatus::Failed,
+            ),
+            EventPayload::InferenceCancelled {
+                inference_call_id,
+                upstream_request_id,
+                reason,
+                partial_response_payload,
+            } => self.inference_ended_early(
+                event,
+                inference_call_id,
+                upstream_request_id.as_deref(),
+                reason,
+                partial_response_payload.as_ref(),
+                crate::event::ExecutionStatus::Cancelled,
+            ),
+            EventPayload::ToolCallStarted {
+                tool_call_id,
+                model_visible_call_id,
+                code_mode_runtime_tool_id,
+                requester,
+                kind,
+                summary,
+                invocation_payload,
+            } => self.tool_started(
+                event,
+                src,
+                tool::Start {
+                    tool_call_id,
+                    model_visible_call_id: model_visible_call_id.as_deref(),
+                    code_mode_runtime_tool_id: code_mode_runtime_tool_id.as_deref(),
+                    requester,
+                    kind,
+                    summary,
+                    invocation_payload: invocation_payload.as_ref(),
+                },
+            ),
+            EventPayload::McpToolCallCorrelationAssigned {
+                tool_call_id,
+                mcp_call_id,
+            } => self.mcp_correlation(tool_call_id, mcp_call_id),
+            EventPayload::ToolCallRuntimeStarted {
+                tool_call_id,
+                runtime_payload,
+            } => self.tool_runtime_started(event, src, tool_call_id, runtime_payload),
+            EventPayload::ToolCallRuntimeEnded {
+                tool_call_id,
+                status,
+                runtime_payload,
+            } => self.tool_runtime_ended(event, src, tool_call_id, *status, runtime_payload),
+            EventPayload::ToolCallEnded {
+                tool_call_id,
+                status,
+                result_payload,
+            } => self.tool_ended(event, src, tool_call_id, *status, result_payload.as_ref()),
+            EventPayload::CodeCellStarted {
+                runtime_cell_id,
+                model_visible_call_id,
+                source_js,
+            } => self.code_cell_started(event, runtime_cell_id, model_visible_call_id, source_js),
+            EventPayload::CodeCellInitialResponse {
+                runtime_cell_id,
+                status,
+                response_payload,
+            } => self.code_cell_lifecycle(
+                event,
+                runtime_cell_id,
+                code_cell::LifecycleKind::InitialResponse(*status),
+                response_payload.as_ref(),
+            ),
+            EventPayload::CodeCellEnded {
+                runtime_cell_id,
+                status,
+                response_payload,
+            } => self.code_cell_lifecycle(
+                event,
+                runtime_cell_id,
+                code_cell::LifecycleKind::Ended(*status),
+                response_payload.as_ref(),
+            ),
+            EventPayload::CodeCellStoredValues {
+                runtime_cell_id,
+                stored_values_payload,
+            } => self.code_cell_lifecycle(
+                event,
+                runtime_cell_id,
+                code_cell::LifecycleKind::StoredValues,
+                Some(stored_values_payload),
+            ),
+            EventPayload::CompactionRequestStarted {
+                compaction_id,
+                compaction_request_id,
+                thread_id,
+                codex_turn_id,
+                model,
+                provider_name,
+                request_payload,
+            } => self.compaction_request_started(
+                event,
+                compaction::RequestStart {
+                    compaction_id,
+                    compaction_request_id,
+                    thread_id,
+                    codex_turn_id,
+                    model,
+                    provider_name,
+                    request_payload,
+                },
+            ),
+            EventPayload::CompactionRequestCompleted {
+                compaction_id,
+                compaction_request_id,
+                response_payload,
+            } => self.compaction_request_ended(
+                event,
+                compaction_id,
+                compaction_request_id,
+                Ok(response_payload),
+            ),
+            EventPayload::CompactionRequestFailed {
+                compaction_id,
+                compaction_request_id,
+                error,
+            } => self.compaction_request_ended(
+                event,
+                compaction_id,
+                compaction_request_id,
+                Err(error),
+            ),
+            EventPayload::CompactionInstalled {
+                compaction_id,
+                checkpoint_payload,
+            } => self.compaction_installed(event, src, compaction_id, None, checkpoint_payload),
+            EventPayload::LocalCompactionInstalled {
+                compaction_id,
+                inference_call_id,
+                checkpoint_payload,
+            } => self.compaction_installed(
+                event,
+                src,
+                compaction_id,
+                Some(inference_call_id.as_deref()),
+                checkpoint_payload,
+            ),
+            EventPayload::AgentResultObserved {
+                edge_id,
+                child_thread_id,
+                child_codex_turn_id,
+                parent_thread_id,
+                message,
+                carried_payload,
+            } => self.agent_result_observed(
+                event,
+                agents::AgentResult {
+                    edge_id,
+                    child_thread_id,
+                    child_codex_turn_id,
+                    parent_thread_id,
+                    message,
+                    carried_payload: carried_payload.as_ref(),
+                },
+            ),
+            EventPayload::TerminalSessionEnded {
+                terminal_id,
+                thread_id,
+                status,
+                exit_code,
+                runtime_payload,
+            } => self.terminal_session_ended(
+                event,
+                terminal_id,
+                thread_id,
+                *status,
+                *exit_code,
+                runtime_payload.as_ref(),
+            ),
+            // The reference keeps only the payload ref, registered above.
+            EventPayload::ProtocolEventObserved { .. } => Ok(()),
+            EventPayload::EventsDropped { count, reason } => {
+                self.events_dropped = true;
+                self.diagnose(
+                    Some(event.seq),
+                    "events_dropped",
+                    format!("the recorder dropped {count} events: {reason}"),
+                );
+                Ok(())
+            }
+            EventPayload::Other { kind, summary, .. } => {
+                self.diagnose(
+                    Some(event.seq),
+                    "other_event",
+                    format!("event of kind {kind} has no reducer implementation: {summary}"),
+                );
+                Ok(())
+            }
+            EventPayload::Unknown { type_name, .. } => {
+                self.diagnose(
+                    Some(event.seq),
+                    "unknown_event_type",
+                    format!("event type {type_name} is not known to this reducer"),
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a diagnostic.
+    pub(crate) fn diagnose(&mut self, seq: Option<u64>, code: &str, message: String) {
+        self.trace.diagnostics.push(Diagnostic {
+            seq,
+            code: code.to_string(),
+            message,
+        });
+    }
+
+    /// The `raw_payload:{n}` id of a cited payload, registering it on first
+    /// citation.
+    pub(crate) fn raw_payload_id(&mut self, payload: &PayloadRef) -> String {
+        let hex = payload.hash.to_hex();
+        let index_key = key(&hex, payload.kind.name());
+        if let Some(id) = self.raw_payload_ids.get(&index_key) {
+            return id.clone();
+        }
+        let id = format!("raw_payload:{:06}", self.next_raw_payload_ordinal);
+        self.next_raw_payload_ordinal += 1;
+        self.trace.raw_payloads.insert(
+            id.clone(),
+            RawPayloadEntry {
+                raw_payload_id: id.clone(),
+                kind: payload.kind.clone(),
+                blake3: payload.hash,
+                size_bytes: payload.size_bytes,
+            },
+        );
+        self.raw_payload_ids.insert(index_key, id.clone());
+        id
+    }
+
+    /// The parsed JSON of a payload, through the bounded cache.
+    pub(crate) fn payload_json(
+        &mut self,
+        src: &dyn PayloadSource,
+        payload: &PayloadRef,
+    ) -> Res<Arc<Value>> {
+        if let Some(value) = self.cache.entries.get(&payload.hash) {
+            return Ok(Arc::clone(value));
+        }
+        let bytes = src.read_payload(payload).map_err(|reason| Fail::Payload {
+            hash: payload.hash,
+            reason,
+        })?;
+        let value: Value = match serde_json::from_slice(&bytes) {
+            Ok(value) => value,
+            Err(err) => {
+                let id = self.raw_payload_id(payload);
+                return invalid(format!(
+                    "payload {id} (blake3 {}) is not valid JSON: {err}",
+                    payload.hash
+                ));
+            }
+        };
+        let value = Arc::new(value);
+        if self.cache.entries.len() >= PAYLOAD_CACHE_ENTRIES_MAX {
+            self.cache.entries.shift_remove_index(0);
+        }
+        self.cache.entries.insert(payload.hash, Arc::clone(&value));
+        Ok(value)
+    }
+
+    /// The envelope thread id, or an error naming what needed it.
+    pub(crate) fn envelope_thread<'e>(event: &'e Event, what: &str) -> Res<&'e str> {
+        match event.thread_id.as_deref() {
+            Some(thread) => Ok(thread),
+            None => invalid(format!("{what} did not include a thread id")),
+        }
+    }
+
+    /// The envelope turn id, or an error naming what needed it.
+    pub(crate) fn envelope_turn<'e>(event: &'e Event, what: &str) -> Res<&'e str> {
+        match event.codex_turn_id.as_deref() {
+            Some(turn) => Ok(turn),
+            None => invalid(format!("{what} did not include a codex turn id")),
+        }
+    }
+
+    /// Checks that `thread` exists.
+    pub(crate) fn require_thread(&self, thread: &str, what: &str) -> Res<()> {
+        if self.trace.threads.contains_key(thread) {
+            Ok(())
+        } else {
+            unknown(format!("{what} referenced unknown thread {thread}"))
+        }
+    }
+
+    /// Checks that `turn` exists and belongs to `thread`.
+    pub(crate) fn require_turn_in_thread(&self, turn: &str, thread: &str, what: &str) -> Res<()> {
+        match self.trace.codex_turns.get(turn) {
+            None => unknown(format!("{what} referenced unknown codex turn {turn}")),
+            Some(found) if found.thread_id != thread => invalid(format!(
+                "{what} used thread {thread}, but codex turn {turn} belongs to {}",
+                found.thread_id
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// Reduces a whole log in one pass.
+pub fn reduce<'a>(
+    rollout_id: &str,
+    events: impl IntoIterator<Item = &'a Event>,
+    payloads: &dyn PayloadSource,
+) -> Result<RolloutTrace, ReduceError> {
+    let mut reducer = Reducer::new(rollout_id);
+    for event in events {
+        reducer.apply(event, payloads)?;
+    }
+    Ok(reducer.finish())
+}
+
+/// Deterministic pretty JSON of the state (byte-identical for the same log).
+pub fn state_to_json(state: &RolloutTrace) -> String {
+    // Every map is an IndexMap and every key a string, so serialisation cannot
+    // fail; the fallback only keeps this function total.
+    serde_json::to_string_pretty(state)
+        .unwrap_or_else(|err| format!("{{\"error\":\"state serialisation failed: {err}\"}}"))
+}
+
+/// Pushes `value` unless already present (for short lists only).
+pub(crate) fn push_unique(list: &mut Vec<String>, value: &str) {
+    if !list.iter().any(|existing| existing == value) {
+        list.push(value.to_string());
+    }
+}

@@ -1,0 +1,290 @@
+//! Rollout, thread and turn lifecycle: starts, ends, resumes, spawn origins
+//! from thread metadata, and a turn end closing its running children.
+//!
+//! Never creates interaction edges (spawn delivery edges come from tool
+//! runtime payloads, in `agents.rs`) and never reads payloads other than the
+//! thread metadata.
+
+use serde_json::Value;
+
+use super::{PayloadSource, Reducer, Res, invalid, unknown};
+use crate::event::{CodeCellRuntimeStatus, Event, ExecutionStatus, PayloadRef, RolloutStatus};
+use crate::model::{AgentOrigin, AgentThread, CodexTurn, ExecutionWindow};
+
+/// Fields read from a thread's session metadata payload.
+struct ThreadMetadata {
+    agent_path: Option<String>,
+    nickname: Option<String>,
+    default_model: Option<String>,
+    origin: AgentOrigin,
+    raw_payload_id: Option<String>,
+}
+
+fn text(value: &Value, field: &str) -> Option<String> {
+    value.get(field).and_then(Value::as_str).map(str::to_string)
+}
+
+/// The stable spawn edge id between two threads.
+pub(crate) fn spawn_edge_id(parent_thread_id: &str, child_thread_id: &str) -> String {
+    format!("edge:spawn:{parent_thread_id}:{child_thread_id}")
+}
+
+fn status_of_thread(status: RolloutStatus) -> ExecutionStatus {
+    match status {
+        RolloutStatus::Running => ExecutionStatus::Running,
+        RolloutStatus::Completed => ExecutionStatus::Completed,
+        RolloutStatus::Failed => ExecutionStatus::Failed,
+        RolloutStatus::Aborted => ExecutionStatus::Aborted,
+    }
+}
+
+impl Reducer {
+    pub(super) fn rollout_started(
+        &mut self,
+        event: &Event,
+        trace_id: &str,
+        root_thread_id: &str,
+    ) -> Res<()> {
+        if let Some(existing) = &self.trace.trace_id {
+            return invalid(format!(
+                "duplicate rollout start for trace {trace_id} (already started as trace {existing})"
+            ));
+        }
+        self.trace.trace_id = Some(trace_id.to_string());
+        self.trace.root_thread_id = Some(root_thread_id.to_string());
+        self.trace.started_at_unix_ms = Some(event.wall_time_unix_ms);
+        self.trace.status = RolloutStatus::Running;
+        Ok(())
+    }
+
+    fn thread_metadata(
+        &mut self,
+        src: &dyn PayloadSource,
+        thread_id: &str,
+        payload: Option<&PayloadRef>,
+    ) -> Res<ThreadMetadata> {
+        let Some(payload) = payload else {
+            return Ok(ThreadMetadata {
+                agent_path: None,
+                nickname: None,
+                default_model: None,
+                origin: AgentOrigin::Root,
+                raw_payload_id: None,
+            });
+        };
+        let raw_payload_id = self.raw_payload_id(payload);
+        let meta = self.payload_json(src, payload)?;
+        let mut origin = AgentOrigin::Root;
+        let mut agent_path = None;
+        if let Some(spawn) = meta.pointer("/session_source/subagent/thread_spawn")
+            && let Some(parent) = spawn.get("parent_thread_id").and_then(Value::as_str)
+        {
+            agent_path = text(spawn, "agent_path");
+            origin = AgentOrigin::Spawned {
+                parent_thread_id: parent.to_string(),
+                spawn_edge_id: spawn_edge_id(parent, thread_id),
+                task_name: text(&meta, "task_name").or_else(|| text(spawn, "task_name")),
+                agent_role: text(spawn, "agent_role").or_else(|| text(&meta, "agent_role")),
+            };
+        }
+        Ok(ThreadMetadata {
+            agent_path,
+            nickname: text(&meta, "nickname"),
+            default_model: text(&meta, "model"),
+            origin,
+            raw_payload_id: Some(raw_payload_id),
+        })
+    }
+
+    pub(super) fn thread_started(
+        &mut self,
+        event: &Event,
+        src: &dyn PayloadSource,
+        thread_id: &str,
+        agent_path: &str,
+        metadata: Option<&PayloadRef>,
+    ) -> Res<()> {
+        if self.trace.threads.contains_key(thread_id) {
+            return invalid(format!("duplicate thread start for {thread_id}"));
+        }
+        let meta = self.thread_metadata(src, thread_id, metadata)?;
+        self.insert_thread(event, thread_id, agent_path, meta, Vec::new());
+        Ok(())
+    }
+
+    fn insert_thread(
+        &mut self,
+        event: &Event,
+        thread_id: &str,
+        agent_path: &str,
+        meta: ThreadMetadata,
+        resumed_at_seqs: Vec<u64>,
+    ) {
+        self.trace.threads.insert(
+            thread_id.to_string(),
+            AgentThread {
+                thread_id: thread_id.to_string(),
+                agent_path: meta.agent_path.unwrap_or_else(|| agent_path.to_string()),
+                nickname: meta.nickname,
+                origin: meta.origin,
+                execution: ExecutionWindow::running(event.wall_time_unix_ms, event.seq),
+                default_model: meta.default_model,
+                conversation_item_ids: Vec::new(),
+                raw_metadata_payload_id: meta.raw_payload_id,
+                resumed_at_seqs,
+            },
+        );
+    }
+
+    /// A resume re-opens a known thread, or creates an unknown one (its start
+    /// may be in an earlier rollout): never an error.
+    pub(super) fn thread_resumed(
+        &mut self,
+        event: &Event,
+        src: &dyn PayloadSource,
+        thread_id: &str,
+        agent_path: &str,
+        metadata: Option<&PayloadRef>,
+    ) -> Res<()> {
+        if let Some(thread) = self.trace.threads.get_mut(thread_id) {
+            thread.execution.status = ExecutionStatus::Running;
+            thread.execution.ended_at_unix_ms = None;
+            thread.execution.ended_seq = None;
+            thread.resumed_at_seqs.push(event.seq);
+            if let Some(payload) = metadata {
+                let id = self.raw_payload_id(payload);
+                if let Some(thread) = self.trace.threads.get_mut(thread_id) {
+                    thread.raw_metadata_payload_id.get_or_insert(id);
+                }
+            }
+            return Ok(());
+        }
+        let meta = self.thread_metadata(src, thread_id, metadata)?;
+        self.insert_thread(event, thread_id, agent_path, meta, vec![event.seq]);
+        Ok(())
+    }
+
+    pub(super) fn thread_ended(
+        &mut self,
+        event: &Event,
+        thread_id: &str,
+        status: RolloutStatus,
+    ) -> Res<()> {
+        let Some(thread) = self.trace.threads.get_mut(thread_id) else {
+            return unknown(format!("thread end referenced unknown thread {thread_id}"));
+        };
+        thread
+            .execution
+            .end(event.wall_time_unix_ms, event.seq, status_of_thread(status));
+        Ok(())
+    }
+
+    pub(super) fn turn_started(
+        &mut self,
+        event: &Event,
+        turn_id: &str,
+        thread_id: &str,
+    ) -> Res<()> {
+        if let Some(existing) = self.trace.codex_turns.get(turn_id) {
+            return invalid(format!(
+                "duplicate codex turn start {turn_id} in thread {thread_id} (started at seq {})",
+                existing.execution.started_seq
+            ));
+        }
+        self.require_thread(thread_id, &format!("codex turn start {turn_id}"))?;
+        if let Some(envelope) = event.thread_id.as_deref()
+            && envelope != thread_id
+        {
+            return invalid(format!(
+                "codex turn start {turn_id} names thread {thread_id}, but the event came from thread {envelope}"
+            ));
+        }
+        self.trace.codex_turns.insert(
+            turn_id.to_string(),
+            CodexTurn {
+                codex_turn_id: turn_id.to_string(),
+                thread_id: thread_id.to_string(),
+                execution: ExecutionWindow::running(event.wall_time_unix_ms, event.seq),
+                input_item_ids: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    pub(super) fn turn_ended(
+        &mut self,
+        event: &Event,
+        turn_id: &str,
+        status: ExecutionStatus,
+    ) -> Res<()> {
+        let Some(turn) = self.trace.codex_turns.get_mut(turn_id) else {
+            return unknown(format!("codex turn end referenced unknown turn {turn_id}"));
+        };
+        if let Some(envelope) = event.thread_id.as_deref()
+            && envelope != turn.thread_id
+        {
+            return invalid(format!(
+                "codex turn end for {turn_id} used thread {envelope}, but the turn belongs to {}",
+                turn.thread_id
+            ));
+        }
+        turn.execution
+            .end(event.wall_time_unix_ms, event.seq, status);
+        self.close_turn_children(event, turn_id, status);
+        Ok(())
+    }
+
+    /// A turn end closes its running inference calls; a failed, cancelled or
+    /// aborted turn also ends its running code cells (a completed turn does
+    /// not: yielded cells may outlive it).
+    fn close_turn_children(&mut self, event: &Event, turn_id: &str, status: ExecutionStatus) {
+        let inference_status = match status {
+            ExecutionStatus::Completed | ExecutionStatus::Cancelled | ExecutionStatus::Running => {
+                ExecutionStatus::Cancelled
+            }
+            ExecutionStatus::Failed => ExecutionStatus::Failed,
+            ExecutionStatus::Aborted => ExecutionStatus::Aborted,
+        };
+        if let Some(ids) = self.inferences_by_turn.get(turn_id) {
+            for id in ids {
+                if let Some(call) = self.trace.inference_calls.get_mut(id)
+                    && call.execution.is_running()
+                {
+                    call.execution
+                        .end(event.wall_time_unix_ms, event.seq, inference_status);
+                }
+            }
+        }
+        let cell_status = match status {
+            ExecutionStatus::Failed => {
+                Some((CodeCellRuntimeStatus::Failed, ExecutionStatus::Failed))
+            }
+            ExecutionStatus::Cancelled => Some((
+                CodeCellRuntimeStatus::Terminated,
+                ExecutionStatus::Cancelled,
+            )),
+            ExecutionStatus::Aborted => {
+                Some((CodeCellRuntimeStatus::Terminated, ExecutionStatus::Aborted))
+            }
+            ExecutionStatus::Completed | ExecutionStatus::Running => None,
+        };
+        let Some((runtime_status, execution_status)) = cell_status else {
+            return;
+        };
+        if let Some(ids) = self.code_cells_by_turn.get(turn_id) {
+            for id in ids {
+                if let Some(cell) = self.trace.code_cells.get_mut(id)
+                    && cell.execution.is_running()
+                {
+                    cell.runtime_status = runtime_status;
+                    cell.execution
+                        .end(event.wall_time_unix_ms, event.seq, execution_status);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "thread_tests.rs"]
+mod tests;
