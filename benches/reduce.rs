@@ -9,6 +9,11 @@
 
 use std::hint::black_box;
 
+// The same allocator as the `tracefold` binary: the reduced state is many
+// small allocations, and glibc's free path dominated the profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use tracefold::event::{

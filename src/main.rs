@@ -2,6 +2,11 @@
 //! exit code (0 success, 1 a negative answer such as verify findings or a
 //! divergent diff, 2 an error). All printing happens in `cli`.
 
+// The reduced state is many small allocations; under glibc's allocator its
+// free path (malloc_consolidate) dominated the reduce profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let code = tracefold::cli::main();
     std::process::exit(code);

@@ -882,3 +882,147 @@ macro_rules! suite_for {
 suite_for!(quickjs, tracefold::codemode::QuickJsEngine);
 #[cfg(feature = "v8")]
 suite_for!(v8, tracefold::codemode::V8Engine);
+
+/// Issue 4's acceptance: a session with cells, nested tools and a wait,
+/// recorded through the recorder and reduced, has its code cells linked to
+/// their nested tool calls, waits and outputs.
+mod traced_through_the_recorder {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+    use tracefold::codemode::{
+        CodeModeService, CodeModeTraceSink, ExecuteRequest, NestedToolCall, ToolDefinition,
+        ToolHost, WaitRequest,
+    };
+    use tracefold::event::{CodeCellRuntimeStatus, ExecutionStatus, RolloutStatus};
+    use tracefold::export::reduce_stored;
+    use tracefold::model::ToolCallRequester;
+    use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart, TurnRecorder};
+    use tracefold::store::{Store, StoreOptions};
+
+    struct Files;
+
+    impl ToolHost for Files {
+        fn call_tool(&self, call: NestedToolCall) -> Result<Value, String> {
+            match call.tool_name.as_str() {
+                "read_file" => {
+                    Ok(json!({"content": format!("contents of {}", call.input["path"])}))
+                }
+                other => Err(format!("no tool {other}")),
+            }
+        }
+    }
+
+    fn infer(turn: &TurnRecorder, input: &[Value], output: Vec<Value>, response_id: &str) {
+        let call = turn.start_inference("gpt", "openai", || json!({"input": input}));
+        call.completed(Some(response_id), None, || json!({"output_items": output}));
+    }
+
+    #[test]
+    fn a_recorded_session_reduces_to_cells_linked_to_nested_tools_waits_and_outputs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("store");
+        let recorder = Recorder::start(&store, RecorderConfig::default()).expect("recorder");
+        let rollout = recorder.start_rollout(RolloutStart {
+            rollout_id: Some("cells".into()),
+            trace_id: None,
+            root: ThreadStart {
+                thread_id: "root".into(),
+                agent_path: "/root".into(),
+                metadata: None,
+            },
+        });
+        let turn = rollout.root().start_turn("turn-1");
+        let service = CodeModeService::quickjs(Arc::new(Files));
+        let sink: Arc<dyn CodeModeTraceSink> = Arc::new(turn.clone());
+
+        let source = "const a = await tools.read_file({path: 'a.rs'});\n\
+                      text(a.content);\n\
+                      await new Promise((resolve) => setTimeout(resolve, 200));\n\
+                      const b = await tools.read_file({path: 'b.rs'});\n\
+                      store('seen', 2);\n\
+                      text(b.content);\n";
+        let user = json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "read both files"}]});
+        let exec = json!({"type": "custom_tool_call", "name": "exec", "input": source, "call_id": "call_exec"});
+        infer(&turn, &[user.clone()], vec![exec.clone()], "resp-1");
+
+        let cell_id = service.allocate_cell_id();
+        let first = service
+            .execute(
+                ExecuteRequest {
+                    cell_id: cell_id.clone(),
+                    tool_call_id: "call_exec".into(),
+                    enabled_tools: vec![ToolDefinition::new("read_file", "Reads a file.")],
+                    source: source.into(),
+                    stored_values: Default::default(),
+                    yield_time_ms: Some(50),
+                    max_output_tokens: None,
+                },
+                Arc::clone(&sink),
+            )
+            .expect("executes");
+        assert!(first.is_yield(), "{first:?}");
+        let exec_output = json!({"type": "custom_tool_call_output", "call_id": "call_exec", "output": first.text()});
+        let wait = json!({"type": "function_call", "name": "wait", "call_id": "call_wait",
+                          "arguments": json!({"cell_id": cell_id}).to_string()});
+        infer(
+            &turn,
+            &[user.clone(), exec.clone(), exec_output.clone()],
+            vec![wait.clone()],
+            "resp-2",
+        );
+        let waited = service
+            .wait_traced("call_wait", WaitRequest::new(cell_id.clone(), 5_000), sink)
+            .expect("waits");
+        assert!(!waited.response().is_yield(), "{waited:?}");
+        let wait_output = json!({"type": "function_call_output", "call_id": "call_wait", "output": waited.response().text()});
+        let done = json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "read both"}]});
+        infer(
+            &turn,
+            &[user, exec, exec_output, wait, wait_output],
+            vec![done],
+            "resp-3",
+        );
+        turn.end(ExecutionStatus::Completed);
+        rollout.end(RolloutStatus::Completed);
+        recorder.shutdown().expect("shutdown");
+
+        let state = reduce_stored(&store, "cells").expect("reduces");
+        assert!(state.diagnostics.is_empty(), "{:?}", state.diagnostics);
+        assert_eq!(state.code_cells.len(), 1);
+        let cell = state.code_cells.values().next().expect("a cell");
+        assert_eq!(cell.model_visible_call_id, "call_exec");
+        assert_eq!(cell.runtime_cell_id.as_deref(), Some(cell_id.as_str()));
+        assert_eq!(cell.runtime_status, CodeCellRuntimeStatus::Completed);
+        assert_eq!(cell.source_js, source);
+        // The model-visible exec item is the cell's source; its output items link back.
+        let source_item = &state.conversation_items[cell.source_item_id.as_str()];
+        assert_eq!(source_item.call_id.as_deref(), Some("call_exec"));
+        assert!(!cell.output_item_ids.is_empty());
+        for output in &cell.output_item_ids {
+            assert_eq!(
+                state.conversation_items[output.as_str()].call_id.as_deref(),
+                Some("call_exec")
+            );
+        }
+        // Both nested tool calls, requested by the cell, in order.
+        assert_eq!(cell.nested_tool_call_ids.len(), 2);
+        for id in &cell.nested_tool_call_ids {
+            let tool = &state.tool_calls[id.as_str()];
+            assert_eq!(
+                tool.requester,
+                ToolCallRequester::CodeCell {
+                    code_cell_id: cell.code_cell_id.clone()
+                }
+            );
+            assert_eq!(tool.execution.status, ExecutionStatus::Completed);
+            assert!(tool.code_mode_runtime_tool_id.is_some());
+        }
+        // The wait is a model-visible tool call linked to the cell.
+        assert_eq!(cell.wait_tool_call_ids, vec!["call_wait".to_string()]);
+        let wait_tool = &state.tool_calls["call_wait"];
+        assert!(!wait_tool.model_visible_output_item_ids.is_empty());
+        // The stored values it committed.
+        assert_eq!(cell.stored_values_raw_payload_ids.len(), 1);
+    }
+}
