@@ -20,6 +20,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::event::wire::{WireEvent, WirePayloadRef, parse_line};
 use crate::event::{EventPayload, PayloadRef};
+use crate::redact::Redactor;
 use crate::store::{Store, Writes};
 
 /// What an ingest or import stored.
@@ -33,12 +34,24 @@ pub struct IngestReport {
 }
 
 /// Options shared by ingest and import.
-#[derive(Default)]
 pub struct IngestOptions<'a> {
     /// Keep every complete line when the last line is torn, instead of failing.
     pub allow_torn_tail: bool,
     /// Called with the number of input bytes consumed so far.
     pub progress: Option<&'a dyn Fn(u64)>,
+    /// Secrets are redacted from payloads and inline text before hashing
+    /// (on by default; `None` keeps payloads byte-exact).
+    pub redactor: Option<Redactor>,
+}
+
+impl Default for IngestOptions<'_> {
+    fn default() -> Self {
+        IngestOptions {
+            allow_torn_tail: false,
+            progress: None,
+            redactor: Some(Redactor::new()),
+        }
+    }
 }
 
 /// Where wire events come from.
@@ -99,15 +112,13 @@ fn ingest_into(
     let max_line_bytes = max_line_bytes(store.options().max_payload_bytes);
     report.torn_tail_bytes =
         read_wire_lines(source, max_line_bytes, options, |location, event| {
-            store_event(
-                writes,
-                &base_dir,
+            let context = EventContext {
+                base_dir: &base_dir,
                 location,
-                event,
                 bundle,
-                &mut last_seq,
-                &mut report,
-            )
+                redactor: options.redactor.as_ref(),
+            };
+            store_event(writes, &context, event, &mut last_seq, &mut report)
         })?;
     Ok(report)
 }
@@ -185,15 +196,30 @@ pub(crate) fn read_wire_lines(
     }
 }
 
+/// Where one line came from and how to treat it.
+struct EventContext<'a> {
+    base_dir: &'a Path,
+    location: &'a str,
+    bundle: Option<&'a BundleRules>,
+    redactor: Option<&'a Redactor>,
+}
+
 fn store_event(
     writes: &mut Writes<'_>,
-    base_dir: &Path,
-    location: &str,
-    event: WireEvent<WirePayloadRef>,
-    bundle: Option<&BundleRules>,
+    context: &EventContext<'_>,
+    mut event: WireEvent<WirePayloadRef>,
     last_seq: &mut BTreeMap<String, u64>,
     report: &mut IngestReport,
 ) -> Result<()> {
+    let EventContext {
+        base_dir,
+        location,
+        bundle,
+        redactor,
+    } = *context;
+    if let Some(redactor) = redactor {
+        redactor.redact_event_text(&mut event.payload);
+    }
     let rollout_id = match bundle {
         Some(rules) => {
             if event.rollout_id != rules.manifest_rollout_id {
@@ -244,7 +270,7 @@ fn store_event(
     let seq = event.seq;
     let payload = event
         .payload
-        .try_map_refs(|r| resolve_ref(writes, base_dir, r))
+        .try_map_refs(|r| resolve_ref(writes, base_dir, r, redactor))
         .map_err(|err| Error::input(location, format!("seq {seq}: {err}")))?;
     writes.append(
         num,
@@ -257,7 +283,12 @@ fn store_event(
     Ok(())
 }
 
-fn resolve_ref(writes: &mut Writes<'_>, base_dir: &Path, r: WirePayloadRef) -> Result<PayloadRef> {
+fn resolve_ref(
+    writes: &mut Writes<'_>,
+    base_dir: &Path,
+    r: WirePayloadRef,
+    redactor: Option<&Redactor>,
+) -> Result<PayloadRef> {
     match r {
         WirePayloadRef::File {
             kind,
@@ -266,16 +297,26 @@ fn resolve_ref(writes: &mut Writes<'_>, base_dir: &Path, r: WirePayloadRef) -> R
         } => {
             let bytes = read_payload_file(base_dir, &path, writes.max_payload_bytes())
                 .map_err(|err| Error::Other(format!("payload {raw_payload_id} ({path}): {err}")))?;
-            writes.put_payload_bytes(kind, &bytes)
+            // Exact bytes unless a secret had to go.
+            match redactor.and_then(|redactor| redactor.redact_bytes(&bytes)) {
+                Some(redacted) => writes.put_payload_bytes(kind, &redacted),
+                None => writes.put_payload_bytes(kind, &bytes),
+            }
         }
-        WirePayloadRef::Inline { kind, value } => {
+        WirePayloadRef::Inline { kind, mut value } => {
+            if let Some(redactor) = redactor {
+                redactor.redact_json(&mut value);
+            }
             // Compact JSON, key order kept.
             let bytes = serde_json::to_vec(&value)
                 .map_err(|err| Error::Other(format!("inline payload: {err}")))?;
             writes.put_payload_bytes(kind, &bytes)
         }
         WirePayloadRef::InlineText { kind, text } => {
-            writes.put_payload_bytes(kind, text.as_bytes())
+            match redactor.and_then(|redactor| redactor.redact_str(&text)) {
+                Some(redacted) => writes.put_payload_bytes(kind, redacted.as_bytes()),
+                None => writes.put_payload_bytes(kind, text.as_bytes()),
+            }
         }
         WirePayloadRef::Stored {
             kind,

@@ -5,10 +5,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::support::{fails, growing_conversation_jsonl, line, ok, stats, store_fingerprint, tracefold};
+use crate::support::{
+    fails, growing_conversation_jsonl, line, ok, stats, store_fingerprint, tracefold,
+};
 
 fn example(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(path)
 }
 
 /// A store holding the example rollout, and its fingerprint.
@@ -74,9 +78,15 @@ fn importing_the_same_bundle_twice_adds_almost_no_stored_bytes() {
     let store = dir.path().join("store");
     let bundle = example("bundle");
     let bundle = bundle.to_str().expect("utf-8");
-    assert_eq!(ok(&store, &["import-codex", bundle]).trim(), "rollout-example");
+    assert_eq!(
+        ok(&store, &["import-codex", bundle]).trim(),
+        "rollout-example"
+    );
     let once = stats(&store);
-    assert_eq!(ok(&store, &["import-codex", bundle, "--rollout-id", "again"]).trim(), "again");
+    assert_eq!(
+        ok(&store, &["import-codex", bundle, "--rollout-id", "again"]).trim(),
+        "again"
+    );
     let twice = stats(&store);
     assert_eq!(twice["rollouts"], 2);
     assert_eq!(
@@ -100,7 +110,10 @@ fn a_growing_conversation_stores_ten_times_fewer_bytes_than_it_ingests() {
     let logical = stats["logical_payload_bytes"].as_u64().expect("u64");
     let stored = stats["stored_chunk_bytes"].as_u64().expect("u64");
     let ratio = logical as f64 / stored as f64;
-    assert!(ratio >= 10.0, "logical {logical} / stored {stored} = {ratio:.1}");
+    assert!(
+        ratio >= 10.0,
+        "logical {logical} / stored {stored} = {ratio:.1}"
+    );
 }
 
 /// Writes `lines` to a file in `dir` and ingests it, expecting failure with
@@ -131,35 +144,80 @@ fn malformed_json_is_rejected_naming_the_line() {
     let (dir, store, _) = seeded_store();
     let mut lines = start_lines("bad");
     lines.push("{not json".to_string());
-    rejected(&store, dir.path(), "malformed.jsonl", &(lines.join("\n") + "\n"), &["malformed.jsonl:2", "malformed event"]);
+    rejected(
+        &store,
+        dir.path(),
+        "malformed.jsonl",
+        &(lines.join("\n") + "\n"),
+        &["malformed.jsonl:2", "malformed event"],
+    );
 }
 
 #[test]
 fn a_wrong_field_type_is_rejected_naming_the_line_and_type() {
     let (dir, store, _) = seeded_store();
     let mut lines = start_lines("bad");
-    lines.push(line(2, "bad", None, None, json!({"type": "rollout_ended", "status": 7})));
-    rejected(&store, dir.path(), "wrong_type.jsonl", &(lines.join("\n") + "\n"), &["wrong_type.jsonl:2", "rollout_ended"]);
+    lines.push(line(
+        2,
+        "bad",
+        None,
+        None,
+        json!({"type": "rollout_ended", "status": 7}),
+    ));
+    rejected(
+        &store,
+        dir.path(),
+        "wrong_type.jsonl",
+        &(lines.join("\n") + "\n"),
+        &["wrong_type.jsonl:2", "rollout_ended"],
+    );
 }
 
 #[test]
 fn a_non_increasing_seq_is_rejected_naming_it() {
     let (dir, store, _) = seeded_store();
     let mut lines = start_lines("bad");
-    lines.push(line(1, "bad", None, None, json!({"type": "rollout_ended", "status": "completed"})));
-    rejected(&store, dir.path(), "seq.jsonl", &(lines.join("\n") + "\n"), &["seq.jsonl:2", "seq 1 does not increase"]);
+    lines.push(line(
+        1,
+        "bad",
+        None,
+        None,
+        json!({"type": "rollout_ended", "status": "completed"}),
+    ));
+    rejected(
+        &store,
+        dir.path(),
+        "seq.jsonl",
+        &(lines.join("\n") + "\n"),
+        &["seq.jsonl:2", "seq 1 does not increase"],
+    );
 }
 
 #[test]
 fn a_torn_last_line_is_rejected_unless_allowed() {
     let (dir, store, _) = seeded_store();
     let mut lines = start_lines("torn");
-    lines.push(line(2, "torn", None, None, json!({"type": "rollout_ended", "status": "completed"})));
+    lines.push(line(
+        2,
+        "torn",
+        None,
+        None,
+        json!({"type": "rollout_ended", "status": "completed"}),
+    ));
     let mut content = lines.join("\n") + "\n";
     content.push_str(r#"{"schema_version":1,"seq":3,"wall_ti"#);
-    rejected(&store, dir.path(), "torn.jsonl", &content, &["torn.jsonl:3", "torn last line"]);
+    rejected(
+        &store,
+        dir.path(),
+        "torn.jsonl",
+        &content,
+        &["torn.jsonl:3", "torn last line"],
+    );
     let file = dir.path().join("torn.jsonl");
-    let out = tracefold(&store, &["ingest", file.to_str().expect("utf-8"), "--allow-torn-tail"]);
+    let out = tracefold(
+        &store,
+        &["ingest", file.to_str().expect("utf-8"), "--allow-torn-tail"],
+    );
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("dropped a torn last line"));
     assert!(ok(&store, &["rollouts"]).contains("torn"));
@@ -168,8 +226,20 @@ fn a_torn_last_line_is_rejected_unless_allowed() {
 #[test]
 fn an_event_for_an_unknown_rollout_is_rejected() {
     let (dir, store, _) = seeded_store();
-    let content = line(1, "nowhere", None, None, json!({"type": "rollout_ended", "status": "completed"})) + "\n";
-    rejected(&store, dir.path(), "unknown.jsonl", &content, &["unknown.jsonl:1", "unknown rollout nowhere"]);
+    let content = line(
+        1,
+        "nowhere",
+        None,
+        None,
+        json!({"type": "rollout_ended", "status": "completed"}),
+    ) + "\n";
+    rejected(
+        &store,
+        dir.path(),
+        "unknown.jsonl",
+        &content,
+        &["unknown.jsonl:1", "unknown rollout nowhere"],
+    );
 }
 
 fn bundle_with_payload_path(dir: &Path, path: &str) -> PathBuf {
@@ -183,7 +253,15 @@ fn bundle_with_payload_path(dir: &Path, path: &str) -> PathBuf {
 
 fn import_rejected(store: &Path, bundle: &Path, expected: &[&str]) {
     let before = store_fingerprint(store);
-    let err = fails(store, &["import-codex", bundle.to_str().expect("utf-8"), "--rollout-id", "hostile"]);
+    let err = fails(
+        store,
+        &[
+            "import-codex",
+            bundle.to_str().expect("utf-8"),
+            "--rollout-id",
+            "hostile",
+        ],
+    );
     for fragment in expected {
         assert!(err.contains(fragment), "{err:?} lacks {fragment:?}");
     }
@@ -195,19 +273,30 @@ fn payload_paths_outside_the_bundle_are_rejected() {
     let (dir, store, _) = seeded_store();
     std::fs::write(dir.path().join("secret.json"), "{\"secret\":1}").expect("write");
     let parent = bundle_with_payload_path(dir.path(), "../secret.json");
-    import_rejected(&store, &parent, &["trace.jsonl:2", "raw_payload:1", "leaves the bundle"]);
+    import_rejected(
+        &store,
+        &parent,
+        &["trace.jsonl:2", "raw_payload:1", "leaves the bundle"],
+    );
     let absolute = dir.path().join("secret.json");
     let absolute = bundle_with_payload_path(dir.path(), absolute.to_str().expect("utf-8"));
     import_rejected(&store, &absolute, &["trace.jsonl:2", "is absolute"]);
     #[cfg(unix)]
     {
         let linked = bundle_with_payload_path(dir.path(), "payloads/link.json");
-        std::os::unix::fs::symlink(dir.path().join("secret.json"), linked.join("payloads/link.json"))
-            .expect("symlink");
+        std::os::unix::fs::symlink(
+            dir.path().join("secret.json"),
+            linked.join("payloads/link.json"),
+        )
+        .expect("symlink");
         import_rejected(&store, &linked, &["trace.jsonl:2", "symlink"]);
         let through_dir = bundle_with_payload_path(dir.path(), "outside/secret.json");
         std::os::unix::fs::symlink(dir.path(), through_dir.join("outside")).expect("symlink");
-        import_rejected(&store, &through_dir, &["trace.jsonl:2", "outside the bundle"]);
+        import_rejected(
+            &store,
+            &through_dir,
+            &["trace.jsonl:2", "outside the bundle"],
+        );
     }
 }
 
@@ -225,7 +314,14 @@ fn a_payload_over_the_size_limit_is_rejected() {
     let bundle = example("bundle");
     let out = tracefold(
         &store,
-        &["--max-payload-bytes", "100", "import-codex", bundle.to_str().expect("utf-8"), "--rollout-id", "big"],
+        &[
+            "--max-payload-bytes",
+            "100",
+            "import-codex",
+            bundle.to_str().expect("utf-8"),
+            "--rollout-id",
+            "big",
+        ],
     );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -241,7 +337,10 @@ fn a_second_process_opening_the_same_store_is_refused_with_the_holders_pid() {
     let held = tracefold::store::Store::open(&store, tracefold::store::StoreOptions::default())
         .expect("this process opens the store");
     let err = fails(&store, &["rollouts"]);
-    assert!(err.contains(&format!("locked by pid {}", std::process::id())), "{err}");
+    assert!(
+        err.contains(&format!("locked by pid {}", std::process::id())),
+        "{err}"
+    );
     drop(held);
     assert!(ok(&store, &["rollouts"]).contains("rollout-example"));
 }

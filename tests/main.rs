@@ -2,11 +2,21 @@
 //! below). Each module covers one area end to end through the public API or
 //! the CLI.
 
+// Test code states its expectations with `expect`; a failure is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 mod cli;
 mod codemode;
 mod demo;
+mod diff;
 mod recorder;
 mod reducer;
 mod store;
+
+mod crash;
+mod fuzz;
+mod hostile;
+mod redaction;
+mod reliability;

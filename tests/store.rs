@@ -150,10 +150,16 @@ fn verify_finds_a_flipped_byte_in_a_stored_chunk() {
     );
 }
 
+/// What the model remembers of one append: its clock and payload bytes.
+type ModelEvent = (i64, Option<Vec<u8>>);
+
 /// One step of the append/reopen model.
 #[derive(Debug, Clone)]
 enum Step {
-    Append { rollout: u8, payload: Option<Vec<u8>> },
+    Append {
+        rollout: u8,
+        payload: Option<Vec<u8>>,
+    },
     Reopen,
 }
 
@@ -188,7 +194,7 @@ proptest! {
         steps in proptest::collection::vec(step(), 1..60)
     ) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut model: BTreeMap<String, Vec<(i64, Option<Vec<u8>>)>> = BTreeMap::new();
+        let mut model: BTreeMap<String, Vec<ModelEvent>> = BTreeMap::new();
         let mut store = Some(open(dir.path()));
         let mut clock = 0i64;
         for step in &steps {

@@ -52,7 +52,8 @@ pub fn store_fingerprint(store: &Path) -> String {
     let stats = stats(store);
     let mut out = format!("{listing}\n{}", stats["payloads"]);
     out.push_str(&format!(" {}", stats["stored_chunk_bytes"]));
-    for rollout in serde_json::from_str::<Value>(&listing).expect("json")
+    for rollout in serde_json::from_str::<Value>(&listing)
+        .expect("json")
         .as_array()
         .expect("array")
     {
@@ -63,7 +64,13 @@ pub fn store_fingerprint(store: &Path) -> String {
 }
 
 /// One wire event line.
-pub fn line(seq: u64, rollout: &str, thread: Option<&str>, turn: Option<&str>, payload: Value) -> String {
+pub fn line(
+    seq: u64,
+    rollout: &str,
+    thread: Option<&str>,
+    turn: Option<&str>,
+    payload: Value,
+) -> String {
     json!({
         "schema_version": 1,
         "seq": seq,
@@ -93,10 +100,42 @@ impl Words {
 
     pub fn sentence(&mut self, words: usize) -> String {
         const VOCAB: &[&str] = &[
-            "the", "agent", "reads", "file", "src", "main", "rust", "test", "fails", "because",
-            "cargo", "build", "returns", "error", "function", "struct", "impl", "trait", "value",
-            "option", "result", "store", "event", "payload", "chunk", "hash", "writer", "thread",
-            "turn", "tool", "call", "output", "model", "request", "response", "conversation",
+            "the",
+            "agent",
+            "reads",
+            "file",
+            "src",
+            "main",
+            "rust",
+            "test",
+            "fails",
+            "because",
+            "cargo",
+            "build",
+            "returns",
+            "error",
+            "function",
+            "struct",
+            "impl",
+            "trait",
+            "value",
+            "option",
+            "result",
+            "store",
+            "event",
+            "payload",
+            "chunk",
+            "hash",
+            "writer",
+            "thread",
+            "turn",
+            "tool",
+            "call",
+            "output",
+            "model",
+            "request",
+            "response",
+            "conversation",
         ];
         let mut out = String::new();
         for index in 0..words {
@@ -105,7 +144,7 @@ impl Words {
             }
             let word = VOCAB[(self.next() % VOCAB.len() as u64) as usize];
             out.push_str(word);
-            if self.next() % 11 == 0 {
+            if self.next().is_multiple_of(11) {
                 out.push_str(&format!("{}", self.next() % 1000));
             }
         }
@@ -143,8 +182,13 @@ pub fn growing_conversation_jsonl(dir: &Path, rollout: &str, turns: u64, seed: u
             "content": [{"type": "input_text", "text": words.sentence(60)}]
         }));
         seq += 1;
-        lines.push(line(seq, rollout, Some("root"), Some(&turn_id),
-            json!({"type": "codex_turn_started", "codex_turn_id": turn_id, "thread_id": "root"})));
+        lines.push(line(
+            seq,
+            rollout,
+            Some("root"),
+            Some(&turn_id),
+            json!({"type": "codex_turn_started", "codex_turn_id": turn_id, "thread_id": "root"}),
+        ));
         seq += 1;
         lines.push(line(seq, rollout, Some("root"), Some(&turn_id), json!({
             "type": "inference_started", "inference_call_id": format!("inf-{turn}"),
@@ -163,8 +207,13 @@ pub fn growing_conversation_jsonl(dir: &Path, rollout: &str, turns: u64, seed: u
         })));
         conversation.push(reply);
         seq += 1;
-        lines.push(line(seq, rollout, Some("root"), Some(&turn_id),
-            json!({"type": "codex_turn_ended", "codex_turn_id": turn_id, "status": "completed"})));
+        lines.push(line(
+            seq,
+            rollout,
+            Some("root"),
+            Some(&turn_id),
+            json!({"type": "codex_turn_ended", "codex_turn_id": turn_id, "status": "completed"}),
+        ));
     }
     let path = dir.join(format!("{rollout}.jsonl"));
     std::fs::write(&path, lines.join("\n") + "\n").expect("write jsonl");

@@ -14,6 +14,9 @@ use tracefold::event::{EventPayload, PayloadKind};
 use tracefold::recorder::{Recorder, RecorderConfig};
 use tracefold::store::{Store, StoreOptions};
 
+/// Conversation size at which the bench workload compacts.
+pub const COMPACTION_THRESHOLD_BYTES: usize = 400 * 1024;
+
 /// One recorded event with its payloads as JSON values.
 pub struct WorkEvent {
     pub thread_id: Option<String>,
@@ -43,7 +46,10 @@ pub fn demo_workload(turns: u32, agents: u32, seed: u64) -> Workload {
             turns,
             agents,
             seed,
-            ..DemoConfig::default()
+            // A realistic context window (about 100k tokens of JSON) instead
+            // of the CLI demo's small threshold, which exists so that a
+            // 12-turn demo shows one compaction.
+            compaction_threshold_bytes: COMPACTION_THRESHOLD_BYTES,
         },
     );
     recorder.shutdown().expect("shutdown");

@@ -16,6 +16,7 @@ pub(super) fn demo(
     turns: u32,
     agents: u32,
     seed: u64,
+    compaction_threshold_bytes: usize,
     out: &Path,
 ) -> anyhow::Result<i32> {
     let store = cli.open_store()?;
@@ -24,7 +25,7 @@ pub(super) fn demo(
         turns,
         agents,
         seed,
-        ..DemoConfig::default()
+        compaction_threshold_bytes,
     };
     let started = std::time::Instant::now();
     let report = run(&recorder, config);

@@ -1,7 +1,10 @@
 //! The command-line interface: argument types, one function per command, and
 //! all printing. The library below never prints and never exits.
 
+mod debug_cmds;
 mod demo_cmd;
+mod diff_cmd;
+mod maintenance_cmds;
 mod reduce_cmds;
 mod store_cmds;
 
@@ -43,6 +46,9 @@ enum Command {
         /// Keep every complete line when the last line is torn
         #[arg(long)]
         allow_torn_tail: bool,
+        /// Store payloads byte-exact, without redacting secrets
+        #[arg(long)]
+        no_redact: bool,
     },
     /// Import a reference trace bundle (manifest.json, trace.jsonl, payloads/)
     ImportCodex {
@@ -53,6 +59,9 @@ enum Command {
         /// Keep every complete line when the last line is torn
         #[arg(long)]
         allow_torn_tail: bool,
+        /// Store payloads byte-exact, without redacting secrets
+        #[arg(long)]
+        no_redact: bool,
     },
     /// List the rollouts
     Rollouts {
@@ -106,6 +115,9 @@ enum Command {
         /// Where to write the state JSON
         #[arg(long, default_value = "demo-state.json")]
         out: PathBuf,
+        /// Conversation size (bytes of JSON) past which the root compacts
+        #[arg(long, default_value_t = crate::demo::DemoConfig::default().compaction_threshold_bytes)]
+        compact_at: usize,
     },
     /// Write a rollout as a reference bundle, wire-format JSONL (payloads inline) or state JSON
     Export {
@@ -114,6 +126,40 @@ enum Command {
         format: reduce_cmds::ExportFormat,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Delete a rollout (manifest, then events), then collect its garbage
+    Delete {
+        rollout: String,
+        /// Only delete the rollout; leave payloads for a later `gc`
+        #[arg(long)]
+        no_gc: bool,
+    },
+    /// Remove chunks, payloads and events no remaining rollout references
+    Gc {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Test helper: record with many threads until killed, printing an
+    /// acknowledgement line after each successful flush
+    #[command(name = "__crash-writer", hide = true)]
+    CrashWriter {
+        #[arg(long, default_value_t = 8)]
+        threads: usize,
+        #[arg(long, default_value_t = 3)]
+        rollouts: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Stop after this many events per thread (default: run until killed)
+        #[arg(long)]
+        events_per_thread: Option<u64>,
+    },
+    /// Replay-equivalence of two rollouts (ids, bundle directories or state JSON files): exit 0 equivalent, 1 divergent
+    Diff {
+        a: String,
+        b: String,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -161,12 +207,20 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Ingest {
             file,
             allow_torn_tail,
-        } => store_cmds::ingest(cli, file, *allow_torn_tail),
+            no_redact,
+        } => store_cmds::ingest(cli, file, *allow_torn_tail, *no_redact),
         Command::ImportCodex {
             bundle_dir,
             rollout_id,
             allow_torn_tail,
-        } => store_cmds::import_codex(cli, bundle_dir, rollout_id.as_deref(), *allow_torn_tail),
+            no_redact,
+        } => store_cmds::import_codex(
+            cli,
+            bundle_dir,
+            rollout_id.as_deref(),
+            *allow_torn_tail,
+            *no_redact,
+        ),
         Command::Rollouts { json } => store_cmds::rollouts(cli, *json),
         Command::Events {
             rollout,
@@ -186,12 +240,22 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             format,
             out,
         } => reduce_cmds::export(cli, rollout, *format, out),
+        Command::Delete { rollout, no_gc } => maintenance_cmds::delete(cli, rollout, *no_gc),
+        Command::Gc { json } => maintenance_cmds::gc(cli, *json),
+        Command::CrashWriter {
+            threads,
+            rollouts,
+            seed,
+            events_per_thread,
+        } => debug_cmds::crash_writer(cli, *threads, *rollouts, *seed, *events_per_thread),
         Command::Demo {
             turns,
             agents,
             seed,
             out,
-        } => demo_cmd::demo(cli, *turns, *agents, *seed, out),
+            compact_at,
+        } => demo_cmd::demo(cli, *turns, *agents, *seed, *compact_at, out),
+        Command::Diff { a, b, json } => diff_cmd::diff(cli, a, b, *json),
     }
 }
 

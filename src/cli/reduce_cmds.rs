@@ -48,6 +48,7 @@ pub(super) fn reduce_bundle(
     let options = IngestOptions {
         allow_torn_tail,
         progress: None,
+        ..IngestOptions::default()
     };
     let bundle = read_bundle(bundle_dir, &options)?;
     let state = reduce_loaded(&bundle)?;

@@ -11,6 +11,7 @@ use crate::event::Hash;
 use crate::event::wire::to_line;
 use crate::export::{PayloadIds, RefStyle, to_wire};
 use crate::ingest::{IngestOptions, JsonlSource, import_bundle, ingest_jsonl};
+use crate::redact::Redactor;
 
 /// A progress bar on stderr when it is a terminal, else nothing.
 fn progress_bar(total_bytes: Option<u64>) -> Option<indicatif::ProgressBar> {
@@ -29,7 +30,12 @@ fn progress_bar(total_bytes: Option<u64>) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-pub(super) fn ingest(cli: &Cli, file: &Path, allow_torn_tail: bool) -> anyhow::Result<i32> {
+pub(super) fn ingest(
+    cli: &Cli,
+    file: &Path,
+    allow_torn_tail: bool,
+    no_redact: bool,
+) -> anyhow::Result<i32> {
     let store = cli.open_store()?;
     let (source, total) = if file.as_os_str() == "-" {
         let source = JsonlSource {
@@ -51,6 +57,7 @@ pub(super) fn ingest(cli: &Cli, file: &Path, allow_torn_tail: bool) -> anyhow::R
     let options = IngestOptions {
         allow_torn_tail,
         progress: Some(&progress),
+        redactor: (!no_redact).then(Redactor::new),
     };
     let report = ingest_jsonl(&store, source, &options)?;
     if let Some(bar) = bar {
@@ -74,6 +81,7 @@ pub(super) fn import_codex(
     bundle_dir: &Path,
     rollout_id: Option<&str>,
     allow_torn_tail: bool,
+    no_redact: bool,
 ) -> anyhow::Result<i32> {
     let store = cli.open_store()?;
     let total = std::fs::metadata(bundle_dir.join("trace.jsonl"))
@@ -88,6 +96,7 @@ pub(super) fn import_codex(
     let options = IngestOptions {
         allow_torn_tail,
         progress: Some(&progress),
+        redactor: (!no_redact).then(Redactor::new),
     };
     let report = import_bundle(&store, bundle_dir, rollout_id, &options)?;
     if let Some(bar) = bar {

@@ -619,7 +619,7 @@ impl Host<'_> {
         root.conversation.push(output);
         self.report.tool_calls += 1;
         self.report.threads.push((path.clone(), child_id));
-        let child = Agent {
+        Agent {
             thread,
             path: path.clone(),
             model: "gpt-5-codex-mini",
@@ -628,8 +628,7 @@ impl Host<'_> {
                 "You are a sub-agent. Do the task you are given and report back briefly.",
             )],
             inbox: Arc::new(Mutex::new(vec![agent_message("/root", &path, &task)])),
-        };
-        child
+        }
     }
 
     /// A child takes a turn on its inbox and reports its result to the root.

@@ -75,6 +75,20 @@ impl Recorder {
         rollout
     }
 
+    /// A handle on rollout `rollout_id` that records nothing by itself (no
+    /// `rollout_started`): for hosts that replay or adapt an existing event
+    /// stream through [`RolloutRecorder::record`].
+    pub fn attach_rollout(&self, rollout_id: &str, root_thread_id: &str) -> RolloutRecorder {
+        RolloutRecorder {
+            shared: Some(Arc::new(RolloutShared {
+                writer: Arc::clone(&self.writer),
+                slot: Arc::new(RolloutSlot::new(rollout_id.to_string())),
+                rollout_id: rollout_id.to_string(),
+                root_thread_id: Arc::from(root_thread_id),
+            })),
+        }
+    }
+
     /// Waits until every event queued before this call is durable.
     pub fn flush(&self) -> Result<()> {
         self.writer.flush()
@@ -180,6 +194,27 @@ impl RolloutRecorder {
     ) {
         if let Some(shared) = &self.shared {
             shared.send(thread_id, turn_id, build());
+        }
+    }
+
+    /// Records any event with the given envelope context; payload values are
+    /// stored as compact JSON under their conventional kinds.
+    pub fn record(
+        &self,
+        thread_id: Option<&str>,
+        codex_turn_id: Option<&str>,
+        build: impl FnOnce() -> EventPayload<Value>,
+    ) {
+        if let Some(shared) = &self.shared {
+            let thread_id = thread_id.map(Arc::<str>::from);
+            let turn_id = codex_turn_id.map(Arc::<str>::from);
+            let mapped: std::result::Result<_, std::convert::Infallible> =
+                build().try_map_refs(|value| Ok(PayloadBody::Json(value)));
+            let payload = match mapped {
+                Ok(payload) => payload,
+                Err(never) => match never {},
+            };
+            shared.send(thread_id.as_ref(), turn_id.as_ref(), payload);
         }
     }
 

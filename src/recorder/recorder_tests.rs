@@ -50,7 +50,10 @@ fn a_recorded_rollout_lands_in_order_with_its_payloads() {
     );
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
-    let EventPayload::InferenceStarted { request_payload, .. } = &events[3].payload else {
+    let EventPayload::InferenceStarted {
+        request_payload, ..
+    } = &events[3].payload
+    else {
         panic!("not an inference start");
     };
     assert_eq!(request_payload.kind, PayloadKind::InferenceRequest);

@@ -18,10 +18,15 @@
 //! written in the same batch as the events it counts, so a log is always
 //! contiguous. Writers never delete; `delete` and `gc` are explicit.
 
+// Hash sets of content hashes serve as membership caches here; their order
+// never reaches any output, so the crate-wide ban does not apply.
+#![allow(clippy::disallowed_types)]
+
+pub mod faults;
 pub mod payload;
+mod retention;
 mod verify;
 
-#[allow(clippy::disallowed_types)] // hash sets of hashes: order never escapes this module
 use std::collections::HashSet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -35,7 +40,9 @@ use serde::Serialize;
 use crate::codec::{self, CodecError};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventPayload, Hash, PayloadRef, RolloutStatus, Seq};
+pub use faults::{FaultInjector, FaultPoint, ScriptedFaults};
 pub use payload::{PreparedPayload, Recipe};
+pub use retention::{DeleteReport, GcReport};
 pub use verify::Finding;
 
 const PREFIX_CHUNK: u8 = b'c';
@@ -61,6 +68,9 @@ pub struct StoreOptions {
     /// sled's background flush interval: a safety net only, since writers
     /// flush explicitly per durability mode.
     pub background_flush_ms: Option<u64>,
+    /// Test seam: consulted before every batch and flush (`None` in
+    /// production). See `faults.rs`.
+    pub faults: Option<Arc<dyn FaultInjector>>,
 }
 
 impl Default for StoreOptions {
@@ -69,6 +79,7 @@ impl Default for StoreOptions {
             cache_capacity_bytes: 128 * 1024 * 1024,
             max_payload_bytes: 64 * 1024 * 1024,
             background_flush_ms: Some(1000),
+            faults: None,
         }
     }
 }
@@ -167,7 +178,6 @@ struct StoreInner {
     _lock: File,
 }
 
-#[allow(clippy::disallowed_types)] // membership caches; never iterated into output
 struct WriteState {
     next_rollout_num: u64,
     manifests: BTreeMap<u64, RolloutManifest>,
@@ -191,10 +201,26 @@ impl Store {
             .path(path.join(SLED_DIR_NAME))
             .cache_capacity(options.cache_capacity_bytes)
             .flush_every_ms(options.background_flush_ms);
-        let db = open_sled(&config).map_err(|err| Error::Open {
-            path: path.clone(),
-            message: format!("sled could not open the database: {err}"),
-        })?;
+        // sled 0.34 can panic on a damaged log instead of returning an error;
+        // a panic must not take the host (or the CLI) down with a backtrace.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_sled(&config)));
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(err)) => {
+                return Err(Error::Open {
+                    path: path.clone(),
+                    message: format!(
+                        "sled could not open the database: {err}; if the files under db/ are damaged, restore the store from a backup or re-import its rollouts into a new store"
+                    ),
+                });
+            }
+            Err(_) => {
+                return Err(Error::Open {
+                    path: path.clone(),
+                    message: "sled panicked while opening the database (its files under db/ are damaged); restore the store from a backup or re-import its rollouts into a new store".to_string(),
+                });
+            }
+        };
         let tree = db.open_tree("tracefold")?;
         match tree.get(META_FORMAT_KEY)? {
             None => {
@@ -217,6 +243,17 @@ impl Store {
                 decode_num(&key[1..]).map_or(1, |num| num + 1)
             }
             None => 1,
+        };
+        // Events left by an interrupted delete keep their number taken until
+        // gc removes them, so a new rollout never inherits them.
+        let next_rollout_num = match tree.scan_prefix([PREFIX_EVENT]).next_back() {
+            Some(entry) => {
+                let (key, _) = entry?;
+                key.get(1..9)
+                    .and_then(decode_num)
+                    .map_or(next_rollout_num, |num| next_rollout_num.max(num + 1))
+            }
+            None => next_rollout_num,
         };
         Ok(Store {
             inner: Arc::new(StoreInner {
@@ -249,8 +286,22 @@ impl Store {
 
     /// Makes every applied write durable (sled flush, which fsyncs).
     pub fn flush(&self) -> Result<()> {
+        self.inject(FaultPoint::Flush)?;
         self.inner.db.flush()?;
         Ok(())
+    }
+
+    /// Asks the fault injector (tests only) whether `point` may run.
+    fn inject(&self, point: FaultPoint) -> Result<()> {
+        match &self.inner.options.faults {
+            None => Ok(()),
+            Some(faults) => faults.check(point).map_err(|err| {
+                Error::io(
+                    format!("{point:?} on store {}", self.inner.path.display()),
+                    err,
+                )
+            }),
+        }
     }
 
     /// Starts a write: holds the store's write lock until committed or dropped.
@@ -664,9 +715,7 @@ pub struct Writes<'a> {
     store: &'a Store,
     state: MutexGuard<'a, WriteState>,
     batch: sled::Batch,
-    #[allow(clippy::disallowed_types)]
     pending_chunks: HashSet<Hash>,
-    #[allow(clippy::disallowed_types)]
     pending_payloads: HashSet<Hash>,
     touched: BTreeSet<u64>,
     /// Manifests as staged by this write (committed copies live in `state`).
@@ -861,7 +910,13 @@ impl Writes<'_> {
 
     /// Fills a rollout's identity from outside its log (a bundle manifest)
     /// where its events did not set it.
-    pub fn set_identity(&mut self, num: u64, trace_id: &str, root_thread_id: &str, started_at_unix_ms: i64) {
+    pub fn set_identity(
+        &mut self,
+        num: u64,
+        trace_id: &str,
+        root_thread_id: &str,
+        started_at_unix_ms: i64,
+    ) {
         let mut manifest = match self.staged.remove(&num) {
             Some(manifest) => manifest,
             None => match self.state.manifests.get(&num) {
@@ -869,7 +924,9 @@ impl Writes<'_> {
                 None => return,
             },
         };
-        manifest.trace_id.get_or_insert_with(|| trace_id.to_string());
+        manifest
+            .trace_id
+            .get_or_insert_with(|| trace_id.to_string());
         manifest
             .root_thread_id
             .get_or_insert_with(|| root_thread_id.to_string());
@@ -899,6 +956,10 @@ impl Writes<'_> {
             }
         }
         let batch = std::mem::take(&mut self.batch);
+        if let Err(err) = self.store.inject(FaultPoint::ApplyBatch) {
+            self.forget_staged();
+            return Err(err);
+        }
         if let Err(err) = self.store.tree().apply_batch(batch) {
             self.forget_staged();
             return Err(err.into());
@@ -910,7 +971,7 @@ impl Writes<'_> {
         self.state.known_payloads.extend(payloads);
         self.state.manifests.extend(staged);
         if durable {
-            self.store.inner.db.flush()?;
+            self.store.flush()?;
         }
         Ok(())
     }
@@ -921,6 +982,7 @@ impl Writes<'_> {
     /// the import never finishes.
     pub fn commit_payloads_so_far(&mut self) -> Result<()> {
         let batch = std::mem::take(&mut self.batch);
+        self.store.inject(FaultPoint::ApplyBatch)?;
         self.store.tree().apply_batch(batch)?;
         self.batch_bytes = 0;
         let chunks = std::mem::take(&mut self.pending_chunks);

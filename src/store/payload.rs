@@ -60,6 +60,7 @@ pub struct Recipe {
 /// Splits `bytes` at content-defined boundaries.
 pub fn chunk_boundaries(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
     if bytes.len() <= CHUNK_MIN_BYTES {
+        #[allow(clippy::single_range_in_vec_init)] // one chunk: the whole payload
         return vec![0..bytes.len()];
     }
     fastcdc::v2020::FastCDC::new(bytes, CHUNK_MIN_BYTES, CHUNK_AVG_BYTES, CHUNK_MAX_BYTES)
@@ -133,7 +134,7 @@ fn push_chunk(
 
 /// Encodes a chunk record: `[version][codec][data]`, zstd when it helps.
 pub fn encode_chunk(piece: &[u8]) -> Vec<u8> {
-    if let Ok(compressed) = zstd::bulk::compress(piece, ZSTD_LEVEL)
+    if let Some(compressed) = compress(piece)
         && compressed.len() + 2 < piece.len()
     {
         let mut record = Vec::with_capacity(compressed.len() + 2);
@@ -147,6 +148,38 @@ pub fn encode_chunk(piece: &[u8]) -> Vec<u8> {
     record.push(CHUNK_RAW);
     record.extend_from_slice(piece);
     record
+}
+
+thread_local! {
+    // One zstd context per thread: creating a context per chunk (what
+    // `zstd::bulk::compress` does) dominated the writer's profile.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn compress(piece: &[u8]) -> Option<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
+        }
+        slot.as_mut()?.compress(piece).ok()
+    })
+}
+
+fn decompress(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        match slot.as_mut() {
+            Some(decompressor) => decompressor.decompress(data, CHUNK_DECODED_MAX_BYTES),
+            None => zstd::bulk::decompress(data, CHUNK_DECODED_MAX_BYTES),
+        }
+    })
 }
 
 /// Decodes a chunk record and checks it against its hash.
@@ -164,7 +197,7 @@ pub fn decode_chunk(hash: &Hash, record: &[u8]) -> Result<Vec<u8>, String> {
     }
     let bytes = match *codec {
         CHUNK_RAW => data.to_vec(),
-        CHUNK_ZSTD => zstd::bulk::decompress(data, CHUNK_DECODED_MAX_BYTES)
+        CHUNK_ZSTD => decompress(data)
             .map_err(|err| format!("chunk {hash}: zstd data does not decompress: {err}"))?,
         other => return Err(format!("chunk {hash}: unknown codec {other}")),
     };
@@ -177,7 +210,7 @@ pub fn decode_chunk(hash: &Hash, record: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Splits an index chunk into its data-chunk hashes.
 pub fn index_entries(hash: &Hash, bytes: &[u8]) -> Result<Vec<Hash>, String> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return Err(format!(
             "index chunk {hash}: {} bytes is not a whole number of hashes",
             bytes.len()

@@ -20,6 +20,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::error::{Error, Result};
 use crate::event::{EventPayload, PayloadKind, PayloadRef};
+use crate::redact::Redactor;
 use crate::store::{Store, Writes};
 
 /// When appended events become durable. Chosen explicitly at open.
@@ -57,6 +58,9 @@ pub struct WriterConfig {
     pub queue_capacity: usize,
     pub overflow: Overflow,
     pub max_group_events: usize,
+    /// Secrets are redacted from payloads and inline text before hashing
+    /// (on by default; `None` stores payloads untouched).
+    pub redaction: Option<Arc<Redactor>>,
 }
 
 impl Default for WriterConfig {
@@ -68,6 +72,7 @@ impl Default for WriterConfig {
                 max_wait: Duration::from_millis(50),
             },
             max_group_events: 1024,
+            redaction: Some(Arc::new(Redactor::new())),
         }
     }
 }
@@ -276,13 +281,15 @@ struct Writer {
 
 impl Writer {
     fn run(&mut self, rx: &Receiver<Command>) {
-        let mut group: Vec<Box<Append>> = Vec::new();
+        let mut group: Vec<Append> = Vec::new();
         let mut flush_waiters: Vec<Sender<Result<()>>> = Vec::new();
         let mut slots: Vec<Arc<RolloutSlot>> = Vec::new();
         loop {
             let first = match self.flush_deadline() {
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                Some(deadline) => rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+                Some(deadline) => {
+                    rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                }
             };
             let mut shutdown = false;
             match first {
@@ -296,7 +303,9 @@ impl Writer {
             }
             // Drain what is already queued, up to the group limit; a flush
             // request closes the group so its waiter is answered promptly.
-            while !shutdown && flush_waiters.is_empty() && group.len() < self.config.max_group_events
+            while !shutdown
+                && flush_waiters.is_empty()
+                && group.len() < self.config.max_group_events
             {
                 match rx.try_recv() {
                     Ok(command) => shutdown |= take(command, &mut group, &mut flush_waiters),
@@ -321,7 +330,10 @@ impl Writer {
                 }
             } else {
                 self.commit_group(std::mem::take(&mut group), &[]);
-                if self.flush_deadline().is_some_and(|deadline| deadline <= Instant::now()) {
+                if self
+                    .flush_deadline()
+                    .is_some_and(|deadline| deadline <= Instant::now())
+                {
                     let _ = self.flush_now();
                 }
             }
@@ -334,7 +346,9 @@ impl Writer {
     fn flush_deadline(&self) -> Option<Instant> {
         match self.config.durability {
             Durability::Buffered => None,
-            Durability::GroupCommit { max_wait } => self.unflushed_since.map(|since| since + max_wait),
+            Durability::GroupCommit { max_wait } => {
+                self.unflushed_since.map(|since| since + max_wait)
+            }
         }
     }
 
@@ -375,12 +389,16 @@ impl Writer {
 
     /// Appends a group in one batch. `drop_slots` are rollouts whose pending
     /// host-side drops must be recorded even if they have no event here.
-    fn commit_group(&mut self, group: Vec<Box<Append>>, drop_slots: &[Arc<RolloutSlot>]) {
+    fn commit_group(&mut self, group: Vec<Append>, drop_slots: &[Arc<RolloutSlot>]) {
         if self.poisoned.is_some() {
             self.drop_events(group.len() as u64);
             return;
         }
-        if group.is_empty() && drop_slots.iter().all(|s| s.dropped.load(Ordering::Relaxed) == 0) {
+        if group.is_empty()
+            && drop_slots
+                .iter()
+                .all(|s| s.dropped.load(Ordering::Relaxed) == 0)
+        {
             return;
         }
         let mut writes = match self.store.writes() {
@@ -406,10 +424,19 @@ impl Writer {
                 thread_id,
                 codex_turn_id,
                 payload,
-            } = *append;
+            } = append;
             let thread_id = thread_id.as_deref().map(str::to_string);
             let codex_turn_id = codex_turn_id.as_deref().map(str::to_string);
-            let context = (rollout.as_ref(), wall_time_unix_ms, thread_id.clone(), codex_turn_id);
+            let payload = match &self.config.redaction {
+                Some(redactor) => redact_pending(redactor, payload),
+                None => payload,
+            };
+            let context = (
+                rollout.as_ref(),
+                wall_time_unix_ms,
+                thread_id.clone(),
+                codex_turn_id,
+            );
             match append_one(&mut writes, context, payload, limit) {
                 Ok(count) => written += count,
                 Err(reason) => {
@@ -466,11 +493,11 @@ impl Writer {
 
 fn take(
     command: Command,
-    group: &mut Vec<Box<Append>>,
+    group: &mut Vec<Append>,
     flush_waiters: &mut Vec<Sender<Result<()>>>,
 ) -> bool {
     match command {
-        Command::Append(append) => group.push(append),
+        Command::Append(append) => group.push(*append),
         Command::Flush(waiter) => flush_waiters.push(waiter),
         Command::Shutdown => return true,
     }
@@ -481,10 +508,16 @@ fn take(
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
-fn record_host_drops(writes: &mut Writes<'_>, slot: &RolloutSlot, wall_time_unix_ms: i64) -> Result<()> {
+fn record_host_drops(
+    writes: &mut Writes<'_>,
+    slot: &RolloutSlot,
+    wall_time_unix_ms: i64,
+) -> Result<()> {
     let count = slot.dropped.swap(0, Ordering::Relaxed);
     if count == 0 {
         return Ok(());
@@ -552,4 +585,32 @@ fn store_payload(
         });
     }
     writes.put_payload_bytes(pending.kind, &bytes)
+}
+
+/// Redacts an event's payload bodies and inline text before anything of it
+/// is hashed.
+fn redact_pending(
+    redactor: &Redactor,
+    payload: EventPayload<PendingPayload>,
+) -> EventPayload<PendingPayload> {
+    let mapped: std::result::Result<_, std::convert::Infallible> =
+        payload.try_map_refs(|mut pending| {
+            match &mut pending.body {
+                PayloadBody::Json(value) => {
+                    redactor.redact_json(value);
+                }
+                PayloadBody::Bytes(bytes) => {
+                    if let Some(redacted) = redactor.redact_bytes(bytes) {
+                        *bytes = redacted;
+                    }
+                }
+            }
+            Ok(pending)
+        });
+    let mut payload = match mapped {
+        Ok(payload) => payload,
+        Err(never) => match never {},
+    };
+    redactor.redact_event_text(&mut payload);
+    payload
 }

@@ -1,0 +1,65 @@
+//! One-shot timing of `diff` on two recordings of the same demo-like host
+//! (about 100,000 events each by default): records both into a temporary
+//! store, reduces them, then times the comparison with payload readers
+//! (normalised content, what `tracefold diff` does) and by hashes alone.
+//! `TRACEFOLD_DIFF_BENCH_TURNS` sets the root agent's turns.
+
+use std::time::Instant;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use tracefold::demo::{DemoConfig, run};
+use tracefold::diff::{DiffPolicy, diff, diff_with_payloads};
+use tracefold::export::reduce_stored;
+use tracefold::recorder::{Recorder, RecorderConfig};
+use tracefold::store::{Store, StoreOptions};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let turns = std::env::var("TRACEFOLD_DIFF_BENCH_TURNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path(), StoreOptions::default())?;
+    let config = DemoConfig {
+        turns,
+        agents: 8,
+        seed: 7,
+        compaction_threshold_bytes: 24 * 1024,
+    };
+    let recorder = Recorder::start(&store, RecorderConfig::default())?;
+    let started = Instant::now();
+    let first = run(&recorder, config).rollout_id;
+    let second = run(&recorder, config).rollout_id;
+    recorder.shutdown()?;
+    let events = store.events(&first)?.count();
+    println!(
+        "recorded 2 x {events} events ({turns} turns) in {:.1?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let a = reduce_stored(&store, &first)?;
+    let b = reduce_stored(&store, &second)?;
+    println!("reduced both in {:.1?}", started.elapsed());
+    let policy = DiffPolicy::default();
+    let started = Instant::now();
+    let report = diff_with_payloads(&a, Some(&store), &b, Some(&store), &policy);
+    println!(
+        "diff with payload readers: {:.1?} (equivalent: {})",
+        started.elapsed(),
+        report.equivalent
+    );
+    if !report.equivalent {
+        println!("{report}");
+    }
+    let started = Instant::now();
+    let report = diff(&a, &b, &policy);
+    println!(
+        "diff by hashes only: {:.1?} (equivalent: {}, {} differences)",
+        started.elapsed(),
+        report.equivalent,
+        report.further_differences + usize::from(!report.equivalent)
+    );
+    Ok(())
+}

@@ -1,0 +1,382 @@
+//! Integration tests: hostile input beyond the core issue's list. Deeply
+//! nested JSON, very long lines, invalid UTF-8, payload files that are
+//! symlinks to devices or FIFOs, bundles whose manifest disagrees with their
+//! events, duplicated and reordered events, unknown rollouts and payloads,
+//! and a store whose sled files were damaged.
+//!
+//! Each must give a clear error naming what is wrong, never a panic, never
+//! a hang on an endless input, and leave the store unchanged.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{fails, line, ok, store_fingerprint};
+
+fn example(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(path)
+}
+
+fn seeded_store() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let sample = example("sample.jsonl");
+    ok(&store, &["ingest", sample.to_str().expect("utf-8")]);
+    (dir, store)
+}
+
+fn start_lines(rollout: &str) -> Vec<String> {
+    vec![
+        line(
+            1,
+            rollout,
+            None,
+            None,
+            json!({"type": "rollout_started", "trace_id": "t", "root_thread_id": "root"}),
+        ),
+        line(
+            2,
+            rollout,
+            None,
+            None,
+            json!({"type": "thread_started", "thread_id": "root", "agent_path": "/root", "metadata_payload": null}),
+        ),
+    ]
+}
+
+/// Ingests `content` from a file named `name`; it must fail with every
+/// fragment in its message, without a panic, leaving the store unchanged.
+fn ingest_rejected(store: &Path, dir: &Path, name: &str, content: &[u8], expected: &[&str]) {
+    let before = store_fingerprint(store);
+    let file = dir.join(name);
+    std::fs::write(&file, content).expect("write input");
+    let err = fails(store, &["ingest", file.to_str().expect("utf-8")]);
+    for fragment in expected {
+        assert!(err.contains(fragment), "{err:?} lacks {fragment:?}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(store_fingerprint(store), before, "ingest changed the store");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn import_rejected(store: &Path, bundle: &Path, expected: &[&str]) {
+    let before = store_fingerprint(store);
+    let err = fails(
+        store,
+        &[
+            "import-codex",
+            bundle.to_str().expect("utf-8"),
+            "--rollout-id",
+            "hostile",
+        ],
+    );
+    for fragment in expected {
+        assert!(err.contains(fragment), "{err:?} lacks {fragment:?}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(store_fingerprint(store), before, "import changed the store");
+}
+
+#[test]
+fn deeply_nested_json_is_an_error_not_a_stack_overflow() {
+    let (dir, store) = seeded_store();
+    let depth = 100_000;
+    let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    // The whole line nested.
+    ingest_rejected(
+        &store,
+        dir.path(),
+        "deep-line.jsonl",
+        format!("{nested}\n").as_bytes(),
+        &["deep-line.jsonl:1", "malformed event"],
+    );
+    // Nested inside an inline payload of an otherwise valid event.
+    let mut lines = start_lines("deep");
+    lines.push(format!(
+        r#"{{"schema_version":1,"seq":3,"wall_time_unix_ms":1,"rollout_id":"deep","thread_id":"root","codex_turn_id":null,"payload":{{"type":"protocol_event_observed","event_type":"x","event_payload":{{"kind":{{"type":"protocol_event"}},"inline":{nested}}}}}}}"#
+    ));
+    ingest_rejected(
+        &store,
+        dir.path(),
+        "deep-inline.jsonl",
+        (lines.join("\n") + "\n").as_bytes(),
+        &["deep-inline.jsonl:3", "recursion limit"],
+    );
+}
+
+#[test]
+fn a_line_over_the_length_limit_is_rejected_without_reading_it_whole() {
+    let (dir, store) = seeded_store();
+    let before = store_fingerprint(&store);
+    // Limit with --max-payload-bytes 1000: 2,000 + 1 MiB bytes per line.
+    let long = format!("{{\"pad\":\"{}\"}}\n", "a".repeat(3 << 20));
+    let file = dir.path().join("long.jsonl");
+    std::fs::write(&file, long).expect("write");
+    let err = fails(
+        &store,
+        &[
+            "--max-payload-bytes",
+            "1000",
+            "ingest",
+            file.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        err.contains("long.jsonl:1") && err.contains("line longer than 1050576 bytes"),
+        "{err}"
+    );
+    assert_eq!(store_fingerprint(&store), before);
+}
+
+#[test]
+fn invalid_utf8_is_rejected_naming_the_line_and_byte() {
+    let (dir, store) = seeded_store();
+    let mut content = (start_lines("utf8").join("\n") + "\n").into_bytes();
+    content.extend_from_slice(b"{\"schema_version\":1,\"seq\":3, \"x\":\"\xff\xfe\"}\n");
+    ingest_rejected(
+        &store,
+        dir.path(),
+        "utf8.jsonl",
+        &content,
+        &["utf8.jsonl:3", "invalid UTF-8 at byte 34"],
+    );
+}
+
+fn bundle_with_payload_path(dir: &Path, name: &str, path: &str) -> PathBuf {
+    let bundle = dir.join(name);
+    copy_dir(&example("bundle"), &bundle);
+    let log = std::fs::read_to_string(bundle.join("trace.jsonl")).expect("read");
+    let log = log.replacen("\"payloads/1.json\"", &format!("\"{path}\""), 1);
+    std::fs::write(bundle.join("trace.jsonl"), log).expect("write");
+    bundle
+}
+
+#[cfg(unix)]
+#[test]
+fn payload_files_that_are_devices_or_fifos_are_refused_without_blocking() {
+    let (dir, store) = seeded_store();
+    // A symlink to an endless device, inside the bundle.
+    let zero = bundle_with_payload_path(dir.path(), "zero", "payloads/zero.json");
+    std::os::unix::fs::symlink("/dev/zero", zero.join("payloads/zero.json")).expect("symlink");
+    import_rejected(&store, &zero, &["trace.jsonl:2", "symlink"]);
+    // A FIFO nobody writes to: opening it for reading would block forever.
+    let fifo = bundle_with_payload_path(dir.path(), "fifo", "payloads/fifo.json");
+    let made = Command::new("mkfifo")
+        .arg(fifo.join("payloads/fifo.json"))
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    import_rejected(&store, &fifo, &["trace.jsonl:2", "not a regular file"]);
+    // The event log itself as a symlink to a device.
+    let log = dir.path().join("log-device");
+    copy_dir(&example("bundle"), &log);
+    std::fs::remove_file(log.join("trace.jsonl")).expect("rm");
+    std::os::unix::fs::symlink("/dev/zero", log.join("trace.jsonl")).expect("symlink");
+    import_rejected(&store, &log, &["trace.jsonl", "symlink"]);
+}
+
+#[test]
+fn a_bundle_whose_manifest_disagrees_with_its_events_is_rejected() {
+    let (dir, store) = seeded_store();
+    let bundle = dir.path().join("disagree");
+    copy_dir(&example("bundle"), &bundle);
+    let manifest = std::fs::read_to_string(bundle.join("manifest.json")).expect("read");
+    std::fs::write(
+        bundle.join("manifest.json"),
+        manifest.replace("\"rollout-example\"", "\"some-other-rollout\""),
+    )
+    .expect("write");
+    import_rejected(
+        &store,
+        &bundle,
+        &["trace.jsonl:1", "bundle manifest says some-other-rollout"],
+    );
+    // A manifest naming an event log that is not there.
+    let missing = dir.path().join("missing-log");
+    copy_dir(&example("bundle"), &missing);
+    std::fs::remove_file(missing.join("trace.jsonl")).expect("rm");
+    import_rejected(&store, &missing, &["trace.jsonl"]);
+}
+
+#[test]
+fn duplicated_and_reordered_events_are_rejected_naming_the_seq() {
+    let (dir, store) = seeded_store();
+    let mut lines = start_lines("dup");
+    lines.push(lines[1].clone());
+    ingest_rejected(
+        &store,
+        dir.path(),
+        "dup.jsonl",
+        (lines.join("\n") + "\n").as_bytes(),
+        &["dup.jsonl:3", "seq 2 does not increase"],
+    );
+    let mut lines = start_lines("reorder");
+    lines.push(line(
+        4,
+        "reorder",
+        Some("root"),
+        None,
+        json!({"type": "codex_turn_started", "codex_turn_id": "t", "thread_id": "root"}),
+    ));
+    lines.push(line(
+        3,
+        "reorder",
+        Some("root"),
+        None,
+        json!({"type": "codex_turn_ended", "codex_turn_id": "t", "status": "completed"}),
+    ));
+    ingest_rejected(
+        &store,
+        dir.path(),
+        "reorder.jsonl",
+        (lines.join("\n") + "\n").as_bytes(),
+        &["reorder.jsonl:4", "seq 3 does not increase"],
+    );
+}
+
+#[test]
+fn events_for_unknown_rollouts_or_payloads_are_rejected() {
+    let (dir, store) = seeded_store();
+    let mut lines = start_lines("known");
+    lines.push(line(3, "elsewhere", None, None, json!({"type": "thread_started", "thread_id": "x", "agent_path": "/x", "metadata_payload": null})));
+    ingest_rejected(
+        &store,
+        dir.path(),
+        "unknown.jsonl",
+        (lines.join("\n") + "\n").as_bytes(),
+        &["unknown.jsonl:3", "unknown rollout elsewhere"],
+    );
+    let mut lines = start_lines("stored");
+    lines.push(line(3, "stored", Some("root"), None, json!({
+        "type": "protocol_event_observed", "event_type": "x",
+        "event_payload": {"raw_payload_id": "raw_payload:000001", "kind": {"type": "protocol_event"},
+            "blake3": "00".repeat(32), "size_bytes": 4}
+    })));
+    ingest_rejected(
+        &store,
+        dir.path(),
+        "stored.jsonl",
+        (lines.join("\n") + "\n").as_bytes(),
+        &["stored.jsonl:3", "is not in this store"],
+    );
+}
+
+/// Runs the CLI with a bound on its run time (a damaged store must not make
+/// it hang); returns exit code and stderr.
+fn run_bounded(store: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tracefold"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            let output = child.wait_with_output().expect("output");
+            return (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            );
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tracefold {args:?} hung on a damaged store");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let entry = entry.expect("entry");
+        if entry.file_type().expect("type").is_dir() {
+            files_under(&entry.path(), out);
+        } else {
+            out.push(entry.path());
+        }
+    }
+}
+
+#[test]
+fn a_damaged_sled_file_gives_a_clear_error_or_findings_never_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pristine = dir.path().join("pristine");
+    let file = crate::support::growing_conversation_jsonl(dir.path(), "r", 20, 5);
+    ok(&pristine, &["ingest", file.to_str().expect("utf-8")]);
+    let listing = ok(&pristine, &["rollouts", "--json"]);
+    let mut files = Vec::new();
+    files_under(&pristine.join("db"), &mut files);
+    let mut outcomes = Vec::new();
+    for (index, target) in files.iter().enumerate() {
+        let len = std::fs::metadata(target).expect("meta").len();
+        if len == 0 {
+            continue;
+        }
+        for (variant, fraction) in [(0, 0.5), (1, 0.1), (2, 0.9)] {
+            let damaged = dir.path().join(format!("damaged-{index}-{variant}"));
+            copy_dir(&pristine, &damaged);
+            let relative = target.strip_prefix(&pristine).expect("inside");
+            let path = damaged.join(relative);
+            let mut bytes = std::fs::read(&path).expect("read");
+            let at = ((len as f64 * fraction) as usize).min(bytes.len() - 1);
+            for byte in bytes.iter_mut().skip(at).take(64) {
+                *byte ^= 0x5a;
+            }
+            std::fs::write(&path, bytes).expect("write");
+            for command in [&["rollouts"][..], &["verify"][..]] {
+                let (code, err) = run_bounded(&damaged, command);
+                assert!(
+                    matches!(code, Some(0..=2)),
+                    "{command:?} on {} flipped at {at}: exit {code:?}: {err}",
+                    relative.display()
+                );
+                assert!(
+                    !err.contains("panicked"),
+                    "{command:?} on {}: {err}",
+                    relative.display()
+                );
+                outcomes.push(format!(
+                    "{} @{at} {command:?}: exit {code:?} {}",
+                    relative.display(),
+                    err.lines().next().unwrap_or("")
+                ));
+            }
+            // When sled opens the damaged copy, whatever it serves is still
+            // checked: the listing is the pristine one or verify says why not.
+            let (code, _) = run_bounded(&damaged, &["verify"]);
+            if code == Some(0) {
+                let damaged_listing = ok(&damaged, &["rollouts", "--json"]);
+                outcomes.push(format!(
+                    "{} @{at}: opens, verifies, listing {}",
+                    relative.display(),
+                    if damaged_listing == listing {
+                        "identical"
+                    } else {
+                        "differs"
+                    }
+                ));
+            }
+        }
+    }
+    eprintln!("{}", outcomes.join("\n"));
+}
