@@ -284,6 +284,12 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Whether a secret format can start with `byte` (`sk-`, `gh*_`,
+/// `github_pat_`, `xox?-`, `AKIA`/`ASIA`, `Bearer `, `-----BEGIN `).
+fn may_start_secret(byte: u8) -> bool {
+    matches!(byte, b's' | b'g' | b'x' | b'A' | b'b' | b'B' | b'-')
+}
+
 /// Redacts key formats in `text`; `None` when there is none.
 fn scan_formats(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
@@ -294,7 +300,9 @@ fn scan_formats(text: &str) -> Option<String> {
         // Every format starts with an ASCII byte, so `index` is on a char
         // boundary whenever a match is found, and so is `index + len`
         // (matches are ASCII runs).
-        if bytes[index].is_ascii()
+        // Cheap first-byte filter: every format starts with one of these
+        // bytes, so most positions are skipped without any comparison.
+        if may_start_secret(bytes[index])
             && let Some((len, keep)) = secret_at(bytes, index)
         {
             let buffer = out.get_or_insert_with(|| String::with_capacity(text.len()));

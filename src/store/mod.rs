@@ -184,7 +184,48 @@ struct WriteState {
     rollout_nums: BTreeMap<String, u64>,
     known_chunks: HashSet<Hash>,
     known_payloads: HashSet<Hash>,
+    /// Recently stored payloads, candidates for the base of the next one.
+    recent: RecentPayloads,
     poisoned: Option<String>,
+}
+
+/// A bounded list of recently stored payloads with their bytes, so a payload
+/// that extends one of them (the next request of a conversation) can be
+/// stored as a delta without reading anything back.
+#[derive(Default)]
+struct RecentPayloads {
+    entries: std::collections::VecDeque<RecentPayload>,
+    bytes: usize,
+}
+
+#[derive(Clone)]
+struct RecentPayload {
+    hash: Hash,
+    bytes: Arc<[u8]>,
+    /// 0 for a payload stored whole, else its base chain length.
+    depth: u8,
+}
+
+/// How many recent payloads are kept as base candidates, and their bytes.
+const RECENT_PAYLOADS_MAX: usize = 16;
+const RECENT_PAYLOAD_BYTES_MAX: usize = 32 * 1024 * 1024;
+
+impl RecentPayloads {
+    fn push(&mut self, entry: RecentPayload) {
+        self.bytes += entry.bytes.len();
+        self.entries.push_back(entry);
+        while self.entries.len() > RECENT_PAYLOADS_MAX || self.bytes > RECENT_PAYLOAD_BYTES_MAX {
+            match self.entries.pop_front() {
+                Some(old) => self.bytes -= old.bytes.len(),
+                None => break,
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
 }
 
 impl Store {
@@ -267,6 +308,7 @@ impl Store {
                     rollout_nums: BTreeMap::new(),
                     known_chunks: HashSet::new(),
                     known_payloads: HashSet::new(),
+                    recent: RecentPayloads::default(),
                     poisoned: None,
                 }),
                 _lock: lock,
@@ -319,6 +361,7 @@ impl Store {
             touched: BTreeSet::new(),
             staged: BTreeMap::new(),
             batch_bytes: 0,
+            pending_recent: Vec::new(),
             counters: WriteCounters::default(),
         })
     }
@@ -385,24 +428,67 @@ impl Store {
 
     /// The exact bytes of a payload, checked against its hash.
     pub fn read_payload(&self, hash: &Hash) -> Result<Vec<u8>> {
+        let out = self.assemble_payload(hash, usize::from(payload::BASE_DEPTH_MAX) + 1)?;
+        let actual = Hash::of(&out);
+        if actual != *hash {
+            return Err(Error::CorruptData(format!(
+                "payload {hash}: content hashes to {actual}"
+            )));
+        }
+        Ok(out)
+    }
+
+    /// The recipe of a stored payload.
+    pub(crate) fn recipe(&self, hash: &Hash) -> Result<Recipe> {
         let key = payload_key(hash);
         let recipe_bytes = self
             .inner
             .tree
             .get(key)?
             .ok_or(Error::UnknownPayload(*hash))?;
-        let recipe: Recipe =
-            codec::decode_record(&key, &recipe_bytes).map_err(|source| Error::Corrupt {
-                key: format!("payload {hash}"),
-                source,
+        codec::decode_record(&key, &recipe_bytes).map_err(|source| Error::Corrupt {
+            key: format!("payload {hash}"),
+            source,
+        })
+    }
+
+    /// Rebuilds a payload's bytes from its recipe, following its base chain
+    /// (at most `depth_left` recipes deep). Only the caller checks the hash:
+    /// the bases are checked as a whole by the final payload's hash.
+    fn assemble_payload(&self, hash: &Hash, depth_left: usize) -> Result<Vec<u8>> {
+        let recipe = self.recipe(hash)?;
+        let size = usize::try_from(recipe.size_bytes)
+            .ok()
+            .filter(|size| (*size as u64) <= self.inner.options.max_payload_bytes.max(1 << 30))
+            .ok_or_else(|| {
+                Error::CorruptData(format!(
+                    "payload {hash}: recipe size {} is implausible",
+                    recipe.size_bytes
+                ))
             })?;
-        let size = usize::try_from(recipe.size_bytes).map_err(|_| {
-            Error::CorruptData(format!(
-                "payload {hash}: size {} too large",
-                recipe.size_bytes
-            ))
-        })?;
-        let mut out = Vec::with_capacity(size.min(self.inner.options.max_payload_bytes as usize));
+        let mut out = match recipe.base {
+            None => Vec::with_capacity(size),
+            Some(base) => {
+                if depth_left <= 1 {
+                    return Err(Error::CorruptData(format!(
+                        "payload {hash}: base chain deeper than {}",
+                        payload::BASE_DEPTH_MAX
+                    )));
+                }
+                let mut bytes = self.assemble_payload(&base.payload, depth_left - 1)?;
+                let prefix = usize::try_from(base.prefix_bytes).unwrap_or(usize::MAX);
+                if prefix > bytes.len() {
+                    return Err(Error::CorruptData(format!(
+                        "payload {hash}: base {} has {} bytes, fewer than the {prefix} it shares",
+                        base.payload,
+                        bytes.len()
+                    )));
+                }
+                bytes.truncate(prefix);
+                bytes.reserve(size.saturating_sub(prefix));
+                bytes
+            }
+        };
         for data_hash in self.data_chunks(hash, &recipe)? {
             out.extend_from_slice(&self.read_chunk(&data_hash)?);
         }
@@ -411,12 +497,6 @@ impl Store {
                 "payload {hash}: chunks hold {} bytes, recipe says {}",
                 out.len(),
                 recipe.size_bytes
-            )));
-        }
-        let actual = Hash::of(&out);
-        if actual != *hash {
-            return Err(Error::CorruptData(format!(
-                "payload {hash}: content hashes to {actual}"
             )));
         }
         Ok(out)
@@ -721,6 +801,9 @@ pub struct Writes<'a> {
     /// Manifests as staged by this write (committed copies live in `state`).
     staged: BTreeMap<u64, RolloutManifest>,
     batch_bytes: usize,
+    /// Payloads staged by this write, as base candidates (moved to the
+    /// store's list when the write commits).
+    pending_recent: Vec<RecentPayload>,
     /// What this write stored and what it found already stored.
     pub counters: WriteCounters,
 }
@@ -784,13 +867,53 @@ impl Writes<'_> {
         if self.payload_known(&hash)? {
             self.counters.payloads_deduplicated += 1;
         } else {
-            let prepared = payload::prepare_payload(bytes, &mut |chunk| self.chunk_known(chunk));
+            let base = self.find_base(bytes);
+            let prepared =
+                payload::prepare_payload_on_base(bytes, base, &mut |chunk| self.chunk_known(chunk));
             self.put_prepared(&prepared)?;
+            self.pending_recent.push(RecentPayload {
+                hash,
+                bytes: Arc::from(bytes),
+                depth: base.map_or(0, |base| base.depth),
+            });
         }
         Ok(PayloadRef {
             kind,
             hash,
             size_bytes: bytes.len() as u64,
+        })
+    }
+
+    /// The recent payload sharing the longest prefix with `bytes`, when that
+    /// prefix is long enough to store `bytes` as a delta of it.
+    fn find_base(&self, bytes: &[u8]) -> Option<payload::RecipeBase> {
+        let candidates = self
+            .state
+            .recent
+            .entries
+            .iter()
+            .chain(self.pending_recent.iter());
+        let mut best: Option<(usize, &RecentPayload)> = None;
+        for candidate in candidates {
+            let shared = payload::common_prefix_len(&candidate.bytes, bytes);
+            if best.is_none_or(|(len, _)| shared > len) {
+                best = Some((shared, candidate));
+            }
+        }
+        let (shared, candidate) = best?;
+        // At the depth limit the chain restarts with a whole payload (whose
+        // chunks still deduplicate), rather than extending an older, shorter
+        // base and storing several turns again.
+        if shared < payload::BASE_PREFIX_MIN_BYTES
+            || shared < bytes.len() / 2
+            || candidate.depth >= payload::BASE_DEPTH_MAX
+        {
+            return None;
+        }
+        Some(payload::RecipeBase {
+            payload: candidate.hash,
+            prefix_bytes: shared as u64,
+            depth: candidate.depth + 1,
         })
     }
 
@@ -969,6 +1092,9 @@ impl Writes<'_> {
         let payloads = std::mem::take(&mut self.pending_payloads);
         self.state.known_chunks.extend(chunks);
         self.state.known_payloads.extend(payloads);
+        for recent in std::mem::take(&mut self.pending_recent) {
+            self.state.recent.push(recent);
+        }
         self.state.manifests.extend(staged);
         if durable {
             self.store.flush()?;
@@ -989,6 +1115,9 @@ impl Writes<'_> {
         let payloads = std::mem::take(&mut self.pending_payloads);
         self.state.known_chunks.extend(chunks);
         self.state.known_payloads.extend(payloads);
+        for recent in std::mem::take(&mut self.pending_recent) {
+            self.state.recent.push(recent);
+        }
         Ok(())
     }
 
@@ -1000,6 +1129,7 @@ impl Writes<'_> {
         }
         self.pending_chunks.clear();
         self.pending_payloads.clear();
+        self.pending_recent.clear();
     }
 
     /// Marks the store as refusing further writes (after a failed flush).

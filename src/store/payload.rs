@@ -54,7 +54,47 @@ pub struct Recipe {
     /// 0: `entries` are data chunks. 1: `entries` are index chunks, each the
     /// concatenated 32-byte hashes of up to `RECIPE_FANOUT` data chunks.
     pub level: u8,
+    /// The chunks of the bytes after the base's prefix (all bytes when
+    /// there is no base).
     pub entries: Vec<Hash>,
+    /// A payload this one extends: its bytes are the base's first
+    /// `prefix_bytes` bytes followed by `entries`. LLM requests resend the
+    /// previous request with new messages appended, so each one stores only
+    /// what is new (the "parent + suffix" recipe of storage-facts §3.4).
+    pub base: Option<RecipeBase>,
+}
+
+/// The payload a delta recipe extends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct RecipeBase {
+    pub payload: Hash,
+    pub prefix_bytes: u64,
+    /// Length of the base chain through this recipe (1 for a base without a
+    /// base). Bounded by `BASE_DEPTH_MAX`, which bounds read amplification.
+    pub depth: u8,
+}
+
+/// Longest chain of delta recipes; a payload that would go deeper is stored
+/// whole (its chunks still deduplicate against the base's).
+pub const BASE_DEPTH_MAX: u8 = 8;
+
+/// A shared prefix shorter than this is not worth a base.
+pub const BASE_PREFIX_MIN_BYTES: usize = 4096;
+
+/// Length of the common prefix of `a` and `b`.
+pub fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    let limit = a.len().min(b.len());
+    // Compare in blocks (vectorised memcmp), then finish byte by byte.
+    const BLOCK: usize = 4096;
+    let mut done = 0;
+    while done + BLOCK <= limit && a[done..done + BLOCK] == b[done..done + BLOCK] {
+        done += BLOCK;
+    }
+    done + a[done..limit]
+        .iter()
+        .zip(&b[done..limit])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// Splits `bytes` at content-defined boundaries.
@@ -71,11 +111,25 @@ pub fn chunk_boundaries(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
 /// Prepares `bytes`, skipping the compression of chunks `is_known` says are
 /// already stored (their record is left empty and must not be written).
 pub fn prepare_payload(bytes: &[u8], is_known: &mut dyn FnMut(&Hash) -> bool) -> PreparedPayload {
+    prepare_payload_on_base(bytes, None, is_known)
+}
+
+/// Prepares `bytes` as an extension of `base` when given: only the bytes
+/// after `base.prefix_bytes` are chunked.
+pub fn prepare_payload_on_base(
+    bytes: &[u8],
+    base: Option<RecipeBase>,
+    is_known: &mut dyn FnMut(&Hash) -> bool,
+) -> PreparedPayload {
     let hash = Hash::of(bytes);
+    let start = base
+        .map_or(0, |base| base.prefix_bytes as usize)
+        .min(bytes.len());
+    let suffix = &bytes[start..];
     let mut chunks: Vec<PreparedChunk> = Vec::new();
     let mut data_hashes = Vec::new();
-    for range in chunk_boundaries(bytes) {
-        let piece = &bytes[range];
+    for range in chunk_boundaries(suffix) {
+        let piece = &suffix[range];
         let chunk_hash = Hash::of(piece);
         data_hashes.push(chunk_hash);
         push_chunk(&mut chunks, chunk_hash, piece, is_known);
@@ -85,6 +139,7 @@ pub fn prepare_payload(bytes: &[u8], is_known: &mut dyn FnMut(&Hash) -> bool) ->
             size_bytes: bytes.len() as u64,
             level: 0,
             entries: data_hashes,
+            base,
         }
     } else {
         let mut index_hashes = Vec::new();
@@ -101,6 +156,7 @@ pub fn prepare_payload(bytes: &[u8], is_known: &mut dyn FnMut(&Hash) -> bool) ->
             size_bytes: bytes.len() as u64,
             level: 1,
             entries: index_hashes,
+            base,
         }
     };
     PreparedPayload {

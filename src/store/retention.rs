@@ -125,10 +125,9 @@ impl Store {
             });
         }
 
-        // Mark: chunks of live recipes; sweep list: dead recipes.
-        #[allow(clippy::disallowed_types)]
-        let mut live_chunks: HashSet<Hash> = HashSet::new();
-        let mut dead_payloads = Vec::new();
+        // Every recipe, then the bases of live payloads are live too: a delta
+        // recipe needs its base's bytes.
+        let mut recipes = Vec::new();
         for entry in self.tree().scan_prefix([PREFIX_PAYLOAD]) {
             let (key, value) = entry?;
             let Some(hash) = hash_from_key(&key) else {
@@ -139,6 +138,26 @@ impl Store {
                     key: describe_key(&key),
                     source,
                 })?;
+            recipes.push((key, hash, recipe));
+        }
+        let bases: BTreeMap<Hash, Hash> = recipes
+            .iter()
+            .filter_map(|(_, hash, recipe)| recipe.base.map(|base| (*hash, base.payload)))
+            .collect();
+        let mut pending: Vec<Hash> = live_payloads.iter().copied().collect();
+        while let Some(hash) = pending.pop() {
+            if let Some(base) = bases.get(&hash)
+                && live_payloads.insert(*base)
+            {
+                pending.push(*base);
+            }
+        }
+
+        // Mark: chunks of live recipes; sweep list: dead recipes.
+        #[allow(clippy::disallowed_types)]
+        let mut live_chunks: HashSet<Hash> = HashSet::new();
+        let mut dead_payloads = Vec::new();
+        for (key, hash, recipe) in recipes {
             if !live_payloads.contains(&hash) {
                 report.payloads_removed += 1;
                 report.payload_bytes_removed += recipe.size_bytes;
@@ -206,4 +225,6 @@ fn refuse_if_poisoned(state: &WriteState) -> Result<()> {
 fn clear_caches(state: &mut WriteState) {
     state.known_chunks.clear();
     state.known_payloads.clear();
+    // A recent payload may be reclaimed: it must not become a base.
+    state.recent.clear();
 }

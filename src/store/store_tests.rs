@@ -128,3 +128,105 @@ fn large_payloads_use_an_index_level_and_read_back() {
     );
     assert_eq!(store.read_payload(&r.hash).expect("reads"), bytes);
 }
+
+fn conversation(turns: usize) -> Vec<u8> {
+    let mut text = String::from("{\"input\":[");
+    for turn in 0..turns {
+        if turn > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!(
+            "{{\"role\":\"user\",\"text\":\"turn {turn}: {}\"}}",
+            "lorem ipsum dolor sit amet ".repeat(40 + turn % 7)
+        ));
+    }
+    text.push_str("]}");
+    text.into_bytes()
+}
+
+#[test]
+fn requests_that_extend_earlier_ones_are_stored_as_bounded_deltas_and_read_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let mut refs = Vec::new();
+    for turns in 10..30 {
+        let mut writes = store.writes().expect("writes");
+        let r = writes
+            .put_payload_bytes(PayloadKind::InferenceRequest, &conversation(turns))
+            .expect("payload");
+        writes.commit(false).expect("commit");
+        refs.push((turns, r));
+    }
+    let mut deltas = 0;
+    for (turns, r) in &refs {
+        assert_eq!(
+            store.read_payload(&r.hash).expect("reads"),
+            conversation(*turns)
+        );
+        let recipe = store.recipe(&r.hash).expect("recipe");
+        if let Some(base) = recipe.base {
+            deltas += 1;
+            assert!(base.depth <= payload::BASE_DEPTH_MAX);
+            // Only the new messages and the closing bracket were chunked.
+            let stored: u64 = recipe.size_bytes - base.prefix_bytes;
+            assert!(stored < 3_000, "suffix of {stored} bytes");
+        }
+    }
+    assert!(deltas >= 15, "{deltas} of {} stored as deltas", refs.len());
+    assert!(store.verify().expect("verify").is_empty());
+}
+
+#[test]
+fn gc_keeps_the_base_of_a_live_delta_payload() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let mut writes = store.writes().expect("writes");
+    let first = writes.rollout("first", true).expect("rollout");
+    let base = writes
+        .put_payload_bytes(PayloadKind::InferenceRequest, &conversation(12))
+        .expect("payload");
+    writes
+        .append(
+            first,
+            1,
+            None,
+            None,
+            EventPayload::ProtocolEventObserved {
+                event_type: "x".into(),
+                event_payload: base.clone(),
+            },
+        )
+        .expect("append");
+    let second = writes.rollout("second", true).expect("rollout");
+    let delta = writes
+        .put_payload_bytes(PayloadKind::InferenceRequest, &conversation(13))
+        .expect("payload");
+    writes
+        .append(
+            second,
+            2,
+            None,
+            None,
+            EventPayload::ProtocolEventObserved {
+                event_type: "x".into(),
+                event_payload: delta.clone(),
+            },
+        )
+        .expect("append");
+    writes.commit(true).expect("commit");
+    assert_eq!(
+        store
+            .recipe(&delta.hash)
+            .expect("recipe")
+            .base
+            .map(|b| b.payload),
+        Some(base.hash)
+    );
+    store.delete_rollout("first").expect("delete");
+    store.gc().expect("gc");
+    assert_eq!(
+        store.read_payload(&delta.hash).expect("reads after gc"),
+        conversation(13)
+    );
+    assert!(store.verify().expect("verify").is_empty());
+}
