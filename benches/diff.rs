@@ -20,19 +20,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000);
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path(), StoreOptions::default())?;
+    // `TRACEFOLD_DIFF_BENCH_STORE` keeps the recordings for later runs.
+    let scratch = tempfile::tempdir()?;
+    let path = std::env::var_os("TRACEFOLD_DIFF_BENCH_STORE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| scratch.path().to_path_buf());
+    let store = Store::open(&path, StoreOptions::default())?;
     let config = DemoConfig {
         turns,
         agents: 8,
         seed: 7,
         compaction_threshold_bytes: 24 * 1024,
     };
-    let recorder = Recorder::start(&store, RecorderConfig::default())?;
     let started = Instant::now();
-    let first = run(&recorder, config).rollout_id;
-    let second = run(&recorder, config).rollout_id;
-    recorder.shutdown()?;
+    let mut ids: Vec<String> = store
+        .rollouts()?
+        .into_iter()
+        .map(|manifest| manifest.rollout_id)
+        .collect();
+    if ids.len() < 2 {
+        let recorder = Recorder::start(&store, RecorderConfig::default())?;
+        ids = vec![
+            run(&recorder, config).rollout_id,
+            run(&recorder, config).rollout_id,
+        ];
+        recorder.shutdown()?;
+    }
+    let (first, second) = (ids[0].clone(), ids[1].clone());
     let events = store.events(&first)?.count();
     println!(
         "recorded 2 x {events} events ({turns} turns) in {:.1?}",

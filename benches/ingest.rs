@@ -173,7 +173,23 @@ fn latency_percentiles(calls: usize, pace: Duration) -> (Duration, Duration, Dur
     (at(0.5), at(0.99), at(0.999))
 }
 
+/// Whether the summary should run: on a plain `cargo bench`, or when the
+/// filter names it (criterion runs every group function whatever the filter).
+fn summary_requested() -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|filter| "summary".contains(filter.as_str()))
+}
+
 fn summary(_c: &mut Criterion) {
+    if !summary_requested() {
+        return;
+    }
     let workload = demo_workload(turns(), 3, 7);
     let records = tracefold_records(&workload);
     let events = workload.events.len() as f64;

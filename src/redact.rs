@@ -71,6 +71,20 @@ impl Redactor {
 
     /// Whether a JSON object key names a secret.
     pub fn is_secret_key(&self, key: &str) -> bool {
+        // Fast path without allocating: ASCII keys normalised on the stack.
+        let mut buffer = [0u8; 64];
+        if key.is_ascii() && key.len() <= buffer.len() {
+            let mut len = 0;
+            for byte in key.bytes().filter(|b| *b != b'-' && *b != b'_') {
+                buffer[len] = byte.to_ascii_lowercase();
+                len += 1;
+            }
+            let normal = &buffer[..len];
+            return SECRET_KEYS.iter().any(|known| known.as_bytes() == normal)
+                || SECRET_KEY_SUFFIXES
+                    .iter()
+                    .any(|suffix| normal.ends_with(suffix.as_bytes()));
+        }
         let normal: String = key
             .chars()
             .filter(|c| *c != '-' && *c != '_')
@@ -284,10 +298,52 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Whether a secret format can start with `byte` (`sk-`, `gh*_`,
-/// `github_pat_`, `xox?-`, `AKIA`/`ASIA`, `Bearer `, `-----BEGIN `).
-fn may_start_secret(byte: u8) -> bool {
-    matches!(byte, b's' | b'g' | b'x' | b'A' | b'b' | b'B' | b'-')
+/// Where a secret format may start: every prefix `secret_at` knows, found
+/// with a SIMD-accelerated multi-pattern search (case-insensitive, so it over-
+/// reports; `secret_at` decides exactly). `None` only if the automaton could
+/// not be built, which the fixed patterns rule out.
+fn format_starts() -> Option<&'static aho_corasick::AhoCorasick> {
+    static STARTS: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> =
+        std::sync::OnceLock::new();
+    const PREFIXES: &[&str] = &[
+        "sk-",
+        "ghp_",
+        "gho_",
+        "ghu_",
+        "ghs_",
+        "ghr_",
+        "github_pat_",
+        "xoxb-",
+        "xoxp-",
+        "xoxa-",
+        "xoxr-",
+        "xoxs-",
+        "AKIA",
+        "ASIA",
+        "bearer ",
+        "-----BEGIN ",
+    ];
+    STARTS
+        .get_or_init(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(PREFIXES)
+                .ok()
+        })
+        .as_ref()
+}
+
+/// The next position at or after `from` where a format may start.
+fn next_start(bytes: &[u8], from: usize) -> Option<usize> {
+    match format_starts() {
+        Some(starts) => starts
+            .find(&bytes[from..])
+            .map(|found| from + found.start()),
+        None => bytes[from..]
+            .iter()
+            .position(|byte| matches!(byte, b's' | b'g' | b'x' | b'A' | b'b' | b'B' | b'-'))
+            .map(|offset| from + offset),
+    }
 }
 
 /// Redacts key formats in `text`; `None` when there is none.
@@ -297,22 +353,20 @@ fn scan_formats(text: &str) -> Option<String> {
     let mut copied = 0;
     let mut index = 0;
     while index < bytes.len() {
-        // Every format starts with an ASCII byte, so `index` is on a char
-        // boundary whenever a match is found, and so is `index + len`
-        // (matches are ASCII runs).
-        // Cheap first-byte filter: every format starts with one of these
-        // bytes, so most positions are skipped without any comparison.
-        if may_start_secret(bytes[index])
-            && let Some((len, keep)) = secret_at(bytes, index)
-        {
-            let buffer = out.get_or_insert_with(|| String::with_capacity(text.len()));
-            buffer.push_str(&text[copied..index + keep]);
-            buffer.push_str(MARKER);
-            index += len;
-            copied = index;
-            continue;
+        let Some(at) = next_start(bytes, index) else {
+            break;
+        };
+        // Every format is ASCII, so `at` and `at + len` are char boundaries.
+        match secret_at(bytes, at) {
+            Some((len, keep)) => {
+                let buffer = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                buffer.push_str(&text[copied..at + keep]);
+                buffer.push_str(MARKER);
+                index = at + len;
+                copied = index;
+            }
+            None => index = at + 1,
         }
-        index += 1;
     }
     let mut out = out?;
     out.push_str(&text[copied..]);

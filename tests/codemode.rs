@@ -944,7 +944,12 @@ mod traced_through_the_recorder {
                       text(b.content);\n";
         let user = json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "read both files"}]});
         let exec = json!({"type": "custom_tool_call", "name": "exec", "input": source, "call_id": "call_exec"});
-        infer(&turn, std::slice::from_ref(&user), vec![exec.clone()], "resp-1");
+        infer(
+            &turn,
+            std::slice::from_ref(&user),
+            vec![exec.clone()],
+            "resp-1",
+        );
 
         let cell_id = service.allocate_cell_id();
         let first = service

@@ -87,6 +87,7 @@ pub fn demo_workload(turns: u32, agents: u32, seed: u64) -> Workload {
 pub fn record_with_tracefold(store: &Store, workload: &Workload) -> Recorder {
     let recorder = Recorder::start(store, RecorderConfig::default()).expect("recorder");
     let rollout = recorder.attach_rollout(&workload.rollout_id, &workload.root_thread_id);
+    let started = std::time::Instant::now();
     for event in &workload.events {
         rollout.record(
             event.thread_id.as_deref(),
@@ -94,7 +95,11 @@ pub fn record_with_tracefold(store: &Store, workload: &Workload) -> Recorder {
             || event.payload.clone(),
         );
     }
+    let enqueued = started.elapsed();
     recorder.flush().expect("flush");
+    if std::env::var_os("TRACEFOLD_BENCH_TRACE").is_some() {
+        eprintln!("enqueue {enqueued:?} durable {:?}", started.elapsed());
+    }
     recorder
 }
 

@@ -498,6 +498,7 @@ impl Host<'_> {
         let source = if yields {
             "const files = await tools.list_dir({path: \"src\"});\n\
              text(`found ${files.entries.length} files`);\n\
+             yield_control();\n\
              await new Promise((resolve) => setTimeout(resolve, 150));\n\
              const parser = await tools.read_file({path: \"src/parser.rs\"});\n\
              store(\"parser_len\", parser.content.length);\n\
@@ -527,7 +528,9 @@ impl Host<'_> {
             ],
             source: source.to_string(),
             stored_values: Default::default(),
-            yield_time_ms: Some(if yields { 20 } else { 5_000 }),
+            // The yielding cell yields explicitly after its first output, so
+            // what the model sees first does not depend on timing.
+            yield_time_ms: Some(30_000),
             max_output_tokens: Some(2_000),
         };
         let first = match self.code_mode.execute(request, Arc::clone(&sink)) {

@@ -10,7 +10,6 @@
 
 use std::collections::VecDeque;
 
-use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::{Reducer, Res, invalid, key, push_unique};
@@ -94,7 +93,7 @@ fn identity_of(
     body: &ConversationBody,
 ) -> Hash {
     let mut hasher = blake3::Hasher::new();
-    field(&mut hasher, &format!("{kind:?}"));
+    field(&mut hasher, kind_name(kind));
     let encrypted: Vec<&str> = body
         .parts
         .iter()
@@ -111,7 +110,13 @@ fn identity_of(
         }
         return Hash(*hasher.finalize().as_bytes());
     }
-    field(&mut hasher, &format!("{role:?}/{channel:?}"));
+    // The field `{role:?}/{channel:?}`, fed in pieces (same bytes, no
+    // allocation).
+    let (role, channel) = (role_name(role), channel_name(channel));
+    hasher.update(&((role.len() + 1 + channel.len()) as u64).to_le_bytes());
+    hasher.update(role.as_bytes());
+    hasher.update(b"/");
+    hasher.update(channel.as_bytes());
     if let Some(meta) = agent_message {
         field(&mut hasher, &meta.author);
         field(&mut hasher, &meta.recipient);
@@ -154,46 +159,86 @@ fn identity_of(
     Hash(*hasher.finalize().as_bytes())
 }
 
+/// `format!("{kind:?}")` without allocating.
+fn kind_name(kind: ConversationItemKind) -> &'static str {
+    match kind {
+        ConversationItemKind::Message => "Message",
+        ConversationItemKind::Reasoning => "Reasoning",
+        ConversationItemKind::FunctionCall => "FunctionCall",
+        ConversationItemKind::FunctionCallOutput => "FunctionCallOutput",
+        ConversationItemKind::CustomToolCall => "CustomToolCall",
+        ConversationItemKind::CustomToolCallOutput => "CustomToolCallOutput",
+        ConversationItemKind::CompactionMarker => "CompactionMarker",
+    }
+}
+
+/// `format!("{role:?}")` without allocating.
+fn role_name(role: ConversationRole) -> &'static str {
+    match role {
+        ConversationRole::System => "System",
+        ConversationRole::Developer => "Developer",
+        ConversationRole::User => "User",
+        ConversationRole::Assistant => "Assistant",
+        ConversationRole::Tool => "Tool",
+    }
+}
+
+/// `format!("{channel:?}")` without allocating.
+fn channel_name(channel: Option<ConversationChannel>) -> &'static str {
+    match channel {
+        None => "None",
+        Some(ConversationChannel::Analysis) => "Some(Analysis)",
+        Some(ConversationChannel::Commentary) => "Some(Commentary)",
+        Some(ConversationChannel::Final) => "Some(Final)",
+        Some(ConversationChannel::Summary) => "Some(Summary)",
+    }
+}
+
 /// Writes `value` as canonical JSON: object keys sorted, no whitespace.
-fn write_canonical(value: &Value, out: &mut String) {
+/// Strings and scalars are written by serde_json's compact serialiser, straight
+/// into `out` (no per-key allocation).
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
+            out.push(b'{');
             for (index, (name, inner)) in entries.into_iter().enumerate() {
                 if index > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(name.clone()).to_string());
-                out.push(':');
+                // Writing into a Vec cannot fail, and a str always serialises.
+                let _ = serde_json::to_writer(&mut *out, name);
+                out.push(b':');
                 write_canonical(inner, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (index, inner) in items.iter().enumerate() {
                 if index > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(inner, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
     }
 }
 
 /// A JSON part: bounded UTF-8-safe summary plus the hash of the full body.
 pub(crate) fn json_part(value: &Value, raw_payload_id: &str) -> ConversationPart {
-    let mut canonical = String::new();
+    let mut canonical = Vec::with_capacity(256);
     write_canonical(value, &mut canonical);
     let compact = value.to_string();
     ConversationPart::Json {
         summary: truncate_utf8(&compact, JSON_SUMMARY_BYTES_MAX).to_string(),
         raw_payload_id: raw_payload_id.to_string(),
-        blake3: Hash::of(canonical.as_bytes()).to_hex(),
+        blake3: Hash::of(&canonical).to_hex(),
     }
 }
 
@@ -622,7 +667,8 @@ impl Reducer {
         candidates: &[String],
     ) -> Res<Vec<String>> {
         let mut used = vec![false; candidates.len()];
-        let mut by_identity: IndexMap<Hash, VecDeque<usize>> = IndexMap::new();
+        let mut by_identity: super::FxIndexMap<Hash, VecDeque<usize>> =
+            super::FxIndexMap::default();
         let mut candidate_identity = Vec::with_capacity(candidates.len());
         for (position, id) in candidates.iter().enumerate() {
             let identity = self.item_identity.get(id).copied();
@@ -732,8 +778,12 @@ impl Reducer {
         let id = format!("conversation_item:{:06}", self.next_item_ordinal);
         self.next_item_ordinal += 1;
         let thread_id = origin.thread_id;
-        if let Some(call_id) = &item.call_id {
-            self.check_call_id_reuse(thread_id, call_id, &item, &id)?;
+        let call_key = item
+            .call_id
+            .as_deref()
+            .map(|call_id| key(thread_id, call_id));
+        if let (Some(call_id), Some(call_key)) = (&item.call_id, &call_key) {
+            self.check_call_id_reuse(thread_id, call_id, call_key, &item, &id)?;
         }
         let identity = item.identity;
         let is_exec_call = item.kind == ConversationItemKind::CustomToolCall
@@ -759,8 +809,7 @@ impl Reducer {
         if let Some(thread) = self.trace.threads.get_mut(thread_id) {
             thread.conversation_item_ids.push(id.clone());
         }
-        if let Some(call_id) = &item.call_id {
-            let call_key = key(thread_id, call_id);
+        if let Some(call_key) = call_key {
             if is_exec_call {
                 self.exec_calls.insert(call_key.clone());
             }
@@ -783,10 +832,11 @@ impl Reducer {
         &mut self,
         thread_id: &str,
         call_id: &str,
+        call_key: &str,
         item: &Normalized,
         new_id: &str,
     ) -> Res<()> {
-        let kind_key = key(&key(thread_id, call_id), &format!("{:?}", item.kind));
+        let kind_key = key(call_key, kind_name(item.kind));
         let Some(first) = self.first_item_by_call_kind.get(&kind_key) else {
             self.first_item_by_call_kind
                 .insert(kind_key, new_id.to_string());
@@ -796,7 +846,7 @@ impl Reducer {
             return Ok(());
         }
         if item.kind == ConversationItemKind::CustomToolCallOutput
-            && self.exec_calls.contains(&key(thread_id, call_id))
+            && self.exec_calls.contains(call_key)
         {
             return Ok(());
         }

@@ -97,55 +97,37 @@ impl Reducer {
             codex_turn_id: Some(start.codex_turn_id),
             produced_by: Vec::new(),
         };
-        let request_item_ids = match previous_response_id {
-            None => {
-                let candidates = self
-                    .snapshots
-                    .get(start.thread_id)
-                    .cloned()
-                    .unwrap_or_default();
-                self.reconcile_full(event, &origin, items, &candidates)?
-            }
+        // The live history is taken out while this request reuses its items
+        // (no hook reads it) and replaced by the request's items, or put back
+        // unchanged when the request fails.
+        let snapshot = self
+            .snapshots
+            .get_mut(start.thread_id)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let reconciled = match previous_response_id {
+            None => self.reconcile_full(event, &origin, items, &snapshot),
             Some(previous) => {
-                let Some(previous_call_id) = self
-                    .inference_by_response
-                    .get(&key(start.thread_id, &previous))
-                    .cloned()
-                else {
-                    return unknown(format!(
-                        "incremental inference request {id} referenced unknown previous_response_id {previous} in thread {}",
-                        start.thread_id
-                    ));
-                };
-                let mut prefix = Vec::new();
-                if let Some(previous_call) = self.trace.inference_calls.get(&previous_call_id) {
-                    prefix.extend(previous_call.request_item_ids.iter().cloned());
-                    prefix.extend(previous_call.response_item_ids.iter().cloned());
-                }
-                // When the live history already continues this chain (a retry
-                // of the same request), reuse its items position by position.
-                let snapshot = self
-                    .snapshots
-                    .get(start.thread_id)
-                    .cloned()
-                    .unwrap_or_default();
-                let continues = prefix.is_empty()
-                    || (snapshot.len() >= prefix.len()
-                        && snapshot.get(prefix.len() - 1) == prefix.last());
-                for (offset, item) in items.into_iter().enumerate() {
-                    let candidate = if continues {
-                        snapshot.get(prefix.len() + offset)
-                    } else {
-                        None
-                    };
-                    let item_id = self.reuse_at_or_create(event, &origin, item, candidate)?;
-                    prefix.push(item_id);
-                }
-                prefix
+                self.incremental_items(event, &origin, &start, &previous, items, &snapshot)
             }
         };
-        self.snapshots
-            .insert(start.thread_id.to_string(), request_item_ids.clone());
+        let request_item_ids = match reconciled {
+            Ok(ids) => ids,
+            Err(fail) => {
+                if let Some(live) = self.snapshots.get_mut(start.thread_id) {
+                    *live = snapshot;
+                }
+                return Err(fail);
+            }
+        };
+        let mut live = snapshot;
+        live.clone_from(&request_item_ids);
+        match self.snapshots.get_mut(start.thread_id) {
+            Some(slot) => *slot = live,
+            None => {
+                self.snapshots.insert(start.thread_id.to_string(), live);
+            }
+        }
         self.trace.inference_calls.insert(
             id.to_string(),
             InferenceCall {
@@ -171,6 +153,54 @@ impl Reducer {
             .or_default()
             .push(id.to_string());
         Ok(())
+    }
+
+    /// Items of an incremental request: the previous call's request and
+    /// response items, then the new ones (reusing the live history's items
+    /// position by position when it continues this chain).
+    fn incremental_items(
+        &mut self,
+        event: &Event,
+        origin: &ItemOrigin<'_>,
+        start: &Start<'_>,
+        previous: &str,
+        items: Vec<super::conversation::Normalized>,
+        snapshot: &[String],
+    ) -> Res<Vec<String>> {
+        let id = start.inference_call_id;
+        let Some(previous_call_id) = self
+            .inference_by_response
+            .get(&key(start.thread_id, previous))
+        else {
+            return unknown(format!(
+                "incremental inference request {id} referenced unknown previous_response_id {previous} in thread {}",
+                start.thread_id
+            ));
+        };
+        let mut prefix = Vec::new();
+        if let Some(previous_call) = self.trace.inference_calls.get(previous_call_id) {
+            prefix.reserve(
+                previous_call.request_item_ids.len()
+                    + previous_call.response_item_ids.len()
+                    + items.len(),
+            );
+            prefix.extend(previous_call.request_item_ids.iter().cloned());
+            prefix.extend(previous_call.response_item_ids.iter().cloned());
+        }
+        // When the live history already continues this chain (a retry
+        // of the same request), reuse its items position by position.
+        let continues = prefix.is_empty()
+            || (snapshot.len() >= prefix.len() && snapshot.get(prefix.len() - 1) == prefix.last());
+        for (offset, item) in items.into_iter().enumerate() {
+            let candidate = if continues {
+                snapshot.get(prefix.len() + offset)
+            } else {
+                None
+            };
+            let item_id = self.reuse_at_or_create(event, origin, item, candidate)?;
+            prefix.push(item_id);
+        }
+        Ok(prefix)
     }
 
     pub(super) fn inference_completed(
@@ -220,10 +250,13 @@ impl Reducer {
                 let item_id = self.create_item(event, &origin, item)?;
                 response_item_ids.push(item_id);
             }
-            self.snapshots
-                .entry(thread_id.clone())
-                .or_default()
-                .extend(response_item_ids.iter().cloned());
+            match self.snapshots.get_mut(&thread_id) {
+                Some(live) => live.extend(response_item_ids.iter().cloned()),
+                None => {
+                    self.snapshots
+                        .insert(thread_id.clone(), response_item_ids.clone());
+                }
+            }
         }
         if let Some(response_id) = &response_id {
             self.inference_by_response

@@ -34,18 +34,24 @@ mod test_support;
 #[path = "properties_tests.rs"]
 mod properties_tests;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use indexmap::{IndexMap, IndexSet};
+use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::event::{Event, EventPayload, Hash, PayloadRef};
+use crate::event::{Event, EventPayload, Hash, PayloadKind, PayloadRef};
 use crate::model::{Diagnostic, RawPayloadEntry, RolloutTrace};
 
 use agents::PendingEdge;
 use code_cell::{PendingCodeCell, PendingLifecycle};
+
+/// Private indexes hash with FxHash: deterministic and much cheaper than
+/// SipHash for the short ids and digests the reducer looks up per event.
+pub(crate) type FxIndexMap<K, V> = IndexMap<K, V, FxBuildHasher>;
+pub(crate) type FxIndexSet<K> = IndexSet<K, FxBuildHasher>;
 
 /// Answers payload bytes by content hash. The only way the reducer sees
 /// payload bytes.
@@ -57,7 +63,7 @@ pub trait PayloadSource {
 /// In-memory payload source for tests and bundles.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryPayloads {
-    payloads: BTreeMap<Hash, Arc<[u8]>>,
+    payloads: FxIndexMap<Hash, Arc<[u8]>>,
 }
 
 impl MemoryPayloads {
@@ -134,6 +140,15 @@ pub(crate) fn unknown<T>(message: String) -> Res<T> {
     Err(Fail::Unknown(message))
 }
 
+/// A payload kind as the raw payload index keys it: by name, so an `Other`
+/// spelling a known kind's name is that kind.
+fn payload_kind_key(kind: &PayloadKind) -> PayloadKind {
+    match kind {
+        PayloadKind::Other(name) => PayloadKind::from_name(name),
+        known => known.clone(),
+    }
+}
+
 /// Joins index key parts with a separator no id contains.
 pub(crate) fn key(a: &str, b: &str) -> String {
     let mut out = String::with_capacity(a.len() + b.len() + 1);
@@ -150,7 +165,9 @@ const PAYLOAD_CACHE_ENTRIES_MAX: usize = 64;
 /// work and never changes a result.
 #[derive(Debug, Default)]
 struct PayloadCache {
-    entries: IndexMap<Hash, Arc<Value>>,
+    entries: FxIndexMap<Hash, Arc<Value>>,
+    /// Insertion order of `entries`, oldest first (evicted first).
+    order: VecDeque<Hash>,
 }
 
 /// The fold state: the reduced trace plus the indexes and pending queues that
@@ -161,45 +178,47 @@ pub struct Reducer {
     next_item_ordinal: u64,
     next_terminal_operation_ordinal: u64,
     next_raw_payload_ordinal: u64,
-    /// `hash:kind` to `raw_payload:{n}`.
-    raw_payload_ids: IndexMap<String, String>,
+    /// `(hash, kind)` to the index of its entry in `trace.raw_payloads`.
+    /// Not saved: rebuilt from `trace.raw_payloads` on resume.
+    #[serde(skip)]
+    raw_payload_index: FxIndexMap<(Hash, PayloadKind), usize>,
     /// Content identity of every conversation item.
-    item_identity: IndexMap<String, Hash>,
+    item_identity: FxIndexMap<String, Hash>,
     /// Live model-visible history per thread (compared by the next full request).
-    snapshots: IndexMap<String, Vec<String>>,
+    snapshots: FxIndexMap<String, Vec<String>>,
     /// `thread, response_id` to inference call id.
-    inference_by_response: IndexMap<String, String>,
+    inference_by_response: FxIndexMap<String, String>,
     /// `thread, call_id` to items carrying that call id, in creation order.
-    items_by_call: IndexMap<String, Vec<String>>,
+    items_by_call: FxIndexMap<String, Vec<String>>,
     /// `thread, call_id, kind` to the first item of that kind.
-    first_item_by_call_kind: IndexMap<String, String>,
+    first_item_by_call_kind: FxIndexMap<String, String>,
     /// `thread, call_id` of code-mode `exec` calls (notify outputs reuse them).
-    exec_calls: IndexSet<String>,
+    exec_calls: FxIndexSet<String>,
     /// `thread, model-visible call_id` to tool call id.
-    tool_by_visible_call: IndexMap<String, String>,
+    tool_by_visible_call: FxIndexMap<String, String>,
     /// Turn id to its inference calls and code cells (closed at turn end).
-    inferences_by_turn: IndexMap<String, Vec<String>>,
-    code_cells_by_turn: IndexMap<String, Vec<String>>,
+    inferences_by_turn: FxIndexMap<String, Vec<String>>,
+    code_cells_by_turn: FxIndexMap<String, Vec<String>>,
     /// `thread, turn` to the latest plain assistant message item.
-    latest_assistant_message: IndexMap<String, String>,
+    latest_assistant_message: FxIndexMap<String, String>,
     /// `thread, runtime_cell_id` to code cell id (pending or materialised).
-    code_cell_by_runtime: IndexMap<String, String>,
+    code_cell_by_runtime: FxIndexMap<String, String>,
     /// `thread, call_id` to materialised code cell id.
-    code_cell_by_call: IndexMap<String, String>,
+    code_cell_by_call: FxIndexMap<String, String>,
     /// `thread, call_id` to a code cell start waiting for its `exec` item.
-    pending_code_cells: IndexMap<String, PendingCodeCell>,
+    pending_code_cells: FxIndexMap<String, PendingCodeCell>,
     /// Code cell id to lifecycle events waiting for the cell to materialise.
-    pending_code_cell_events: IndexMap<String, Vec<PendingLifecycle>>,
+    pending_code_cell_events: FxIndexMap<String, Vec<PendingLifecycle>>,
     /// Compaction id to its request ids.
-    requests_by_compaction: IndexMap<String, Vec<String>>,
+    requests_by_compaction: FxIndexMap<String, Vec<String>>,
     /// Agent delivery edges waiting for the recipient item, by edge id.
-    pending_edges: IndexMap<String, PendingEdge>,
+    pending_edges: FxIndexMap<String, PendingEdge>,
     /// Delivery key to pending edge ids, oldest first.
-    pending_edges_by_delivery: IndexMap<String, VecDeque<String>>,
+    pending_edges_by_delivery: FxIndexMap<String, VecDeque<String>>,
     /// Delivery key to inter-agent items no edge targets yet, oldest first.
-    unlinked_agent_items: IndexMap<String, VecDeque<String>>,
+    unlinked_agent_items: FxIndexMap<String, VecDeque<String>>,
     /// Tool call id to the edge it produced (resolved or pending).
-    edge_by_tool: IndexMap<String, String>,
+    edge_by_tool: FxIndexMap<String, String>,
     /// Set once an `events_dropped` event was seen.
     events_dropped: bool,
     #[serde(skip)]
@@ -214,29 +233,75 @@ impl Reducer {
             next_item_ordinal: 1,
             next_terminal_operation_ordinal: 1,
             next_raw_payload_ordinal: 1,
-            raw_payload_ids: IndexMap::new(),
-            item_identity: IndexMap::new(),
-            snapshots: IndexMap::new(),
-            inference_by_response: IndexMap::new(),
-            items_by_call: IndexMap::new(),
-            first_item_by_call_kind: IndexMap::new(),
-            exec_calls: IndexSet::new(),
-            tool_by_visible_call: IndexMap::new(),
-            inferences_by_turn: IndexMap::new(),
-            code_cells_by_turn: IndexMap::new(),
-            latest_assistant_message: IndexMap::new(),
-            code_cell_by_runtime: IndexMap::new(),
-            code_cell_by_call: IndexMap::new(),
-            pending_code_cells: IndexMap::new(),
-            pending_code_cell_events: IndexMap::new(),
-            requests_by_compaction: IndexMap::new(),
-            pending_edges: IndexMap::new(),
-            pending_edges_by_delivery: IndexMap::new(),
-            unlinked_agent_items: IndexMap::new(),
-            edge_by_tool: IndexMap::new(),
+            raw_payload_index: FxIndexMap::default(),
+            item_identity: FxIndexMap::default(),
+            snapshots: FxIndexMap::default(),
+            inference_by_response: FxIndexMap::default(),
+            items_by_call: FxIndexMap::default(),
+            first_item_by_call_kind: FxIndexMap::default(),
+            exec_calls: FxIndexSet::default(),
+            tool_by_visible_call: FxIndexMap::default(),
+            inferences_by_turn: FxIndexMap::default(),
+            code_cells_by_turn: FxIndexMap::default(),
+            latest_assistant_message: FxIndexMap::default(),
+            code_cell_by_runtime: FxIndexMap::default(),
+            code_cell_by_call: FxIndexMap::default(),
+            pending_code_cells: FxIndexMap::default(),
+            pending_code_cell_events: FxIndexMap::default(),
+            requests_by_compaction: FxIndexMap::default(),
+            pending_edges: FxIndexMap::default(),
+            pending_edges_by_delivery: FxIndexMap::default(),
+            unlinked_agent_items: FxIndexMap::default(),
+            edge_by_tool: FxIndexMap::default(),
             events_dropped: false,
             cache: PayloadCache::default(),
         }
+    }
+
+    /// Reserves the state's maps for a whole log up front, from counts of the
+    /// start events (upper bounds, or estimates for conversation items), so
+    /// the large maps do not grow by doubling and copying. Only capacity: the
+    /// result never depends on it.
+    fn reserve_for(&mut self, events: &[&Event]) {
+        let (mut threads, mut turns, mut inferences, mut tools) = (0, 0, 0, 0);
+        let (mut cells, mut compactions, mut requests, mut runtimes, mut refs) = (0, 0, 0, 0, 0);
+        for event in events {
+            match &event.payload {
+                EventPayload::ThreadStarted { .. } => threads += 1,
+                EventPayload::CodexTurnStarted { .. } => turns += 1,
+                EventPayload::InferenceStarted { .. } => inferences += 1,
+                EventPayload::ToolCallStarted { .. } => tools += 1,
+                EventPayload::ToolCallRuntimeStarted { .. } => runtimes += 1,
+                EventPayload::CodeCellStarted { .. } => cells += 1,
+                EventPayload::CompactionInstalled { .. }
+                | EventPayload::LocalCompactionInstalled { .. } => compactions += 1,
+                EventPayload::CompactionRequestStarted { .. } => requests += 1,
+                _ => {}
+            }
+            event.payload.for_each_ref(|_| refs += 1);
+        }
+        // Items: a request adds about one new item and a response about one
+        // or two; compactions add a marker and replacements.
+        let items = inferences * 3 + compactions * 2 + tools;
+        let trace = &mut self.trace;
+        trace.threads.reserve(threads);
+        trace.codex_turns.reserve(turns);
+        trace.inference_calls.reserve(inferences);
+        trace.tool_calls.reserve(tools);
+        trace.code_cells.reserve(cells);
+        trace.compactions.reserve(compactions);
+        trace.compaction_requests.reserve(requests);
+        trace.terminal_operations.reserve(runtimes);
+        trace.terminal_sessions.reserve(runtimes);
+        trace.raw_payloads.reserve(refs);
+        trace.conversation_items.reserve(items);
+        self.raw_payload_index.reserve(refs);
+        self.item_identity.reserve(items);
+        self.inference_by_response.reserve(inferences);
+        self.inferences_by_turn.reserve(turns);
+        self.tool_by_visible_call.reserve(tools);
+        self.items_by_call.reserve(tools);
+        self.first_item_by_call_kind.reserve(tools * 2);
     }
 
     /// The state reduced so far (without end-of-log resolution).
@@ -252,7 +317,7 @@ impl Reducer {
     ) -> Result<(), ReduceError> {
         let seq = event.seq;
         event.payload.for_each_ref(|r| {
-            self.raw_payload_id(r);
+            self.register_raw_payload(r);
         });
         match self.dispatch(event, payloads) {
             Ok(()) => Ok(()),
@@ -278,9 +343,12 @@ impl Reducer {
 
     /// A reducer continuing from [`Reducer::save`] output.
     pub fn resume(bytes: &[u8]) -> Result<Reducer, ReduceError> {
-        serde_json::from_slice(bytes).map_err(|err| ReduceError::Resume {
-            reason: err.to_string(),
-        })
+        let mut reducer: Reducer =
+            serde_json::from_slice(bytes).map_err(|err| ReduceError::Resume {
+                reason: err.to_string(),
+            })?;
+        reducer.rebuild_raw_payload_index();
+        Ok(reducer)
     }
 
     /// End-of-log resolution: spawn fallbacks, terminal observations, and
@@ -586,14 +654,23 @@ impl Reducer {
     /// The `raw_payload:{n}` id of a cited payload, registering it on first
     /// citation.
     pub(crate) fn raw_payload_id(&mut self, payload: &PayloadRef) -> String {
-        let hex = payload.hash.to_hex();
-        let index_key = key(&hex, payload.kind.name());
-        if let Some(id) = self.raw_payload_ids.get(&index_key) {
-            return id.clone();
+        let index = self.register_raw_payload(payload);
+        match self.trace.raw_payloads.get_index(index) {
+            Some((id, _)) => id.clone(),
+            None => String::new(),
+        }
+    }
+
+    /// Registers a cited payload on first citation; the index of its entry
+    /// in `trace.raw_payloads`.
+    fn register_raw_payload(&mut self, payload: &PayloadRef) -> usize {
+        let index_key = (payload.hash, payload_kind_key(&payload.kind));
+        if let Some(&index) = self.raw_payload_index.get(&index_key) {
+            return index;
         }
         let id = format!("raw_payload:{:06}", self.next_raw_payload_ordinal);
         self.next_raw_payload_ordinal += 1;
-        self.trace.raw_payloads.insert(
+        let (index, _) = self.trace.raw_payloads.insert_full(
             id.clone(),
             RawPayloadEntry {
                 raw_payload_id: id.clone(),
@@ -602,8 +679,19 @@ impl Reducer {
                 size_bytes: payload.size_bytes,
             },
         );
-        self.raw_payload_ids.insert(index_key, id.clone());
-        id
+        self.raw_payload_index.insert(index_key, index);
+        index
+    }
+
+    /// Rebuilds the unsaved `(hash, kind)` index from `trace.raw_payloads`
+    /// (first citation wins, as when it was built).
+    fn rebuild_raw_payload_index(&mut self) {
+        self.raw_payload_index.clear();
+        for (index, entry) in self.trace.raw_payloads.values().enumerate() {
+            self.raw_payload_index
+                .entry((entry.blake3, payload_kind_key(&entry.kind)))
+                .or_insert(index);
+        }
     }
 
     /// The parsed JSON of a payload, through the bounded cache.
@@ -630,10 +718,13 @@ impl Reducer {
             }
         };
         let value = Arc::new(value);
-        if self.cache.entries.len() >= PAYLOAD_CACHE_ENTRIES_MAX {
-            self.cache.entries.shift_remove_index(0);
+        if self.cache.entries.len() >= PAYLOAD_CACHE_ENTRIES_MAX
+            && let Some(oldest) = self.cache.order.pop_front()
+        {
+            self.cache.entries.swap_remove(&oldest);
         }
         self.cache.entries.insert(payload.hash, Arc::clone(&value));
+        self.cache.order.push_back(payload.hash);
         Ok(value)
     }
 
@@ -681,7 +772,9 @@ pub fn reduce<'a>(
     events: impl IntoIterator<Item = &'a Event>,
     payloads: &dyn PayloadSource,
 ) -> Result<RolloutTrace, ReduceError> {
+    let events: Vec<&Event> = events.into_iter().collect();
     let mut reducer = Reducer::new(rollout_id);
+    reducer.reserve_for(&events);
     for event in events {
         reducer.apply(event, payloads)?;
     }

@@ -453,8 +453,9 @@ impl Store {
     }
 
     /// Rebuilds a payload's bytes from its recipe, following its base chain
-    /// (at most `depth_left` recipes deep). Only the caller checks the hash:
-    /// the bases are checked as a whole by the final payload's hash.
+    /// (at most `depth_left` recipes deep) into one buffer. Only the caller
+    /// checks the hash: the bases are checked as a whole by the final
+    /// payload's hash.
     fn assemble_payload(&self, hash: &Hash, depth_left: usize) -> Result<Vec<u8>> {
         let recipe = self.recipe(hash)?;
         let size = usize::try_from(recipe.size_bytes)
@@ -466,40 +467,69 @@ impl Store {
                     recipe.size_bytes
                 ))
             })?;
-        let mut out = match recipe.base {
-            None => Vec::with_capacity(size),
-            Some(base) => {
-                if depth_left <= 1 {
-                    return Err(Error::CorruptData(format!(
-                        "payload {hash}: base chain deeper than {}",
-                        payload::BASE_DEPTH_MAX
-                    )));
-                }
-                let mut bytes = self.assemble_payload(&base.payload, depth_left - 1)?;
-                let prefix = usize::try_from(base.prefix_bytes).unwrap_or(usize::MAX);
-                if prefix > bytes.len() {
-                    return Err(Error::CorruptData(format!(
-                        "payload {hash}: base {} has {} bytes, fewer than the {prefix} it shares",
-                        base.payload,
-                        bytes.len()
-                    )));
-                }
-                bytes.truncate(prefix);
-                bytes.reserve(size.saturating_sub(prefix));
-                bytes
-            }
-        };
-        for data_hash in self.data_chunks(hash, &recipe)? {
-            out.extend_from_slice(&self.read_chunk(&data_hash)?);
-        }
-        if out.len() as u64 != recipe.size_bytes {
+        let mut out = Vec::with_capacity(size);
+        self.append_prefix(hash, &recipe, size, &mut out, depth_left)?;
+        if out.len() != size {
             return Err(Error::CorruptData(format!(
-                "payload {hash}: chunks hold {} bytes, recipe says {}",
-                out.len(),
-                recipe.size_bytes
+                "payload {hash}: chunks hold {} bytes, recipe says {size}",
+                out.len()
             )));
         }
         Ok(out)
+    }
+
+    /// Appends the first `limit` bytes of payload `hash` (whose recipe is
+    /// `recipe`) to `out`, reading only the chunks those bytes need.
+    fn append_prefix(
+        &self,
+        hash: &Hash,
+        recipe: &Recipe,
+        limit: usize,
+        out: &mut Vec<u8>,
+        depth_left: usize,
+    ) -> Result<()> {
+        let start = out.len();
+        let mut own_start = 0usize;
+        if let Some(base) = recipe.base {
+            if depth_left <= 1 {
+                return Err(Error::CorruptData(format!(
+                    "payload {hash}: base chain deeper than {}",
+                    payload::BASE_DEPTH_MAX
+                )));
+            }
+            let prefix = usize::try_from(base.prefix_bytes).unwrap_or(usize::MAX);
+            let base_recipe = self.recipe(&base.payload)?;
+            if (base_recipe.size_bytes as usize) < prefix {
+                return Err(Error::CorruptData(format!(
+                    "payload {hash}: base {} has {} bytes, fewer than the {prefix} it shares",
+                    base.payload, base_recipe.size_bytes
+                )));
+            }
+            let wanted = prefix.min(limit);
+            self.append_prefix(&base.payload, &base_recipe, wanted, out, depth_left - 1)?;
+            own_start = prefix;
+        }
+        if limit <= own_start {
+            return Ok(());
+        }
+        let mut remaining = limit - own_start;
+        for data_hash in self.data_chunks(hash, recipe)? {
+            if remaining == 0 {
+                break;
+            }
+            let chunk = self.read_chunk(&data_hash)?;
+            let take = chunk.len().min(remaining);
+            out.extend_from_slice(&chunk[..take]);
+            remaining -= take;
+        }
+        if remaining > 0 {
+            return Err(Error::CorruptData(format!(
+                "payload {hash}: chunks end {remaining} bytes short of {} ({} read)",
+                limit,
+                out.len() - start
+            )));
+        }
+        Ok(())
     }
 
     fn data_chunks(&self, hash: &Hash, recipe: &Recipe) -> Result<Vec<Hash>> {
