@@ -12,8 +12,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracefold::demo::{DemoConfig, run};
 use tracefold::diff::{DiffPolicy, diff, diff_with_payloads};
 use tracefold::export::reduce_stored;
-use tracefold::recorder::{Recorder, RecorderConfig};
+use tracefold::recorder::{Durability, Recorder, RecorderConfig};
 use tracefold::store::{Store, StoreOptions};
+use tracefold::writer::WriterConfig;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let turns = std::env::var("TRACEFOLD_DIFF_BENCH_TURNS")
@@ -39,7 +40,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|manifest| manifest.rollout_id)
         .collect();
     if ids.len() < 2 {
-        let recorder = Recorder::start(&store, RecorderConfig::default())?;
+        // Buffered: this bench times reducing and diffing, not fsync; one
+        // flush at shutdown makes the recordings durable.
+        let recorder = Recorder::start(
+            &store,
+            RecorderConfig {
+                writer: WriterConfig {
+                    durability: Durability::Buffered,
+                    ..WriterConfig::default()
+                },
+            },
+        )?;
         ids = vec![
             run(&recorder, config).rollout_id,
             run(&recorder, config).rollout_id,

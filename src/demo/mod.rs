@@ -499,7 +499,7 @@ impl Host<'_> {
             "const files = await tools.list_dir({path: \"src\"});\n\
              text(`found ${files.entries.length} files`);\n\
              yield_control();\n\
-             await new Promise((resolve) => setTimeout(resolve, 150));\n\
+             await new Promise((resolve) => setTimeout(resolve, 20));\n\
              const parser = await tools.read_file({path: \"src/parser.rs\"});\n\
              store(\"parser_len\", parser.content.length);\n\
              text(parser.content);\n"

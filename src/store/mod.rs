@@ -174,6 +174,9 @@ struct StoreInner {
     tree: sled::Tree,
     options: StoreOptions,
     write: Mutex<WriteState>,
+    /// Recently assembled payloads, so reading a conversation's requests in
+    /// order assembles each delta from its (just read) base in one step.
+    assembled: Mutex<std::collections::VecDeque<(Hash, Arc<[u8]>)>>,
     // Held for the store's lifetime: the OS lock is released when it drops.
     _lock: File,
 }
@@ -302,6 +305,7 @@ impl Store {
                 db,
                 tree,
                 options,
+                assembled: Mutex::new(std::collections::VecDeque::new()),
                 write: Mutex::new(WriteState {
                     next_rollout_num,
                     manifests: BTreeMap::new(),
@@ -435,7 +439,41 @@ impl Store {
                 "payload {hash}: content hashes to {actual}"
             )));
         }
+        self.remember_assembled(hash, &out);
         Ok(out)
+    }
+
+    /// Keeps a verified payload's bytes for the deltas that extend it.
+    fn remember_assembled(&self, hash: &Hash, bytes: &[u8]) {
+        const ENTRIES_MAX: usize = 8;
+        const BYTES_MAX: usize = 4 * 1024 * 1024;
+        if bytes.len() > BYTES_MAX {
+            return;
+        }
+        let mut cache = self
+            .inner
+            .assembled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.iter().any(|(cached, _)| cached == hash) {
+            return;
+        }
+        if cache.len() >= ENTRIES_MAX {
+            cache.pop_front();
+        }
+        cache.push_back((*hash, Arc::from(bytes)));
+    }
+
+    fn assembled(&self, hash: &Hash) -> Option<Arc<[u8]>> {
+        let cache = self
+            .inner
+            .assembled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .iter()
+            .find(|(cached, _)| cached == hash)
+            .map(|(_, bytes)| Arc::clone(bytes))
     }
 
     /// The recipe of a stored payload.
@@ -498,6 +536,13 @@ impl Store {
                 )));
             }
             let prefix = usize::try_from(base.prefix_bytes).unwrap_or(usize::MAX);
+            // A base read just before (its hash verified then) needs no walk.
+            if let Some(bytes) = self.assembled(&base.payload)
+                && bytes.len() >= prefix
+            {
+                out.extend_from_slice(&bytes[..prefix.min(limit)]);
+                return self.append_own_chunks(hash, recipe, prefix, limit, out, start);
+            }
             let base_recipe = self.recipe(&base.payload)?;
             if (base_recipe.size_bytes as usize) < prefix {
                 return Err(Error::CorruptData(format!(
@@ -509,6 +554,21 @@ impl Store {
             self.append_prefix(&base.payload, &base_recipe, wanted, out, depth_left - 1)?;
             own_start = prefix;
         }
+        self.append_own_chunks(hash, recipe, own_start, limit, out, start)
+    }
+
+    /// Appends the payload's own chunks (which start at byte `own_start` of
+    /// the payload) up to byte `limit`; `start` is where this payload's bytes
+    /// began in `out`.
+    fn append_own_chunks(
+        &self,
+        hash: &Hash,
+        recipe: &Recipe,
+        own_start: usize,
+        limit: usize,
+        out: &mut Vec<u8>,
+        start: usize,
+    ) -> Result<()> {
         if limit <= own_start {
             return Ok(());
         }
