@@ -83,9 +83,27 @@ pub fn demo_workload(turns: u32, agents: u32, seed: u64) -> Workload {
 }
 
 /// Records the workload through the public recorder API into `store` and
-/// waits until it is durable.
+/// waits until it is durable, with the default durability (group commit,
+/// at most 2 ms behind).
 pub fn record_with_tracefold(store: &Store, workload: &Workload) -> Recorder {
-    let recorder = Recorder::start(store, RecorderConfig::default()).expect("recorder");
+    record_with(store, workload, RecorderConfig::default())
+}
+
+/// The same with one flush at the end (`Durability::Buffered` + `flush()`),
+/// the durability of the raw-sled ceiling, which flushes once per 1,000
+/// records.
+pub fn record_with_tracefold_batched(store: &Store, workload: &Workload) -> Recorder {
+    let config = RecorderConfig {
+        writer: tracefold::writer::WriterConfig {
+            durability: tracefold::recorder::Durability::Buffered,
+            ..tracefold::writer::WriterConfig::default()
+        },
+    };
+    record_with(store, workload, config)
+}
+
+fn record_with(store: &Store, workload: &Workload, config: RecorderConfig) -> Recorder {
+    let recorder = Recorder::start(store, config).expect("recorder");
     let rollout = recorder.attach_rollout(&workload.rollout_id, &workload.root_thread_id);
     let started = std::time::Instant::now();
     for event in &workload.events {

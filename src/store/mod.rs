@@ -204,20 +204,35 @@ struct RecentPayloads {
 #[derive(Clone)]
 struct RecentPayload {
     hash: Hash,
+    /// Only a payload of the same kind is a useful base (requests extend
+    /// requests), so others are not even compared.
+    kind: crate::event::PayloadKind,
     bytes: Arc<[u8]>,
     /// 0 for a payload stored whole, else its base chain length.
     depth: u8,
 }
 
-/// How many recent payloads are kept as base candidates, and their bytes.
-const RECENT_PAYLOADS_MAX: usize = 16;
+/// How many recent payloads of one kind are kept as base candidates, and
+/// the bytes kept in all.
+const RECENT_PAYLOADS_PER_KIND_MAX: usize = 8;
 const RECENT_PAYLOAD_BYTES_MAX: usize = 32 * 1024 * 1024;
 
 impl RecentPayloads {
     fn push(&mut self, entry: RecentPayload) {
+        let same_kind = self
+            .entries
+            .iter()
+            .filter(|old| old.kind == entry.kind)
+            .count();
+        if same_kind >= RECENT_PAYLOADS_PER_KIND_MAX
+            && let Some(oldest) = self.entries.iter().position(|old| old.kind == entry.kind)
+            && let Some(old) = self.entries.remove(oldest)
+        {
+            self.bytes -= old.bytes.len();
+        }
         self.bytes += entry.bytes.len();
         self.entries.push_back(entry);
-        while self.entries.len() > RECENT_PAYLOADS_MAX || self.bytes > RECENT_PAYLOAD_BYTES_MAX {
+        while self.bytes > RECENT_PAYLOAD_BYTES_MAX {
             match self.entries.pop_front() {
                 Some(old) => self.bytes -= old.bytes.len(),
                 None => break,
@@ -957,12 +972,13 @@ impl Writes<'_> {
         if self.payload_known(&hash)? {
             self.counters.payloads_deduplicated += 1;
         } else {
-            let base = self.find_base(bytes);
+            let base = self.find_base(&kind, bytes);
             let prepared =
                 payload::prepare_payload_on_base(bytes, base, &mut |chunk| self.chunk_known(chunk));
             self.put_prepared(&prepared)?;
             self.pending_recent.push(RecentPayload {
                 hash,
+                kind: kind.clone(),
                 bytes: Arc::from(bytes),
                 depth: base.map_or(0, |base| base.depth),
             });
@@ -976,13 +992,18 @@ impl Writes<'_> {
 
     /// The recent payload sharing the longest prefix with `bytes`, when that
     /// prefix is long enough to store `bytes` as a delta of it.
-    fn find_base(&self, bytes: &[u8]) -> Option<payload::RecipeBase> {
+    fn find_base(
+        &self,
+        kind: &crate::event::PayloadKind,
+        bytes: &[u8],
+    ) -> Option<payload::RecipeBase> {
         let candidates = self
             .state
             .recent
             .entries
             .iter()
-            .chain(self.pending_recent.iter());
+            .chain(self.pending_recent.iter())
+            .filter(|candidate| candidate.kind == *kind);
         let mut best: Option<(usize, &RecentPayload)> = None;
         for candidate in candidates {
             let shared = payload::common_prefix_len(&candidate.bytes, bytes);
