@@ -599,3 +599,30 @@ fn diff_of_an_unknown_rollout_or_a_broken_state_file_exits_with_2() {
     let stderr = crate::support::fails(&store, &["diff", broken, broken]);
     assert!(stderr.contains("broken.json"), "{stderr}");
 }
+
+#[test]
+fn a_scripted_host_rerun_on_replayed_model_outputs_is_equivalent_to_the_recording() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let original = record_demo(dir.path(), small_demo());
+    let store = open_store(dir.path());
+    let mut replay = ReplaySource::from_stored(&store, &original).expect("replay");
+    // The rerun's model outputs come from the recording, not the script.
+    let recorder = Recorder::start(&store, RecorderConfig::default()).expect("recorder");
+    let rerun = tracefold::demo::run_replayed(&recorder, small_demo(), &mut replay).rollout_id;
+    recorder.shutdown().expect("shutdown");
+    // Requests that embed the rerun's new thread ids miss by hash and are
+    // answered by their position in the thread; the only unanswered one is
+    // the interrupted call, which had no response in the recording either.
+    let misses = replay.misses();
+    let unanswered: Vec<_> = misses
+        .iter()
+        .filter(|miss| !miss.reason.contains("answered by order"))
+        .collect();
+    assert_eq!(unanswered.len(), 1, "{misses:?}");
+    assert!(unanswered[0].reason.contains("no response"), "{misses:?}");
+    assert!(replay.unused().is_empty(), "{:?}", replay.unused());
+    let a = reduce_stored(&store, &original).expect("reduce original");
+    let b = reduce_stored(&store, &rerun).expect("reduce rerun");
+    let report = diff_with_payloads(&a, Some(&store), &b, Some(&store), &DiffPolicy::default());
+    assert!(report.equivalent, "{report}");
+}

@@ -22,6 +22,7 @@ use crate::codemode::{
     CodeModeService, CodeModeTraceSink, ExecuteRequest, NestedToolCall, ToolDefinition, ToolHost,
     WaitRequest,
 };
+use crate::diff::replay::ReplaySource;
 use crate::event::{
     ExecutionStatus, RawToolCallRequester, RolloutStatus, ToolCallKind, ToolCallSummary,
     truncate_utf8,
@@ -259,11 +260,33 @@ struct Host<'a> {
     report: DemoReport,
     recorder: &'a Recorder,
     next_terminal: u64,
+    /// When set, model outputs come from a recording instead of the script.
+    replay: Option<&'a mut ReplaySource>,
 }
 
 /// Runs the simulated host into `recorder`'s store. Returns what it did; the
 /// caller flushes, reduces and reports.
 pub fn run(recorder: &Recorder, config: DemoConfig) -> DemoReport {
+    run_host(recorder, config, None)
+}
+
+/// Runs the simulated host with its model outputs answered by `replay` (a
+/// recorded rollout) instead of its script: the record/replay test loop. A
+/// request the recording cannot answer falls back to the script; `replay`
+/// lists such misses.
+pub fn run_replayed(
+    recorder: &Recorder,
+    config: DemoConfig,
+    replay: &mut ReplaySource,
+) -> DemoReport {
+    run_host(recorder, config, Some(replay))
+}
+
+fn run_host(
+    recorder: &Recorder,
+    config: DemoConfig,
+    replay: Option<&mut ReplaySource>,
+) -> DemoReport {
     let mut host = Host {
         config,
         rng: Rng::new(config.seed),
@@ -271,6 +294,7 @@ pub fn run(recorder: &Recorder, config: DemoConfig) -> DemoReport {
         report: DemoReport::default(),
         recorder,
         next_terminal: 1,
+        replay,
     };
     host.run();
     host.report
@@ -398,6 +422,18 @@ impl Host<'_> {
             "parallel_tool_calls": false,
             "input": agent.conversation,
         });
+        let output_items = match self.replay.as_deref_mut() {
+            Some(replay) => replay
+                .answer(&agent.path, &request)
+                .and_then(|response| {
+                    response
+                        .get("output_items")
+                        .and_then(Value::as_array)
+                        .cloned()
+                })
+                .unwrap_or(output_items),
+            None => output_items,
+        };
         let call = turn.start_inference(agent.model, "openai", || request);
         let response_id = format!("resp_{}", self.rng.blob(24));
         let input_tokens = agent.conversation_bytes() as u64 / 4;
@@ -745,6 +781,11 @@ impl Host<'_> {
     fn interrupted(&mut self, agent: &mut Agent, turn: &TurnRecorder) {
         let request = json!({"model": agent.model, "instructions": SYSTEM_PROMPT, "tools": tool_definitions(),
                              "input": agent.conversation});
+        // A replayed run asks too, so its calls line up with the recording's
+        // (the recorded call has no response: it was cancelled).
+        if let Some(replay) = self.replay.as_deref_mut() {
+            let _ = replay.answer(&agent.path, &request);
+        }
         let call = turn.start_inference(agent.model, "openai", || request);
         self.report.inference_calls += 1;
         call.cancelled(None, "turn interrupted by the user", || None::<Value>);
