@@ -366,6 +366,88 @@ fn realistic_rollout() -> Rollout {
 fn realistic_rollout_reduces_to_the_prescribed_state() {
     let rollout = realistic_rollout();
     let state = reduce("r-1", &rollout.events, &rollout.payloads).expect("reduce");
+    assert_prescribed_state(&state);
+}
+
+/// Writes the rollout as a reference bundle: `manifest.json`, `trace.jsonl`
+/// with file payload refs, one pretty-printed JSON file per payload.
+fn write_reference_bundle(rollout: &Rollout, dir: &std::path::Path) {
+    use tracefold::event::wire::{WireEvent, WirePayloadRef, to_line};
+    use tracefold::reducer::PayloadSource;
+    std::fs::create_dir_all(dir.join("payloads")).expect("mkdir");
+    let manifest = json!({
+        "schema_version": 1, "trace_id": "t-1", "rollout_id": "r-1",
+        "root_thread_id": "th-root", "started_at_unix_ms": 1_000,
+        "raw_event_log": "trace.jsonl", "payloads_dir": "payloads"
+    });
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&manifest).expect("json"),
+    )
+    .expect("manifest");
+    let mut ordinal = 0;
+    let mut lines = String::new();
+    for event in &rollout.events {
+        let payload = event
+            .payload
+            .clone()
+            .try_map_refs(|r| {
+                ordinal += 1;
+                let bytes = rollout.payloads.read_payload(&r).expect("payload");
+                let value: Value = serde_json::from_slice(&bytes).expect("json payload");
+                let path = format!("payloads/{ordinal}.json");
+                std::fs::write(
+                    dir.join(&path),
+                    serde_json::to_vec_pretty(&value).expect("json"),
+                )
+                .expect("payload file");
+                Ok::<_, ()>(WirePayloadRef::File {
+                    raw_payload_id: format!("raw_payload:{ordinal}"),
+                    kind: r.kind,
+                    path,
+                })
+            })
+            .expect("refs");
+        let wire = WireEvent {
+            schema_version: 1,
+            seq: event.seq,
+            wall_time_unix_ms: event.wall_time_unix_ms,
+            rollout_id: "r-1".to_string(),
+            thread_id: event.thread_id.clone(),
+            codex_turn_id: event.codex_turn_id.clone(),
+            payload,
+        };
+        lines.push_str(&to_line(&wire));
+        lines.push('\n');
+    }
+    std::fs::write(dir.join("trace.jsonl"), lines).expect("trace");
+}
+
+#[test]
+fn reduce_bundle_on_a_reference_bundle_gives_the_prescribed_state() {
+    let rollout = realistic_rollout();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = dir.path().join("bundle");
+    write_reference_bundle(&rollout, &bundle);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracefold"))
+        .arg("reduce-bundle")
+        .arg(&bundle)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state: tracefold::model::RolloutTrace =
+        serde_json::from_slice(&std::fs::read(bundle.join("state.json")).expect("state.json"))
+            .expect("state json");
+    assert_prescribed_state(&state);
+    assert_eq!(state.trace_id.as_deref(), Some("t-1"));
+}
+
+/// What the reference semantics prescribe for `realistic_rollout`.
+fn assert_prescribed_state(state: &tracefold::model::RolloutTrace) {
     assert_eq!(state.status, RolloutStatus::Completed);
     assert_eq!(
         state.threads.keys().collect::<Vec<_>>(),
