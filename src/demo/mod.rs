@@ -28,7 +28,8 @@ use crate::event::{
     truncate_utf8,
 };
 use crate::recorder::{
-    Recorder, RolloutStart, ThreadRecorder, ThreadStart, ToolCallStart, TurnRecorder,
+    Recorder, RolloutStart, ThreadRecorder, ThreadStart, ToolCallRecorder, ToolCallStart,
+    TurnRecorder,
 };
 
 /// How big a demo run is.
@@ -515,15 +516,8 @@ impl Host<'_> {
             "duration": {"secs": 1, "nanos": 250_000_000}, "formatted_output": stdout,
             "status": "completed"
         }));
-        let output = function_output(
-            &call_id,
-            &format!("Process exited with code 0\nOutput:\n{stdout}"),
-        );
-        tool.ended(ExecutionStatus::Completed, || {
-            Some(json!({"type": "direct_response", "response_item": output}))
-        });
-        agent.conversation.push(output);
-        self.report.tool_calls += 1;
+        let output = format!("Process exited with code 0\nOutput:\n{stdout}");
+        self.tool_returns(agent, tool, &call_id, &output);
         self.report.terminal_commands += 1;
     }
 
@@ -598,6 +592,51 @@ impl Host<'_> {
         }
     }
 
+    /// The model calls function tool `name`: one inference whose response is
+    /// the call, then the tool call's start with its invocation payload.
+    fn call_tool(
+        &mut self,
+        agent: &mut Agent,
+        turn: &TurnRecorder,
+        call_id: &str,
+        name: &str,
+        kind: ToolCallKind,
+        arguments: &Value,
+    ) -> ToolCallRecorder {
+        self.infer(agent, turn, vec![function_call(call_id, name, arguments)]);
+        turn.start_tool_call(
+            ToolCallStart {
+                tool_call_id: Some(call_id.to_string()),
+                model_visible_call_id: Some(call_id.to_string()),
+                code_mode_runtime_tool_id: None,
+                requester: RawToolCallRequester::Model,
+                kind,
+                summary: ToolCallSummary::generic(name),
+            },
+            || {
+                Some(json!({"tool_name": name, "tool_namespace": null,
+                            "payload": {"type": "function", "arguments": arguments.to_string()}}))
+            },
+        )
+    }
+
+    /// The tool returns `output` to the model, which sees it in its next
+    /// request.
+    fn tool_returns(
+        &mut self,
+        agent: &mut Agent,
+        tool: ToolCallRecorder,
+        call_id: &str,
+        output: &str,
+    ) {
+        let output = function_output(call_id, output);
+        tool.ended(ExecutionStatus::Completed, || {
+            Some(json!({"type": "direct_response", "response_item": output}))
+        });
+        agent.conversation.push(output);
+        self.report.tool_calls += 1;
+    }
+
     fn spawn_child(&mut self, root: &mut Agent, turn: &TurnRecorder, index: usize) -> Agent {
         let role = ["reviewer", "tester", "explorer"][index % 3];
         let path = format!("/root/{role}{}", index + 1);
@@ -608,24 +647,13 @@ impl Host<'_> {
         );
         let call_id = format!("call_spawn_{}", index + 1);
         let arguments = json!({"message": task, "agent_type": role});
-        self.infer(
+        let tool = self.call_tool(
             root,
             turn,
-            vec![function_call(&call_id, "spawn_agent", &arguments)],
-        );
-        let tool = turn.start_tool_call(
-            ToolCallStart {
-                tool_call_id: Some(call_id.clone()),
-                model_visible_call_id: Some(call_id.clone()),
-                code_mode_runtime_tool_id: None,
-                requester: RawToolCallRequester::Model,
-                kind: ToolCallKind::SpawnAgent,
-                summary: ToolCallSummary::generic("spawn_agent"),
-            },
-            || {
-                Some(json!({"tool_name": "spawn_agent", "tool_namespace": null,
-                           "payload": {"type": "function", "arguments": arguments.to_string()}}))
-            },
+            &call_id,
+            "spawn_agent",
+            ToolCallKind::SpawnAgent,
+            &arguments,
         );
         let child_id = uuid::Uuid::new_v4().to_string();
         let nickname = ["Ada", "Grace", "Edsger"][index % 3];
@@ -648,15 +676,8 @@ impl Host<'_> {
                 "new_thread_id": child_id, "prompt": task, "status": "pending_init"
             })
         });
-        let output = function_output(
-            &call_id,
-            &json!({"agent_id": child_id, "nickname": path}).to_string(),
-        );
-        tool.ended(ExecutionStatus::Completed, || {
-            Some(json!({"type": "direct_response", "response_item": output}))
-        });
-        root.conversation.push(output);
-        self.report.tool_calls += 1;
+        let output = json!({"agent_id": child_id, "nickname": path}).to_string();
+        self.tool_returns(root, tool, &call_id, &output);
         self.report.threads.push((path.clone(), child_id));
         Agent {
             thread,
@@ -700,24 +721,13 @@ impl Host<'_> {
         let call_id = format!("call_msg_{}", self.rng.blob(8));
         let text = format!("Also check {}", self.rng.words(6));
         let arguments = json!({"target": child.path, "message": text});
-        self.infer(
+        let tool = self.call_tool(
             root,
             turn,
-            vec![function_call(&call_id, "send_message", &arguments)],
-        );
-        let tool = turn.start_tool_call(
-            ToolCallStart {
-                tool_call_id: Some(call_id.clone()),
-                model_visible_call_id: Some(call_id.clone()),
-                code_mode_runtime_tool_id: None,
-                requester: RawToolCallRequester::Model,
-                kind: ToolCallKind::SendMessage,
-                summary: ToolCallSummary::generic("send_message"),
-            },
-            || {
-                Some(json!({"tool_name": "send_message", "tool_namespace": null,
-                           "payload": {"type": "function", "arguments": arguments.to_string()}}))
-            },
+            &call_id,
+            "send_message",
+            ToolCallKind::SendMessage,
+            &arguments,
         );
         tool.runtime_started(|| json!({"call_id": call_id, "sender_thread_id": root.thread.thread_id(),
                                        "receiver_thread_id": child.thread.thread_id(), "prompt": text}));
@@ -726,35 +736,19 @@ impl Host<'_> {
         }
         tool.runtime_ended(ExecutionStatus::Completed, || json!({"call_id": call_id, "sender_thread_id": root.thread.thread_id(),
                                        "receiver_thread_id": child.thread.thread_id(), "prompt": text, "status": "running"}));
-        let output = function_output(&call_id, "delivered");
-        tool.ended(ExecutionStatus::Completed, || {
-            Some(json!({"type": "direct_response", "response_item": output}))
-        });
-        root.conversation.push(output);
-        self.report.tool_calls += 1;
+        self.tool_returns(root, tool, &call_id, "delivered");
     }
 
     fn close_child(&mut self, root: &mut Agent, turn: &TurnRecorder, child: &Agent) {
         let call_id = format!("call_close_{}", self.rng.blob(8));
         let arguments = json!({"target": child.path});
-        self.infer(
+        let tool = self.call_tool(
             root,
             turn,
-            vec![function_call(&call_id, "close_agent", &arguments)],
-        );
-        let tool = turn.start_tool_call(
-            ToolCallStart {
-                tool_call_id: Some(call_id.clone()),
-                model_visible_call_id: Some(call_id.clone()),
-                code_mode_runtime_tool_id: None,
-                requester: RawToolCallRequester::Model,
-                kind: ToolCallKind::CloseAgent,
-                summary: ToolCallSummary::generic("close_agent"),
-            },
-            || {
-                Some(json!({"tool_name": "close_agent", "tool_namespace": null,
-                           "payload": {"type": "function", "arguments": arguments.to_string()}}))
-            },
+            &call_id,
+            "close_agent",
+            ToolCallKind::CloseAgent,
+            &arguments,
         );
         tool.runtime_started(|| {
             json!({"call_id": call_id, "sender_thread_id": root.thread.thread_id(),
@@ -763,12 +757,7 @@ impl Host<'_> {
         child.thread.end(RolloutStatus::Completed);
         tool.runtime_ended(ExecutionStatus::Completed, || json!({"call_id": call_id, "sender_thread_id": root.thread.thread_id(),
                                        "receiver_thread_id": child.thread.thread_id(), "status": "shutdown"}));
-        let output = function_output(&call_id, "closed");
-        tool.ended(ExecutionStatus::Completed, || {
-            Some(json!({"type": "direct_response", "response_item": output}))
-        });
-        root.conversation.push(output);
-        self.report.tool_calls += 1;
+        self.tool_returns(root, tool, &call_id, "closed");
     }
 
     fn final_answer(&mut self, agent: &mut Agent, turn: &TurnRecorder) {
