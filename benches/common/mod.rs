@@ -185,14 +185,10 @@ impl ReferenceWriter {
     pub fn append(&self, event: &WorkEvent) {
         let kinds = event.payload.conventional_payload_kinds();
         let mut kinds = kinds.into_iter();
-        let payload = event
-            .payload
-            .clone()
-            .try_map_refs(|value| {
-                let kind = kinds.next().unwrap_or(PayloadKind::ToolResult);
-                Ok::<_, ()>(self.write_json_payload(kind, &value))
-            })
-            .expect("refs");
+        let payload = event.payload.clone().map_refs(|value| {
+            let kind = kinds.next().unwrap_or(PayloadKind::ToolResult);
+            self.write_json_payload(kind, &value)
+        });
         let mut inner = self
             .inner
             .lock()

@@ -668,6 +668,15 @@ impl<R> EventPayload<R> {
     }
 
     /// Maps every payload reference through `f`, keeping everything else.
+    pub fn map_refs<R2>(self, mut f: impl FnMut(R) -> R2) -> EventPayload<R2> {
+        let mapped: Result<_, std::convert::Infallible> = self.try_map_refs(|r| Ok(f(r)));
+        match mapped {
+            Ok(payload) => payload,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Maps every payload reference through `f`, keeping everything else.
     /// Stops at the first error.
     pub fn try_map_refs<R2, E>(
         self,

@@ -135,16 +135,10 @@ struct RolloutShared {
 fn pending(payload: EventPayload<PayloadBody>) -> EventPayload<PendingPayload> {
     let kinds = payload.conventional_payload_kinds();
     let mut kinds = kinds.into_iter();
-    let mapped: std::result::Result<_, std::convert::Infallible> = payload.try_map_refs(|body| {
-        Ok(PendingPayload {
-            kind: kinds.next().unwrap_or(PayloadKind::ToolResult),
-            body,
-        })
-    });
-    match mapped {
-        Ok(payload) => payload,
-        Err(never) => match never {},
-    }
+    payload.map_refs(|body| PendingPayload {
+        kind: kinds.next().unwrap_or(PayloadKind::ToolResult),
+        body,
+    })
 }
 
 impl RolloutShared {
@@ -208,12 +202,7 @@ impl RolloutRecorder {
         if let Some(shared) = &self.shared {
             let thread_id = thread_id.map(Arc::<str>::from);
             let turn_id = codex_turn_id.map(Arc::<str>::from);
-            let mapped: std::result::Result<_, std::convert::Infallible> =
-                build().try_map_refs(|value| Ok(PayloadBody::Json(value)));
-            let payload = match mapped {
-                Ok(payload) => payload,
-                Err(never) => match never {},
-            };
+            let payload = build().map_refs(PayloadBody::Json);
             shared.send(thread_id.as_ref(), turn_id.as_ref(), payload);
         }
     }
@@ -431,14 +420,7 @@ impl TurnRecorder {
     /// values are stored as compact JSON under their conventional kinds.
     /// The escape hatch for components (code mode) that build events.
     pub fn record(&self, build: impl FnOnce() -> EventPayload<Value>) {
-        self.emit(|| {
-            let mapped: std::result::Result<_, std::convert::Infallible> =
-                build().try_map_refs(|value| Ok(PayloadBody::Json(value)));
-            match mapped {
-                Ok(payload) => payload,
-                Err(never) => match never {},
-            }
-        });
+        self.emit(|| build().map_refs(PayloadBody::Json));
     }
 
     /// Records the turn's end.

@@ -1199,13 +1199,7 @@ impl Writes<'_> {
             return Err(err.into());
         }
         let staged = std::mem::take(&mut self.staged);
-        let chunks = std::mem::take(&mut self.pending_chunks);
-        let payloads = std::mem::take(&mut self.pending_payloads);
-        self.state.known_chunks.extend(chunks);
-        self.state.known_payloads.extend(payloads);
-        for recent in std::mem::take(&mut self.pending_recent) {
-            self.state.recent.push(recent);
-        }
+        self.publish_staged_payloads();
         self.state.manifests.extend(staged);
         if durable {
             self.store.flush()?;
@@ -1222,6 +1216,13 @@ impl Writes<'_> {
         self.store.inject(FaultPoint::ApplyBatch)?;
         self.store.tree().apply_batch(batch)?;
         self.batch_bytes = 0;
+        self.publish_staged_payloads();
+        Ok(())
+    }
+
+    /// After a batch applied: its chunks and payloads are known to be stored,
+    /// and its payloads become base candidates.
+    fn publish_staged_payloads(&mut self) {
         let chunks = std::mem::take(&mut self.pending_chunks);
         let payloads = std::mem::take(&mut self.pending_payloads);
         self.state.known_chunks.extend(chunks);
@@ -1229,7 +1230,6 @@ impl Writes<'_> {
         for recent in std::mem::take(&mut self.pending_recent) {
             self.state.recent.push(recent);
         }
-        Ok(())
     }
 
     fn forget_staged(&mut self) {

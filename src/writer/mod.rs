@@ -593,24 +593,19 @@ fn redact_pending(
     redactor: &Redactor,
     payload: EventPayload<PendingPayload>,
 ) -> EventPayload<PendingPayload> {
-    let mapped: std::result::Result<_, std::convert::Infallible> =
-        payload.try_map_refs(|mut pending| {
-            match &mut pending.body {
-                PayloadBody::Json(value) => {
-                    redactor.redact_json(value);
-                }
-                PayloadBody::Bytes(bytes) => {
-                    if let Some(redacted) = redactor.redact_bytes(bytes) {
-                        *bytes = redacted;
-                    }
+    let mut payload = payload.map_refs(|mut pending| {
+        match &mut pending.body {
+            PayloadBody::Json(value) => {
+                redactor.redact_json(value);
+            }
+            PayloadBody::Bytes(bytes) => {
+                if let Some(redacted) = redactor.redact_bytes(bytes) {
+                    *bytes = redacted;
                 }
             }
-            Ok(pending)
-        });
-    let mut payload = match mapped {
-        Ok(payload) => payload,
-        Err(never) => match never {},
-    };
+        }
+        pending
+    });
     redactor.redact_event_text(&mut payload);
     payload
 }
