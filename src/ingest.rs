@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::event::wire::{WireEvent, WirePayloadRef, parse_line};
-use crate::event::{EventPayload, PayloadRef};
+use crate::event::{EventPayload, Hash, PayloadKind, PayloadRef};
 use crate::redact::Redactor;
 use crate::store::{Store, Writes};
 
@@ -222,31 +222,12 @@ fn store_event(
     }
     let rollout_id = match bundle {
         Some(rules) => {
-            if event.rollout_id != rules.manifest_rollout_id {
-                return Err(Error::input(
-                    location,
-                    format!(
-                        "event is for rollout {} but the bundle manifest says {}",
-                        event.rollout_id, rules.manifest_rollout_id
-                    ),
-                ));
-            }
+            check_manifest_rollout(location, &event.rollout_id, &rules.manifest_rollout_id)?;
             rules.store_as.clone()
         }
         None => event.rollout_id.clone(),
     };
-    if let Some(previous) = last_seq.get(&rollout_id)
-        && event.seq <= *previous
-    {
-        return Err(Error::input(
-            location,
-            format!(
-                "seq {} does not increase (previous seq {previous} of rollout {rollout_id})",
-                event.seq
-            ),
-        ));
-    }
-    last_seq.insert(rollout_id.clone(), event.seq);
+    check_seq_increases(location, &rollout_id, event.seq, last_seq)?;
 
     let num = match writes.rollout(&rollout_id, false) {
         Ok(num) => num,
@@ -289,40 +270,12 @@ fn resolve_ref(
     r: WirePayloadRef,
     redactor: Option<&Redactor>,
 ) -> Result<PayloadRef> {
-    match r {
-        WirePayloadRef::File {
-            kind,
-            path,
-            raw_payload_id,
-        } => {
-            let bytes = read_payload_file(base_dir, &path, writes.max_payload_bytes())
-                .map_err(|err| Error::Other(format!("payload {raw_payload_id} ({path}): {err}")))?;
-            // Exact bytes unless a secret had to go.
-            match redactor.and_then(|redactor| redactor.redact_bytes(&bytes)) {
-                Some(redacted) => writes.put_payload_bytes(kind, &redacted),
-                None => writes.put_payload_bytes(kind, &bytes),
-            }
-        }
-        WirePayloadRef::Inline { kind, mut value } => {
-            if let Some(redactor) = redactor {
-                redactor.redact_json(&mut value);
-            }
-            // Compact JSON, key order kept.
-            let bytes = serde_json::to_vec(&value)
-                .map_err(|err| Error::Other(format!("inline payload: {err}")))?;
-            writes.put_payload_bytes(kind, &bytes)
-        }
-        WirePayloadRef::InlineText { kind, text } => {
-            match redactor.and_then(|redactor| redactor.redact_str(&text)) {
-                Some(redacted) => writes.put_payload_bytes(kind, redacted.as_bytes()),
-                None => writes.put_payload_bytes(kind, text.as_bytes()),
-            }
-        }
-        WirePayloadRef::Stored {
+    match wire_ref_bytes(base_dir, r, writes.max_payload_bytes(), redactor)? {
+        WireBytes::Bytes { kind, bytes } => writes.put_payload_bytes(kind, &bytes),
+        WireBytes::Stored {
             kind,
             blake3,
             size_bytes,
-            ..
         } => {
             if !writes.payload_known(&blake3)? {
                 return Err(Error::Other(format!(
@@ -338,9 +291,115 @@ fn resolve_ref(
     }
 }
 
-/// Reads a payload file named by a bundle-relative path, refusing anything
-/// that could read outside the bundle or block.
-pub fn read_payload_file(base_dir: &Path, relative: &str, limit_bytes: u64) -> Result<Vec<u8>> {
+/// A bundle's line must be for the rollout its manifest names.
+pub(crate) fn check_manifest_rollout(
+    location: &str,
+    event_rollout: &str,
+    manifest_rollout: &str,
+) -> Result<()> {
+    if event_rollout == manifest_rollout {
+        return Ok(());
+    }
+    Err(Error::input(
+        location,
+        format!(
+            "event is for rollout {event_rollout} but the bundle manifest says {manifest_rollout}"
+        ),
+    ))
+}
+
+/// `seq` must increase strictly within a rollout of one file; records it.
+pub(crate) fn check_seq_increases(
+    location: &str,
+    rollout_id: &str,
+    seq: u64,
+    last_seq: &mut BTreeMap<String, u64>,
+) -> Result<()> {
+    if let Some(previous) = last_seq.get(rollout_id)
+        && seq <= *previous
+    {
+        return Err(Error::input(
+            location,
+            format!(
+                "seq {seq} does not increase (previous seq {previous} of rollout {rollout_id})"
+            ),
+        ));
+    }
+    last_seq.insert(rollout_id.to_string(), seq);
+    Ok(())
+}
+
+/// A wire payload reference made concrete: the bytes to store, or a
+/// payload some store already holds.
+pub(crate) enum WireBytes {
+    Bytes {
+        kind: PayloadKind,
+        bytes: Vec<u8>,
+    },
+    Stored {
+        kind: PayloadKind,
+        blake3: Hash,
+        size_bytes: u64,
+    },
+}
+
+/// The bytes a wire payload reference stands for: a confined file's exact
+/// bytes, an inline value as compact JSON (key order kept), or inline text.
+/// With a redactor, secrets are replaced first (a file's bytes are kept
+/// exactly unless something was redacted).
+pub(crate) fn wire_ref_bytes(
+    base_dir: &Path,
+    r: WirePayloadRef,
+    limit_bytes: u64,
+    redactor: Option<&Redactor>,
+) -> Result<WireBytes> {
+    let (kind, bytes) = match r {
+        WirePayloadRef::File {
+            kind,
+            path,
+            raw_payload_id,
+        } => {
+            let bytes = read_payload_file(base_dir, &path, limit_bytes)
+                .map_err(|err| Error::Other(format!("payload {raw_payload_id} ({path}): {err}")))?;
+            match redactor.and_then(|redactor| redactor.redact_bytes(&bytes)) {
+                Some(redacted) => (kind, redacted),
+                None => (kind, bytes),
+            }
+        }
+        WirePayloadRef::Inline { kind, mut value } => {
+            if let Some(redactor) = redactor {
+                redactor.redact_json(&mut value);
+            }
+            let bytes = serde_json::to_vec(&value)
+                .map_err(|err| Error::Other(format!("inline payload: {err}")))?;
+            (kind, bytes)
+        }
+        WirePayloadRef::InlineText { kind, text } => {
+            match redactor.and_then(|redactor| redactor.redact_str(&text)) {
+                Some(redacted) => (kind, redacted.into_bytes()),
+                None => (kind, text.into_bytes()),
+            }
+        }
+        WirePayloadRef::Stored {
+            kind,
+            blake3,
+            size_bytes,
+            ..
+        } => {
+            return Ok(WireBytes::Stored {
+                kind,
+                blake3,
+                size_bytes,
+            });
+        }
+    };
+    Ok(WireBytes::Bytes { kind, bytes })
+}
+
+/// Checks a bundle-relative path: relative, no `..`, not a symlink, a
+/// regular file, and inside `base_dir` once resolved. Returns the full path
+/// and its metadata.
+fn confined_path(base_dir: &Path, relative: &str) -> Result<(PathBuf, std::fs::Metadata)> {
     let rel = Path::new(relative);
     if relative.is_empty() {
         return Err(Error::Other("empty payload path".to_string()));
@@ -384,6 +443,13 @@ pub fn read_payload_file(base_dir: &Path, relative: &str, limit_bytes: u64) -> R
             "path {relative} resolves outside the bundle directory (through a symlink)"
         )));
     }
+    Ok((full, meta))
+}
+
+/// Reads a payload file named by a bundle-relative path, refusing anything
+/// that could read outside the bundle or block.
+pub fn read_payload_file(base_dir: &Path, relative: &str, limit_bytes: u64) -> Result<Vec<u8>> {
+    let (full, meta) = confined_path(base_dir, relative)?;
     if meta.len() > limit_bytes {
         return Err(Error::PayloadTooLarge {
             size_bytes: meta.len(),
@@ -515,14 +581,14 @@ pub fn import_bundle(
     Ok(report)
 }
 
-fn open_no_follow_checked(bundle_dir: &Path, relative: &str) -> Result<File> {
-    // Same path rules as payloads, without reading the whole log into memory.
-    let probe = read_payload_file(bundle_dir, relative, 0);
-    match probe {
-        Ok(_) | Err(Error::PayloadTooLarge { .. }) => open_no_follow(&bundle_dir.join(relative)),
-        Err(err) => Err(Error::input(
+/// Opens a bundle's file (its event log) under the payload rules; errors
+/// name the file.
+pub(crate) fn open_no_follow_checked(bundle_dir: &Path, relative: &str) -> Result<File> {
+    let opened = confined_path(bundle_dir, relative).and_then(|(full, _)| open_no_follow(&full));
+    opened.map_err(|err| {
+        Error::input(
             bundle_dir.join(relative).display().to_string(),
             err.to_string(),
-        )),
-    }
+        )
+    })
 }

@@ -17,8 +17,9 @@ use crate::error::{Error, Result};
 use crate::event::wire::{WireEvent, WirePayloadRef, to_line};
 use crate::event::{Event, PayloadRef, RAW_EVENT_SCHEMA_VERSION};
 use crate::ingest::{
-    BundleManifest, IngestOptions, JsonlSource, max_line_bytes, read_bundle_manifest,
-    read_payload_file, read_wire_lines,
+    BundleManifest, IngestOptions, JsonlSource, WireBytes, check_manifest_rollout,
+    check_seq_increases, max_line_bytes, open_no_follow_checked, read_bundle_manifest,
+    read_wire_lines, wire_ref_bytes,
 };
 use crate::reducer::MemoryPayloads;
 use crate::store::{Store, StoreOptions};
@@ -38,18 +39,8 @@ pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<Loa
     let manifest = read_bundle_manifest(bundle_dir)?;
     let limit = StoreOptions::default().max_payload_bytes;
     let log_path = bundle_dir.join(&manifest.raw_event_log);
-    // Probe the log path with the payload rules (no symlink, regular file).
-    match read_payload_file(bundle_dir, &manifest.raw_event_log, 0) {
-        Ok(_) | Err(Error::PayloadTooLarge { .. }) => {}
-        Err(err) => {
-            return Err(Error::input(
-                log_path.display().to_string(),
-                err.to_string(),
-            ));
-        }
-    }
-    let file = File::open(&log_path)
-        .map_err(|err| Error::io(format!("open {}", log_path.display()), err))?;
+    // The log is opened under the payload rules (inside, no symlink, regular).
+    let file = open_no_follow_checked(bundle_dir, &manifest.raw_event_log)?;
     let source = JsonlSource {
         name: log_path.display().to_string(),
         base_dir: bundle_dir.to_path_buf(),
@@ -57,29 +48,10 @@ pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<Loa
     };
     let mut payloads = MemoryPayloads::new();
     let mut events = Vec::new();
-    let mut last_seq: Option<u64> = None;
+    let mut last_seq = BTreeMap::new();
     read_wire_lines(source, max_line_bytes(limit), options, |location, event| {
-        if event.rollout_id != manifest.rollout_id {
-            return Err(Error::input(
-                location,
-                format!(
-                    "event is for rollout {} but the bundle manifest says {}",
-                    event.rollout_id, manifest.rollout_id
-                ),
-            ));
-        }
-        if let Some(previous) = last_seq
-            && event.seq <= previous
-        {
-            return Err(Error::input(
-                location,
-                format!(
-                    "seq {} does not increase (previous seq {previous})",
-                    event.seq
-                ),
-            ));
-        }
-        last_seq = Some(event.seq);
+        check_manifest_rollout(location, &event.rollout_id, &manifest.rollout_id)?;
+        check_seq_increases(location, &manifest.rollout_id, event.seq, &mut last_seq)?;
         let seq = event.seq;
         let payload = event
             .payload
@@ -107,23 +79,9 @@ fn load_ref(
     limit: u64,
     payloads: &mut MemoryPayloads,
 ) -> Result<PayloadRef> {
-    let (kind, bytes) = match r {
-        WirePayloadRef::File {
-            kind,
-            path,
-            raw_payload_id,
-        } => {
-            let bytes = read_payload_file(bundle_dir, &path, limit)
-                .map_err(|err| Error::Other(format!("payload {raw_payload_id} ({path}): {err}")))?;
-            (kind, bytes)
-        }
-        WirePayloadRef::Inline { kind, value } => {
-            let bytes = serde_json::to_vec(&value)
-                .map_err(|err| Error::Other(format!("inline payload: {err}")))?;
-            (kind, bytes)
-        }
-        WirePayloadRef::InlineText { kind, text } => (kind, text.into_bytes()),
-        WirePayloadRef::Stored { blake3, .. } => {
+    let (kind, bytes) = match wire_ref_bytes(bundle_dir, r, limit, None)? {
+        WireBytes::Bytes { kind, bytes } => (kind, bytes),
+        WireBytes::Stored { blake3, .. } => {
             return Err(Error::Other(format!(
                 "payload {blake3} refers to a store; a bundle must carry its payloads"
             )));
