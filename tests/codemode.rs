@@ -1001,12 +1001,12 @@ mod traced_through_the_recorder {
         assert_eq!(cell.runtime_status, CodeCellRuntimeStatus::Completed);
         assert_eq!(cell.source_js, source);
         // The model-visible exec item is the cell's source; its output items link back.
-        let source_item = &state.conversation_items[cell.source_item_id.as_str()];
+        let source_item = &state.conversation_items[&*cell.source_item_id];
         assert_eq!(source_item.call_id.as_deref(), Some("call_exec"));
         assert!(!cell.output_item_ids.is_empty());
         for output in &cell.output_item_ids {
             assert_eq!(
-                state.conversation_items[output.as_str()].call_id.as_deref(),
+                state.conversation_items[&**output].call_id.as_deref(),
                 Some("call_exec")
             );
         }

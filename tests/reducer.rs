@@ -457,7 +457,7 @@ fn assert_prescribed_state(state: &tracefold::model::RolloutTrace) {
         matches!(state.threads["th-child"].origin, AgentOrigin::Spawned { ref parent_thread_id, .. } if parent_thread_id == "th-root")
     );
     // Conversation: inf-2 chains on inf-1; inf-3 reuses the replacement items.
-    let item = |n: u32| format!("conversation_item:{n:06}");
+    let item = |n: u32| -> tracefold::model::ItemId { format!("conversation_item:{n:06}").into() };
     assert_eq!(
         state.inference_calls["inf-1"].request_item_ids,
         vec![item(1), item(2)]

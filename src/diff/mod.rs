@@ -33,8 +33,8 @@ use serde_json::Value;
 
 use crate::event::{ExecutionStatus, PayloadRef, ToolCallKind};
 use crate::model::{
-    AgentOrigin, ConversationItem, ConversationPart, ExecutionWindow, ProducerRef, RolloutTrace,
-    TerminalRequest, ToolCallRequester, ToolCallSummary, TraceAnchor,
+    AgentOrigin, ConversationItem, ConversationPart, ExecutionWindow, ItemId, ProducerRef,
+    RolloutTrace, TerminalRequest, ToolCallRequester, ToolCallSummary, TraceAnchor,
 };
 use crate::reducer::PayloadSource;
 
@@ -463,9 +463,9 @@ impl<'a> Side<'a> {
             .unwrap_or_else(|| self.normalize_text(id))
     }
 
-    fn names_of(&self, ids: &[String]) -> String {
+    fn names_of<S: AsRef<str>>(&self, ids: &[S]) -> String {
         ids.iter()
-            .map(|id| self.name(id))
+            .map(|id| self.name(id.as_ref()))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -516,7 +516,7 @@ impl<'a> Side<'a> {
             let n = ordinal(&item.thread_id, "item");
             let path = self.path(&item.thread_id);
             self.names
-                .insert(item.item_id.clone(), format!("{path} item {n}"));
+                .insert(item.item_id.to_string(), format!("{path} item {n}"));
         }
         let mut calls: Vec<_> = t.inference_calls.values().collect();
         calls.sort_by_key(|x| x.execution.started_seq);
@@ -864,7 +864,7 @@ impl<'a> Side<'a> {
     }
 
     /// The model-visible arguments of a call (its function_call item body).
-    fn arguments(&self, item_ids: &[String]) -> String {
+    fn arguments(&self, item_ids: &[ItemId]) -> String {
         item_ids
             .iter()
             .filter_map(|id| self.trace.conversation_items.get(id))

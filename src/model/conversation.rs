@@ -6,10 +6,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ItemId;
+
 /// One item the model saw (or produced), with a stable id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationItem {
-    pub item_id: String,
+    pub item_id: ItemId,
     pub thread_id: String,
     pub codex_turn_id: Option<String>,
     pub first_seen_at_unix_ms: i64,

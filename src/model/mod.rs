@@ -10,6 +10,8 @@
 mod conversation;
 mod runtime;
 
+use std::sync::Arc;
+
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +30,12 @@ pub use runtime::{
     TerminalResult, TerminalSession, TokenUsage, ToolCall, ToolCallRequester, TraceAnchor,
 };
 
+/// A conversation item id (`conversation_item:000001`). Shared, because
+/// every request lists the items it sent: a request's list repeats the
+/// previous request's, and cloning a shared id copies a pointer, not the text.
+/// Serialises as a plain JSON string.
+pub type ItemId = Arc<str>;
+
 /// Schema version of the reduced state JSON (the reference's value).
 pub const REDUCED_TRACE_SCHEMA_VERSION: u32 = 1;
 
@@ -44,7 +52,7 @@ pub struct RolloutTrace {
     pub root_thread_id: Option<String>,
     pub threads: IndexMap<String, AgentThread>,
     pub codex_turns: IndexMap<String, CodexTurn>,
-    pub conversation_items: IndexMap<String, ConversationItem>,
+    pub conversation_items: IndexMap<ItemId, ConversationItem>,
     pub inference_calls: IndexMap<String, InferenceCall>,
     pub code_cells: IndexMap<String, CodeCell>,
     pub tool_calls: IndexMap<String, ToolCall>,

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ExecutionWindow;
+use super::{ExecutionWindow, ItemId};
 use crate::event::{CodeCellRuntimeStatus, ToolCallKind, ToolCallSummary};
 
 /// One agent thread (the root or a spawned child).
@@ -20,7 +20,7 @@ pub struct AgentThread {
     pub execution: ExecutionWindow,
     pub default_model: Option<String>,
     /// Ordered, append-only, without duplicates.
-    pub conversation_item_ids: Vec<String>,
+    pub conversation_item_ids: Vec<ItemId>,
     pub raw_metadata_payload_id: Option<String>,
     /// Our addition: seqs of `thread_resumed` events for this thread.
     pub resumed_at_seqs: Vec<u64>,
@@ -43,7 +43,7 @@ pub struct CodexTurn {
     pub codex_turn_id: String,
     pub thread_id: String,
     pub execution: ExecutionWindow,
-    pub input_item_ids: Vec<String>,
+    pub input_item_ids: Vec<ItemId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,8 +64,8 @@ pub struct InferenceCall {
     pub provider_name: String,
     pub response_id: Option<String>,
     pub upstream_request_id: Option<String>,
-    pub request_item_ids: Vec<String>,
-    pub response_item_ids: Vec<String>,
+    pub request_item_ids: Vec<ItemId>,
+    pub response_item_ids: Vec<ItemId>,
     pub tool_call_ids_started_by_response: Vec<String>,
     pub usage: Option<TokenUsage>,
     pub raw_request_payload_id: String,
@@ -80,8 +80,8 @@ pub struct CodeCell {
     pub model_visible_call_id: String,
     pub thread_id: String,
     pub codex_turn_id: String,
-    pub source_item_id: String,
-    pub output_item_ids: Vec<String>,
+    pub source_item_id: ItemId,
+    pub output_item_ids: Vec<ItemId>,
     pub runtime_cell_id: Option<String>,
     pub execution: ExecutionWindow,
     pub runtime_status: CodeCellRuntimeStatus,
@@ -116,8 +116,8 @@ pub struct ToolCall {
     pub execution: ExecutionWindow,
     pub requester: ToolCallRequester,
     pub kind: ToolCallKind,
-    pub model_visible_call_item_ids: Vec<String>,
-    pub model_visible_output_item_ids: Vec<String>,
+    pub model_visible_call_item_ids: Vec<ItemId>,
+    pub model_visible_output_item_ids: Vec<ItemId>,
     pub terminal_operation_id: Option<String>,
     pub summary: ToolCallSummary,
     pub raw_invocation_payload_id: Option<String>,
@@ -181,8 +181,8 @@ pub enum TerminalObservationSource {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TerminalModelObservation {
-    pub call_item_ids: Vec<String>,
-    pub output_item_ids: Vec<String>,
+    pub call_item_ids: Vec<ItemId>,
+    pub output_item_ids: Vec<ItemId>,
     pub source: TerminalObservationSource,
 }
 
@@ -214,10 +214,10 @@ pub struct Compaction {
     pub installed_at_unix_ms: i64,
     /// Our addition: the seq of the install event.
     pub installed_seq: u64,
-    pub marker_item_id: String,
+    pub marker_item_id: ItemId,
     pub request_ids: Vec<String>,
-    pub input_item_ids: Vec<String>,
-    pub replacement_item_ids: Vec<String>,
+    pub input_item_ids: Vec<ItemId>,
+    pub replacement_item_ids: Vec<ItemId>,
     /// Our addition: remote (provider request) or local (summarising call).
     pub mode: CompactionMode,
     /// Our addition: the summarising inference call of a local compaction.
@@ -253,7 +253,7 @@ pub enum InteractionEdgeKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum TraceAnchor {
-    ConversationItem { item_id: String },
+    ConversationItem { item_id: ItemId },
     ToolCall { tool_call_id: String },
     Thread { thread_id: String },
 }
@@ -266,6 +266,6 @@ pub struct InteractionEdge {
     pub target: TraceAnchor,
     pub started_at_unix_ms: i64,
     pub ended_at_unix_ms: Option<i64>,
-    pub carried_item_ids: Vec<String>,
+    pub carried_item_ids: Vec<ItemId>,
     pub carried_raw_payload_ids: Vec<String>,
 }

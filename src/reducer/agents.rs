@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::thread::spawn_edge_id;
-use super::{PayloadSource, Reducer, Res, invalid, key, push_unique, unknown};
+use super::{PayloadSource, Reducer, Res, invalid, key, push_unique, push_unique_item, unknown};
 use crate::event::{Event, PayloadRef, ToolCallKind};
-use crate::model::{InteractionEdge, InteractionEdgeKind, TraceAnchor};
+use crate::model::{InteractionEdge, InteractionEdgeKind, ItemId, TraceAnchor};
 
 /// A delivery edge waiting for its recipient-side item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -509,7 +509,7 @@ impl Reducer {
         thread_id: &str,
         author: &str,
         content: &str,
-        item_id: &str,
+        item_id: &ItemId,
     ) -> Res<()> {
         let delivery = delivery_key(thread_id, author, content);
         while let Some(edge_id) = self
@@ -521,7 +521,7 @@ impl Reducer {
                 return self.resolve_edge(
                     pending,
                     TraceAnchor::ConversationItem {
-                        item_id: item_id.to_string(),
+                        item_id: item_id.clone(),
                     },
                 );
             }
@@ -529,7 +529,7 @@ impl Reducer {
         self.unlinked_agent_items
             .entry(delivery)
             .or_default()
-            .push_back(item_id.to_string());
+            .push_back(item_id.clone());
         Ok(())
     }
 
@@ -574,7 +574,7 @@ impl Reducer {
         existing.started_at_unix_ms = existing.started_at_unix_ms.min(edge.started_at_unix_ms);
         existing.ended_at_unix_ms = merge_end(existing.ended_at_unix_ms, edge.ended_at_unix_ms);
         for id in &edge.carried_item_ids {
-            push_unique(&mut existing.carried_item_ids, id);
+            push_unique_item(&mut existing.carried_item_ids, id);
         }
         for id in &edge.carried_raw_payload_ids {
             push_unique(&mut existing.carried_raw_payload_ids, id);

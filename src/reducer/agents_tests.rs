@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::event::{EventPayload, PayloadKind, RawToolCallRequester, RolloutStatus, ToolCallKind};
 use crate::model::{InteractionEdgeKind, TraceAnchor};
-use crate::reducer::test_support::{Log, ROOT, message};
+use crate::reducer::test_support::{Log, ROOT, item_ids, message};
 
 const CHILD: &str = "thread-child";
 
@@ -50,7 +50,7 @@ fn spawn_runtime_payload_targets_child_delivery_item() {
     assert_eq!(
         edge.target,
         TraceAnchor::ConversationItem {
-            item_id: "conversation_item:000001".to_string()
+            item_id: "conversation_item:000001".into()
         }
     );
     assert_eq!(edge.carried_raw_payload_ids.len(), 3);
@@ -111,10 +111,13 @@ fn send_message_runtime_payload_targets_delivered_child_message() {
     assert_eq!(
         edge.target,
         TraceAnchor::ConversationItem {
-            item_id: "conversation_item:000001".to_string()
+            item_id: "conversation_item:000001".into()
         }
     );
-    assert_eq!(edge.carried_item_ids, vec!["conversation_item:000001"]);
+    assert_eq!(
+        edge.carried_item_ids,
+        item_ids(&["conversation_item:000001"])
+    );
 }
 
 #[test]
@@ -145,7 +148,7 @@ fn followup_activity_uses_invocation_message_and_legacy_delivery_shape() {
     assert_eq!(
         edge.target,
         TraceAnchor::ConversationItem {
-            item_id: "conversation_item:000001".to_string()
+            item_id: "conversation_item:000001".into()
         }
     );
 }
@@ -218,13 +221,13 @@ fn agent_result_edge_links_child_result_to_parent_notification() {
     assert_eq!(
         edge.source,
         TraceAnchor::ConversationItem {
-            item_id: "conversation_item:000002".to_string()
+            item_id: "conversation_item:000002".into()
         }
     );
     assert_eq!(
         edge.target,
         TraceAnchor::ConversationItem {
-            item_id: "conversation_item:000003".to_string()
+            item_id: "conversation_item:000003".into()
         }
     );
 }
@@ -344,13 +347,13 @@ fn repeated_identical_messages_pair_up_in_order() {
     assert_eq!(
         state.interaction_edges["edge:tool:tool-a"].target,
         TraceAnchor::ConversationItem {
-            item_id: "conversation_item:000001".to_string()
+            item_id: "conversation_item:000001".into()
         }
     );
     assert_eq!(
         state.interaction_edges["edge:tool:tool-b"].target,
         TraceAnchor::ConversationItem {
-            item_id: "conversation_item:000002".to_string()
+            item_id: "conversation_item:000002".into()
         }
     );
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::tool::invocation_arguments;
 use super::{PayloadSource, Reducer, Res, invalid, key, unknown};
 use crate::event::{CodeCellRuntimeStatus, Event, ExecutionStatus, PayloadRef};
-use crate::model::{CodeCell, ConversationItemKind, ExecutionWindow, ProducerRef};
+use crate::model::{CodeCell, ConversationItemKind, ExecutionWindow, ItemId, ProducerRef};
 
 /// A code cell start waiting for its `exec` item.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,9 +120,7 @@ impl Reducer {
         let source_item = if self.exec_calls.contains(&call_key) {
             self.items_by_call.get(&call_key).and_then(|items| {
                 items.iter().find(|id| {
-                    self.trace
-                        .conversation_items
-                        .get(*id)
+                    self.item(id)
                         .is_some_and(|item| item.kind == ConversationItemKind::CustomToolCall)
                 })
             })
@@ -144,18 +142,18 @@ impl Reducer {
         &mut self,
         event: &Event,
         call_key: &str,
-        item_id: &str,
+        item_id: &ItemId,
         is_exec_call: bool,
     ) -> Res<()> {
         let _ = event;
-        let Some(item) = self.trace.conversation_items.get(item_id) else {
+        let Some(item) = self.item(item_id) else {
             return Ok(());
         };
         if is_exec_call {
             let call_id = item.call_id.clone().unwrap_or_default();
             let cell_id = code_cell_id(&item.thread_id, &call_id);
             if let Some(pending) = self.pending_code_cells.shift_remove(&cell_id) {
-                return self.materialize_code_cell(pending, item_id.to_string());
+                return self.materialize_code_cell(pending, item_id.clone());
             }
             return Ok(());
         }
@@ -167,24 +165,24 @@ impl Reducer {
         Ok(())
     }
 
-    fn add_code_cell_output(&mut self, cell_id: &str, item_id: &str) {
+    fn add_code_cell_output(&mut self, cell_id: &str, item_id: &ItemId) {
         let producer = ProducerRef::CodeCell {
             code_cell_id: cell_id.to_string(),
         };
-        if let Some(item) = self.trace.conversation_items.get_mut(item_id)
+        if let Some(item) = self.item_mut(item_id)
             && !item.produced_by.contains(&producer)
         {
             item.produced_by.push(producer);
         }
         if let Some(cell) = self.trace.code_cells.get_mut(cell_id) {
-            cell.output_item_ids.push(item_id.to_string());
+            cell.output_item_ids.push(item_id.clone());
         }
     }
 
     fn materialize_code_cell(
         &mut self,
         pending: PendingCodeCell,
-        source_item_id: String,
+        source_item_id: ItemId,
     ) -> Res<()> {
         let cell_id = pending.code_cell_id.clone();
         let call_key = key(&pending.thread_id, &pending.model_visible_call_id);
@@ -220,14 +218,14 @@ impl Reducer {
             .entry(pending.codex_turn_id)
             .or_default()
             .push(cell_id.clone());
-        let outputs: Vec<String> = self
+        let outputs: Vec<ItemId> = self
             .items_by_call
             .get(&call_key)
             .map(|items| {
                 items
                     .iter()
                     .filter(|id| {
-                        self.trace.conversation_items.get(*id).is_some_and(|item| {
+                        self.item(id).is_some_and(|item| {
                             item.kind == ConversationItemKind::CustomToolCallOutput
                         })
                     })

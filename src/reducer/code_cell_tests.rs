@@ -8,7 +8,7 @@ use crate::event::{
     ToolCallKind,
 };
 use crate::model::{ProducerRef, ToolCallRequester};
-use crate::reducer::test_support::{Log, ROOT, custom_output, exec_call, message};
+use crate::reducer::test_support::{Log, ROOT, custom_output, exec_call, item_ids, message};
 
 const CELL: &str = "code_cell:thread-root:call-exec";
 
@@ -108,8 +108,11 @@ fn code_cell_lifecycle_links_nested_tools_waits_and_outputs() {
     );
     let state = log.reduce_ok();
     let cell = &state.code_cells[CELL];
-    assert_eq!(cell.source_item_id, "conversation_item:000002");
-    assert_eq!(cell.output_item_ids, vec!["conversation_item:000003"]);
+    assert_eq!(&*cell.source_item_id, "conversation_item:000002");
+    assert_eq!(
+        cell.output_item_ids,
+        item_ids(&["conversation_item:000003"])
+    );
     assert_eq!(cell.nested_tool_call_ids, vec!["exec-tool-1"]);
     assert_eq!(cell.wait_tool_call_ids, vec!["wait-1"]);
     assert_eq!(cell.execution.started_seq, started);

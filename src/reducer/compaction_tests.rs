@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::event::{EventPayload, ExecutionStatus, PayloadKind};
 use crate::model::{CompactionMode, ConversationItemKind, ProducerRef};
-use crate::reducer::test_support::{Log, ROOT, message};
+use crate::reducer::test_support::{Log, ROOT, item_ids, message};
 
 fn summary() -> serde_json::Value {
     json!({"type": "compaction", "encrypted_content": "summary-blob"})
@@ -84,16 +84,16 @@ fn compaction_boundary_repeats_prefix_and_reuses_replacement_items() {
     let compaction = &state.compactions["cmp-1"];
     assert_eq!(
         compaction.input_item_ids,
-        vec![
+        item_ids(&[
             "conversation_item:000001",
             "conversation_item:000002",
             "conversation_item:000003"
-        ]
+        ])
     );
-    assert_eq!(compaction.marker_item_id, "conversation_item:000004");
+    assert_eq!(&*compaction.marker_item_id, "conversation_item:000004");
     assert_eq!(
         compaction.replacement_item_ids,
-        vec!["conversation_item:000005", "conversation_item:000006"]
+        item_ids(&["conversation_item:000005", "conversation_item:000006"])
     );
     assert_eq!(compaction.request_ids, vec!["compaction_request:1"]);
     assert_eq!(compaction.mode, CompactionMode::Remote);
@@ -108,17 +108,17 @@ fn compaction_boundary_repeats_prefix_and_reuses_replacement_items() {
     // The re-injected developer prefix is new; replacement items are reused.
     assert_eq!(
         state.inference_calls["inf-2"].request_item_ids,
-        vec![
+        item_ids(&[
             "conversation_item:000007",
             "conversation_item:000005",
             "conversation_item:000006",
             "conversation_item:000008"
-        ]
+        ])
     );
     // The request before the boundary keeps its items.
     assert_eq!(
         state.inference_calls["inf-1"].request_item_ids,
-        vec!["conversation_item:000001", "conversation_item:000002"]
+        item_ids(&["conversation_item:000001", "conversation_item:000002"])
     );
     assert_eq!(
         state.compaction_requests["compaction_request:1"]
@@ -234,5 +234,5 @@ fn local_compaction_reduces_like_remote_with_its_summarising_call() {
     let request = &state.inference_calls["inf-2"].request_item_ids;
     assert_eq!(request[0], replacement);
     // "one" is pre-boundary: it must not come back under its old id.
-    assert_ne!(request[1], "conversation_item:000001");
+    assert_ne!(&*request[1], "conversation_item:000001");
 }

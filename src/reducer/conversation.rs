@@ -12,11 +12,11 @@ use std::collections::VecDeque;
 
 use serde_json::Value;
 
-use super::{Reducer, Res, invalid, key, push_unique};
+use super::{Reducer, Res, invalid, key, push_unique, push_unique_item};
 use crate::event::{Event, Hash, truncate_utf8};
 use crate::model::{
     AgentMessageMetadata, ConversationBody, ConversationChannel, ConversationItem,
-    ConversationItemKind, ConversationPart, ConversationRole, ProducerRef,
+    ConversationItemKind, ConversationPart, ConversationRole, ItemId, ProducerRef,
 };
 
 /// Maximum bytes of a JSON part summary.
@@ -654,7 +654,47 @@ pub(crate) struct ItemOrigin<'a> {
     pub produced_by: Vec<ProducerRef>,
 }
 
+/// Prefix of every conversation item id; the rest is its ordinal.
+const ITEM_ID_PREFIX: &str = "conversation_item:";
+
 impl Reducer {
+    /// Position of item `id` in `trace.conversation_items`. Items are created
+    /// only by [`Reducer::create_item`], in ordinal order, and never removed,
+    /// so the id's ordinal names the position: no hash probe, and the recent
+    /// items an event refers to are the ones still in cache. Checked against
+    /// the key, with a hash lookup as the fallback.
+    pub(crate) fn item_index(&self, id: &str) -> Option<usize> {
+        let items = &self.trace.conversation_items;
+        let by_ordinal = id
+            .strip_prefix(ITEM_ID_PREFIX)
+            .and_then(|ordinal| ordinal.parse::<usize>().ok())
+            .and_then(|ordinal| ordinal.checked_sub(1))
+            .filter(|&index| items.get_index(index).is_some_and(|(key, _)| **key == *id));
+        by_ordinal.or_else(|| items.get_index_of(id))
+    }
+
+    pub(crate) fn item(&self, id: &str) -> Option<&ConversationItem> {
+        let index = self.item_index(id)?;
+        self.trace
+            .conversation_items
+            .get_index(index)
+            .map(|(_, item)| item)
+    }
+
+    pub(crate) fn item_mut(&mut self, id: &str) -> Option<&mut ConversationItem> {
+        let index = self.item_index(id)?;
+        self.trace
+            .conversation_items
+            .get_index_mut(index)
+            .map(|(_, item)| item)
+    }
+
+    /// The content identity of item `id`.
+    pub(crate) fn identity_of(&self, id: &str) -> Option<Hash> {
+        self.item_index(id)
+            .and_then(|index| self.item_identity.get(index).copied())
+    }
+
     /// Full-snapshot reconciliation: reuse the candidate at the same position
     /// when its content matches, else the first unused matching candidate
     /// anywhere, else create a new item. New identical items are never merged
@@ -664,14 +704,14 @@ impl Reducer {
         event: &Event,
         origin: &ItemOrigin<'_>,
         items: Vec<Normalized>,
-        candidates: &[String],
-    ) -> Res<Vec<String>> {
+        candidates: &[ItemId],
+    ) -> Res<Vec<ItemId>> {
         let mut used = vec![false; candidates.len()];
         let mut by_identity: super::FxIndexMap<Hash, VecDeque<usize>> =
             super::FxIndexMap::default();
         let mut candidate_identity = Vec::with_capacity(candidates.len());
         for (position, id) in candidates.iter().enumerate() {
-            let identity = self.item_identity.get(id).copied();
+            let identity = self.identity_of(id);
             if let Some(identity) = identity {
                 by_identity.entry(identity).or_default().push_back(position);
             }
@@ -712,10 +752,10 @@ impl Reducer {
         event: &Event,
         origin: &ItemOrigin<'_>,
         item: Normalized,
-        candidate: Option<&String>,
-    ) -> Res<String> {
+        candidate: Option<&ItemId>,
+    ) -> Res<ItemId> {
         if let Some(id) = candidate
-            && self.item_identity.get(id) == Some(&item.identity)
+            && self.identity_of(id) == Some(item.identity)
         {
             let id = id.clone();
             self.merge_reasoning(&id, &item);
@@ -730,7 +770,7 @@ impl Reducer {
         if item.kind != ConversationItemKind::Reasoning {
             return;
         }
-        let Some(existing) = self.trace.conversation_items.get_mut(id) else {
+        let Some(existing) = self.item_mut(id) else {
             return;
         };
         let has_text = |parts: &[ConversationPart]| {
@@ -774,8 +814,8 @@ impl Reducer {
         event: &Event,
         origin: &ItemOrigin<'_>,
         item: Normalized,
-    ) -> Res<String> {
-        let id = format!("conversation_item:{:06}", self.next_item_ordinal);
+    ) -> Res<ItemId> {
+        let id: ItemId = format!("{ITEM_ID_PREFIX}{:06}", self.next_item_ordinal).into();
         self.next_item_ordinal += 1;
         let thread_id = origin.thread_id;
         let call_key = item
@@ -788,24 +828,29 @@ impl Reducer {
         let identity = item.identity;
         let is_exec_call = item.kind == ConversationItemKind::CustomToolCall
             && matches!(item.body.parts.as_slice(), [ConversationPart::Code { .. }]);
-        self.trace.conversation_items.insert(
-            id.clone(),
-            ConversationItem {
-                item_id: id.clone(),
-                thread_id: thread_id.to_string(),
-                codex_turn_id: origin.codex_turn_id.map(str::to_string),
-                first_seen_at_unix_ms: event.wall_time_unix_ms,
-                first_seen_seq: event.seq,
-                role: item.role,
-                channel: item.channel,
-                kind: item.kind,
-                agent_message: item.agent_message,
-                body: item.body,
-                call_id: item.call_id.clone(),
-                produced_by: origin.produced_by.clone(),
-            },
-        );
-        self.item_identity.insert(id.clone(), identity);
+        let indexmap::map::Entry::Vacant(slot) = self.trace.conversation_items.entry(id.clone())
+        else {
+            // Only a hand-edited saved state can get here; overwriting the
+            // item would misalign `item_identity`.
+            return invalid(format!(
+                "conversation item {id} already exists (saved state out of step)"
+            ));
+        };
+        slot.insert(ConversationItem {
+            item_id: id.clone(),
+            thread_id: thread_id.to_string(),
+            codex_turn_id: origin.codex_turn_id.map(str::to_string),
+            first_seen_at_unix_ms: event.wall_time_unix_ms,
+            first_seen_seq: event.seq,
+            role: item.role,
+            channel: item.channel,
+            kind: item.kind,
+            agent_message: item.agent_message,
+            body: item.body,
+            call_id: item.call_id.clone(),
+            produced_by: origin.produced_by.clone(),
+        });
+        self.item_identity.push(identity);
         if let Some(thread) = self.trace.threads.get_mut(thread_id) {
             thread.conversation_item_ids.push(id.clone());
         }
@@ -834,15 +879,15 @@ impl Reducer {
         call_id: &str,
         call_key: &str,
         item: &Normalized,
-        new_id: &str,
+        new_id: &ItemId,
     ) -> Res<()> {
         let kind_key = key(call_key, kind_name(item.kind));
         let Some(first) = self.first_item_by_call_kind.get(&kind_key) else {
             self.first_item_by_call_kind
-                .insert(kind_key, new_id.to_string());
+                .insert(kind_key, new_id.clone());
             return Ok(());
         };
-        if self.item_identity.get(first) == Some(&item.identity) {
+        if self.identity_of(first) == Some(item.identity) {
             return Ok(());
         }
         if item.kind == ConversationItemKind::CustomToolCallOutput
@@ -855,8 +900,8 @@ impl Reducer {
         ))
     }
 
-    fn index_message_item(&mut self, id: &str) -> Res<()> {
-        let Some(item) = self.trace.conversation_items.get(id) else {
+    fn index_message_item(&mut self, id: &ItemId) -> Res<()> {
+        let Some(item) = self.item(id) else {
             return Ok(());
         };
         if let Some((author, recipient, content)) = inter_agent_fields(item) {
@@ -876,15 +921,14 @@ impl Reducer {
             && let Some(turn) = &item.codex_turn_id
         {
             let turn_key = key(&item.thread_id, turn);
-            self.latest_assistant_message
-                .insert(turn_key, id.to_string());
+            self.latest_assistant_message.insert(turn_key, id.clone());
         }
         Ok(())
     }
 
     /// Links a model-visible call or output item to its tool call.
-    pub(crate) fn link_item_to_tool(&mut self, tool_id: &str, item_id: &str) {
-        let Some(item) = self.trace.conversation_items.get_mut(item_id) else {
+    pub(crate) fn link_item_to_tool(&mut self, tool_id: &str, item_id: &ItemId) {
+        let Some(item) = self.item_mut(item_id) else {
             return;
         };
         let is_call = matches!(
@@ -907,14 +951,14 @@ impl Reducer {
             return;
         };
         if is_call {
-            push_unique(&mut tool.model_visible_call_item_ids, item_id);
+            push_unique_item(&mut tool.model_visible_call_item_ids, item_id);
             if let Some(inference) = inference
                 && let Some(call) = self.trace.inference_calls.get_mut(&inference)
             {
                 push_unique(&mut call.tool_call_ids_started_by_response, tool_id);
             }
         } else {
-            push_unique(&mut tool.model_visible_output_item_ids, item_id);
+            push_unique_item(&mut tool.model_visible_output_item_ids, item_id);
         }
     }
 }

@@ -4,14 +4,15 @@ use pretty_assertions::assert_eq;
 use serde_json::json;
 
 use crate::model::{ConversationItemKind, ConversationPart, ProducerRef};
+use crate::reducer::Reducer;
 use crate::reducer::test_support::{
     Log, ROOT, custom_output, exec_call, function_call, function_output, message,
 };
 
-fn ids(items: &[&str]) -> Vec<String> {
+fn ids(items: &[&str]) -> Vec<crate::model::ItemId> {
     items
         .iter()
-        .map(|id| format!("conversation_item:{id}"))
+        .map(|id| format!("conversation_item:{id}").into())
         .collect()
 }
 
@@ -346,5 +347,62 @@ fn request_without_input_is_reducer_error() {
     assert_eq!(
         log.reduce_err(),
         format!("seq {seq}: request payload raw_payload:000001 did not contain input")
+    );
+}
+
+#[test]
+fn items_are_found_by_ordinal_and_a_saved_state_out_of_step_is_refused() {
+    let mut log = Log::started();
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        vec![message("user", "a"), message("user", "b")],
+    );
+    let mut reducer = Reducer::new("rollout-test");
+    for event in &log.events {
+        reducer.apply(event, &log.payloads).expect("apply");
+    }
+    assert_eq!(reducer.item_index("conversation_item:000002"), Some(1));
+    assert_eq!(reducer.item_index("conversation_item:2"), None);
+    assert_eq!(reducer.item_index("conversation_item:000003"), None);
+    assert_eq!(reducer.item_index("conversation_item:x"), None);
+    assert_eq!(
+        reducer.identity_of("conversation_item:000001"),
+        reducer.identity_of("conversation_item:000001")
+    );
+    assert_ne!(
+        reducer.identity_of("conversation_item:000001"),
+        reducer.identity_of("conversation_item:000002")
+    );
+
+    // Items reordered in a saved state are still found by key.
+    let mut saved: serde_json::Value = serde_json::from_slice(&reducer.save()).expect("saved json");
+    let items = saved["trace"]["conversation_items"]
+        .as_object_mut()
+        .expect("items");
+    let first = items
+        .shift_remove("conversation_item:000001")
+        .expect("first");
+    items.insert("conversation_item:000001".to_string(), first);
+    let identities = saved["item_identity"].as_array_mut().expect("identities");
+    identities.swap(0, 1);
+    let resumed = Reducer::resume(&serde_json::to_vec(&saved).expect("json")).expect("resume");
+    assert_eq!(resumed.item_index("conversation_item:000001"), Some(1));
+    assert_eq!(
+        resumed.identity_of("conversation_item:000001"),
+        reducer.identity_of("conversation_item:000001")
+    );
+
+    // One identity missing: refused on resume, naming both counts.
+    saved["item_identity"]
+        .as_array_mut()
+        .expect("identities")
+        .pop();
+    let err = Reducer::resume(&serde_json::to_vec(&saved).expect("json")).expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("1 item identities for 2 conversation items"),
+        "{err}"
     );
 }

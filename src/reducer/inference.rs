@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::conversation::{ItemOrigin, normalize_items};
 use super::{PayloadSource, Reducer, Res, invalid, key, unknown};
 use crate::event::{Event, ExecutionStatus, InferenceRequestInputMode, PayloadRef};
-use crate::model::{ExecutionWindow, InferenceCall, ProducerRef, TokenUsage};
+use crate::model::{ExecutionWindow, InferenceCall, ItemId, ProducerRef, TokenUsage};
 
 /// The fields of an `inference_started` event.
 pub(crate) struct Start<'a> {
@@ -165,8 +165,8 @@ impl Reducer {
         start: &Start<'_>,
         previous: &str,
         items: Vec<super::conversation::Normalized>,
-        snapshot: &[String],
-    ) -> Res<Vec<String>> {
+        snapshot: &[ItemId],
+    ) -> Res<Vec<ItemId>> {
         let id = start.inference_call_id;
         let Some(previous_call_id) = self
             .inference_by_response

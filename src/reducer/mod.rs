@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::event::{Event, EventPayload, Hash, PayloadKind, PayloadRef};
-use crate::model::{Diagnostic, RawPayloadEntry, RolloutTrace};
+use crate::model::{Diagnostic, ItemId, RawPayloadEntry, RolloutTrace};
 
 use agents::PendingEdge;
 use code_cell::{PendingCodeCell, PendingLifecycle};
@@ -182,16 +182,17 @@ pub struct Reducer {
     /// Not saved: rebuilt from `trace.raw_payloads` on resume.
     #[serde(skip)]
     raw_payload_index: FxIndexMap<(Hash, PayloadKind), usize>,
-    /// Content identity of every conversation item.
-    item_identity: FxIndexMap<String, Hash>,
+    /// Content identity of every conversation item, by its position in
+    /// `trace.conversation_items` (same length, same order).
+    item_identity: Vec<Hash>,
     /// Live model-visible history per thread (compared by the next full request).
-    snapshots: FxIndexMap<String, Vec<String>>,
+    snapshots: FxIndexMap<String, Vec<ItemId>>,
     /// `thread, response_id` to inference call id.
     inference_by_response: FxIndexMap<String, String>,
     /// `thread, call_id` to items carrying that call id, in creation order.
-    items_by_call: FxIndexMap<String, Vec<String>>,
+    items_by_call: FxIndexMap<String, Vec<ItemId>>,
     /// `thread, call_id, kind` to the first item of that kind.
-    first_item_by_call_kind: FxIndexMap<String, String>,
+    first_item_by_call_kind: FxIndexMap<String, ItemId>,
     /// `thread, call_id` of code-mode `exec` calls (notify outputs reuse them).
     exec_calls: FxIndexSet<String>,
     /// `thread, model-visible call_id` to tool call id.
@@ -200,7 +201,7 @@ pub struct Reducer {
     inferences_by_turn: FxIndexMap<String, Vec<String>>,
     code_cells_by_turn: FxIndexMap<String, Vec<String>>,
     /// `thread, turn` to the latest plain assistant message item.
-    latest_assistant_message: FxIndexMap<String, String>,
+    latest_assistant_message: FxIndexMap<String, ItemId>,
     /// `thread, runtime_cell_id` to code cell id (pending or materialised).
     code_cell_by_runtime: FxIndexMap<String, String>,
     /// `thread, call_id` to materialised code cell id.
@@ -216,7 +217,7 @@ pub struct Reducer {
     /// Delivery key to pending edge ids, oldest first.
     pending_edges_by_delivery: FxIndexMap<String, VecDeque<String>>,
     /// Delivery key to inter-agent items no edge targets yet, oldest first.
-    unlinked_agent_items: FxIndexMap<String, VecDeque<String>>,
+    unlinked_agent_items: FxIndexMap<String, VecDeque<ItemId>>,
     /// Tool call id to the edge it produced (resolved or pending).
     edge_by_tool: FxIndexMap<String, String>,
     /// Set once an `events_dropped` event was seen.
@@ -234,7 +235,7 @@ impl Reducer {
             next_terminal_operation_ordinal: 1,
             next_raw_payload_ordinal: 1,
             raw_payload_index: FxIndexMap::default(),
-            item_identity: FxIndexMap::default(),
+            item_identity: Vec::new(),
             snapshots: FxIndexMap::default(),
             inference_by_response: FxIndexMap::default(),
             items_by_call: FxIndexMap::default(),
@@ -347,6 +348,15 @@ impl Reducer {
             serde_json::from_slice(bytes).map_err(|err| ReduceError::Resume {
                 reason: err.to_string(),
             })?;
+        if reducer.item_identity.len() != reducer.trace.conversation_items.len() {
+            return Err(ReduceError::Resume {
+                reason: format!(
+                    "{} item identities for {} conversation items",
+                    reducer.item_identity.len(),
+                    reducer.trace.conversation_items.len()
+                ),
+            });
+        }
         reducer.rebuild_raw_payload_index();
         Ok(reducer)
     }
@@ -793,5 +803,12 @@ pub fn state_to_json(state: &RolloutTrace) -> String {
 pub(crate) fn push_unique(list: &mut Vec<String>, value: &str) {
     if !list.iter().any(|existing| existing == value) {
         list.push(value.to_string());
+    }
+}
+
+/// [`push_unique`] for item ids, sharing `id` instead of copying its text.
+pub(crate) fn push_unique_item(list: &mut Vec<ItemId>, id: &ItemId) {
+    if !list.contains(id) {
+        list.push(id.clone());
     }
 }

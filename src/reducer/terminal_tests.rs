@@ -10,7 +10,7 @@ use crate::model::{
     ExecutionWindow, TerminalModelObservation, TerminalObservationSource, TerminalOperation,
     TerminalOperationKind, TerminalRequest, TerminalResult,
 };
-use crate::reducer::test_support::{Log, ROOT, function_call, function_output, message};
+use crate::reducer::test_support::{Log, ROOT, function_call, function_output, item_ids, message};
 
 fn stdin_invocation(session: u64, chars: &str) -> serde_json::Value {
     json!({"tool_name": "write_stdin", "tool_namespace": null, "payload": {"type": "function",
@@ -103,8 +103,8 @@ fn exec_tool_reduces_to_terminal_operation_and_session() {
                 chunk_id: None
             }),
             model_observations: vec![TerminalModelObservation {
-                call_item_ids: vec!["conversation_item:000002".to_string()],
-                output_item_ids: vec!["conversation_item:000003".to_string()],
+                call_item_ids: item_ids(&["conversation_item:000002"]),
+                output_item_ids: item_ids(&["conversation_item:000003"]),
                 source: TerminalObservationSource::DirectToolCall,
             }],
             raw_payload_ids: vec![

@@ -12,6 +12,11 @@ use crate::event::{
 };
 use crate::model::RolloutTrace;
 
+/// Item ids from their text, to compare with the state's id lists.
+pub(crate) fn item_ids(ids: &[&str]) -> Vec<crate::model::ItemId> {
+    ids.iter().map(|id| (*id).into()).collect()
+}
+
 pub(crate) const ROOT: &str = "thread-root";
 
 /// Events and payloads of one test rollout.

@@ -3,7 +3,7 @@
 use pretty_assertions::assert_eq;
 
 use crate::event::{EventPayload, RawToolCallRequester, ToolCallKind};
-use crate::reducer::test_support::{Log, ROOT, function_call, function_output, message};
+use crate::reducer::test_support::{Log, ROOT, function_call, function_output, item_ids, message};
 
 fn mcp() -> ToolCallKind {
     ToolCallKind::Mcp {
@@ -57,11 +57,11 @@ fn tool_call_links_model_visible_items_in_any_order() {
     assert_eq!(tool.mcp_call_id.as_deref(), Some("mcp-9"));
     assert_eq!(
         tool.model_visible_call_item_ids,
-        vec!["conversation_item:000002"]
+        item_ids(&["conversation_item:000002"])
     );
     assert_eq!(
         tool.model_visible_output_item_ids,
-        vec!["conversation_item:000003"]
+        item_ids(&["conversation_item:000003"])
     );
     assert_eq!(
         state.inference_calls["inf-1"].tool_call_ids_started_by_response,
