@@ -654,6 +654,17 @@ pub(crate) struct ItemOrigin<'a> {
     pub produced_by: Vec<ProducerRef>,
 }
 
+/// Positions of the candidates by content identity, in order.
+fn identity_queues(identities: &[Option<Hash>]) -> super::FxIndexMap<Hash, VecDeque<usize>> {
+    let mut queues: super::FxIndexMap<Hash, VecDeque<usize>> = super::FxIndexMap::default();
+    for (position, identity) in identities.iter().enumerate() {
+        if let Some(identity) = identity {
+            queues.entry(*identity).or_default().push_back(position);
+        }
+    }
+    queues
+}
+
 /// Prefix of every conversation item id; the rest is its ordinal.
 const ITEM_ID_PREFIX: &str = "conversation_item:";
 
@@ -706,17 +717,16 @@ impl Reducer {
         items: Vec<Normalized>,
         candidates: &[ItemId],
     ) -> Res<Vec<ItemId>> {
-        let mut used = vec![false; candidates.len()];
-        let mut by_identity: super::FxIndexMap<Hash, VecDeque<usize>> =
-            super::FxIndexMap::default();
-        let mut candidate_identity = Vec::with_capacity(candidates.len());
-        for (position, id) in candidates.iter().enumerate() {
-            let identity = self.identity_of(id);
-            if let Some(identity) = identity {
-                by_identity.entry(identity).or_default().push_back(position);
-            }
-            candidate_identity.push(identity);
+        if items.is_empty() {
+            return Ok(Vec::new());
         }
+        let mut used = vec![false; candidates.len()];
+        let candidate_identity: Vec<Option<Hash>> =
+            candidates.iter().map(|id| self.identity_of(id)).collect();
+        // Candidates by content, built on the first item that does not match
+        // its position (a request that only extends the history never needs
+        // it).
+        let mut by_identity: Option<super::FxIndexMap<Hash, VecDeque<usize>>> = None;
         let mut out = Vec::with_capacity(items.len());
         for (position, item) in items.into_iter().enumerate() {
             let mut reused = None;
@@ -725,7 +735,10 @@ impl Reducer {
                 && candidate_identity[position] == Some(item.identity)
             {
                 reused = Some(position);
-            } else if let Some(queue) = by_identity.get_mut(&item.identity) {
+            } else if let Some(queue) = by_identity
+                .get_or_insert_with(|| identity_queues(&candidate_identity))
+                .get_mut(&item.identity)
+            {
                 while let Some(found) = queue.pop_front() {
                     if !used[found] {
                         reused = Some(found);
@@ -882,12 +895,14 @@ impl Reducer {
         new_id: &ItemId,
     ) -> Res<()> {
         let kind_key = key(call_key, kind_name(item.kind));
-        let Some(first) = self.first_item_by_call_kind.get(&kind_key) else {
-            self.first_item_by_call_kind
-                .insert(kind_key, new_id.clone());
-            return Ok(());
+        let first = match self.first_item_by_call_kind.entry(kind_key) {
+            indexmap::map::Entry::Vacant(slot) => {
+                slot.insert(new_id.clone());
+                return Ok(());
+            }
+            indexmap::map::Entry::Occupied(slot) => slot.get().clone(),
         };
-        if self.identity_of(first) == Some(item.identity) {
+        if self.identity_of(&first) == Some(item.identity) {
             return Ok(());
         }
         if item.kind == ConversationItemKind::CustomToolCallOutput

@@ -224,6 +224,11 @@ pub struct Reducer {
     events_dropped: bool,
     #[serde(skip)]
     cache: PayloadCache,
+    /// The payloads the current event cites and their `raw_payloads`
+    /// positions, registered before dispatch, so handlers asking for their
+    /// ids do not probe `raw_payload_index` again.
+    #[serde(skip)]
+    event_payloads: Vec<(Hash, PayloadKind, usize)>,
 }
 
 impl Reducer {
@@ -256,6 +261,7 @@ impl Reducer {
             edge_by_tool: FxIndexMap::default(),
             events_dropped: false,
             cache: PayloadCache::default(),
+            event_payloads: Vec::new(),
         }
     }
 
@@ -317,8 +323,11 @@ impl Reducer {
         payloads: &dyn PayloadSource,
     ) -> Result<(), ReduceError> {
         let seq = event.seq;
+        self.event_payloads.clear();
         event.payload.for_each_ref(|r| {
-            self.register_raw_payload(r);
+            let index = self.register_raw_payload(r);
+            self.event_payloads
+                .push((r.hash, payload_kind_key(&r.kind), index));
         });
         match self.dispatch(event, payloads) {
             Ok(()) => Ok(()),
@@ -664,7 +673,16 @@ impl Reducer {
     /// The `raw_payload:{n}` id of a cited payload, registering it on first
     /// citation.
     pub(crate) fn raw_payload_id(&mut self, payload: &PayloadRef) -> String {
-        let index = self.register_raw_payload(payload);
+        let kind = payload_kind_key(&payload.kind);
+        let registered = self
+            .event_payloads
+            .iter()
+            .find(|(hash, cited, _)| *hash == payload.hash && *cited == kind)
+            .map(|&(_, _, index)| index);
+        let index = match registered {
+            Some(index) => index,
+            None => self.register_raw_payload(payload),
+        };
         match self.trace.raw_payloads.get_index(index) {
             Some((id, _)) => id.clone(),
             None => String::new(),
