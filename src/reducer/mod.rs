@@ -181,7 +181,12 @@ pub struct Reducer {
     /// `(hash, kind)` to the index of its entry in `trace.raw_payloads`.
     /// Not saved: rebuilt from `trace.raw_payloads` on resume.
     #[serde(skip)]
-    raw_payload_index: FxIndexMap<(Hash, PayloadKind), usize>,
+    raw_payload_index: FxIndexMap<(Hash, usize), usize>,
+    /// The payload kinds seen, by name; `raw_payload_index` keys a kind by
+    /// its position here, so its keys are plain data and dropping the index
+    /// frees two buffers instead of visiting every entry. Not saved either.
+    #[serde(skip)]
+    payload_kinds: FxIndexSet<PayloadKind>,
     /// Content identity of every conversation item, by its position in
     /// `trace.conversation_items` (same length, same order).
     item_identity: Vec<Hash>,
@@ -228,7 +233,7 @@ pub struct Reducer {
     /// positions, registered before dispatch, so handlers asking for their
     /// ids do not probe `raw_payload_index` again.
     #[serde(skip)]
-    event_payloads: Vec<(Hash, PayloadKind, usize)>,
+    event_payloads: Vec<(Hash, usize, usize)>,
 }
 
 impl Reducer {
@@ -240,6 +245,7 @@ impl Reducer {
             next_terminal_operation_ordinal: 1,
             next_raw_payload_ordinal: 1,
             raw_payload_index: FxIndexMap::default(),
+            payload_kinds: FxIndexSet::default(),
             item_identity: Vec::new(),
             snapshots: FxIndexMap::default(),
             inference_by_response: FxIndexMap::default(),
@@ -325,9 +331,8 @@ impl Reducer {
         let seq = event.seq;
         self.event_payloads.clear();
         event.payload.for_each_ref(|r| {
-            let index = self.register_raw_payload(r);
-            self.event_payloads
-                .push((r.hash, payload_kind_key(&r.kind), index));
+            let (kind, index) = self.register_raw_payload(r);
+            self.event_payloads.push((r.hash, kind, index));
         });
         match self.dispatch(event, payloads) {
             Ok(()) => Ok(()),
@@ -673,7 +678,7 @@ impl Reducer {
     /// The `raw_payload:{n}` id of a cited payload, registering it on first
     /// citation.
     pub(crate) fn raw_payload_id(&mut self, payload: &PayloadRef) -> String {
-        let kind = payload_kind_key(&payload.kind);
+        let kind = self.kind_code(&payload.kind);
         let registered = self
             .event_payloads
             .iter()
@@ -681,7 +686,7 @@ impl Reducer {
             .map(|&(_, _, index)| index);
         let index = match registered {
             Some(index) => index,
-            None => self.register_raw_payload(payload),
+            None => self.register_raw_payload(payload).1,
         };
         match self.trace.raw_payloads.get_index(index) {
             Some((id, _)) => id.clone(),
@@ -689,12 +694,18 @@ impl Reducer {
         }
     }
 
-    /// Registers a cited payload on first citation; the index of its entry
-    /// in `trace.raw_payloads`.
-    fn register_raw_payload(&mut self, payload: &PayloadRef) -> usize {
-        let index_key = (payload.hash, payload_kind_key(&payload.kind));
+    /// The code of a payload kind in `raw_payload_index` keys.
+    fn kind_code(&mut self, kind: &PayloadKind) -> usize {
+        self.payload_kinds.insert_full(payload_kind_key(kind)).0
+    }
+
+    /// Registers a cited payload on first citation: its kind code and the
+    /// index of its entry in `trace.raw_payloads`.
+    fn register_raw_payload(&mut self, payload: &PayloadRef) -> (usize, usize) {
+        let kind = self.kind_code(&payload.kind);
+        let index_key = (payload.hash, kind);
         if let Some(&index) = self.raw_payload_index.get(&index_key) {
-            return index;
+            return (kind, index);
         }
         let id = format!("raw_payload:{:06}", self.next_raw_payload_ordinal);
         self.next_raw_payload_ordinal += 1;
@@ -708,17 +719,21 @@ impl Reducer {
             },
         );
         self.raw_payload_index.insert(index_key, index);
-        index
+        (kind, index)
     }
 
     /// Rebuilds the unsaved `(hash, kind)` index from `trace.raw_payloads`
     /// (first citation wins, as when it was built).
     fn rebuild_raw_payload_index(&mut self) {
         self.raw_payload_index.clear();
-        for (index, entry) in self.trace.raw_payloads.values().enumerate() {
-            self.raw_payload_index
-                .entry((entry.blake3, payload_kind_key(&entry.kind)))
-                .or_insert(index);
+        self.payload_kinds.clear();
+        for index in 0..self.trace.raw_payloads.len() {
+            let Some((_, entry)) = self.trace.raw_payloads.get_index(index) else {
+                continue;
+            };
+            let (hash, kind) = (entry.blake3, entry.kind.clone());
+            let kind = self.kind_code(&kind);
+            self.raw_payload_index.entry((hash, kind)).or_insert(index);
         }
     }
 
