@@ -3,7 +3,8 @@
 //! linearly (16n within 20x of n).
 //!
 //! The rollout shape is in `common/reduce_synth.rs`. Payloads are built once,
-//! outside the measured loop; the bench never does I/O.
+//! outside the measured loop; the bench never does I/O. The group
+//! `reduce_1k_outputs` repeats the sizes with 1 KiB command outputs.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -19,39 +20,51 @@ use tracefold::reducer::reduce;
 #[path = "common/reduce_synth.rs"]
 mod reduce_synth;
 
-use reduce_synth::synthetic;
+use reduce_synth::{Synth, synthetic, synthetic_with_output};
 
-fn bench_reduce(c: &mut Criterion) {
+/// The fold only: each state is freed right after its run, outside the
+/// timer, so the next run reuses that memory. `iter_with_large_drop` would
+/// keep a whole batch of states alive, and on this VM first touches of fresh
+/// memory cost as much as the fold itself, varying run to run.
+fn timed_reduce(synth: &Synth, iters: u64) -> Duration {
+    let mut timed = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        let state = black_box(reduce("bench", &synth.events, &synth.payloads));
+        timed += start.elapsed();
+        drop(state);
+    }
+    timed
+}
+
+/// Rollouts of n, 4n and 16n events (n = 10,000) built by `build`.
+fn bench_sizes(c: &mut Criterion, group: &str, build: impl Fn(usize) -> Synth) {
     let n = 10_000usize;
-    let mut group = c.benchmark_group("reduce");
+    let mut group = c.benchmark_group(group);
     group.sample_size(10);
     for factor in [1usize, 4, 16] {
-        let synth = synthetic(n * factor);
+        let synth = build(n * factor);
         group.throughput(Throughput::Elements(synth.events.len() as u64));
         group.bench_with_input(
             BenchmarkId::from_parameter(format!("{factor}n")),
             &synth,
-            |b, synth| {
-                // Only the fold is timed. Each state is freed right after
-                // its run, outside the timer, so the next run reuses that
-                // memory. `iter_with_large_drop` would keep a whole batch of
-                // states alive, and on this VM first touches of fresh memory
-                // cost as much as the fold itself, varying run to run.
-                b.iter_custom(|iters| {
-                    let mut timed = Duration::ZERO;
-                    for _ in 0..iters {
-                        let start = Instant::now();
-                        let state = black_box(reduce("bench", &synth.events, &synth.payloads));
-                        timed += start.elapsed();
-                        drop(state);
-                    }
-                    timed
-                });
-            },
+            |b, synth| b.iter_custom(|iters| timed_reduce(synth, iters)),
         );
     }
     group.finish();
 }
 
-criterion_group!(benches, bench_reduce);
+/// The acceptance bench: one-line command outputs, bookkeeping-bound.
+fn bench_reduce(c: &mut Criterion) {
+    bench_sizes(c, "reduce", synthetic);
+}
+
+/// The same rollout shape with 1 KiB command outputs, for comparison.
+fn bench_reduce_1k_outputs(c: &mut Criterion) {
+    bench_sizes(c, "reduce_1k_outputs", |events| {
+        synthetic_with_output(events, 1024)
+    });
+}
+
+criterion_group!(benches, bench_reduce, bench_reduce_1k_outputs);
 criterion_main!(benches);

@@ -44,8 +44,29 @@ fn msg(text: &str) -> Value {
     json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})
 }
 
-/// A valid rollout of at least `target` events.
+/// A valid rollout of at least `target` events, with one-line command
+/// outputs: the fold's bookkeeping dominates.
 pub fn synthetic(target: usize) -> Synth {
+    synthetic_with_output(target, 0)
+}
+
+/// Command output of `n` plus about `extra_bytes` of text, different per step.
+fn command_output(n: u64, extra_bytes: usize) -> String {
+    let mut out = format!("{n}\n");
+    let mut line = 0u64;
+    while out.len() < extra_bytes {
+        line += 1;
+        out.push_str(&format!(
+            "step {n} line {line}: build output, warnings and test names\n"
+        ));
+    }
+    out
+}
+
+/// [`synthetic`] where every command prints about `output_bytes` (the tool
+/// output reaches the model in the next request, so each step carries it
+/// twice), to see the fold with realistic payload content.
+pub fn synthetic_with_output(target: usize, output_bytes: usize) -> Synth {
     let mut s = Synth {
         events: Vec::with_capacity(target + 16),
         payloads: MemoryPayloads::new(),
@@ -149,7 +170,7 @@ pub fn synthetic(target: usize) -> Synth {
         );
         let end = s.payload(
             PayloadKind::ToolRuntimeEvent,
-            json!({"process_id": format!("pty-{n}"), "stdout": format!("{n}\n"), "exit_code": 0}),
+            json!({"process_id": format!("pty-{n}"), "stdout": command_output(n, output_bytes), "exit_code": 0}),
         );
         s.push(
             Some(&turn),
@@ -168,7 +189,7 @@ pub fn synthetic(target: usize) -> Synth {
             },
         );
         pending_output = Some(
-            json!({"type": "function_call_output", "call_id": call_id, "output": format!("{n}\n")}),
+            json!({"type": "function_call_output", "call_id": call_id, "output": command_output(n, output_bytes)}),
         );
         previous = Some(response_id);
         if n.is_multiple_of(16) {
