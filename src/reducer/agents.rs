@@ -60,6 +60,15 @@ fn id_text(value: Option<&Value>) -> Option<String> {
     }
 }
 
+/// The task or message text of an agent runtime payload (`prompt`).
+fn prompt_of(value: &Value) -> String {
+    value
+        .get("prompt")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn merge_end(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),
@@ -97,10 +106,8 @@ impl Reducer {
     fn agent_invocation_message(
         &mut self,
         src: &dyn PayloadSource,
-        tool_call_id: &str,
         invocation: Option<&PayloadRef>,
     ) -> Res<Option<String>> {
-        let _ = tool_call_id;
         let Some(payload) = invocation else {
             return Ok(None);
         };
@@ -152,17 +159,6 @@ impl Reducer {
         }
     }
 
-    fn receiver(
-        &mut self,
-        src: &dyn PayloadSource,
-        tool_call_id: &str,
-        payload: &PayloadRef,
-    ) -> Res<(Option<String>, std::sync::Arc<Value>)> {
-        let value = self.payload_json(src, payload)?;
-        let _ = tool_call_id;
-        Ok((id_text(value.get("receiver_thread_id")), value))
-    }
-
     pub(super) fn agent_runtime_started(
         &mut self,
         event: &Event,
@@ -172,37 +168,44 @@ impl Reducer {
         payload: &PayloadRef,
     ) -> Res<()> {
         let payload_id = self.raw_payload_id(payload);
-        let (receiver, value) = self.receiver(src, tool_call_id, payload)?;
-        let Some(receiver) = receiver else {
+        let value = self.payload_json(src, payload)?;
+        self.receiver_edge(event, tool_call_id, kind, &payload_id, &value, None)
+    }
+
+    /// The edge of a close, task or message tool from its runtime payload's
+    /// `receiver_thread_id`: opened at runtime start, ended at runtime end.
+    fn receiver_edge(
+        &mut self,
+        event: &Event,
+        tool_call_id: &str,
+        kind: &ToolCallKind,
+        payload_id: &str,
+        value: &Value,
+        ended: Option<i64>,
+    ) -> Res<()> {
+        let Some(receiver) = id_text(value.get("receiver_thread_id")) else {
             return invalid(format!(
                 "agent runtime payload {payload_id} of tool call {tool_call_id} did not contain receiver_thread_id"
             ));
         };
-        match kind {
-            ToolCallKind::CloseAgent => self.close_agent_edge(event, tool_call_id, &receiver, None),
-            _ => {
-                let edge_kind = if *kind == ToolCallKind::SendMessage {
-                    InteractionEdgeKind::SendMessage
-                } else {
-                    InteractionEdgeKind::AssignAgentTask
-                };
-                let message = value
-                    .get("prompt")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let pending = self.tool_edge_pending(
-                    event,
-                    tool_call_id,
-                    tool_edge_id(tool_call_id),
-                    edge_kind,
-                    receiver,
-                    message,
-                    None,
-                );
-                self.queue_or_resolve_edge(pending)
-            }
+        if *kind == ToolCallKind::CloseAgent {
+            return self.close_agent_edge(event, tool_call_id, &receiver, ended);
         }
+        let edge_kind = if *kind == ToolCallKind::SendMessage {
+            InteractionEdgeKind::SendMessage
+        } else {
+            InteractionEdgeKind::AssignAgentTask
+        };
+        let pending = self.tool_edge_pending(
+            event,
+            tool_call_id,
+            tool_edge_id(tool_call_id),
+            edge_kind,
+            receiver,
+            prompt_of(value),
+            ended,
+        );
+        self.queue_or_resolve_edge(pending)
     }
 
     pub(super) fn agent_runtime_ended(
@@ -244,58 +247,19 @@ impl Reducer {
                         .map(|tool| tool.thread_id.clone())
                         .unwrap_or_default()
                 });
-                let message = value
-                    .get("prompt")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
                 let mut pending = self.tool_edge_pending(
                     event,
                     tool_call_id,
                     spawn_edge_id(&parent, &child),
                     InteractionEdgeKind::SpawnAgent,
                     child.clone(),
-                    message,
+                    prompt_of(&value),
                     ended,
                 );
                 pending.spawn_fallback_thread_id = Some(child);
                 self.queue_or_resolve_edge(pending)
             }
-            ToolCallKind::CloseAgent => {
-                let Some(receiver) = id_text(value.get("receiver_thread_id")) else {
-                    return invalid(format!(
-                        "agent runtime payload {payload_id} of tool call {tool_call_id} did not contain receiver_thread_id"
-                    ));
-                };
-                self.close_agent_edge(event, tool_call_id, &receiver, ended)
-            }
-            _ => {
-                let Some(receiver) = id_text(value.get("receiver_thread_id")) else {
-                    return invalid(format!(
-                        "agent runtime payload {payload_id} of tool call {tool_call_id} did not contain receiver_thread_id"
-                    ));
-                };
-                let edge_kind = if *kind == ToolCallKind::SendMessage {
-                    InteractionEdgeKind::SendMessage
-                } else {
-                    InteractionEdgeKind::AssignAgentTask
-                };
-                let message = value
-                    .get("prompt")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let pending = self.tool_edge_pending(
-                    event,
-                    tool_call_id,
-                    tool_edge_id(tool_call_id),
-                    edge_kind,
-                    receiver,
-                    message,
-                    ended,
-                );
-                self.queue_or_resolve_edge(pending)
-            }
+            _ => self.receiver_edge(event, tool_call_id, kind, &payload_id, &value, ended),
         }
     }
 
@@ -339,7 +303,7 @@ impl Reducer {
             }
         };
         let invocation = self.tool_invocation_ref(tool_call_id);
-        let message = self.agent_invocation_message(src, tool_call_id, invocation.as_ref())?;
+        let message = self.agent_invocation_message(src, invocation.as_ref())?;
         let mut pending = self.tool_edge_pending(
             event,
             tool_call_id,

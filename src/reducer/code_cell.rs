@@ -140,12 +140,10 @@ impl Reducer {
     /// output item with the exec call id (including `notify`) is a cell output.
     pub(super) fn link_item_to_code_cell(
         &mut self,
-        event: &Event,
         call_key: &str,
         item_id: &ItemId,
         is_exec_call: bool,
     ) -> Res<()> {
-        let _ = event;
         let Some(item) = self.item(item_id) else {
             return Ok(());
         };

@@ -878,7 +878,7 @@ impl Reducer {
             if let Some(tool_id) = self.tool_by_visible_call.get(&call_key).cloned() {
                 self.link_item_to_tool(&tool_id, &id);
             }
-            self.link_item_to_code_cell(event, &call_key, &id, is_exec_call)?;
+            self.link_item_to_code_cell(&call_key, &id, is_exec_call)?;
         }
         self.index_message_item(&id)?;
         Ok(id)
