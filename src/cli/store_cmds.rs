@@ -10,7 +10,7 @@ use super::{Cli, EXIT_NEGATIVE, EXIT_OK, format_unix_ms};
 use crate::event::Hash;
 use crate::event::wire::to_line;
 use crate::export::{PayloadIds, RefStyle, to_wire};
-use crate::ingest::{IngestOptions, JsonlSource, import_bundle, ingest_jsonl};
+use crate::ingest::{IngestOptions, IngestReport, JsonlSource, import_bundle, ingest_jsonl};
 use crate::redact::Redactor;
 
 /// A progress bar on stderr when it is a terminal, else nothing.
@@ -48,7 +48,20 @@ pub(super) fn ingest(
         let total = std::fs::metadata(file).map(|m| m.len()).ok();
         (JsonlSource::file(file)?, total)
     };
-    let bar = progress_bar(total);
+    run_import(total, allow_torn_tail, no_redact, |options| {
+        Ok(ingest_jsonl(&store, source, options)?)
+    })
+}
+
+/// Runs one all-or-nothing import with a progress bar on a terminal, then
+/// reports a dropped torn tail and prints the rollout ids it stored.
+fn run_import(
+    total_bytes: Option<u64>,
+    allow_torn_tail: bool,
+    no_redact: bool,
+    import: impl FnOnce(&IngestOptions<'_>) -> anyhow::Result<IngestReport>,
+) -> anyhow::Result<i32> {
+    let bar = progress_bar(total_bytes);
     let progress = |bytes: u64| {
         if let Some(bar) = &bar {
             bar.set_position(bytes);
@@ -59,8 +72,8 @@ pub(super) fn ingest(
         progress: Some(&progress),
         redactor: (!no_redact).then(Redactor::new),
     };
-    let report = ingest_jsonl(&store, source, &options)?;
-    if let Some(bar) = bar {
+    let report = import(&options)?;
+    if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
     if report.torn_tail_bytes > 0 {
@@ -87,31 +100,9 @@ pub(super) fn import_codex(
     let total = std::fs::metadata(bundle_dir.join("trace.jsonl"))
         .map(|m| m.len())
         .ok();
-    let bar = progress_bar(total);
-    let progress = |bytes: u64| {
-        if let Some(bar) = &bar {
-            bar.set_position(bytes);
-        }
-    };
-    let options = IngestOptions {
-        allow_torn_tail,
-        progress: Some(&progress),
-        redactor: (!no_redact).then(Redactor::new),
-    };
-    let report = import_bundle(&store, bundle_dir, rollout_id, &options)?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    if report.torn_tail_bytes > 0 {
-        eprintln!(
-            "dropped a torn last line of {} bytes",
-            report.torn_tail_bytes
-        );
-    }
-    for id in &report.rollout_ids {
-        println!("{id}");
-    }
-    Ok(EXIT_OK)
+    run_import(total, allow_torn_tail, no_redact, |options| {
+        Ok(import_bundle(&store, bundle_dir, rollout_id, options)?)
+    })
 }
 
 pub(super) fn rollouts(cli: &Cli, json: bool) -> anyhow::Result<i32> {
