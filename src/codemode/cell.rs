@@ -125,6 +125,20 @@ impl CellShared {
         lock(&self.state)
     }
 
+    /// Waits for a change until `deadline` (or a spurious wake-up), keeping
+    /// the state across a poisoned lock as `lock` does.
+    pub(crate) fn wait_until<'a>(
+        &self,
+        state: MutexGuard<'a, CellState>,
+        deadline: std::time::Instant,
+    ) -> MutexGuard<'a, CellState> {
+        let timeout = deadline.saturating_duration_since(std::time::Instant::now());
+        self.changed
+            .wait_timeout(state, timeout)
+            .map(|(guard, _)| guard)
+            .unwrap_or_else(|poisoned| poisoned.into_inner().0)
+    }
+
     fn is_terminated(&self) -> bool {
         self.lock().terminated
     }

@@ -351,12 +351,7 @@ impl<E: Engine> CodeModeService<E> {
                     content_items: limit_output(items, omitted, max_output_tokens),
                 });
             }
-            state = cell
-                .shared
-                .changed
-                .wait_timeout(state, deadline - now)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+            state = cell.shared.wait_until(state, deadline);
         };
         state.observer_active = false;
         state.yield_requested = false;
@@ -393,17 +388,8 @@ impl<E: Engine> CodeModeService<E> {
         self.remove(&cell.cell_id);
         let deadline = Instant::now() + Duration::from_millis(TERMINATE_JOIN_MS_MAX);
         let mut state = cell.shared.lock();
-        while !state.exited {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            state = cell
-                .shared
-                .changed
-                .wait_timeout(state, deadline - now)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        while !state.exited && Instant::now() < deadline {
+            state = cell.shared.wait_until(state, deadline);
         }
         Observed::End {
             response: RuntimeResponse::Terminated {

@@ -220,6 +220,12 @@ impl Agent {
         self.conversation.append(&mut inbox);
     }
 
+    /// Whether inter-agent items wait in the inbox (a poisoned inbox counts
+    /// as empty).
+    fn has_mail(&self) -> bool {
+        self.inbox.lock().is_ok_and(|inbox| !inbox.is_empty())
+    }
+
     fn conversation_bytes(&self) -> usize {
         self.conversation
             .iter()
@@ -363,12 +369,7 @@ impl Host<'_> {
             }
             // Children with work pending take a turn and report back.
             for child in &mut children {
-                if !child
-                    .inbox
-                    .lock()
-                    .map(|inbox| inbox.is_empty())
-                    .unwrap_or(true)
-                {
+                if child.has_mail() {
                     self.child_turn(child, &root);
                 }
             }
@@ -386,12 +387,7 @@ impl Host<'_> {
         }
         // Children that still have mail finish it, then every child is closed.
         for child in &mut children {
-            if !child
-                .inbox
-                .lock()
-                .map(|inbox| inbox.is_empty())
-                .unwrap_or(true)
-            {
+            if child.has_mail() {
                 self.child_turn(child, &root);
             }
         }
