@@ -478,8 +478,7 @@ impl<'a> Side<'a> {
     fn assign_names(&mut self) {
         let t = self.trace;
         let mut seen_paths: IndexMap<String, usize> = IndexMap::new();
-        let mut threads: Vec<_> = t.threads.values().collect();
-        threads.sort_by_key(|th| th.execution.started_seq);
+        let threads = in_order(t.threads.values(), |th| th.execution.started_seq);
         for thread in threads {
             let n = seen_paths.entry(thread.agent_path.clone()).or_insert(0);
             *n += 1;
@@ -503,8 +502,7 @@ impl<'a> Side<'a> {
             *n += 1;
             *n
         };
-        let mut turns: Vec<_> = t.codex_turns.values().collect();
-        turns.sort_by_key(|x| x.execution.started_seq);
+        let turns = in_order(t.codex_turns.values(), |x| x.execution.started_seq);
         for turn in turns {
             let n = ordinal(&turn.thread_id, "turn");
             self.turns.insert(turn.codex_turn_id.clone(), n);
@@ -518,8 +516,7 @@ impl<'a> Side<'a> {
             self.names
                 .insert(item.item_id.to_string(), format!("{path} item {n}"));
         }
-        let mut calls: Vec<_> = t.inference_calls.values().collect();
-        calls.sort_by_key(|x| x.execution.started_seq);
+        let calls = in_order(t.inference_calls.values(), |x| x.execution.started_seq);
         for call in calls {
             let n = ordinal(&call.thread_id, "inference");
             let path = self.path(&call.thread_id);
@@ -528,16 +525,14 @@ impl<'a> Side<'a> {
                 format!("{path} inference {n}"),
             );
         }
-        let mut tools: Vec<_> = t.tool_calls.values().collect();
-        tools.sort_by_key(|x| x.execution.started_seq);
+        let tools = in_order(t.tool_calls.values(), |x| x.execution.started_seq);
         for tool in tools {
             let n = ordinal(&tool.thread_id, "tool");
             let path = self.path(&tool.thread_id);
             self.names
                 .insert(tool.tool_call_id.clone(), format!("{path} tool {n}"));
         }
-        let mut cells: Vec<_> = t.code_cells.values().collect();
-        cells.sort_by_key(|x| x.execution.started_seq);
+        let cells = in_order(t.code_cells.values(), |x| x.execution.started_seq);
         for cell in cells {
             let n = ordinal(&cell.thread_id, "cell");
             let path = self.path(&cell.thread_id);
@@ -548,8 +543,7 @@ impl<'a> Side<'a> {
                     .insert(runtime.clone(), format!("{path} runtime cell {n}"));
             }
         }
-        let mut ops: Vec<_> = t.terminal_operations.values().collect();
-        ops.sort_by_key(|x| x.execution.started_seq);
+        let ops = in_order(t.terminal_operations.values(), |x| x.execution.started_seq);
         for op in ops {
             let thread = self.op_thread(&op.tool_call_id);
             let n = ordinal(&thread, "terminal");
@@ -567,8 +561,7 @@ impl<'a> Side<'a> {
                 format!("{path} terminal session {n}"),
             );
         }
-        let mut compactions: Vec<_> = t.compactions.values().collect();
-        compactions.sort_by_key(|x| x.installed_seq);
+        let compactions = in_order(t.compactions.values(), |x| x.installed_seq);
         for compaction in compactions {
             let n = ordinal(&compaction.thread_id, "compaction");
             let path = self.path(&compaction.thread_id);
@@ -933,8 +926,7 @@ impl<'a> Side<'a> {
             },
         );
 
-        let mut threads: Vec<_> = t.threads.values().collect();
-        threads.sort_by_key(|th| th.execution.started_seq);
+        let threads = in_order(t.threads.values(), |th| th.execution.started_seq);
         for thread in threads {
             let origin = match &thread.origin {
                 AgentOrigin::Root => "root".to_string(),
@@ -982,8 +974,7 @@ impl<'a> Side<'a> {
             );
         }
 
-        let mut turns: Vec<_> = t.codex_turns.values().collect();
-        turns.sort_by_key(|x| x.execution.started_seq);
+        let turns = in_order(t.codex_turns.values(), |x| x.execution.started_seq);
         for turn in turns {
             let facts = vec![
                 plain("status", window(&turn.execution)),
@@ -1045,12 +1036,7 @@ impl<'a> Side<'a> {
                         .join(", "),
                 ),
             ];
-            let n = sink
-                .counters
-                .get(&(self.path(&item.thread_id).to_string(), "item"))
-                .copied()
-                .unwrap_or(0)
-                + 1;
+            let n = sink.peek(&self.path(&item.thread_id), "item");
             sink.add(
                 "item",
                 Entry {
@@ -1081,16 +1067,10 @@ impl<'a> Side<'a> {
             }
         }
 
-        let mut calls: Vec<_> = t.inference_calls.values().collect();
-        calls.sort_by_key(|x| x.execution.started_seq);
+        let calls = in_order(t.inference_calls.values(), |x| x.execution.started_seq);
         for call in calls {
             let path = self.path(&call.thread_id);
-            let n = sink
-                .counters
-                .get(&(path.to_string(), "inference"))
-                .copied()
-                .unwrap_or(0)
-                + 1;
+            let n = sink.peek(&path, "inference");
             let mut facts = vec![
                 plain("status", window(&call.execution)),
                 plain("provider", call.provider_name.clone()),
@@ -1137,8 +1117,7 @@ impl<'a> Side<'a> {
             );
         }
 
-        let mut tools: Vec<_> = t.tool_calls.values().collect();
-        tools.sort_by_key(|x| x.execution.started_seq);
+        let tools = in_order(t.tool_calls.values(), |x| x.execution.started_seq);
         for tool in tools {
             let path = self.path(&tool.thread_id);
             let kind = tool_kind_name(&tool.kind);
@@ -1197,16 +1176,10 @@ impl<'a> Side<'a> {
             );
         }
 
-        let mut cells: Vec<_> = t.code_cells.values().collect();
-        cells.sort_by_key(|x| x.execution.started_seq);
+        let cells = in_order(t.code_cells.values(), |x| x.execution.started_seq);
         for cell in cells {
             let path = self.path(&cell.thread_id);
-            let n = sink
-                .counters
-                .get(&(path.to_string(), "cell"))
-                .copied()
-                .unwrap_or(0)
-                + 1;
+            let n = sink.peek(&path, "cell");
             let mut facts = vec![
                 plain("source", cell.source_js.clone()),
                 plain("call id", self.normalize_text(&cell.model_visible_call_id)),
@@ -1237,17 +1210,11 @@ impl<'a> Side<'a> {
             );
         }
 
-        let mut ops: Vec<_> = t.terminal_operations.values().collect();
-        ops.sort_by_key(|x| x.execution.started_seq);
+        let ops = in_order(t.terminal_operations.values(), |x| x.execution.started_seq);
         for op in ops {
             let thread = self.op_thread(&op.tool_call_id);
             let path = self.path(&thread);
-            let n = sink
-                .counters
-                .get(&(path.to_string(), "terminal"))
-                .copied()
-                .unwrap_or(0)
-                + 1;
+            let n = sink.peek(&path, "terminal");
             let request = match &op.request {
                 TerminalRequest::ExecCommand {
                     display_command,
@@ -1298,16 +1265,10 @@ impl<'a> Side<'a> {
             );
         }
 
-        let mut compactions: Vec<_> = t.compactions.values().collect();
-        compactions.sort_by_key(|x| x.installed_seq);
+        let compactions = in_order(t.compactions.values(), |x| x.installed_seq);
         for compaction in compactions {
             let path = self.path(&compaction.thread_id);
-            let n = sink
-                .counters
-                .get(&(path.to_string(), "compaction"))
-                .copied()
-                .unwrap_or(0)
-                + 1;
+            let n = sink.peek(&path, "compaction");
             let requests = compaction
                 .request_ids
                 .iter()
@@ -1369,12 +1330,7 @@ impl<'a> Side<'a> {
 
         for session in t.terminal_sessions.values() {
             let path = self.path(&session.thread_id);
-            let n = sink
-                .counters
-                .get(&(path.to_string(), "session"))
-                .copied()
-                .unwrap_or(0)
-                + 1;
+            let n = sink.peek(&path, "session");
             let mut facts = vec![
                 plain("operations", self.names_of(&session.operation_ids)),
                 plain("status", window(&session.execution)),
@@ -1398,12 +1354,7 @@ impl<'a> Side<'a> {
         for edge in t.interaction_edges.values() {
             let thread = self.anchor_thread(&edge.source);
             let path = self.path(&thread);
-            let n = sink
-                .counters
-                .get(&(path.to_string(), "edge"))
-                .copied()
-                .unwrap_or(0)
-                + 1;
+            let n = sink.peek(&path, "edge");
             let kind = serde_json::to_value(edge.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
@@ -1438,6 +1389,15 @@ struct Sink {
 }
 
 impl Sink {
+    /// The ordinal the next `add` of `cat` in the thread at `path` gets.
+    fn peek(&self, path: &str, cat: &'static str) -> usize {
+        self.counters
+            .get(&(path.to_string(), cat))
+            .copied()
+            .unwrap_or(0)
+            + 1
+    }
+
     /// The next 1-based ordinal of `cat` in the thread at `path`.
     fn next(&mut self, path: &str, cat: &'static str) -> usize {
         let n = self.counters.entry((path.to_string(), cat)).or_insert(0);
@@ -1453,6 +1413,13 @@ impl Sink {
         let n = self.next(&entry.thread, cat);
         self.put(cat, n, entry);
     }
+}
+
+/// `items` sorted by `seq` (a stable sort: ties keep map order).
+fn in_order<'a, T>(items: impl Iterator<Item = &'a T>, seq: impl Fn(&T) -> u64) -> Vec<&'a T> {
+    let mut items: Vec<&T> = items.collect();
+    items.sort_by_key(|item| seq(item));
+    items
 }
 
 /// The first 12 hex digits of a payload comparison key.
