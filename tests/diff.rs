@@ -483,7 +483,7 @@ fn mutate(state: &mut RolloutTrace, choice: u8, at: usize) {
     match choice % 6 {
         0 => {
             let n = state.conversation_items.len();
-            if let Some((_, item)) = state.conversation_items.get_index_mut(at % n.max(1)) {
+            if let Some(item) = state.conversation_items.get_index_mut(at % n.max(1)) {
                 item.body.parts.push(ConversationPart::Text {
                     text: "extra".to_string(),
                 });
@@ -495,7 +495,7 @@ fn mutate(state: &mut RolloutTrace, choice: u8, at: usize) {
         }
         2 => {
             let n = state.raw_payloads.len();
-            if let Some((_, entry)) = state.raw_payloads.get_index_mut(at % n.max(1)) {
+            if let Some(entry) = state.raw_payloads.get_index_mut(at % n.max(1)) {
                 entry.blake3 = tracefold::event::Hash::of(b"something else");
             }
         }

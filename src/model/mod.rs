@@ -3,11 +3,15 @@
 //! compactions, interaction edges, raw payload references and diagnostics.
 //!
 //! This module owns plain data types only. It never reduces, reads payloads or
-//! does I/O. Every collection is an `IndexMap` so the state JSON lists objects
-//! in creation order and the same log always serialises byte-identically
-//! (`HashMap`/`HashSet` are banned here by clippy.toml).
+//! does I/O. Every collection keeps creation order, so the state JSON lists
+//! objects in that order and the same log always serialises byte-identically
+//! (`HashMap`/`HashSet` are banned here by clippy.toml). Objects with ids from
+//! the log are in `IndexMap`s; the three kinds whose ids the reducer mints as
+//! ordinals (conversation items, raw payloads, terminal operations) are in
+//! [`OrdinalMap`]s, found by position.
 
 mod conversation;
+mod ordinal;
 mod runtime;
 
 use std::sync::Arc;
@@ -23,6 +27,7 @@ pub use conversation::{
     AgentMessageMetadata, ConversationBody, ConversationChannel, ConversationItem,
     ConversationItemKind, ConversationPart, ConversationRole, ProducerRef,
 };
+pub use ordinal::{OrdinalKeyed, OrdinalMap};
 pub use runtime::{
     AgentOrigin, AgentThread, CodeCell, CodexTurn, Compaction, CompactionMode, CompactionRequest,
     InferenceCall, InteractionEdge, InteractionEdgeKind, TerminalModelObservation,
@@ -52,16 +57,16 @@ pub struct RolloutTrace {
     pub root_thread_id: Option<String>,
     pub threads: IndexMap<String, AgentThread>,
     pub codex_turns: IndexMap<String, CodexTurn>,
-    pub conversation_items: IndexMap<ItemId, ConversationItem>,
+    pub conversation_items: OrdinalMap<ConversationItem>,
     pub inference_calls: IndexMap<String, InferenceCall>,
     pub code_cells: IndexMap<String, CodeCell>,
     pub tool_calls: IndexMap<String, ToolCall>,
     pub terminal_sessions: IndexMap<String, TerminalSession>,
-    pub terminal_operations: IndexMap<String, TerminalOperation>,
+    pub terminal_operations: OrdinalMap<TerminalOperation>,
     pub compactions: IndexMap<String, Compaction>,
     pub compaction_requests: IndexMap<String, CompactionRequest>,
     pub interaction_edges: IndexMap<String, InteractionEdge>,
-    pub raw_payloads: IndexMap<String, RawPayloadEntry>,
+    pub raw_payloads: OrdinalMap<RawPayloadEntry>,
     /// Our addition: everything the reducer could not place (unknown events,
     /// dropped events, leftovers at the end of the log). Never silent drops.
     pub diagnostics: Vec<Diagnostic>,
@@ -80,16 +85,16 @@ impl RolloutTrace {
             root_thread_id: None,
             threads: IndexMap::new(),
             codex_turns: IndexMap::new(),
-            conversation_items: IndexMap::new(),
+            conversation_items: OrdinalMap::new(),
             inference_calls: IndexMap::new(),
             code_cells: IndexMap::new(),
             tool_calls: IndexMap::new(),
             terminal_sessions: IndexMap::new(),
-            terminal_operations: IndexMap::new(),
+            terminal_operations: OrdinalMap::new(),
             compactions: IndexMap::new(),
             compaction_requests: IndexMap::new(),
             interaction_edges: IndexMap::new(),
-            raw_payloads: IndexMap::new(),
+            raw_payloads: OrdinalMap::new(),
             diagnostics: Vec::new(),
         }
     }
@@ -140,6 +145,27 @@ pub struct RawPayloadEntry {
     /// BLAKE3 of the payload bytes, lower-case hex.
     pub blake3: Hash,
     pub size_bytes: u64,
+}
+
+impl OrdinalKeyed for RawPayloadEntry {
+    const PREFIX: &'static str = "raw_payload:";
+    fn id(&self) -> &str {
+        &self.raw_payload_id
+    }
+}
+
+impl OrdinalKeyed for ConversationItem {
+    const PREFIX: &'static str = "conversation_item:";
+    fn id(&self) -> &str {
+        &self.item_id
+    }
+}
+
+impl OrdinalKeyed for TerminalOperation {
+    const PREFIX: &'static str = "terminal_operation:";
+    fn id(&self) -> &str {
+        &self.operation_id
+    }
 }
 
 /// Something the reducer saw but could not place; kept instead of dropped.

@@ -665,39 +665,20 @@ fn identity_queues(identities: &[Option<Hash>]) -> super::FxIndexMap<Hash, VecDe
     queues
 }
 
-/// Prefix of every conversation item id; the rest is its ordinal.
-const ITEM_ID_PREFIX: &str = "conversation_item:";
-
 impl Reducer {
-    /// Position of item `id` in `trace.conversation_items`. Items are created
-    /// only by [`Reducer::create_item`], in ordinal order, and never removed,
-    /// so the id's ordinal names the position: no hash probe, and the recent
-    /// items an event refers to are the ones still in cache. Checked against
-    /// the key, with a hash lookup as the fallback.
+    /// Position of item `id` in `trace.conversation_items`, read from the
+    /// id's ordinal ([`crate::model::OrdinalMap`]): no hash probe, and the
+    /// recent items an event refers to are the ones still in cache.
     pub(crate) fn item_index(&self, id: &str) -> Option<usize> {
-        let items = &self.trace.conversation_items;
-        let by_ordinal = id
-            .strip_prefix(ITEM_ID_PREFIX)
-            .and_then(|ordinal| ordinal.parse::<usize>().ok())
-            .and_then(|ordinal| ordinal.checked_sub(1))
-            .filter(|&index| items.get_index(index).is_some_and(|(key, _)| **key == *id));
-        by_ordinal.or_else(|| items.get_index_of(id))
+        self.trace.conversation_items.position_of(id)
     }
 
     pub(crate) fn item(&self, id: &str) -> Option<&ConversationItem> {
-        let index = self.item_index(id)?;
-        self.trace
-            .conversation_items
-            .get_index(index)
-            .map(|(_, item)| item)
+        self.trace.conversation_items.get(id)
     }
 
     pub(crate) fn item_mut(&mut self, id: &str) -> Option<&mut ConversationItem> {
-        let index = self.item_index(id)?;
-        self.trace
-            .conversation_items
-            .get_index_mut(index)
-            .map(|(_, item)| item)
+        self.trace.conversation_items.get_mut(id)
     }
 
     /// The content identity of item `id`.
@@ -828,8 +809,7 @@ impl Reducer {
         origin: &ItemOrigin<'_>,
         item: Normalized,
     ) -> Res<ItemId> {
-        let id: ItemId = format!("{ITEM_ID_PREFIX}{:06}", self.next_item_ordinal).into();
-        self.next_item_ordinal += 1;
+        let id: ItemId = self.trace.conversation_items.next_id().into();
         let thread_id = origin.thread_id;
         let call_key = item
             .call_id
@@ -841,15 +821,7 @@ impl Reducer {
         let identity = item.identity;
         let is_exec_call = item.kind == ConversationItemKind::CustomToolCall
             && matches!(item.body.parts.as_slice(), [ConversationPart::Code { .. }]);
-        let indexmap::map::Entry::Vacant(slot) = self.trace.conversation_items.entry(id.clone())
-        else {
-            // Only a hand-edited saved state can get here; overwriting the
-            // item would misalign `item_identity`.
-            return invalid(format!(
-                "conversation item {id} already exists (saved state out of step)"
-            ));
-        };
-        slot.insert(ConversationItem {
+        self.trace.conversation_items.push(ConversationItem {
             item_id: id.clone(),
             thread_id: thread_id.to_string(),
             codex_turn_id: origin.codex_turn_id.map(str::to_string),

@@ -376,22 +376,22 @@ fn items_are_found_by_ordinal_and_a_saved_state_out_of_step_is_refused() {
         reducer.identity_of("conversation_item:000002")
     );
 
-    // Items reordered in a saved state are still found by key.
+    // Items reordered in a saved state: refused on resume, naming the item.
     let mut saved: serde_json::Value = serde_json::from_slice(&reducer.save()).expect("saved json");
-    let items = saved["trace"]["conversation_items"]
+    let mut reordered = saved.clone();
+    let items = reordered["trace"]["conversation_items"]
         .as_object_mut()
         .expect("items");
     let first = items
         .shift_remove("conversation_item:000001")
         .expect("first");
     items.insert("conversation_item:000001".to_string(), first);
-    let identities = saved["item_identity"].as_array_mut().expect("identities");
-    identities.swap(0, 1);
-    let resumed = Reducer::resume(&serde_json::to_vec(&saved).expect("json")).expect("resume");
-    assert_eq!(resumed.item_index("conversation_item:000001"), Some(1));
-    assert_eq!(
-        resumed.identity_of("conversation_item:000001"),
-        reducer.identity_of("conversation_item:000001")
+    let err = Reducer::resume(&serde_json::to_vec(&reordered).expect("json")).expect_err("refused");
+    assert!(
+        err.to_string().contains(
+            r#"entry 1 is "conversation_item:000002", expected "conversation_item:000001""#
+        ),
+        "{err}"
     );
 
     // One identity missing: refused on resume, naming both counts.

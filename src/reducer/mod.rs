@@ -175,9 +175,6 @@ struct PayloadCache {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Reducer {
     trace: RolloutTrace,
-    next_item_ordinal: u64,
-    next_terminal_operation_ordinal: u64,
-    next_raw_payload_ordinal: u64,
     /// `(hash, kind)` to the index of its entry in `trace.raw_payloads`.
     /// Not saved: rebuilt from `trace.raw_payloads` on resume.
     #[serde(skip)]
@@ -241,9 +238,6 @@ impl Reducer {
     pub fn new(rollout_id: &str) -> Reducer {
         Reducer {
             trace: RolloutTrace::new(rollout_id),
-            next_item_ordinal: 1,
-            next_terminal_operation_ordinal: 1,
-            next_raw_payload_ordinal: 1,
             raw_payload_index: FxIndexMap::default(),
             payload_kinds: FxIndexSet::default(),
             item_identity: Vec::new(),
@@ -689,7 +683,7 @@ impl Reducer {
             None => self.register_raw_payload(payload).1,
         };
         match self.trace.raw_payloads.get_index(index) {
-            Some((id, _)) => id.clone(),
+            Some((id, _)) => id.to_string(),
             None => String::new(),
         }
     }
@@ -707,17 +701,12 @@ impl Reducer {
         if let Some(&index) = self.raw_payload_index.get(&index_key) {
             return (kind, index);
         }
-        let id = format!("raw_payload:{:06}", self.next_raw_payload_ordinal);
-        self.next_raw_payload_ordinal += 1;
-        let (index, _) = self.trace.raw_payloads.insert_full(
-            id.clone(),
-            RawPayloadEntry {
-                raw_payload_id: id.clone(),
-                kind: payload.kind.clone(),
-                blake3: payload.hash,
-                size_bytes: payload.size_bytes,
-            },
-        );
+        let index = self.trace.raw_payloads.push(RawPayloadEntry {
+            raw_payload_id: self.trace.raw_payloads.next_id(),
+            kind: payload.kind.clone(),
+            blake3: payload.hash,
+            size_bytes: payload.size_bytes,
+        });
         self.raw_payload_index.insert(index_key, index);
         (kind, index)
     }

@@ -78,25 +78,18 @@ impl Reducer {
             ));
         }
         let thread_id = tool.thread_id.clone();
-        let operation_id = format!(
-            "terminal_operation:{:06}",
-            self.next_terminal_operation_ordinal
-        );
-        self.next_terminal_operation_ordinal += 1;
-        self.trace.terminal_operations.insert(
-            operation_id.clone(),
-            TerminalOperation {
-                operation_id: operation_id.clone(),
-                terminal_id: None,
-                tool_call_id: tool_call_id.to_string(),
-                kind,
-                execution: ExecutionWindow::running(event.wall_time_unix_ms, event.seq),
-                request,
-                result: None,
-                model_observations: Vec::new(),
-                raw_payload_ids: vec![raw_payload_id.to_string()],
-            },
-        );
+        let operation_id = self.trace.terminal_operations.next_id();
+        self.trace.terminal_operations.push(TerminalOperation {
+            operation_id: operation_id.clone(),
+            terminal_id: None,
+            tool_call_id: tool_call_id.to_string(),
+            kind,
+            execution: ExecutionWindow::running(event.wall_time_unix_ms, event.seq),
+            request,
+            result: None,
+            model_observations: Vec::new(),
+            raw_payload_ids: vec![raw_payload_id.to_string()],
+        });
         if let Some(tool) = self.trace.tool_calls.get_mut(tool_call_id) {
             tool.terminal_operation_id = Some(operation_id.clone());
             tool.summary = ToolCallSummary::Terminal {
@@ -416,15 +409,23 @@ impl Reducer {
     }
 
     /// End-of-log: how the model saw each operation (its tool's call and
-    /// output items, or the code cell that ran it).
+    /// output items, or the code cell that ran it). Walks the tool calls in
+    /// order and reaches each one's operation by its ordinal, so the sweep
+    /// reads both collections front to back instead of probing a table per
+    /// operation.
     pub(super) fn project_terminal_observations(&mut self) {
-        for operation in self.trace.terminal_operations.values_mut() {
-            let Some(tool) = self.trace.tool_calls.get(&operation.tool_call_id) else {
+        let trace = &mut self.trace;
+        for tool in trace.tool_calls.values() {
+            let Some(operation) = tool
+                .terminal_operation_id
+                .as_deref()
+                .and_then(|id| trace.terminal_operations.get_mut(id))
+                .filter(|operation| operation.tool_call_id == tool.tool_call_id)
+            else {
                 continue;
             };
             let observation = match &tool.requester {
-                ToolCallRequester::CodeCell { code_cell_id } => self
-                    .trace
+                ToolCallRequester::CodeCell { code_cell_id } => trace
                     .code_cells
                     .get(code_cell_id)
                     .map(|cell| TerminalModelObservation {
