@@ -262,6 +262,8 @@ mod tests {
             map.keys().collect::<Vec<_>>(),
             ["entry:000001", "entry:000002", "entry:000003"]
         );
+        // Past 999,999 the ordinal simply gets longer, as `{:06}` does.
+        assert_eq!(ordinal_id("entry:", 1_000_000), "entry:1000000");
     }
 
     #[test]
