@@ -1,42 +1,12 @@
 //! Integration tests: the store commands of the CLI, end to end, including
 //! every bad input of the core issue (each rejected, the store unchanged).
 
-use std::path::{Path, PathBuf};
-
 use serde_json::json;
 
 use crate::support::{
-    fails, growing_conversation_jsonl, line, ok, stats, store_fingerprint, tracefold,
+    bundle_with_payload_path, example, fails, growing_conversation_jsonl, import_rejected,
+    ingest_rejected, line, ok, seeded_store, stats, store_fingerprint, tracefold,
 };
-
-fn example(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(path)
-}
-
-/// A store holding the example rollout, and its fingerprint.
-fn seeded_store() -> (tempfile::TempDir, PathBuf, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = dir.path().join("store");
-    let sample = example("sample.jsonl");
-    ok(&store, &["ingest", sample.to_str().expect("utf-8")]);
-    let fingerprint = store_fingerprint(&store);
-    (dir, store, fingerprint)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
 
 #[test]
 fn ingest_prints_the_rollout_id_and_events_print_back() {
@@ -116,19 +86,6 @@ fn a_growing_conversation_stores_ten_times_fewer_bytes_than_it_ingests() {
     );
 }
 
-/// Writes `lines` to a file in `dir` and ingests it, expecting failure with
-/// a message containing every `expected` fragment and an unchanged store.
-fn rejected(store: &Path, dir: &Path, name: &str, content: &str, expected: &[&str]) {
-    let before = store_fingerprint(store);
-    let file = dir.join(name);
-    std::fs::write(&file, content).expect("write");
-    let err = fails(store, &["ingest", file.to_str().expect("utf-8")]);
-    for fragment in expected {
-        assert!(err.contains(fragment), "{name}: {err:?} lacks {fragment:?}");
-    }
-    assert_eq!(store_fingerprint(store), before, "{name} changed the store");
-}
-
 fn start_lines(rollout: &str) -> Vec<String> {
     vec![line(
         1,
@@ -144,7 +101,7 @@ fn malformed_json_is_rejected_naming_the_line() {
     let (dir, store, _) = seeded_store();
     let mut lines = start_lines("bad");
     lines.push("{not json".to_string());
-    rejected(
+    ingest_rejected(
         &store,
         dir.path(),
         "malformed.jsonl",
@@ -164,7 +121,7 @@ fn a_wrong_field_type_is_rejected_naming_the_line_and_type() {
         None,
         json!({"type": "rollout_ended", "status": 7}),
     ));
-    rejected(
+    ingest_rejected(
         &store,
         dir.path(),
         "wrong_type.jsonl",
@@ -184,7 +141,7 @@ fn a_non_increasing_seq_is_rejected_naming_it() {
         None,
         json!({"type": "rollout_ended", "status": "completed"}),
     ));
-    rejected(
+    ingest_rejected(
         &store,
         dir.path(),
         "seq.jsonl",
@@ -206,7 +163,7 @@ fn a_torn_last_line_is_rejected_unless_allowed() {
     ));
     let mut content = lines.join("\n") + "\n";
     content.push_str(r#"{"schema_version":1,"seq":3,"wall_ti"#);
-    rejected(
+    ingest_rejected(
         &store,
         dir.path(),
         "torn.jsonl",
@@ -233,39 +190,13 @@ fn an_event_for_an_unknown_rollout_is_rejected() {
         None,
         json!({"type": "rollout_ended", "status": "completed"}),
     ) + "\n";
-    rejected(
+    ingest_rejected(
         &store,
         dir.path(),
         "unknown.jsonl",
         &content,
         &["unknown.jsonl:1", "unknown rollout nowhere"],
     );
-}
-
-fn bundle_with_payload_path(dir: &Path, path: &str) -> PathBuf {
-    let bundle = dir.join(format!("bundle-{}", path.replace(['/', '.'], "_")));
-    copy_dir(&example("bundle"), &bundle);
-    let log = std::fs::read_to_string(bundle.join("trace.jsonl")).expect("read");
-    let log = log.replacen("\"payloads/1.json\"", &format!("\"{path}\""), 1);
-    std::fs::write(bundle.join("trace.jsonl"), log).expect("write");
-    bundle
-}
-
-fn import_rejected(store: &Path, bundle: &Path, expected: &[&str]) {
-    let before = store_fingerprint(store);
-    let err = fails(
-        store,
-        &[
-            "import-codex",
-            bundle.to_str().expect("utf-8"),
-            "--rollout-id",
-            "hostile",
-        ],
-    );
-    for fragment in expected {
-        assert!(err.contains(fragment), "{err:?} lacks {fragment:?}");
-    }
-    assert_eq!(store_fingerprint(store), before, "import changed the store");
 }
 
 #[test]

@@ -21,7 +21,7 @@ use tracefold::recorder::{Recorder, RecorderConfig};
 use tracefold::reducer::PayloadSource;
 use tracefold::store::{Store, StoreOptions};
 
-use crate::support::{line, ok, tracefold};
+use crate::support::{line, ok, root_start_lines, tracefold};
 
 fn small_demo() -> DemoConfig {
     DemoConfig {
@@ -406,22 +406,7 @@ fn cases() -> u32 {
 
 /// A small random rollout as wire-format lines with inline payloads.
 fn random_rollout(rollout: &str, turns: &[(u8, String)]) -> String {
-    let mut lines = vec![
-        line(
-            1,
-            rollout,
-            None,
-            None,
-            json!({"type": "rollout_started", "trace_id": "t", "root_thread_id": "root"}),
-        ),
-        line(
-            2,
-            rollout,
-            None,
-            None,
-            json!({"type": "thread_started", "thread_id": "root", "agent_path": "/root", "metadata_payload": null}),
-        ),
-    ];
+    let mut lines = root_start_lines(rollout);
     let mut seq = 2;
     for (index, (kind, text)) in turns.iter().enumerate() {
         let turn = format!("turn-{index}");

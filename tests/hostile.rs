@@ -13,89 +13,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{fails, line, ok, store_fingerprint};
-
-fn example(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(path)
-}
-
-fn seeded_store() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = dir.path().join("store");
-    let sample = example("sample.jsonl");
-    ok(&store, &["ingest", sample.to_str().expect("utf-8")]);
-    (dir, store)
-}
-
-fn start_lines(rollout: &str) -> Vec<String> {
-    vec![
-        line(
-            1,
-            rollout,
-            None,
-            None,
-            json!({"type": "rollout_started", "trace_id": "t", "root_thread_id": "root"}),
-        ),
-        line(
-            2,
-            rollout,
-            None,
-            None,
-            json!({"type": "thread_started", "thread_id": "root", "agent_path": "/root", "metadata_payload": null}),
-        ),
-    ]
-}
-
-/// Ingests `content` from a file named `name`; it must fail with every
-/// fragment in its message, without a panic, leaving the store unchanged.
-fn ingest_rejected(store: &Path, dir: &Path, name: &str, content: &[u8], expected: &[&str]) {
-    let before = store_fingerprint(store);
-    let file = dir.join(name);
-    std::fs::write(&file, content).expect("write input");
-    let err = fails(store, &["ingest", file.to_str().expect("utf-8")]);
-    for fragment in expected {
-        assert!(err.contains(fragment), "{err:?} lacks {fragment:?}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(store_fingerprint(store), before, "ingest changed the store");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-fn import_rejected(store: &Path, bundle: &Path, expected: &[&str]) {
-    let before = store_fingerprint(store);
-    let err = fails(
-        store,
-        &[
-            "import-codex",
-            bundle.to_str().expect("utf-8"),
-            "--rollout-id",
-            "hostile",
-        ],
-    );
-    for fragment in expected {
-        assert!(err.contains(fragment), "{err:?} lacks {fragment:?}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(store_fingerprint(store), before, "import changed the store");
-}
+use crate::support::{
+    bundle_with_payload_path, copy_dir, example, fails, import_rejected, ingest_rejected, line, ok,
+    root_start_lines, seeded_store, store_fingerprint,
+};
 
 #[test]
 fn deeply_nested_json_is_an_error_not_a_stack_overflow() {
-    let (dir, store) = seeded_store();
+    let (dir, store, _) = seeded_store();
     let depth = 100_000;
     let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
     // The whole line nested.
@@ -107,7 +32,7 @@ fn deeply_nested_json_is_an_error_not_a_stack_overflow() {
         &["deep-line.jsonl:1", "malformed event"],
     );
     // Nested inside an inline payload of an otherwise valid event.
-    let mut lines = start_lines("deep");
+    let mut lines = root_start_lines("deep");
     lines.push(format!(
         r#"{{"schema_version":1,"seq":3,"wall_time_unix_ms":1,"rollout_id":"deep","thread_id":"root","codex_turn_id":null,"payload":{{"type":"protocol_event_observed","event_type":"x","event_payload":{{"kind":{{"type":"protocol_event"}},"inline":{nested}}}}}}}"#
     ));
@@ -122,7 +47,7 @@ fn deeply_nested_json_is_an_error_not_a_stack_overflow() {
 
 #[test]
 fn a_line_over_the_length_limit_is_rejected_without_reading_it_whole() {
-    let (dir, store) = seeded_store();
+    let (dir, store, _) = seeded_store();
     let before = store_fingerprint(&store);
     // Limit with --max-payload-bytes 1000: 2,000 + 1 MiB bytes per line.
     let long = format!("{{\"pad\":\"{}\"}}\n", "a".repeat(3 << 20));
@@ -146,8 +71,8 @@ fn a_line_over_the_length_limit_is_rejected_without_reading_it_whole() {
 
 #[test]
 fn invalid_utf8_is_rejected_naming_the_line_and_byte() {
-    let (dir, store) = seeded_store();
-    let mut content = (start_lines("utf8").join("\n") + "\n").into_bytes();
+    let (dir, store, _) = seeded_store();
+    let mut content = (root_start_lines("utf8").join("\n") + "\n").into_bytes();
     content.extend_from_slice(b"{\"schema_version\":1,\"seq\":3, \"x\":\"\xff\xfe\"}\n");
     ingest_rejected(
         &store,
@@ -158,25 +83,16 @@ fn invalid_utf8_is_rejected_naming_the_line_and_byte() {
     );
 }
 
-fn bundle_with_payload_path(dir: &Path, name: &str, path: &str) -> PathBuf {
-    let bundle = dir.join(name);
-    copy_dir(&example("bundle"), &bundle);
-    let log = std::fs::read_to_string(bundle.join("trace.jsonl")).expect("read");
-    let log = log.replacen("\"payloads/1.json\"", &format!("\"{path}\""), 1);
-    std::fs::write(bundle.join("trace.jsonl"), log).expect("write");
-    bundle
-}
-
 #[cfg(unix)]
 #[test]
 fn payload_files_that_are_devices_or_fifos_are_refused_without_blocking() {
-    let (dir, store) = seeded_store();
+    let (dir, store, _) = seeded_store();
     // A symlink to an endless device, inside the bundle.
-    let zero = bundle_with_payload_path(dir.path(), "zero", "payloads/zero.json");
+    let zero = bundle_with_payload_path(dir.path(), "payloads/zero.json");
     std::os::unix::fs::symlink("/dev/zero", zero.join("payloads/zero.json")).expect("symlink");
     import_rejected(&store, &zero, &["trace.jsonl:2", "symlink"]);
     // A FIFO nobody writes to: opening it for reading would block forever.
-    let fifo = bundle_with_payload_path(dir.path(), "fifo", "payloads/fifo.json");
+    let fifo = bundle_with_payload_path(dir.path(), "payloads/fifo.json");
     let made = Command::new("mkfifo")
         .arg(fifo.join("payloads/fifo.json"))
         .status()
@@ -193,7 +109,7 @@ fn payload_files_that_are_devices_or_fifos_are_refused_without_blocking() {
 
 #[test]
 fn a_bundle_whose_manifest_disagrees_with_its_events_is_rejected() {
-    let (dir, store) = seeded_store();
+    let (dir, store, _) = seeded_store();
     let bundle = dir.path().join("disagree");
     copy_dir(&example("bundle"), &bundle);
     let manifest = std::fs::read_to_string(bundle.join("manifest.json")).expect("read");
@@ -216,8 +132,8 @@ fn a_bundle_whose_manifest_disagrees_with_its_events_is_rejected() {
 
 #[test]
 fn duplicated_and_reordered_events_are_rejected_naming_the_seq() {
-    let (dir, store) = seeded_store();
-    let mut lines = start_lines("dup");
+    let (dir, store, _) = seeded_store();
+    let mut lines = root_start_lines("dup");
     lines.push(lines[1].clone());
     ingest_rejected(
         &store,
@@ -226,7 +142,7 @@ fn duplicated_and_reordered_events_are_rejected_naming_the_seq() {
         (lines.join("\n") + "\n").as_bytes(),
         &["dup.jsonl:3", "seq 2 does not increase"],
     );
-    let mut lines = start_lines("reorder");
+    let mut lines = root_start_lines("reorder");
     lines.push(line(
         4,
         "reorder",
@@ -252,8 +168,8 @@ fn duplicated_and_reordered_events_are_rejected_naming_the_seq() {
 
 #[test]
 fn events_for_unknown_rollouts_or_payloads_are_rejected() {
-    let (dir, store) = seeded_store();
-    let mut lines = start_lines("known");
+    let (dir, store, _) = seeded_store();
+    let mut lines = root_start_lines("known");
     lines.push(line(3, "elsewhere", None, None, json!({"type": "thread_started", "thread_id": "x", "agent_path": "/x", "metadata_payload": null})));
     ingest_rejected(
         &store,
@@ -262,7 +178,7 @@ fn events_for_unknown_rollouts_or_payloads_are_rejected() {
         (lines.join("\n") + "\n").as_bytes(),
         &["unknown.jsonl:3", "unknown rollout elsewhere"],
     );
-    let mut lines = start_lines("stored");
+    let mut lines = root_start_lines("stored");
     lines.push(line(3, "stored", Some("root"), None, json!({
         "type": "protocol_event_observed", "event_type": "x",
         "event_payload": {"raw_payload_id": "raw_payload:000001", "kind": {"type": "protocol_event"},

@@ -14,7 +14,7 @@ use tracefold::redact::Redactor;
 use tracefold::store::{Store, StoreOptions};
 use tracefold::writer::WriterConfig;
 
-use crate::support::{line, ok};
+use crate::support::{copy_dir, example, line, ok};
 
 const KNOWN: &str = "planted-known-secret-4f1c9a";
 const API_KEY: &str = "sk-proj-PLANTEDsecretKEY0123456789abcdef";
@@ -162,27 +162,11 @@ fn secrets_in_ingested_jsonl_never_reach_disk_unless_redaction_is_off() {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 #[test]
 fn secrets_in_imported_bundle_payload_files_never_reach_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bundle = dir.path().join("bundle");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bundle"),
-        &bundle,
-    );
+    copy_dir(&example("bundle"), &bundle);
     std::fs::write(
         bundle.join("payloads/1.json"),
         serde_json::to_vec_pretty(&json!({

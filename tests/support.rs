@@ -63,6 +63,89 @@ pub fn store_fingerprint(store: &Path) -> String {
     out
 }
 
+/// A file or directory under `examples/`.
+pub fn example(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(path)
+}
+
+/// A store holding the example rollout, and its fingerprint.
+pub fn seeded_store() -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let sample = example("sample.jsonl");
+    ok(&store, &["ingest", sample.to_str().expect("utf-8")]);
+    let fingerprint = store_fingerprint(&store);
+    (dir, store, fingerprint)
+}
+
+/// Copies the directory tree `from` to `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A copy of the example bundle under `dir` whose first payload reference
+/// is `path`.
+pub fn bundle_with_payload_path(dir: &Path, path: &str) -> PathBuf {
+    let bundle = dir.join(format!("bundle-{}", path.replace(['/', '.'], "_")));
+    copy_dir(&example("bundle"), &bundle);
+    let log = std::fs::read_to_string(bundle.join("trace.jsonl")).expect("read");
+    let log = log.replacen("\"payloads/1.json\"", &format!("\"{path}\""), 1);
+    std::fs::write(bundle.join("trace.jsonl"), log).expect("write");
+    bundle
+}
+
+/// `ingest` of `content`, written to a file `name` in `dir`, fails with
+/// every `expected` fragment in its error, without a panic and without
+/// changing the store.
+pub fn ingest_rejected(
+    store: &Path,
+    dir: &Path,
+    name: &str,
+    content: impl AsRef<[u8]>,
+    expected: &[&str],
+) {
+    let before = store_fingerprint(store);
+    let file = dir.join(name);
+    std::fs::write(&file, content).expect("write input");
+    let err = fails(store, &["ingest", file.to_str().expect("utf-8")]);
+    assert_rejected(store, &before, &err, expected, name);
+}
+
+/// `import-codex` of `bundle` fails with every `expected` fragment in its
+/// error, without a panic and without changing the store.
+pub fn import_rejected(store: &Path, bundle: &Path, expected: &[&str]) {
+    let before = store_fingerprint(store);
+    let bundle = bundle.to_str().expect("utf-8");
+    let err = fails(store, &["import-codex", bundle, "--rollout-id", "hostile"]);
+    assert_rejected(store, &before, &err, expected, bundle);
+}
+
+fn assert_rejected(store: &Path, before: &str, err: &str, expected: &[&str], input: &str) {
+    for fragment in expected {
+        assert!(
+            err.contains(fragment),
+            "{input}: {err:?} lacks {fragment:?}"
+        );
+    }
+    assert!(!err.contains("panicked"), "{input}: {err}");
+    assert_eq!(
+        store_fingerprint(store),
+        before,
+        "{input} changed the store"
+    );
+}
+
 /// One wire event line.
 pub fn line(
     seq: u64,
@@ -81,6 +164,27 @@ pub fn line(
         "payload": payload,
     })
     .to_string()
+}
+
+/// The first two lines of a wire rollout: `rollout_started` and the root
+/// thread's `thread_started`.
+pub fn root_start_lines(rollout: &str) -> Vec<String> {
+    vec![
+        line(
+            1,
+            rollout,
+            None,
+            None,
+            json!({"type": "rollout_started", "trace_id": "t", "root_thread_id": "root"}),
+        ),
+        line(
+            2,
+            rollout,
+            None,
+            None,
+            json!({"type": "thread_started", "thread_id": "root", "agent_path": "/root", "metadata_payload": null}),
+        ),
+    ]
 }
 
 /// A deterministic pseudo-random word stream.
