@@ -12,13 +12,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tracefold::event::{Event, EventPayload, ExecutionStatus};
+use tracefold::event::{EventPayload, ExecutionStatus};
 use tracefold::ingest::{IngestOptions, JsonlSource, ingest_jsonl};
 use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart, TurnRecorder};
 use tracefold::store::faults::{EIO, ENOSPC};
 use tracefold::store::{FaultInjector, ScriptedFaults, Store, StoreOptions};
 
-use crate::support::{fails, growing_conversation_jsonl, ok, stats};
+use crate::support::{fails, growing_conversation_jsonl, ok, read_events, stats};
 
 fn start(recorder: &Recorder, rollout: &str) -> TurnRecorder {
     recorder
@@ -33,14 +33,6 @@ fn start(recorder: &Recorder, rollout: &str) -> TurnRecorder {
         })
         .root()
         .start_turn(format!("{rollout}-turn"))
-}
-
-fn read_events(store: &Store, rollout: &str) -> Vec<Event> {
-    store
-        .events(rollout)
-        .expect("rollout exists")
-        .collect::<Result<_, _>>()
-        .expect("events decode")
 }
 
 /// Every payload every event of every rollout cites reads back.

@@ -5,20 +5,14 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::json;
-use tracefold::event::{Event, EventPayload, ExecutionStatus, PayloadKind};
+use tracefold::event::{EventPayload, ExecutionStatus, PayloadKind};
 use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart};
 use tracefold::store::{Store, StoreOptions};
 
+use crate::support::read_events;
+
 fn open(dir: &std::path::Path) -> Store {
     Store::open(dir, StoreOptions::default()).expect("store opens")
-}
-
-fn read_events(store: &Store, rollout: &str) -> Vec<Event> {
-    store
-        .events(rollout)
-        .expect("rollout exists")
-        .collect::<Result<_, _>>()
-        .expect("events decode")
 }
 
 #[test]

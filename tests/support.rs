@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
+use tracefold::event::Event;
+use tracefold::store::Store;
 
 /// Runs the `tracefold` binary against `store` with `args`.
 pub fn tracefold(store: &Path, args: &[&str]) -> Output {
@@ -144,6 +146,15 @@ fn assert_rejected(store: &Path, before: &str, err: &str, expected: &[&str], inp
         before,
         "{input} changed the store"
     );
+}
+
+/// Every event of `rollout` in `store`, decoded.
+pub fn read_events(store: &Store, rollout: &str) -> Vec<Event> {
+    store
+        .events(rollout)
+        .expect("rollout exists")
+        .collect::<Result<_, _>>()
+        .expect("events decode")
 }
 
 /// One wire event line.
