@@ -7,15 +7,15 @@
 //! Each must give a clear error naming what is wrong, never a panic, never
 //! a hang on an endless input, and leave the store unchanged.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::support::{
-    bundle_with_payload_path, copy_dir, example, fails, import_rejected, ingest_rejected, line, ok,
-    root_start_lines, seeded_store, store_fingerprint,
+    bundle_with_payload_path, copy_dir, example, fails, files_under, import_rejected,
+    ingest_rejected, line, ok, root_start_lines, seeded_store, store_fingerprint,
 };
 
 #[test]
@@ -219,17 +219,6 @@ fn run_bounded(store: &Path, args: &[&str]) -> (Option<i32>, String) {
             panic!("tracefold {args:?} hung on a damaged store");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read_dir") {
-        let entry = entry.expect("entry");
-        if entry.file_type().expect("type").is_dir() {
-            files_under(&entry.path(), out);
-        } else {
-            out.push(entry.path());
-        }
     }
 }
 

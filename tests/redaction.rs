@@ -14,7 +14,7 @@ use tracefold::redact::Redactor;
 use tracefold::store::{Store, StoreOptions};
 use tracefold::writer::WriterConfig;
 
-use crate::support::{copy_dir, example, line, ok};
+use crate::support::{copy_dir, example, files_under, line, ok};
 
 const KNOWN: &str = "planted-known-secret-4f1c9a";
 const API_KEY: &str = "sk-proj-PLANTEDsecretKEY0123456789abcdef";
@@ -24,17 +24,6 @@ const PASSWORD: &str = "planted-password-value-77";
 const BEARER: &str = "planted.bearer-token_value";
 
 const SECRETS: &[&str] = &[KNOWN, API_KEY, GITHUB, AWS, PASSWORD, BEARER];
-
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read_dir") {
-        let entry = entry.expect("entry");
-        if entry.file_type().expect("type").is_dir() {
-            files_under(&entry.path(), out);
-        } else {
-            out.push(entry.path());
-        }
-    }
-}
 
 /// No file of the store holds any secret, and no payload read back does.
 fn assert_no_secret_in_store(store: &Path, secrets: &[&str]) {
