@@ -666,13 +666,6 @@ fn identity_queues(identities: &[Option<Hash>]) -> super::FxIndexMap<Hash, VecDe
 }
 
 impl Reducer {
-    /// Position of item `id` in `trace.conversation_items`, read from the
-    /// id's ordinal ([`crate::model::OrdinalMap`]): no hash probe, and the
-    /// recent items an event refers to are the ones still in cache.
-    pub(crate) fn item_index(&self, id: &str) -> Option<usize> {
-        self.trace.conversation_items.position_of(id)
-    }
-
     pub(crate) fn item(&self, id: &str) -> Option<&ConversationItem> {
         self.trace.conversation_items.get(id)
     }
@@ -681,9 +674,12 @@ impl Reducer {
         self.trace.conversation_items.get_mut(id)
     }
 
-    /// The content identity of item `id`.
+    /// The content identity of item `id` (found by the id's ordinal, see
+    /// [`crate::model::OrdinalMap`]).
     pub(crate) fn identity_of(&self, id: &str) -> Option<Hash> {
-        self.item_index(id)
+        self.trace
+            .conversation_items
+            .position_of(id)
             .and_then(|index| self.item_identity.get(index).copied())
     }
 

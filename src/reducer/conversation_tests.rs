@@ -363,10 +363,34 @@ fn items_are_found_by_ordinal_and_a_saved_state_out_of_step_is_refused() {
     for event in &log.events {
         reducer.apply(event, &log.payloads).expect("apply");
     }
-    assert_eq!(reducer.item_index("conversation_item:000002"), Some(1));
-    assert_eq!(reducer.item_index("conversation_item:2"), None);
-    assert_eq!(reducer.item_index("conversation_item:000003"), None);
-    assert_eq!(reducer.item_index("conversation_item:x"), None);
+    assert_eq!(
+        reducer
+            .state()
+            .conversation_items
+            .position_of("conversation_item:000002"),
+        Some(1)
+    );
+    assert_eq!(
+        reducer
+            .state()
+            .conversation_items
+            .position_of("conversation_item:2"),
+        None
+    );
+    assert_eq!(
+        reducer
+            .state()
+            .conversation_items
+            .position_of("conversation_item:000003"),
+        None
+    );
+    assert_eq!(
+        reducer
+            .state()
+            .conversation_items
+            .position_of("conversation_item:x"),
+        None
+    );
     assert_eq!(
         reducer.identity_of("conversation_item:000001"),
         reducer.identity_of("conversation_item:000001")
