@@ -219,6 +219,50 @@ fn a_second_process_is_refused_with_the_pid_of_the_recording_process() {
     ok(&store, &["verify"]);
 }
 
+/// A store just closed must reopen while other threads spawn processes: each
+/// child holds a copy of the lock descriptor until it execs. Before `open`
+/// waited for the lock, most of these reopens failed with "locked by pid"
+/// naming this very process (and the crash and full-disk tests failed
+/// together now and then under a loaded machine).
+#[test]
+fn a_store_reopens_while_other_threads_spawn_processes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stop = Arc::new(AtomicBool::new(false));
+    let spawners: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut spawned = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let status = Command::new(env!("CARGO_BIN_EXE_tracefold"))
+                        .arg("--version")
+                        .stdout(Stdio::null())
+                        .status()
+                        .expect("spawn");
+                    assert!(status.success());
+                    spawned += 1;
+                }
+                spawned
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for round in 0..100 {
+        match Store::open(dir.path(), StoreOptions::default()) {
+            Ok(store) => drop(store),
+            Err(err) => failures.push(format!("round {round}: {err}")),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let spawned: u32 = spawners
+        .into_iter()
+        .map(|spawner| spawner.join().expect("spawner"))
+        .sum();
+    assert!(spawned > 0, "no process was spawned during the reopens");
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 fn faulty_store(dir: &Path, faults: &Arc<ScriptedFaults>) -> Store {
     let injector: Arc<dyn FaultInjector> = faults.clone();
     let options = StoreOptions {

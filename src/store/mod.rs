@@ -71,6 +71,11 @@ pub struct StoreOptions {
     /// Test seam: consulted before every batch and flush (`None` in
     /// production). See `faults.rs`.
     pub faults: Option<Arc<dyn FaultInjector>>,
+    /// How long `open` retries a held lock file before failing with
+    /// [`Error::Locked`]. A lock can be held for a moment after its owner
+    /// closed the store: a child process forked by any thread of the owner
+    /// holds a copy of the lock descriptor until it execs.
+    pub lock_wait: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -80,6 +85,7 @@ impl Default for StoreOptions {
             max_payload_bytes: 64 * 1024 * 1024,
             background_flush_ms: Some(1000),
             faults: None,
+            lock_wait: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -250,12 +256,13 @@ impl Store {
     /// Opens (creating if needed) the store in directory `path`.
     ///
     /// Fails with [`Error::Locked`] naming the holder's pid when another
-    /// process has the store open.
+    /// process (or another `Store` in this one) still has the store open
+    /// after `options.lock_wait`.
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path)
             .map_err(|err| Error::io(format!("create store directory {}", path.display()), err))?;
-        let lock = acquire_lock(&path)?;
+        let lock = acquire_lock(&path, options.lock_wait)?;
         let config = sled::Config::new()
             .path(path.join(SLED_DIR_NAME))
             .cache_capacity(options.cache_capacity_bytes)
@@ -681,7 +688,15 @@ fn lock_state(mutex: &Mutex<WriteState>) -> MutexGuard<'_, WriteState> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn acquire_lock(dir: &Path) -> Result<File> {
+/// Takes the store's lock file, retrying a held lock for up to `wait`.
+///
+/// `flock` locks belong to the open file description, which `fork` shares:
+/// while any thread of the owner spawns a process, the child holds the lock
+/// until its `exec` closes the descriptor, even after the owner has closed the
+/// store. A one-shot attempt then refuses a store nobody uses any more, so a
+/// held lock is retried with a short backoff, and only a holder that outlasts
+/// `wait` is reported.
+fn acquire_lock(dir: &Path, wait: std::time::Duration) -> Result<File> {
     let lock_path = dir.join(LOCK_FILE_NAME);
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -690,23 +705,31 @@ fn acquire_lock(dir: &Path) -> Result<File> {
         .truncate(false)
         .open(&lock_path)
         .map_err(|err| Error::io(format!("open lock file {}", lock_path.display()), err))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let pid = holder.trim();
-            return Err(Error::Locked {
-                path: dir.to_path_buf(),
-                pid: if pid.is_empty() {
-                    "unknown".to_string()
-                } else {
-                    pid.to_string()
-                },
-            });
-        }
-        Err(std::fs::TryLockError::Error(err)) => {
-            return Err(Error::io(format!("lock {}", lock_path.display()), err));
+    let deadline = std::time::Instant::now() + wait;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let pid = holder.trim();
+                return Err(Error::Locked {
+                    path: dir.to_path_buf(),
+                    pid: if pid.is_empty() {
+                        "unknown".to_string()
+                    } else {
+                        pid.to_string()
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(err)) => {
+                return Err(Error::io(format!("lock {}", lock_path.display()), err));
+            }
         }
     }
     let written = file
@@ -723,7 +746,8 @@ fn acquire_lock(dir: &Path) -> Result<File> {
 /// We already hold the store's lock file, so no other process can have the
 /// database open; a sled lock conflict can only be this process's previous
 /// instance, whose background flusher thread may hold the lock for a moment
-/// after the `Db` was dropped.
+/// after the `Db` was dropped, or a child forked while it was open (see
+/// [`acquire_lock`]).
 fn open_sled(config: &sled::Config) -> std::result::Result<sled::Db, sled::Error> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {

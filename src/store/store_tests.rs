@@ -87,7 +87,11 @@ fn a_dropped_write_leaves_nothing() {
 fn a_second_open_of_the_same_store_is_refused_with_the_pid() {
     let dir = tempfile::tempdir().expect("tempdir");
     let _store = open(dir.path());
-    let Err(err) = Store::open(dir.path(), StoreOptions::default()) else {
+    let options = StoreOptions {
+        lock_wait: std::time::Duration::from_millis(100),
+        ..StoreOptions::default()
+    };
+    let Err(err) = Store::open(dir.path(), options) else {
         panic!("second open succeeded");
     };
     let message = err.to_string();
@@ -95,6 +99,23 @@ fn a_second_open_of_the_same_store_is_refused_with_the_pid() {
         message.contains(&format!("locked by pid {}", std::process::id())),
         "{message}"
     );
+}
+
+#[test]
+fn an_open_waits_for_a_lock_released_within_its_wait() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = open(dir.path());
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(first);
+    });
+    let options = StoreOptions {
+        lock_wait: std::time::Duration::from_secs(30),
+        ..StoreOptions::default()
+    };
+    let second = Store::open(dir.path(), options);
+    release.join().expect("release thread");
+    assert!(second.is_ok(), "{:?}", second.err());
 }
 
 #[test]
