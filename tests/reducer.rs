@@ -9,7 +9,7 @@ use tracefold::event::{
     RawToolCallRequester, RolloutStatus, ToolCallKind, ToolCallSummary,
 };
 use tracefold::model::{AgentOrigin, InteractionEdgeKind, TraceAnchor};
-use tracefold::reducer::{MemoryPayloads, Reducer, reduce, state_to_json};
+use tracefold::reducer::{MemoryPayloads, Reducer, reduce, state_to_json, write_state_json};
 
 #[derive(Default)]
 struct Rollout {
@@ -520,11 +520,16 @@ fn assert_prescribed_state(state: &tracefold::model::RolloutTrace) {
 #[test]
 fn realistic_rollout_is_deterministic_and_resumable_at_every_split() {
     let rollout = realistic_rollout();
-    let whole = state_to_json(&reduce("r-1", &rollout.events, &rollout.payloads).expect("reduce"));
+    let state = reduce("r-1", &rollout.events, &rollout.payloads).expect("reduce");
+    let whole = state_to_json(&state);
     assert_eq!(
         whole,
         state_to_json(&reduce("r-1", &rollout.events, &rollout.payloads).expect("reduce"))
     );
+    // The CLI streams the same bytes.
+    let mut streamed = Vec::new();
+    write_state_json(&state, &mut streamed).expect("stream");
+    assert_eq!(String::from_utf8(streamed).expect("UTF-8"), whole);
     for split in 0..=rollout.events.len() {
         let mut reducer = Reducer::new("r-1");
         for event in &rollout.events[..split] {

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use super::{Cli, EXIT_OK};
 use crate::demo::{DemoConfig, run};
-use crate::export::bundle::write_atomically;
+use crate::export::bundle::write_atomically_with;
 use crate::export::reduce_stored;
 use crate::model::{AgentOrigin, RolloutTrace};
 use crate::recorder::{Recorder, RecorderConfig};
-use crate::reducer::state_to_json;
+use crate::reducer::write_state_json;
 
 pub(super) fn demo(
     cli: &Cli,
@@ -33,7 +33,7 @@ pub(super) fn demo(
     let recorded_in = started.elapsed();
     let writer = recorder.stats();
     let state = reduce_stored(&store, &report.rollout_id)?;
-    write_atomically(out, state_to_json(&state).as_bytes())?;
+    write_atomically_with(out, |out| write_state_json(&state, out))?;
     let manifest = store.manifest(&report.rollout_id)?;
 
     println!(

@@ -5,10 +5,11 @@ use std::path::Path;
 
 use super::{Cli, EXIT_OK};
 use crate::event::wire::to_line;
-use crate::export::bundle::{read_bundle, write_atomically, write_bundle};
+use crate::export::bundle::{read_bundle, write_atomically_with, write_bundle};
 use crate::export::{PayloadIds, RefStyle, reduce_loaded, reduce_stored, to_wire};
 use crate::ingest::IngestOptions;
-use crate::reducer::state_to_json;
+use crate::model::RolloutTrace;
+use crate::reducer::write_state_json;
 
 /// `export --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,12 +22,13 @@ pub(super) enum ExportFormat {
     State,
 }
 
-fn write_output(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
+/// Writes the state JSON to `out` (atomically) or to stdout, streaming.
+fn write_output(out: Option<&Path>, state: &RolloutTrace) -> anyhow::Result<()> {
     match out {
-        Some(path) => write_atomically(path, text.as_bytes())?,
+        Some(path) => write_atomically_with(path, |out| write_state_json(state, out))?,
         None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes())?;
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            write_state_json(state, &mut stdout)?;
             stdout.flush()?;
         }
     }
@@ -36,7 +38,7 @@ fn write_output(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
 pub(super) fn reduce(cli: &Cli, rollout: &str, out: Option<&Path>) -> anyhow::Result<i32> {
     let store = cli.open_store()?;
     let state = reduce_stored(&store, rollout)?;
-    write_output(out, &state_to_json(&state))?;
+    write_output(out, &state)?;
     Ok(EXIT_OK)
 }
 
@@ -53,7 +55,7 @@ pub(super) fn reduce_bundle(
     let bundle = read_bundle(bundle_dir, &options)?;
     let state = reduce_loaded(&bundle)?;
     let default_out = bundle_dir.join("state.json");
-    write_output(Some(out.unwrap_or(&default_out)), &state_to_json(&state))?;
+    write_output(Some(out.unwrap_or(&default_out)), &state)?;
     Ok(EXIT_OK)
 }
 
@@ -68,17 +70,37 @@ pub(super) fn export(
         ExportFormat::CodexBundle => write_bundle(&store, rollout, out)?,
         ExportFormat::State => {
             let state = reduce_stored(&store, rollout)?;
-            write_atomically(out, state_to_json(&state).as_bytes())?;
+            write_atomically_with(out, |out| write_state_json(&state, out))?;
         }
         ExportFormat::Jsonl => {
+            // Streamed line by line. A store error stops the write (leaving
+            // `out` as it was) and is reported as itself.
+            let events = store.events(rollout)?;
             let mut ids = PayloadIds::default();
-            let mut text = String::new();
-            for event in store.events(rollout)? {
-                let wire = to_wire(&store, rollout, &event?, &mut ids, RefStyle::Inline)?;
-                text.push_str(&to_line(&wire));
-                text.push('\n');
+            let mut failure: Option<anyhow::Error> = None;
+            let written = write_atomically_with(out, |sink| {
+                for event in events {
+                    let wire = match event {
+                        Ok(event) => to_wire(&store, rollout, &event, &mut ids, RefStyle::Inline),
+                        Err(err) => Err(err),
+                    };
+                    match wire {
+                        Ok(wire) => {
+                            sink.write_all(to_line(&wire).as_bytes())?;
+                            sink.write_all(b"\n")?;
+                        }
+                        Err(err) => {
+                            failure = Some(err.into());
+                            return Err(std::io::Error::other("export stopped"));
+                        }
+                    }
+                }
+                Ok(())
+            });
+            if let Some(err) = failure {
+                return Err(err);
             }
-            write_atomically(out, text.as_bytes())?;
+            written?;
         }
     }
     Ok(EXIT_OK)

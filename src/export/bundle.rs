@@ -232,15 +232,33 @@ pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|err| Error::io(format!("write {}", path.display()), err))
 }
 
-/// Writes `bytes` to `path` atomically: a synced temporary file renamed over
-/// the target (the reference wrote state.json in place, unsynced).
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Streams what `write` produces to `path` atomically: a synced temporary
+/// file renamed over the target (the reference wrote state.json in place,
+/// unsynced), written through a buffer so a large output is never held in
+/// memory whole. On any failure (a full disk, an error from `write`) the
+/// temporary file is removed and `path` is left as it was.
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".to_string());
     let temp = path.with_file_name(format!(".{name}.tracefold-{}", std::process::id()));
-    write_synced(&temp, bytes)?;
+    let file =
+        File::create(&temp).map_err(|err| Error::io(format!("create {}", temp.display()), err))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let written = write(&mut out)
+        .and_then(|()| {
+            out.into_inner()
+                .map_err(std::io::IntoInnerError::into_error)
+        })
+        .and_then(|file| file.sync_all());
+    if let Err(err) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(Error::io(format!("write {}", path.display()), err));
+    }
     std::fs::rename(&temp, path).map_err(|err| {
         let _ = std::fs::remove_file(&temp);
         Error::io(format!("rename into {}", path.display()), err)
@@ -260,5 +278,62 @@ fn sync_dir(dir: &Path) {
         dir
     }) {
         let _ = handle.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_streamed_write_replaces_the_target_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "old").expect("seed");
+        // More than the buffer, in many small writes.
+        write_atomically_with(&path, |out| {
+            for n in 0..300_000u32 {
+                writeln!(out, "{n}")?;
+            }
+            Ok(())
+        })
+        .expect("write");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text.lines().count(), 300_000);
+        assert_eq!(text.lines().last(), Some("299999"));
+        assert_eq!(names(dir.path()), ["state.json"]);
+    }
+
+    #[test]
+    fn a_failed_streamed_write_leaves_the_target_and_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "old").expect("seed");
+        let err = write_atomically_with(&path, |out| {
+            // Past the buffer, so part of it reached the temporary file.
+            out.write_all(&vec![b'x'; 3 << 20])?;
+            Err(std::io::Error::other("no space left (simulated)"))
+        })
+        .expect_err("the failure is reported");
+        let message = err.to_string();
+        assert!(message.contains("state.json"), "{message}");
+        assert!(message.contains("no space left (simulated)"), "{message}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "old");
+        assert_eq!(names(dir.path()), ["state.json"]);
     }
 }

@@ -821,6 +821,12 @@ pub fn state_to_json(state: &RolloutTrace) -> String {
         .unwrap_or_else(|err| format!("{{\"error\":\"state serialisation failed: {err}\"}}"))
 }
 
+/// Streams the same bytes as [`state_to_json`] into `out`, without holding
+/// the whole text in memory.
+pub fn write_state_json(state: &RolloutTrace, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(out, state).map_err(std::io::Error::from)
+}
+
 /// Pushes `value` unless already present (for short lists only).
 pub(crate) fn push_unique(list: &mut Vec<String>, value: &str) {
     if !list.iter().any(|existing| existing == value) {
