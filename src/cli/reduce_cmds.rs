@@ -80,10 +80,9 @@ pub(super) fn export(
             let mut failure: Option<anyhow::Error> = None;
             let written = write_atomically_with(out, |sink| {
                 for event in events {
-                    let wire = match event {
-                        Ok(event) => to_wire(&store, rollout, &event, &mut ids, RefStyle::Inline),
-                        Err(err) => Err(err),
-                    };
+                    let wire = event.and_then(|event| {
+                        to_wire(&store, rollout, &event, &mut ids, RefStyle::Inline)
+                    });
                     match wire {
                         Ok(wire) => {
                             sink.write_all(to_line(&wire).as_bytes())?;
