@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::conversation::{ItemOrigin, Normalized, normalize_items};
+use super::conversation::{ItemOrigin, Normalized, Sighting, normalize_items};
 use super::{PayloadSource, Reducer, Res, invalid, unknown};
 use crate::event::{Event, ExecutionStatus, PayloadRef};
 use crate::model::{Compaction, CompactionMode, CompactionRequest, ExecutionWindow, ProducerRef};
@@ -149,11 +149,11 @@ impl Reducer {
         self.require_turn_in_thread(&turn_id, &thread_id, &what)?;
         let raw_checkpoint_payload_id = self.raw_payload_id(checkpoint);
         let value = self.payload_json(src, checkpoint)?;
-        let history = |name: &str| -> Res<Vec<Normalized>> {
+        let history = |name: &str| -> Res<Vec<Sighting<'_>>> {
             match value.get(name) {
-                Some(Value::Array(items)) => {
-                    normalize_items(items, &raw_checkpoint_payload_id).map_err(super::Fail::Invalid)
-                }
+                Some(Value::Array(items)) => normalize_items(items, &raw_checkpoint_payload_id)
+                    .map(|items| items.into_iter().map(Sighting::from).collect())
+                    .map_err(super::Fail::Invalid),
                 Some(_) => invalid(format!(
                     "checkpoint payload {raw_checkpoint_payload_id} had non-array {name}"
                 )),

@@ -79,6 +79,55 @@ impl Normalized {
     }
 }
 
+/// One item of a request or history as the reconciler sees it: normalised,
+/// or only known by identity (its exact JSON text was normalised before, see
+/// [`Reducer::request_sightings`]) and normalised only if it becomes a new
+/// item.
+pub(crate) enum Sighting<'r> {
+    Parsed(Normalized),
+    Known {
+        identity: Hash,
+        /// The item's JSON text, inside the payload `raw_payload_id`.
+        raw: &'r serde_json::value::RawValue,
+        raw_payload_id: &'r str,
+    },
+}
+
+impl Sighting<'_> {
+    pub(crate) fn identity(&self) -> Hash {
+        match self {
+            Sighting::Parsed(item) => item.identity,
+            Sighting::Known { identity, .. } => *identity,
+        }
+    }
+
+    /// The normalised item, parsing a known one again (with this payload's
+    /// id, as a first sighting here would have had).
+    fn into_normalized(self) -> Res<Normalized> {
+        match self {
+            Sighting::Parsed(item) => Ok(item),
+            Sighting::Known {
+                raw,
+                raw_payload_id,
+                ..
+            } => {
+                let value: Value = serde_json::from_str(raw.get()).map_err(|err| {
+                    super::Fail::Invalid(format!(
+                        "model item in payload {raw_payload_id} is not valid JSON: {err}"
+                    ))
+                })?;
+                normalize_item(&value, raw_payload_id).map_err(super::Fail::Invalid)
+            }
+        }
+    }
+}
+
+impl From<Normalized> for Sighting<'_> {
+    fn from(item: Normalized) -> Self {
+        Sighting::Parsed(item)
+    }
+}
+
 fn field(hasher: &mut blake3::Hasher, text: &str) {
     hasher.update(&(text.len() as u64).to_le_bytes());
     hasher.update(text.as_bytes());
@@ -691,7 +740,7 @@ impl Reducer {
         &mut self,
         event: &Event,
         origin: &ItemOrigin<'_>,
-        items: Vec<Normalized>,
+        items: Vec<Sighting<'_>>,
         candidates: &[ItemId],
     ) -> Res<Vec<ItemId>> {
         if items.is_empty() {
@@ -706,15 +755,16 @@ impl Reducer {
         let mut by_identity: Option<super::FxIndexMap<Hash, VecDeque<usize>>> = None;
         let mut out = Vec::with_capacity(items.len());
         for (position, item) in items.into_iter().enumerate() {
+            let identity = item.identity();
             let mut reused = None;
             if position < candidates.len()
                 && !used[position]
-                && candidate_identity[position] == Some(item.identity)
+                && candidate_identity[position] == Some(identity)
             {
                 reused = Some(position);
             } else if let Some(queue) = by_identity
                 .get_or_insert_with(|| identity_queues(&candidate_identity))
-                .get_mut(&item.identity)
+                .get_mut(&identity)
             {
                 while let Some(found) = queue.pop_front() {
                     if !used[found] {
@@ -730,7 +780,7 @@ impl Reducer {
                     self.merge_reasoning(&id, &item);
                     out.push(id);
                 }
-                None => out.push(self.create_item(event, origin, item)?),
+                None => out.push(self.create_item(event, origin, item.into_normalized()?)?),
             }
         }
         Ok(out)
@@ -741,22 +791,26 @@ impl Reducer {
         &mut self,
         event: &Event,
         origin: &ItemOrigin<'_>,
-        item: Normalized,
+        item: Sighting<'_>,
         candidate: Option<&ItemId>,
     ) -> Res<ItemId> {
         if let Some(id) = candidate
-            && self.identity_of(id) == Some(item.identity)
+            && self.identity_of(id) == Some(item.identity())
         {
             let id = id.clone();
             self.merge_reasoning(&id, &item);
             return Ok(id);
         }
-        self.create_item(event, origin, item)
+        self.create_item(event, origin, item.into_normalized()?)
     }
 
     /// A later sighting of reasoning may fill in missing readable text or
     /// summary, but never replaces what was seen first.
-    fn merge_reasoning(&mut self, id: &str, item: &Normalized) {
+    fn merge_reasoning(&mut self, id: &str, item: &Sighting<'_>) {
+        // A known sighting is never reasoning: reasoning is always parsed.
+        let Sighting::Parsed(item) = item else {
+            return;
+        };
         if item.kind != ConversationItemKind::Reasoning {
             return;
         }

@@ -103,6 +103,122 @@ fn later_full_request_reuses_prior_json_tool_call_by_position() {
     assert_eq!(blake3.len(), 64);
 }
 
+/// A full request's items are recognised by their exact text when that text
+/// was normalised before; an item so recognised that is new in this thread
+/// must still come out as if parsed here, citing this request's payload.
+#[test]
+fn an_item_text_seen_in_another_thread_is_a_new_item_citing_its_own_payload() {
+    let mut log = Log::started();
+    log.child_thread("child", "/root/child", ROOT);
+    log.turn("child", "turn-c");
+    let output = function_call("call-1", "exec_command", "{\"cmd\":\"ls\",\"rows\":[1,2]}");
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        vec![message("user", "go"), output.clone()],
+    );
+    // The same texts again in the root thread (reused), then in the child
+    // (new there), then in the child again (reused).
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-2",
+        vec![message("user", "go"), output.clone()],
+    );
+    log.inference("child", "turn-c", "inf-3", vec![output.clone()]);
+    log.inference("child", "turn-c", "inf-4", vec![output]);
+    let state = log.reduce_ok();
+    assert_eq!(
+        state.inference_calls["inf-2"].request_item_ids,
+        ids(&["000001", "000002"])
+    );
+    assert_eq!(
+        state.inference_calls["inf-3"].request_item_ids,
+        ids(&["000003"])
+    );
+    assert_eq!(
+        state.inference_calls["inf-4"].request_item_ids,
+        ids(&["000003"])
+    );
+    let json_part = |item: &str| match &state.conversation_items[item].body.parts[..] {
+        [
+            ConversationPart::Json {
+                raw_payload_id,
+                blake3,
+                ..
+            },
+        ] => (raw_payload_id.clone(), blake3.clone()),
+        other => panic!("expected one JSON part, got {other:?}"),
+    };
+    let (root_payload, root_hash) = json_part("conversation_item:000002");
+    let (child_payload, child_hash) = json_part("conversation_item:000003");
+    assert_eq!(
+        root_payload,
+        state.inference_calls["inf-1"].raw_request_payload_id
+    );
+    assert_eq!(
+        child_payload,
+        state.inference_calls["inf-3"].raw_request_payload_id
+    );
+    assert_eq!(root_hash, child_hash);
+    assert_eq!(
+        state.conversation_items["conversation_item:000003"].thread_id,
+        "child"
+    );
+}
+
+/// Request texts the quick skim does not take (a repeated `input` key) or
+/// takes in another shape (a bare array) reduce as the full JSON path reads
+/// them: the last `input` wins.
+#[test]
+fn odd_request_texts_reduce_as_their_json_reads() {
+    use crate::event::{EventPayload, PayloadKind, PayloadRef};
+    let mut log = Log::started();
+    let texts = [
+        r#"{"input":[{"type":"message","role":"user","content":"a"}],"input":[{"type":"message","role":"user","content":"b"}]}"#,
+        r#" [{"type":"message","role":"user","content":"b"}]"#,
+    ];
+    for (n, text) in texts.iter().enumerate() {
+        let hash = log.payloads.insert(text.as_bytes().to_vec());
+        let request_payload = PayloadRef {
+            kind: PayloadKind::InferenceRequest,
+            hash,
+            size_bytes: text.len() as u64,
+        };
+        log.push(
+            Some(ROOT),
+            Some("turn-1"),
+            EventPayload::InferenceStarted {
+                inference_call_id: format!("inf-{n}"),
+                thread_id: ROOT.to_string(),
+                codex_turn_id: "turn-1".to_string(),
+                model: "m".to_string(),
+                provider_name: "p".to_string(),
+                request_input_mode: None,
+                request_payload,
+            },
+        );
+    }
+    let state = log.reduce_ok();
+    assert_eq!(
+        state.inference_calls["inf-0"].request_item_ids,
+        ids(&["000001"])
+    );
+    assert_eq!(
+        state.inference_calls["inf-1"].request_item_ids,
+        ids(&["000001"])
+    );
+    assert_eq!(
+        state.conversation_items["conversation_item:000001"]
+            .body
+            .parts,
+        [ConversationPart::Text {
+            text: "b".to_string()
+        }]
+    );
+}
+
 #[test]
 fn incremental_request_carries_prior_request_and_response_items_forward() {
     let mut log = Log::started();

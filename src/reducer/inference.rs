@@ -5,12 +5,16 @@
 //! Incremental requests chain through an index by `(thread, response_id)`,
 //! never a scan. This file never decides item identity (conversation.rs does).
 
+use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-use super::conversation::{ItemOrigin, normalize_items};
+use super::conversation::{ItemOrigin, Sighting, normalize_item, normalize_items};
 use super::{PayloadSource, Reducer, Res, invalid, key, unknown};
-use crate::event::{Event, ExecutionStatus, InferenceRequestInputMode, PayloadRef};
-use crate::model::{ExecutionWindow, InferenceCall, ItemId, ProducerRef, TokenUsage};
+use crate::event::{Event, ExecutionStatus, Hash, InferenceRequestInputMode, PayloadRef};
+use crate::model::{
+    ConversationItemKind, ExecutionWindow, InferenceCall, ItemId, ProducerRef, TokenUsage,
+};
 
 /// The fields of an `inference_started` event.
 pub(crate) struct Start<'a> {
@@ -31,6 +35,33 @@ fn usage_of(value: &Value) -> Option<TokenUsage> {
         output_tokens: field("output_tokens")?,
         reasoning_output_tokens: field("reasoning_output_tokens").unwrap_or(0),
     })
+}
+
+/// The top level of a request object, skimmed: the items stay JSON text.
+#[derive(Deserialize)]
+struct RequestSkim<'a> {
+    #[serde(borrow)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow)]
+    previous_response_id: Option<&'a RawValue>,
+}
+
+/// A request's items as JSON text, and its `previous_response_id` when that
+/// is a string, without building the request's JSON tree. `None` for
+/// anything but a well-formed object with an `input` array (or a bare
+/// array): the caller then takes the full path, whose errors name the
+/// problem.
+fn skim_request(bytes: &[u8]) -> Option<(Vec<&RawValue>, Option<String>)> {
+    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace())?;
+    if *first == b'[' {
+        return Some((serde_json::from_slice(bytes).ok()?, None));
+    }
+    let skim: RequestSkim<'_> = serde_json::from_slice(bytes).ok()?;
+    let items = serde_json::from_str(skim.input?.get()).ok()?;
+    let previous = skim
+        .previous_response_id
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
+    Some((items, previous))
 }
 
 /// The `input` array of a request payload (or the payload itself when it is
@@ -64,10 +95,14 @@ impl Reducer {
         self.require_thread(start.thread_id, &what)?;
         self.require_turn_in_thread(start.codex_turn_id, start.thread_id, &what)?;
         let raw_request_payload_id = self.raw_payload_id(start.request_payload);
-        let request = self.payload_json(src, start.request_payload)?;
-        let input = input_items(&request, &raw_request_payload_id)?;
-        let mut items =
-            normalize_items(input, &raw_request_payload_id).map_err(super::Fail::Invalid)?;
+        let request_bytes = self.payload_bytes(src, start.request_payload)?;
+        let (mut items, request_previous) = self.request_items(
+            src,
+            start.request_input_mode,
+            start.request_payload,
+            &request_bytes,
+            &raw_request_payload_id,
+        )?;
 
         let previous_response_id = match start.request_input_mode {
             Some(InferenceRequestInputMode::FullSnapshot) => None,
@@ -81,16 +116,12 @@ impl Reducer {
                 let prefix_id = self.raw_payload_id(prefix_payload);
                 let prefix = self.payload_json(src, prefix_payload)?;
                 let prefix_items = input_items(&prefix, &prefix_id)?;
-                let mut prefix_items =
+                let prefix_items =
                     normalize_items(prefix_items, &prefix_id).map_err(super::Fail::Invalid)?;
-                prefix_items.append(&mut items);
-                items = prefix_items;
+                items.splice(0..0, prefix_items.into_iter().map(Sighting::from));
                 Some(previous_response_id.clone())
             }
-            None => request
-                .get("previous_response_id")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            None => request_previous,
         };
         let origin = ItemOrigin {
             thread_id: start.thread_id,
@@ -155,6 +186,82 @@ impl Reducer {
         Ok(())
     }
 
+    /// The items of a request payload, and its `previous_response_id`.
+    ///
+    /// A full-snapshot request repeats the whole history, so most of its
+    /// items were seen, byte for byte, in the request before. Each item's
+    /// JSON text is hashed, and one whose text was normalised before is
+    /// passed on by its content identity without being parsed again (it is
+    /// parsed only if it becomes a new item). Requests the skim cannot read
+    /// take the full path, so errors are reported exactly as before.
+    fn request_items<'r>(
+        &mut self,
+        src: &dyn PayloadSource,
+        start_mode: Option<&InferenceRequestInputMode<PayloadRef>>,
+        payload: &PayloadRef,
+        bytes: &'r [u8],
+        payload_id: &'r str,
+    ) -> Res<(Vec<Sighting<'r>>, Option<String>)> {
+        if let Some((raw_items, previous)) = skim_request(bytes) {
+            // Only a full request repeats what came before; the items of an
+            // incremental one are new and not worth remembering.
+            let full = previous.is_none()
+                && matches!(
+                    start_mode,
+                    None | Some(InferenceRequestInputMode::FullSnapshot)
+                );
+            if let Some(items) = self.sightings(&raw_items, payload_id, full)? {
+                return Ok((items, previous));
+            }
+        }
+        let request = self.payload_json(src, payload)?;
+        let input = input_items(&request, payload_id)?;
+        let items = normalize_items(input, payload_id).map_err(super::Fail::Invalid)?;
+        let previous = request
+            .get("previous_response_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Ok((items.into_iter().map(Sighting::from).collect(), previous))
+    }
+
+    /// Sightings of raw items, in order, through the memo of item texts when
+    /// `remember`; `None` when an item is not JSON the full path would
+    /// accept (the caller falls back to it).
+    fn sightings<'r>(
+        &mut self,
+        raw_items: &[&'r RawValue],
+        payload_id: &'r str,
+        remember: bool,
+    ) -> Res<Option<Vec<Sighting<'r>>>> {
+        let mut items = Vec::with_capacity(raw_items.len());
+        for &raw in raw_items {
+            let text = remember.then(|| Hash::of(raw.get().as_bytes()));
+            if let Some(text) = &text
+                && let Some(&identity) = self.item_identity_by_text.get(text)
+            {
+                items.push(Sighting::Known {
+                    identity,
+                    raw,
+                    raw_payload_id: payload_id,
+                });
+                continue;
+            }
+            let Ok(value) = serde_json::from_str::<Value>(raw.get()) else {
+                return Ok(None);
+            };
+            let item = normalize_item(&value, payload_id).map_err(super::Fail::Invalid)?;
+            // Reasoning is always parsed: a later sighting may add readable
+            // text to the item it matches.
+            if let Some(text) = text
+                && item.kind != ConversationItemKind::Reasoning
+            {
+                self.item_identity_by_text.insert(text, item.identity);
+            }
+            items.push(Sighting::Parsed(item));
+        }
+        Ok(Some(items))
+    }
+
     /// Items of an incremental request: the previous call's request and
     /// response items, then the new ones (reusing the live history's items
     /// position by position when it continues this chain).
@@ -164,7 +271,7 @@ impl Reducer {
         origin: &ItemOrigin<'_>,
         start: &Start<'_>,
         previous: &str,
-        items: Vec<super::conversation::Normalized>,
+        items: Vec<Sighting<'_>>,
         snapshot: &[ItemId],
     ) -> Res<Vec<ItemId>> {
         let id = start.inference_call_id;

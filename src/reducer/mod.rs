@@ -187,6 +187,11 @@ pub struct Reducer {
     /// Content identity of every conversation item, by its position in
     /// `trace.conversation_items` (same length, same order).
     item_identity: Vec<Hash>,
+    /// BLAKE3 of a request item's exact JSON text to its content identity,
+    /// for every non-reasoning request item normalised so far. A cache (its
+    /// answers equal normalising again), so not saved.
+    #[serde(skip)]
+    item_identity_by_text: FxIndexMap<Hash, Hash>,
     /// Live model-visible history per thread (compared by the next full request).
     snapshots: FxIndexMap<String, Vec<ItemId>>,
     /// `thread, response_id` to inference call id.
@@ -241,6 +246,7 @@ impl Reducer {
             raw_payload_index: FxIndexMap::default(),
             payload_kinds: FxIndexSet::default(),
             item_identity: Vec::new(),
+            item_identity_by_text: FxIndexMap::default(),
             snapshots: FxIndexMap::default(),
             inference_by_response: FxIndexMap::default(),
             items_by_call: FxIndexMap::default(),
@@ -726,6 +732,19 @@ impl Reducer {
         }
     }
 
+    /// The bytes of a payload; a missing or unreadable one is an error naming
+    /// its hash.
+    pub(crate) fn payload_bytes(
+        &self,
+        src: &dyn PayloadSource,
+        payload: &PayloadRef,
+    ) -> Res<Arc<[u8]>> {
+        src.read_payload(payload).map_err(|reason| Fail::Payload {
+            hash: payload.hash,
+            reason,
+        })
+    }
+
     /// The parsed JSON of a payload, through the bounded cache.
     pub(crate) fn payload_json(
         &mut self,
@@ -735,10 +754,7 @@ impl Reducer {
         if let Some(value) = self.cache.entries.get(&payload.hash) {
             return Ok(Arc::clone(value));
         }
-        let bytes = src.read_payload(payload).map_err(|reason| Fail::Payload {
-            hash: payload.hash,
-            reason,
-        })?;
+        let bytes = self.payload_bytes(src, payload)?;
         let value: Value = match serde_json::from_slice(&bytes) {
             Ok(value) => value,
             Err(err) => {
