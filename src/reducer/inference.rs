@@ -5,11 +5,13 @@
 //! Incremental requests chain through an index by `(thread, response_id)`,
 //! never a scan. This file never decides item identity (conversation.rs does).
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::conversation::{ItemOrigin, Sighting, normalize_item, normalize_items};
+use super::conversation::{ItemOrigin, Normalized, Sighting, normalize_item, normalize_items};
 use super::{PayloadSource, Reducer, Res, invalid, key, unknown};
 use crate::event::{Event, ExecutionStatus, Hash, InferenceRequestInputMode, PayloadRef};
 use crate::model::{
@@ -114,10 +116,8 @@ impl Reducer {
                 prefix_payload,
             }) => {
                 let prefix_id = self.raw_payload_id(prefix_payload);
-                let prefix = self.payload_json(src, prefix_payload)?;
-                let prefix_items = input_items(&prefix, &prefix_id)?;
-                let prefix_items =
-                    normalize_items(prefix_items, &prefix_id).map_err(super::Fail::Invalid)?;
+                let (prefix_items, _) =
+                    self.parsed_request_items(src, prefix_payload, &prefix_id)?;
                 items.splice(0..0, prefix_items.into_iter().map(Sighting::from));
                 Some(previous_response_id.clone())
             }
@@ -214,14 +214,26 @@ impl Reducer {
                 return Ok((items, previous));
             }
         }
-        let request = self.payload_json(src, payload)?;
-        let input = input_items(&request, payload_id)?;
-        let items = normalize_items(input, payload_id).map_err(super::Fail::Invalid)?;
+        let (items, request) = self.parsed_request_items(src, payload, payload_id)?;
         let previous = request
             .get("previous_response_id")
             .and_then(Value::as_str)
             .map(str::to_string);
         Ok((items.into_iter().map(Sighting::from).collect(), previous))
+    }
+
+    /// The normalised items of a request payload through its whole parsed
+    /// JSON, and that JSON.
+    fn parsed_request_items(
+        &mut self,
+        src: &dyn PayloadSource,
+        payload: &PayloadRef,
+        payload_id: &str,
+    ) -> Res<(Vec<Normalized>, Arc<Value>)> {
+        let request = self.payload_json(src, payload)?;
+        let input = input_items(&request, payload_id)?;
+        let items = normalize_items(input, payload_id).map_err(super::Fail::Invalid)?;
+        Ok((items, request))
     }
 
     /// Sightings of raw items, in order, through the memo of item texts when
