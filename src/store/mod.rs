@@ -705,31 +705,28 @@ fn acquire_lock(dir: &Path, wait: std::time::Duration) -> Result<File> {
         .truncate(false)
         .open(&lock_path)
         .map_err(|err| Error::io(format!("open lock file {}", lock_path.display()), err))?;
-    let deadline = std::time::Instant::now() + wait;
-    let mut pause = std::time::Duration::from_millis(1);
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(std::time::Duration::from_millis(50));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let pid = holder.trim();
-                return Err(Error::Locked {
-                    path: dir.to_path_buf(),
-                    pid: if pid.is_empty() {
-                        "unknown".to_string()
-                    } else {
-                        pid.to_string()
-                    },
-                });
-            }
-            Err(std::fs::TryLockError::Error(err)) => {
-                return Err(Error::io(format!("lock {}", lock_path.display()), err));
-            }
+    let locked = retry_while_held(
+        wait,
+        || file.try_lock(),
+        |err| matches!(err, std::fs::TryLockError::WouldBlock),
+    );
+    match locked {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let pid = holder.trim();
+            return Err(Error::Locked {
+                path: dir.to_path_buf(),
+                pid: if pid.is_empty() {
+                    "unknown".to_string()
+                } else {
+                    pid.to_string()
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(err)) => {
+            return Err(Error::io(format!("lock {}", lock_path.display()), err));
         }
     }
     let written = file
@@ -749,13 +746,27 @@ fn acquire_lock(dir: &Path, wait: std::time::Duration) -> Result<File> {
 /// after the `Db` was dropped, or a child forked while it was open (see
 /// [`acquire_lock`]).
 fn open_sled(config: &sled::Config) -> std::result::Result<sled::Db, sled::Error> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    retry_while_held(
+        std::time::Duration::from_secs(5),
+        || config.open(),
+        |err| matches!(err, sled::Error::Io(err) if err.to_string().contains("lock")),
+    )
+}
+
+/// Runs `attempt` until it succeeds, fails other than `held`, or `wait` has
+/// passed, sleeping 1 ms, then twice as long each time up to 50 ms.
+fn retry_while_held<T, E>(
+    wait: std::time::Duration,
+    mut attempt: impl FnMut() -> std::result::Result<T, E>,
+    held: impl Fn(&E) -> bool,
+) -> std::result::Result<T, E> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut pause = std::time::Duration::from_millis(1);
     loop {
-        match config.open() {
-            Err(sled::Error::Io(err))
-                if err.to_string().contains("lock") && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(5));
+        match attempt() {
+            Err(err) if held(&err) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
             }
             other => return other,
         }
