@@ -173,32 +173,13 @@ fn an_item_text_seen_in_another_thread_is_a_new_item_citing_its_own_payload() {
 /// them: the last `input` wins.
 #[test]
 fn odd_request_texts_reduce_as_their_json_reads() {
-    use crate::event::{EventPayload, PayloadKind, PayloadRef};
     let mut log = Log::started();
     let texts = [
         r#"{"input":[{"type":"message","role":"user","content":"a"}],"input":[{"type":"message","role":"user","content":"b"}]}"#,
         r#" [{"type":"message","role":"user","content":"b"}]"#,
     ];
     for (n, text) in texts.iter().enumerate() {
-        let hash = log.payloads.insert(text.as_bytes().to_vec());
-        let request_payload = PayloadRef {
-            kind: PayloadKind::InferenceRequest,
-            hash,
-            size_bytes: text.len() as u64,
-        };
-        log.push(
-            Some(ROOT),
-            Some("turn-1"),
-            EventPayload::InferenceStarted {
-                inference_call_id: format!("inf-{n}"),
-                thread_id: ROOT.to_string(),
-                codex_turn_id: "turn-1".to_string(),
-                model: "m".to_string(),
-                provider_name: "p".to_string(),
-                request_input_mode: None,
-                request_payload,
-            },
-        );
+        log.inference_request_text(ROOT, "turn-1", &format!("inf-{n}"), text);
     }
     let state = log.reduce_ok();
     assert_eq!(

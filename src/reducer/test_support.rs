@@ -208,6 +208,32 @@ impl Log {
         request: &Value,
     ) -> u64 {
         let payload = self.payload(PayloadKind::InferenceRequest, request);
+        self.inference_with_payload(thread, turn, id, payload)
+    }
+
+    /// An inference whose request payload is `text` exactly as written.
+    pub fn inference_request_text(
+        &mut self,
+        thread: &str,
+        turn: &str,
+        id: &str,
+        text: &str,
+    ) -> u64 {
+        let payload = PayloadRef {
+            kind: PayloadKind::InferenceRequest,
+            hash: self.payloads.insert(text.as_bytes().to_vec()),
+            size_bytes: text.len() as u64,
+        };
+        self.inference_with_payload(thread, turn, id, payload)
+    }
+
+    fn inference_with_payload(
+        &mut self,
+        thread: &str,
+        turn: &str,
+        id: &str,
+        request_payload: PayloadRef,
+    ) -> u64 {
         self.push(
             Some(thread),
             Some(turn),
@@ -218,7 +244,7 @@ impl Log {
                 model: "gpt-test".to_string(),
                 provider_name: "test-provider".to_string(),
                 request_input_mode: None,
-                request_payload: payload,
+                request_payload,
             },
         )
     }
