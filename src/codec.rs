@@ -13,8 +13,12 @@ pub const FORMAT_VERSION: u8 = 1;
 
 const HEADER_LEN: usize = 5;
 
+/// The largest record body this build decodes, and so the largest it
+/// encodes: a record that could not be read back is refused when written.
+pub const RECORD_BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
+
 fn config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<{ 64 * 1024 * 1024 }>()
+    bincode::config::standard().with_limit::<RECORD_BODY_BYTES_MAX>()
 }
 
 /// Why a record could not be decoded.
@@ -32,6 +36,8 @@ pub enum CodecError {
     Trailing(usize),
     #[error("record body does not encode: {0}")]
     Encode(String),
+    #[error("record body of {0} bytes is over the limit of {RECORD_BODY_BYTES_MAX} bytes")]
+    TooLarge(usize),
 }
 
 fn checksum(key: &[u8], body: &[u8]) -> u32 {
@@ -46,6 +52,9 @@ pub fn encode_record<T: Encode>(key: &[u8], value: &T) -> Result<Vec<u8>, CodecE
     let mut out = vec![FORMAT_VERSION, 0, 0, 0, 0];
     bincode::encode_into_std_write(value, &mut out, config())
         .map_err(|err| CodecError::Encode(err.to_string()))?;
+    if out.len() - HEADER_LEN > RECORD_BODY_BYTES_MAX {
+        return Err(CodecError::TooLarge(out.len() - HEADER_LEN));
+    }
     let crc = checksum(key, &out[HEADER_LEN..]);
     out[1..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
     Ok(out)
@@ -99,5 +108,17 @@ mod tests {
             decode_record::<u64>(b"key", &[1, 2]),
             Err(CodecError::Truncated(2))
         );
+    }
+
+    #[test]
+    fn a_record_too_large_to_decode_is_refused_when_encoded() {
+        let value = "x".repeat(RECORD_BODY_BYTES_MAX);
+        let err = encode_record(b"key", &value).expect_err("refused");
+        // The string's length prefix makes the body longer than the text.
+        assert!(matches!(err, CodecError::TooLarge(len) if len > RECORD_BODY_BYTES_MAX));
+        let fits = "x".repeat(RECORD_BODY_BYTES_MAX - 16);
+        let bytes = encode_record(b"key", &fits).expect("fits");
+        let back: String = decode_record(b"key", &bytes).expect("reads back");
+        assert_eq!(back.len(), fits.len());
     }
 }

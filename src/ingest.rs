@@ -4,33 +4,59 @@
 //! payloads resolved inside one uncommitted store write; any error drops the
 //! write, so the store is unchanged. Payload files are read only from inside
 //! the JSONL file's (or bundle's) directory: absolute paths, `..`, symlinks
-//! and non-regular files are refused.
+//! and non-regular files are refused, each file opened once (no follow, non
+//! blocking) and checked on its open descriptor.
 //!
-//! Memory: an ingest holds its new data (deduplicated, compressed chunks and
-//! encoded events) until it commits, and never more than one line at a time
-//! of the input beyond that.
+//! **Idempotent.** A rollout the store already holds is compared, event by
+//! event, with the input: the same events again store nothing; the same
+//! events and more at the end append only the new ones (a log that grew);
+//! anything else is an error naming the rollout and the first differing seq,
+//! and nothing is stored. A duplicate start (rollout, thread, turn, call,
+//! compaction, code cell) is refused at its line.
+//!
+//! **Bounded.** An import spills its staged records to the store in bounded
+//! batches that stay invisible until the final commit publishes the
+//! manifests (see `store/writes.rs`), so memory does not grow with the file
+//! and a crash leaves no visible partial rollout. Nothing is held per line
+//! but the line itself.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 
+use indexmap::IndexMap;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::event::wire::{WireEvent, WirePayloadRef, parse_line};
-use crate::event::{EventPayload, Hash, PayloadKind, PayloadRef};
+use crate::event::{Event, EventPayload, Hash, PayloadKind, PayloadRef, Seq, StartTracker};
 use crate::redact::Redactor;
-use crate::store::{Store, Writes};
+use crate::store::{EventIter, Store, StoreOptions, Writes};
 
-/// What an ingest or import stored.
+/// What an ingest or import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestReport {
     /// Rollout ids, in order of first appearance.
     pub rollout_ids: Vec<String>,
+    /// What happened to each rollout, in the same order.
+    pub rollouts: Vec<RolloutOutcome>,
+    /// Events stored (appended) by this import, all rollouts together.
     pub events: u64,
     /// Bytes of a torn last line that were dropped (`allow_torn_tail`).
     pub torn_tail_bytes: u64,
+}
+
+/// What an import did to one rollout.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RolloutOutcome {
+    pub rollout_id: String,
+    /// The rollout was new to the store.
+    pub created: bool,
+    /// Events of the input the store already held (compared equal).
+    pub already_stored: u64,
+    /// Events appended.
+    pub appended: u64,
 }
 
 /// Options shared by ingest and import.
@@ -42,7 +68,17 @@ pub struct IngestOptions<'a> {
     /// Secrets are redacted from payloads and inline text before hashing
     /// (on by default; `None` keeps payloads byte-exact).
     pub redactor: Option<Redactor>,
+    /// Largest payload read from a bundle that is not imported into a store
+    /// (`reduce-bundle`, `diff`); an import uses its store's limit.
+    pub max_payload_bytes: u64,
+    /// Staged bytes past which an import applies them (invisibly) before
+    /// its commit: bounds an import's memory.
+    pub spill_threshold_bytes: usize,
 }
+
+/// Default spill threshold: large enough that ordinary files commit in one
+/// batch, small enough that a huge file never holds more.
+pub const SPILL_THRESHOLD_BYTES_DEFAULT: usize = 32 * 1024 * 1024;
 
 impl Default for IngestOptions<'_> {
     fn default() -> Self {
@@ -50,6 +86,8 @@ impl Default for IngestOptions<'_> {
             allow_torn_tail: false,
             progress: None,
             redactor: Some(Redactor::new()),
+            max_payload_bytes: StoreOptions::default().max_payload_bytes,
+            spill_threshold_bytes: SPILL_THRESHOLD_BYTES_DEFAULT,
         }
     }
 }
@@ -88,6 +126,7 @@ pub fn ingest_jsonl(
     options: &IngestOptions<'_>,
 ) -> Result<IngestReport> {
     let mut writes = store.writes()?;
+    writes.set_spill_threshold(options.spill_threshold_bytes);
     let report = ingest_into(&mut writes, store, source, options, None)?;
     writes.commit(true)?;
     Ok(report)
@@ -106,26 +145,37 @@ fn ingest_into(
     options: &IngestOptions<'_>,
     bundle: Option<&BundleRules>,
 ) -> Result<IngestReport> {
-    let mut report = IngestReport::default();
-    let mut last_seq: BTreeMap<String, u64> = BTreeMap::new();
-    let base_dir = source.base_dir.clone();
+    let mut import = Import {
+        writes,
+        store,
+        base: Confinement::new(&source.base_dir),
+        bundle,
+        redactor: options.redactor.as_ref(),
+        rollouts: IndexMap::new(),
+        last_seq: BTreeMap::new(),
+        events: 0,
+    };
     let max_line_bytes = max_line_bytes(store.options().max_payload_bytes);
-    report.torn_tail_bytes =
-        read_wire_lines(source, max_line_bytes, options, |location, event| {
-            let context = EventContext {
-                base_dir: &base_dir,
-                location,
-                bundle,
-                redactor: options.redactor.as_ref(),
-            };
-            store_event(writes, &context, event, &mut last_seq, &mut report)
-        })?;
-    Ok(report)
+    let torn_tail_bytes = read_wire_lines(source, max_line_bytes, options, |location, event| {
+        import.event(location, event)
+    })?;
+    let events = import.events;
+    let rollouts: Vec<RolloutOutcome> = import
+        .rollouts
+        .into_values()
+        .map(|rollout| rollout.outcome)
+        .collect();
+    Ok(IngestReport {
+        rollout_ids: rollouts.iter().map(|r| r.rollout_id.clone()).collect(),
+        rollouts,
+        events,
+        torn_tail_bytes,
+    })
 }
 
 /// The longest line accepted: a payload inline at the size limit, escaped.
 pub(crate) fn max_line_bytes(max_payload_bytes: u64) -> u64 {
-    max_payload_bytes.saturating_mul(2) + (1 << 20)
+    max_payload_bytes.saturating_mul(2).saturating_add(1 << 20)
 }
 
 /// Reads wire events line by line, calling `on_event` with each event and
@@ -196,98 +246,301 @@ pub(crate) fn read_wire_lines(
     }
 }
 
-/// Where one line came from and how to treat it.
-struct EventContext<'a> {
-    base_dir: &'a Path,
-    location: &'a str,
-    bundle: Option<&'a BundleRules>,
-    redactor: Option<&'a Redactor>,
+/// One import in progress.
+struct Import<'i, 'w, 's> {
+    writes: &'i mut Writes<'w>,
+    store: &'s Store,
+    base: Confinement,
+    bundle: Option<&'i BundleRules>,
+    redactor: Option<&'i Redactor>,
+    /// The rollouts of the input, by the id they are stored under.
+    rollouts: IndexMap<String, RolloutImport>,
+    /// The last wire seq per rollout: seqs must increase within a file.
+    last_seq: BTreeMap<String, u64>,
+    /// Events appended so far.
+    events: u64,
 }
 
-fn store_event(
-    writes: &mut Writes<'_>,
-    context: &EventContext<'_>,
-    mut event: WireEvent<WirePayloadRef>,
-    last_seq: &mut BTreeMap<String, u64>,
-    report: &mut IngestReport,
-) -> Result<()> {
-    let EventContext {
-        base_dir,
-        location,
-        bundle,
-        redactor,
-    } = *context;
-    if let Some(redactor) = redactor {
-        redactor.redact_event_text(&mut event.payload);
-    }
-    let rollout_id = match bundle {
-        Some(rules) => {
-            check_manifest_rollout(location, &event.rollout_id, &rules.manifest_rollout_id)?;
-            rules.store_as.clone()
-        }
-        None => event.rollout_id.clone(),
-    };
-    check_seq_increases(location, &rollout_id, event.seq, last_seq)?;
+/// One rollout of the input.
+struct RolloutImport {
+    num: u64,
+    /// Stored events the input must match before it may append: the stored
+    /// log from the input's first event on.
+    stored: Option<StoredCursor>,
+    /// Starts seen so far: the stored log before the input's first event,
+    /// then the input.
+    starts: StartTracker,
+    outcome: RolloutOutcome,
+}
 
-    let num = match writes.rollout(&rollout_id, false) {
-        Ok(num) => num,
-        Err(Error::UnknownRollout(_)) => {
-            let starts = matches!(event.payload, EventPayload::RolloutStarted { .. });
-            if !starts && bundle.is_none() {
-                return Err(Error::input(
-                    location,
-                    format!(
-                        "event for unknown rollout {rollout_id}: a new rollout must begin with rollout_started"
-                    ),
-                ));
-            }
-            writes.rollout(&rollout_id, true)?
+/// The stored log of a rollout the input is being compared with.
+struct StoredCursor {
+    events: EventIter,
+    /// The stored seq the next input event is compared with.
+    next_seq: Seq,
+    last_seq: Seq,
+}
+
+impl Import<'_, '_, '_> {
+    fn event(&mut self, location: &str, mut event: WireEvent<WirePayloadRef>) -> Result<()> {
+        if let Some(redactor) = self.redactor {
+            redactor.redact_event_text(&mut event.payload);
         }
-        Err(err) => return Err(err),
-    };
-    if !report.rollout_ids.contains(&rollout_id) {
-        report.rollout_ids.push(rollout_id.clone());
+        let rollout_id = match self.bundle {
+            Some(rules) => {
+                check_manifest_rollout(location, &event.rollout_id, &rules.manifest_rollout_id)?;
+                rules.store_as.clone()
+            }
+            None => event.rollout_id.clone(),
+        };
+        check_seq_increases(location, &rollout_id, event.seq, &mut self.last_seq)?;
+        if !self.rollouts.contains_key(&rollout_id) {
+            let rollout = self.open_rollout(location, &rollout_id, &event)?;
+            self.rollouts.insert(rollout_id.clone(), rollout);
+        }
+        let Some(rollout) = self.rollouts.get_mut(&rollout_id) else {
+            return Err(Error::Other(format!("rollout {rollout_id} was not opened")));
+        };
+        let wire_seq = event.seq;
+        rollout
+            .starts
+            .observe(wire_seq, event.thread_id.as_deref(), &event.payload)
+            .map_err(|dup| Error::input(location, format!("seq {wire_seq}: {dup}")))?;
+
+        let comparing = rollout
+            .stored
+            .as_ref()
+            .is_some_and(|cursor| cursor.next_seq <= cursor.last_seq);
+        let (writes, base, redactor) = (&mut *self.writes, &self.base, self.redactor);
+        let WireEvent {
+            wall_time_unix_ms,
+            thread_id,
+            codex_turn_id,
+            payload,
+            ..
+        } = event;
+        let payload = payload
+            .try_map_refs(|r| resolve_ref(writes, base, r, redactor, !comparing))
+            .map_err(|err| Error::input(location, format!("seq {wire_seq}: {err}")))?;
+        let event = Event {
+            seq: wire_seq,
+            wall_time_unix_ms,
+            thread_id,
+            codex_turn_id,
+            payload,
+        };
+        if comparing {
+            return compare_with_stored(location, &rollout_id, rollout, &event);
+        }
+        rollout.stored = None;
+        self.writes
+            .append(
+                rollout.num,
+                event.wall_time_unix_ms,
+                event.thread_id,
+                event.codex_turn_id,
+                event.payload,
+            )
+            .map_err(|err| Error::input(location, err.to_string()))?;
+        rollout.outcome.appended += 1;
+        self.events += 1;
+        Ok(())
     }
-    let seq = event.seq;
-    let payload = event
-        .payload
-        .try_map_refs(|r| resolve_ref(writes, base_dir, r, redactor))
-        .map_err(|err| Error::input(location, format!("seq {seq}: {err}")))?;
-    writes.append(
-        num,
-        event.wall_time_unix_ms,
-        event.thread_id,
-        event.codex_turn_id,
-        payload,
-    )?;
-    report.events += 1;
+
+    /// The first event of `rollout_id` in the input: a new rollout, or a
+    /// stored one that the input is compared with from the seq it aligns to.
+    fn open_rollout(
+        &mut self,
+        location: &str,
+        rollout_id: &str,
+        first: &WireEvent<WirePayloadRef>,
+    ) -> Result<RolloutImport> {
+        let starts_log = matches!(first.payload, EventPayload::RolloutStarted { .. });
+        let outcome = |created| RolloutOutcome {
+            rollout_id: rollout_id.to_string(),
+            created,
+            ..RolloutOutcome::default()
+        };
+        match self.writes.rollout(rollout_id, false) {
+            Ok(num) => {
+                let manifest = self.store.manifest(rollout_id)?;
+                // A whole log (a bundle, or a file that starts the rollout)
+                // aligns with seq 1; a continuation with its own seq.
+                let anchor = if self.bundle.is_some() || starts_log {
+                    1
+                } else {
+                    first.seq
+                };
+                if anchor == 0 || anchor > manifest.event_count + 1 {
+                    return Err(Error::input(
+                        location,
+                        format!(
+                            "rollout {rollout_id} is stored with {} events; this file continues it at seq {} (expected at most seq {})",
+                            manifest.event_count,
+                            first.seq,
+                            manifest.event_count + 1
+                        ),
+                    ));
+                }
+                let mut events = self.store.events_of(&manifest);
+                let mut starts = StartTracker::new();
+                for _ in 1..anchor {
+                    let Some(stored) = events.next() else { break };
+                    let stored = stored?;
+                    // A stored log that already repeats a start is the
+                    // reducer's to report; the tracker keeps the first.
+                    let _ =
+                        starts.observe(stored.seq, stored.thread_id.as_deref(), &stored.payload);
+                }
+                Ok(RolloutImport {
+                    num,
+                    stored: Some(StoredCursor {
+                        events,
+                        next_seq: anchor,
+                        last_seq: manifest.event_count,
+                    }),
+                    starts,
+                    outcome: outcome(false),
+                })
+            }
+            Err(Error::UnknownRollout(_)) => {
+                if !starts_log && self.bundle.is_none() {
+                    return Err(Error::input(
+                        location,
+                        format!(
+                            "event for unknown rollout {rollout_id}: a new rollout must begin with rollout_started"
+                        ),
+                    ));
+                }
+                Ok(RolloutImport {
+                    num: self.writes.rollout(rollout_id, true)?,
+                    stored: None,
+                    starts: StartTracker::new(),
+                    outcome: outcome(true),
+                })
+            }
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// Compares an input event with the stored event it aligns with: equal, the
+/// input moves on; different, the import fails naming the first difference.
+fn compare_with_stored(
+    location: &str,
+    rollout_id: &str,
+    rollout: &mut RolloutImport,
+    event: &Event,
+) -> Result<()> {
+    let payload = &event.payload;
+    let Some(cursor) = rollout.stored.as_mut() else {
+        return Err(Error::Other(format!(
+            "rollout {rollout_id} has no stored log to compare"
+        )));
+    };
+    let seq = cursor.next_seq;
+    let stored = match cursor.events.next() {
+        Some(stored) => stored?,
+        None => {
+            return Err(Error::Event {
+                rollout_id: rollout_id.to_string(),
+                seq,
+                message: "missing: the stored log ends before its manifest's count".to_string(),
+            });
+        }
+    };
+    let difference = if stored.payload.type_name() != payload.type_name() {
+        Some(format!(
+            "the stored event is {}, this line is {}",
+            stored.payload.type_name(),
+            payload.type_name()
+        ))
+    } else if stored.wall_time_unix_ms != event.wall_time_unix_ms {
+        Some(format!(
+            "wall_time_unix_ms {} is stored, this line has {}",
+            stored.wall_time_unix_ms, event.wall_time_unix_ms
+        ))
+    } else if stored.thread_id != event.thread_id {
+        Some("thread_id differs".to_string())
+    } else if stored.codex_turn_id != event.codex_turn_id {
+        Some("codex_turn_id differs".to_string())
+    } else if stored.payload != *payload {
+        Some(describe_payload_difference(&stored, payload))
+    } else {
+        None
+    };
+    if let Some(difference) = difference {
+        return Err(Error::input(
+            location,
+            format!(
+                "rollout {rollout_id} is already stored and differs from this input at seq {seq}: {difference}; nothing was imported (import it under another id to keep both)"
+            ),
+        ));
+    }
+    cursor.next_seq += 1;
+    rollout.outcome.already_stored += 1;
     Ok(())
 }
 
+fn describe_payload_difference(stored: &Event, payload: &EventPayload<PayloadRef>) -> String {
+    let stored_refs = stored.payload.payload_refs();
+    let input_refs = payload.payload_refs();
+    for (index, (a, b)) in stored_refs.iter().zip(&input_refs).enumerate() {
+        if a != b {
+            return format!(
+                "payload {} of the event is {} ({} bytes) in the store, {} ({} bytes) here",
+                index + 1,
+                a.hash,
+                a.size_bytes,
+                b.hash,
+                b.size_bytes
+            );
+        }
+    }
+    if stored_refs.len() != input_refs.len() {
+        return format!(
+            "the stored event cites {} payloads, this line {}",
+            stored_refs.len(),
+            input_refs.len()
+        );
+    }
+    "the event's fields differ".to_string()
+}
+
+/// Resolves a wire reference to a stored one. With `stage`, new payload
+/// bytes are staged in the write; without, they are only hashed (an event
+/// compared with the stored log stores nothing).
 fn resolve_ref(
     writes: &mut Writes<'_>,
-    base_dir: &Path,
+    base: &Confinement,
     r: WirePayloadRef,
     redactor: Option<&Redactor>,
+    stage: bool,
 ) -> Result<PayloadRef> {
-    match wire_ref_bytes(base_dir, r, writes.max_payload_bytes(), redactor)? {
-        WireBytes::Bytes { kind, bytes } => writes.put_payload_bytes(kind, &bytes),
+    match wire_ref_bytes(base, r, writes.max_payload_bytes(), redactor)? {
+        WireBytes::Bytes { kind, bytes } if stage => writes.put_payload_bytes(kind, &bytes),
+        WireBytes::Bytes { kind, bytes } => Ok(PayloadRef {
+            kind,
+            hash: Hash::of(&bytes),
+            size_bytes: bytes.len() as u64,
+        }),
         WireBytes::Stored {
             kind,
             blake3,
             size_bytes,
-        } => {
-            if !writes.payload_known(&blake3)? {
-                return Err(Error::Other(format!(
-                    "payload {blake3} is not in this store (export with inline payloads to move rollouts between stores)"
-                )));
-            }
-            Ok(PayloadRef {
+        } => match writes.payload_size(&blake3)? {
+            None => Err(Error::Other(format!(
+                "payload {blake3} is not in this store (export with inline payloads to move rollouts between stores)"
+            ))),
+            Some(stored) if stored != size_bytes => Err(Error::Other(format!(
+                "payload {blake3} is {stored} bytes in this store, but the reference claims size_bytes {size_bytes}"
+            ))),
+            Some(_) => Ok(PayloadRef {
                 kind,
                 hash: blake3,
                 size_bytes,
-            })
-        }
+            }),
+        },
     }
 }
 
@@ -344,11 +597,12 @@ pub(crate) enum WireBytes {
 }
 
 /// The bytes a wire payload reference stands for: a confined file's exact
-/// bytes, an inline value as compact JSON (key order kept), or inline text.
-/// With a redactor, secrets are replaced first (a file's bytes are kept
-/// exactly unless something was redacted).
+/// bytes, an inline value as compact JSON (key order kept), inline text or
+/// base64. With a redactor, secrets are replaced first (a file's bytes are
+/// kept exactly unless something was redacted). Nothing over `limit_bytes`
+/// is accepted.
 pub(crate) fn wire_ref_bytes(
-    base_dir: &Path,
+    base: &Confinement,
     r: WirePayloadRef,
     limit_bytes: u64,
     redactor: Option<&Redactor>,
@@ -359,12 +613,10 @@ pub(crate) fn wire_ref_bytes(
             path,
             raw_payload_id,
         } => {
-            let bytes = read_payload_file(base_dir, &path, limit_bytes)
+            let bytes = base
+                .read(&path, limit_bytes)
                 .map_err(|err| Error::Other(format!("payload {raw_payload_id} ({path}): {err}")))?;
-            match redactor.and_then(|redactor| redactor.redact_bytes(&bytes)) {
-                Some(redacted) => (kind, redacted),
-                None => (kind, bytes),
-            }
+            (kind, redacted_bytes(redactor, bytes))
         }
         WirePayloadRef::Inline { kind, mut value } => {
             if let Some(redactor) = redactor {
@@ -380,6 +632,7 @@ pub(crate) fn wire_ref_bytes(
                 None => (kind, text.into_bytes()),
             }
         }
+        WirePayloadRef::InlineBase64 { kind, bytes } => (kind, redacted_bytes(redactor, bytes)),
         WirePayloadRef::Stored {
             kind,
             blake3,
@@ -393,108 +646,163 @@ pub(crate) fn wire_ref_bytes(
             });
         }
     };
-    Ok(WireBytes::Bytes { kind, bytes })
-}
-
-/// Checks a bundle-relative path: relative, no `..`, not a symlink, a
-/// regular file, and inside `base_dir` once resolved. Returns the full path
-/// and its metadata.
-fn confined_path(base_dir: &Path, relative: &str) -> Result<(PathBuf, std::fs::Metadata)> {
-    let rel = Path::new(relative);
-    if relative.is_empty() {
-        return Err(Error::Other("empty payload path".to_string()));
-    }
-    for component in rel.components() {
-        match component {
-            Component::Normal(_) | Component::CurDir => {}
-            Component::ParentDir => {
-                return Err(Error::Other(format!(
-                    "path {relative} leaves the bundle directory (..)"
-                )));
-            }
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(Error::Other(format!("path {relative} is absolute")));
-            }
-        }
-    }
-    let full = base_dir.join(rel);
-    let meta = std::fs::symlink_metadata(&full)
-        .map_err(|err| Error::io(format!("payload file {}", full.display()), err))?;
-    if meta.file_type().is_symlink() {
-        return Err(Error::Other(format!(
-            "payload file {} is a symlink",
-            full.display()
-        )));
-    }
-    if !meta.is_file() {
-        return Err(Error::Other(format!(
-            "payload file {} is not a regular file",
-            full.display()
-        )));
-    }
-    let base = base_dir
-        .canonicalize()
-        .map_err(|err| Error::io(format!("bundle directory {}", base_dir.display()), err))?;
-    let canonical = full
-        .canonicalize()
-        .map_err(|err| Error::io(format!("payload file {}", full.display()), err))?;
-    if !canonical.starts_with(&base) {
-        return Err(Error::Other(format!(
-            "path {relative} resolves outside the bundle directory (through a symlink)"
-        )));
-    }
-    Ok((full, meta))
-}
-
-/// Reads a payload file named by a bundle-relative path, refusing anything
-/// that could read outside the bundle or block.
-pub fn read_payload_file(base_dir: &Path, relative: &str, limit_bytes: u64) -> Result<Vec<u8>> {
-    let (full, meta) = confined_path(base_dir, relative)?;
-    if meta.len() > limit_bytes {
-        return Err(Error::PayloadTooLarge {
-            size_bytes: meta.len(),
-            limit_bytes,
-        });
-    }
-    let file = open_no_follow(&full)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(limit_bytes + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|err| Error::io(format!("read payload file {}", full.display()), err))?;
     if bytes.len() as u64 > limit_bytes {
         return Err(Error::PayloadTooLarge {
             size_bytes: bytes.len() as u64,
             limit_bytes,
         });
     }
-    Ok(bytes)
+    Ok(WireBytes::Bytes { kind, bytes })
+}
+
+fn redacted_bytes(redactor: Option<&Redactor>, bytes: Vec<u8>) -> Vec<u8> {
+    match redactor.and_then(|redactor| redactor.redact_bytes(&bytes)) {
+        Some(redacted) => redacted,
+        None => bytes,
+    }
+}
+
+/// The directory an input's payload files must stay inside.
+pub(crate) struct Confinement {
+    base: PathBuf,
+    /// The directory resolved once (`None` if it does not resolve; every
+    /// read then fails naming it).
+    canonical: std::result::Result<PathBuf, String>,
+}
+
+impl Confinement {
+    pub(crate) fn new(base: &Path) -> Confinement {
+        Confinement {
+            base: base.to_path_buf(),
+            canonical: base
+                .canonicalize()
+                .map_err(|err| format!("bundle directory {}: {err}", base.display())),
+        }
+    }
+
+    /// Opens `relative` once, refusing anything that could read outside the
+    /// directory or block: the path must be relative without `..`; the last
+    /// component is opened without following a symlink and without blocking
+    /// (a FIFO opens at once instead of waiting for a writer); the open
+    /// descriptor must be a regular file; and where the system tells the
+    /// open file's real path, it must lie inside the directory (a symlinked
+    /// directory on the way cannot lead out). No check precedes the open, so
+    /// nothing can be swapped between a check and the open.
+    pub(crate) fn open(&self, relative: &str) -> Result<(File, u64)> {
+        if relative.is_empty() {
+            return Err(Error::Other("empty payload path".to_string()));
+        }
+        for component in Path::new(relative).components() {
+            match component {
+                Component::Normal(_) | Component::CurDir => {}
+                Component::ParentDir => {
+                    return Err(Error::Other(format!(
+                        "path {relative} leaves the bundle directory (..)"
+                    )));
+                }
+                Component::RootDir | Component::Prefix(_) => {
+                    return Err(Error::Other(format!("path {relative} is absolute")));
+                }
+            }
+        }
+        let base = self
+            .canonical
+            .as_ref()
+            .map_err(|err| Error::Other(err.clone()))?;
+        let full = self.base.join(relative);
+        let file = open_no_follow_nonblocking(&full)?;
+        let meta = file
+            .metadata()
+            .map_err(|err| Error::io(format!("stat payload file {}", full.display()), err))?;
+        if !meta.is_file() {
+            return Err(Error::Other(format!(
+                "payload file {} is not a regular file",
+                full.display()
+            )));
+        }
+        let real = opened_path(&file)
+            .map_or_else(|| full.canonicalize(), Ok)
+            .map_err(|err| Error::io(format!("payload file {}", full.display()), err))?;
+        if !real.starts_with(base) {
+            return Err(Error::Other(format!(
+                "path {relative} resolves outside the bundle directory (through a symlink)"
+            )));
+        }
+        Ok((file, meta.len()))
+    }
+
+    /// Reads a confined file whole, refusing one over `limit_bytes`.
+    pub(crate) fn read(&self, relative: &str, limit_bytes: u64) -> Result<Vec<u8>> {
+        let (file, len) = self.open(relative)?;
+        if len > limit_bytes {
+            return Err(Error::PayloadTooLarge {
+                size_bytes: len,
+                limit_bytes,
+            });
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.take(limit_bytes + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|err| {
+                Error::io(
+                    format!("read payload file {}", self.base.join(relative).display()),
+                    err,
+                )
+            })?;
+        if bytes.len() as u64 > limit_bytes {
+            return Err(Error::PayloadTooLarge {
+                size_bytes: bytes.len() as u64,
+                limit_bytes,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// Reads a payload file named by a bundle-relative path, refusing anything
+/// that could read outside the bundle or block.
+pub fn read_payload_file(base_dir: &Path, relative: &str, limit_bytes: u64) -> Result<Vec<u8>> {
+    Confinement::new(base_dir).read(relative, limit_bytes)
 }
 
 #[cfg(unix)]
-fn open_no_follow(path: &Path) -> Result<File> {
+fn open_no_follow_nonblocking(path: &Path) -> Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    // O_NOFOLLOW (Linux): a symlink swapped in after the checks fails to open.
-    const O_NOFOLLOW: i32 = 0o400_000;
-    let file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|err| Error::io(format!("open payload file {}", path.display()), err))?;
-    let meta = file
-        .metadata()
-        .map_err(|err| Error::io(format!("stat payload file {}", path.display()), err))?;
-    if !meta.is_file() {
-        return Err(Error::Other(format!(
-            "payload file {} is not a regular file",
-            path.display()
-        )));
-    }
-    Ok(file)
+        .map_err(|err| {
+            if err.raw_os_error() == Some(libc::ELOOP) {
+                Error::Other(format!("payload file {} is a symlink", path.display()))
+            } else {
+                Error::io(format!("open payload file {}", path.display()), err)
+            }
+        })
 }
 
 #[cfg(not(unix))]
-fn open_no_follow(path: &Path) -> Result<File> {
+fn open_no_follow_nonblocking(path: &Path) -> Result<File> {
+    if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return Err(Error::Other(format!(
+            "payload file {} is a symlink",
+            path.display()
+        )));
+    }
     File::open(path).map_err(|err| Error::io(format!("open payload file {}", path.display()), err))
+}
+
+/// The real path of an open file, where the system tells it (Linux's
+/// `/proc/self/fd`).
+#[cfg(target_os = "linux")]
+fn opened_path(file: &File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn opened_path(_file: &File) -> Option<PathBuf> {
+    None
 }
 
 /// The reference bundle's `manifest.json`.
@@ -536,7 +844,8 @@ pub fn read_bundle_manifest(bundle_dir: &Path) -> Result<BundleManifest> {
 }
 
 /// Imports a reference trace bundle (`manifest.json`, `trace.jsonl`,
-/// `payloads/`) as one rollout, all or nothing.
+/// `payloads/`) as one rollout, all or nothing. A rollout already stored
+/// under that id is compared with the bundle (see the module docs).
 pub fn import_bundle(
     store: &Store,
     bundle_dir: &Path,
@@ -549,14 +858,7 @@ pub fn import_bundle(
     let log_path = bundle_dir.join(&log_name);
     let reader = open_no_follow_checked(bundle_dir, &log_name)?;
     let mut writes = store.writes()?;
-    if writes.rollout(&rollout_id, false).is_ok() {
-        return Err(Error::input(
-            bundle_dir.display().to_string(),
-            format!(
-                "rollout {rollout_id} already exists in the store (use --rollout-id to import under another id)"
-            ),
-        ));
-    }
+    writes.set_spill_threshold(options.spill_threshold_bytes);
     let rules = BundleRules {
         manifest_rollout_id: manifest.rollout_id.clone(),
         store_as: rollout_id.clone(),
@@ -567,15 +869,28 @@ pub fn import_bundle(
         reader: Box::new(reader),
     };
     let mut report = ingest_into(&mut writes, store, source, options, Some(&rules))?;
-    let num = writes.rollout(&rollout_id, true)?;
-    writes.set_identity(
-        num,
-        &manifest.trace_id,
-        &manifest.root_thread_id,
-        manifest.started_at_unix_ms,
-    );
-    if report.rollout_ids.is_empty() {
-        report.rollout_ids.push(rollout_id);
+    let created = match report.rollouts.first() {
+        Some(outcome) => outcome.created,
+        None => {
+            // An empty log: the rollout is the manifest alone.
+            let created = writes.rollout(&rollout_id, false).is_err();
+            report.rollout_ids.push(rollout_id.clone());
+            report.rollouts.push(RolloutOutcome {
+                rollout_id: rollout_id.clone(),
+                created,
+                ..RolloutOutcome::default()
+            });
+            created
+        }
+    };
+    if created {
+        let num = writes.rollout(&rollout_id, true)?;
+        writes.set_identity(
+            num,
+            &manifest.trace_id,
+            &manifest.root_thread_id,
+            manifest.started_at_unix_ms,
+        );
     }
     writes.commit(true)?;
     Ok(report)
@@ -584,11 +899,13 @@ pub fn import_bundle(
 /// Opens a bundle's file (its event log) under the payload rules; errors
 /// name the file.
 pub(crate) fn open_no_follow_checked(bundle_dir: &Path, relative: &str) -> Result<File> {
-    let opened = confined_path(bundle_dir, relative).and_then(|(full, _)| open_no_follow(&full));
-    opened.map_err(|err| {
-        Error::input(
-            bundle_dir.join(relative).display().to_string(),
-            err.to_string(),
-        )
-    })
+    Confinement::new(bundle_dir)
+        .open(relative)
+        .map(|(file, _)| file)
+        .map_err(|err| {
+            Error::input(
+                bundle_dir.join(relative).display().to_string(),
+                err.to_string(),
+            )
+        })
 }

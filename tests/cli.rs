@@ -65,9 +65,15 @@ fn importing_the_same_bundle_twice_adds_almost_no_stored_bytes() {
     );
     assert_eq!(twice["stored_chunk_bytes"], once["stored_chunk_bytes"]);
     assert_eq!(twice["payloads"], once["payloads"]);
-    // Importing under an id that exists is refused.
-    let err = fails(&store, &["import-codex", bundle, "--rollout-id", "again"]);
-    assert!(err.contains("already exists"), "{err}");
+    // Importing it again under a stored id stores nothing and says so.
+    let out = tracefold(&store, &["import-codex", bundle, "--rollout-id", "again"]);
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("again: already stored (12 events); nothing imported"),
+        "{said}"
+    );
+    assert_eq!(stats(&store), twice);
 }
 
 #[test]

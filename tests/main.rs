@@ -18,5 +18,6 @@ mod store;
 mod crash;
 mod fuzz;
 mod hostile;
+mod import;
 mod redaction;
 mod reliability;

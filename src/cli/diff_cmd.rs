@@ -39,11 +39,14 @@ impl Loaded {
     }
 }
 
-fn load(arg: &str, store: Option<&Store>) -> anyhow::Result<Loaded> {
+fn load(arg: &str, store: Option<&Store>, max_payload_bytes: u64) -> anyhow::Result<Loaded> {
     let path = Path::new(arg);
     if path.is_dir() {
-        let bundle = read_bundle(path, &IngestOptions::default())
-            .with_context(|| format!("read bundle {arg}"))?;
+        let options = IngestOptions {
+            max_payload_bytes,
+            ..IngestOptions::default()
+        };
+        let bundle = read_bundle(path, &options).with_context(|| format!("read bundle {arg}"))?;
         let trace = reduce_loaded(&bundle)?;
         return Ok(Loaded::Bundle(trace, Box::new(bundle)));
     }
@@ -64,8 +67,8 @@ pub(super) fn diff(cli: &Cli, a: &str, b: &str, json: bool) -> anyhow::Result<i3
     } else {
         None
     };
-    let left = load(a, store.as_ref())?;
-    let right = load(b, store.as_ref())?;
+    let left = load(a, store.as_ref(), cli.max_payload_bytes)?;
+    let right = load(b, store.as_ref(), cli.max_payload_bytes)?;
     let report = diff_with_payloads(
         left.trace(),
         left.reader(store.as_ref()),

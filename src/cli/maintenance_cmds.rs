@@ -60,5 +60,13 @@ fn print_gc(
         report.chunks_kept,
         disk_before,
         disk_after
-    )
+    )?;
+    if report.damaged_records_kept > 0 {
+        writeln!(
+            out,
+            "kept {} damaged record(s) and everything they might cite; run `tracefold verify` to see them",
+            report.damaged_records_kept
+        )?;
+    }
+    Ok(())
 }

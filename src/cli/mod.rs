@@ -234,7 +234,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             bundle_dir,
             out,
             allow_torn_tail,
-        } => reduce_cmds::reduce_bundle(bundle_dir, out.as_deref(), *allow_torn_tail),
+        } => reduce_cmds::reduce_bundle(cli, bundle_dir, out.as_deref(), *allow_torn_tail),
         Command::Export {
             rollout,
             format,

@@ -43,6 +43,7 @@ pub(super) fn reduce(cli: &Cli, rollout: &str, out: Option<&Path>) -> anyhow::Re
 }
 
 pub(super) fn reduce_bundle(
+    cli: &Cli,
     bundle_dir: &Path,
     out: Option<&Path>,
     allow_torn_tail: bool,
@@ -50,6 +51,7 @@ pub(super) fn reduce_bundle(
     let options = IngestOptions {
         allow_torn_tail,
         progress: None,
+        max_payload_bytes: cli.max_payload_bytes,
         ..IngestOptions::default()
     };
     let bundle = read_bundle(bundle_dir, &options)?;

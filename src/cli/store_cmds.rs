@@ -10,7 +10,9 @@ use super::{Cli, EXIT_NEGATIVE, EXIT_OK, format_unix_ms};
 use crate::event::Hash;
 use crate::event::wire::to_line;
 use crate::export::{PayloadIds, RefStyle, to_wire};
-use crate::ingest::{IngestOptions, IngestReport, JsonlSource, import_bundle, ingest_jsonl};
+use crate::ingest::{
+    IngestOptions, IngestReport, JsonlSource, RolloutOutcome, import_bundle, ingest_jsonl,
+};
 use crate::redact::Redactor;
 
 /// A progress bar on stderr when it is a terminal, else nothing.
@@ -71,6 +73,7 @@ fn run_import(
         allow_torn_tail,
         progress: Some(&progress),
         redactor: (!no_redact).then(Redactor::new),
+        ..IngestOptions::default()
     };
     let report = import(&options)?;
     if let Some(bar) = &bar {
@@ -82,11 +85,38 @@ fn run_import(
             report.torn_tail_bytes
         );
     }
+    for outcome in &report.rollouts {
+        eprintln!("{}", describe_outcome(outcome));
+    }
     let mut out = std::io::stdout().lock();
     for id in &report.rollout_ids {
         writeln!(out, "{id}")?;
     }
     Ok(EXIT_OK)
+}
+
+/// One line per rollout of an import: what it stored.
+fn describe_outcome(outcome: &RolloutOutcome) -> String {
+    let id = &outcome.rollout_id;
+    let events = |n: u64| {
+        if n == 1 {
+            "1 event".to_string()
+        } else {
+            format!("{n} events")
+        }
+    };
+    match (outcome.created, outcome.appended, outcome.already_stored) {
+        (true, appended, _) => format!("{id}: new rollout, {} stored", events(appended)),
+        (false, 0, stored) => format!(
+            "{id}: already stored ({}); nothing imported",
+            events(stored)
+        ),
+        (false, appended, stored) => format!(
+            "{id}: {} already stored, {} appended",
+            events(stored),
+            events(appended)
+        ),
+    }
 }
 
 pub(super) fn import_codex(

@@ -10,8 +10,11 @@
 //!
 //! This module does no I/O.
 
+mod starts;
 mod types;
 pub mod wire;
+
+pub use starts::{DuplicateStart, StartTracker};
 
 use std::fmt;
 use std::str::FromStr;

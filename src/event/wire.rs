@@ -4,6 +4,8 @@
 //! unknown event types verbatim. This module does no I/O: resolving a
 //! payload reference (reading a file, storing bytes) is the caller's job.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -25,8 +27,11 @@ pub enum WirePayloadRef {
         value: serde_json::Value,
     },
     /// The payload's exact bytes as a JSON string (used on export when the
-    /// bytes are not compact JSON, so they round-trip byte for byte).
+    /// bytes are UTF-8 but not compact JSON, so they round-trip byte for byte).
     InlineText { kind: PayloadKind, text: String },
+    /// The payload's exact bytes, base64 (standard alphabet, padded): any
+    /// bytes, used on export when they are not UTF-8.
+    InlineBase64 { kind: PayloadKind, bytes: Vec<u8> },
     /// A payload the store already holds, as printed by `events`.
     Stored {
         raw_payload_id: Option<String>,
@@ -72,6 +77,16 @@ impl PartialEq for WirePayloadRef {
                 },
             ) => a_kind == b_kind && a_text == b_text,
             (
+                WirePayloadRef::InlineBase64 {
+                    kind: a_kind,
+                    bytes: a_bytes,
+                },
+                WirePayloadRef::InlineBase64 {
+                    kind: b_kind,
+                    bytes: b_bytes,
+                },
+            ) => a_kind == b_kind && a_bytes == b_bytes,
+            (
                 WirePayloadRef::Stored {
                     raw_payload_id: a_id,
                     kind: a_kind,
@@ -97,6 +112,7 @@ impl WirePayloadRef {
             WirePayloadRef::File { kind, .. }
             | WirePayloadRef::Inline { kind, .. }
             | WirePayloadRef::InlineText { kind, .. }
+            | WirePayloadRef::InlineBase64 { kind, .. }
             | WirePayloadRef::Stored { kind, .. } => kind,
         }
     }
@@ -116,6 +132,8 @@ struct WirePayloadRefFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     inline_text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    inline_base64: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     blake3: Option<Hash>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     size_bytes: Option<u64>,
@@ -134,6 +152,7 @@ impl Serialize for WirePayloadRef {
                 path: Some(path.clone()),
                 inline: None,
                 inline_text: None,
+                inline_base64: None,
                 blake3: None,
                 size_bytes: None,
             },
@@ -143,6 +162,7 @@ impl Serialize for WirePayloadRef {
                 path: None,
                 inline: Some(value.clone()),
                 inline_text: None,
+                inline_base64: None,
                 blake3: None,
                 size_bytes: None,
             },
@@ -152,6 +172,17 @@ impl Serialize for WirePayloadRef {
                 path: None,
                 inline: None,
                 inline_text: Some(text.clone()),
+                inline_base64: None,
+                blake3: None,
+                size_bytes: None,
+            },
+            WirePayloadRef::InlineBase64 { kind, bytes } => WirePayloadRefFields {
+                raw_payload_id: None,
+                kind: kind.clone(),
+                path: None,
+                inline: None,
+                inline_text: None,
+                inline_base64: Some(BASE64.encode(bytes)),
                 blake3: None,
                 size_bytes: None,
             },
@@ -166,6 +197,7 @@ impl Serialize for WirePayloadRef {
                 path: None,
                 inline: None,
                 inline_text: None,
+                inline_base64: None,
                 blake3: Some(*blake3),
                 size_bytes: Some(*size_bytes),
             },
@@ -178,45 +210,55 @@ impl<'de> Deserialize<'de> for WirePayloadRef {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let fields = WirePayloadRefFields::deserialize(deserializer)?;
-        if let Some(text) = fields.inline_text {
-            if fields.inline.is_some() || fields.blake3.is_some() || fields.path.is_some() {
+        let forms = [
+            fields.path.is_some(),
+            fields.inline.is_some(),
+            fields.inline_text.is_some(),
+            fields.inline_base64.is_some(),
+            fields.blake3.is_some(),
+        ];
+        match forms.iter().filter(|present| **present).count() {
+            0 => {
                 return Err(D::Error::custom(
-                    "payload reference has more than one of `path`, `inline`, `inline_text` and `blake3`",
+                    "payload reference needs one of `path`, `inline`, `inline_text`, `inline_base64` or `blake3`",
                 ));
             }
-            return Ok(WirePayloadRef::InlineText {
-                kind: fields.kind,
-                text,
+            1 => {}
+            _ => {
+                return Err(D::Error::custom(
+                    "payload reference has more than one of `path`, `inline`, `inline_text`, `inline_base64` and `blake3`",
+                ));
+            }
+        }
+        let kind = fields.kind;
+        if let Some(text) = fields.inline_text {
+            return Ok(WirePayloadRef::InlineText { kind, text });
+        }
+        if let Some(encoded) = fields.inline_base64 {
+            let bytes = BASE64
+                .decode(encoded.as_bytes())
+                .map_err(|err| D::Error::custom(format!("inline_base64 is not base64: {err}")))?;
+            return Ok(WirePayloadRef::InlineBase64 { kind, bytes });
+        }
+        if let Some(value) = fields.inline {
+            return Ok(WirePayloadRef::Inline { kind, value });
+        }
+        if let Some(blake3) = fields.blake3 {
+            let size_bytes = fields.size_bytes.ok_or_else(|| {
+                D::Error::custom("payload reference with blake3 needs size_bytes")
+            })?;
+            return Ok(WirePayloadRef::Stored {
+                raw_payload_id: fields.raw_payload_id,
+                kind,
+                blake3,
+                size_bytes,
             });
         }
-        match (fields.inline, fields.blake3, fields.path) {
-            (Some(value), None, None) => Ok(WirePayloadRef::Inline {
-                kind: fields.kind,
-                value,
-            }),
-            (None, Some(blake3), None) => {
-                let size_bytes = fields.size_bytes.ok_or_else(|| {
-                    D::Error::custom("payload reference with blake3 needs size_bytes")
-                })?;
-                Ok(WirePayloadRef::Stored {
-                    raw_payload_id: fields.raw_payload_id,
-                    kind: fields.kind,
-                    blake3,
-                    size_bytes,
-                })
-            }
-            (None, None, Some(path)) => Ok(WirePayloadRef::File {
-                raw_payload_id: fields.raw_payload_id.unwrap_or_default(),
-                kind: fields.kind,
-                path,
-            }),
-            (None, None, None) => Err(D::Error::custom(
-                "payload reference needs one of `path`, `inline`, `inline_text` or `blake3`",
-            )),
-            _ => Err(D::Error::custom(
-                "payload reference has more than one of `path`, `inline` and `blake3`",
-            )),
-        }
+        Ok(WirePayloadRef::File {
+            raw_payload_id: fields.raw_payload_id.unwrap_or_default(),
+            kind,
+            path: fields.path.unwrap_or_default(),
+        })
     }
 }
 

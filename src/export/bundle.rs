@@ -17,12 +17,12 @@ use crate::error::{Error, Result};
 use crate::event::wire::{WireEvent, WirePayloadRef, to_line};
 use crate::event::{Event, PayloadRef, RAW_EVENT_SCHEMA_VERSION};
 use crate::ingest::{
-    BundleManifest, IngestOptions, JsonlSource, WireBytes, check_manifest_rollout,
+    BundleManifest, Confinement, IngestOptions, JsonlSource, WireBytes, check_manifest_rollout,
     check_seq_increases, max_line_bytes, open_no_follow_checked, read_bundle_manifest,
     read_wire_lines, wire_ref_bytes,
 };
 use crate::reducer::MemoryPayloads;
-use crate::store::{Store, StoreOptions};
+use crate::store::Store;
 
 use super::PayloadIds;
 
@@ -34,10 +34,12 @@ pub struct LoadedBundle {
     pub payloads: MemoryPayloads,
 }
 
-/// Reads a reference bundle into memory.
+/// Reads a reference bundle into memory; no payload may exceed
+/// `options.max_payload_bytes`.
 pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<LoadedBundle> {
     let manifest = read_bundle_manifest(bundle_dir)?;
-    let limit = StoreOptions::default().max_payload_bytes;
+    let limit = options.max_payload_bytes;
+    let confinement = Confinement::new(bundle_dir);
     let log_path = bundle_dir.join(&manifest.raw_event_log);
     // The log is opened under the payload rules (inside, no symlink, regular).
     let file = open_no_follow_checked(bundle_dir, &manifest.raw_event_log)?;
@@ -55,7 +57,7 @@ pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<Loa
         let seq = event.seq;
         let payload = event
             .payload
-            .try_map_refs(|r| load_ref(bundle_dir, r, limit, &mut payloads))
+            .try_map_refs(|r| load_ref(&confinement, r, limit, &mut payloads))
             .map_err(|err| Error::input(location, format!("seq {seq}: {err}")))?;
         events.push(Event {
             seq: events.len() as u64 + 1,
@@ -74,12 +76,12 @@ pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<Loa
 }
 
 fn load_ref(
-    bundle_dir: &Path,
+    confinement: &Confinement,
     r: WirePayloadRef,
     limit: u64,
     payloads: &mut MemoryPayloads,
 ) -> Result<PayloadRef> {
-    let (kind, bytes) = match wire_ref_bytes(bundle_dir, r, limit, None)? {
+    let (kind, bytes) = match wire_ref_bytes(confinement, r, limit, None)? {
         WireBytes::Bytes { kind, bytes } => (kind, bytes),
         WireBytes::Stored { blake3, .. } => {
             return Err(Error::Other(format!(
@@ -87,12 +89,6 @@ fn load_ref(
             )));
         }
     };
-    if bytes.len() as u64 > limit {
-        return Err(Error::PayloadTooLarge {
-            size_bytes: bytes.len() as u64,
-            limit_bytes: limit,
-        });
-    }
     let size_bytes = bytes.len() as u64;
     let hash = payloads.insert(bytes);
     Ok(PayloadRef {

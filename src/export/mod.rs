@@ -48,7 +48,8 @@ pub enum RefStyle {
     /// `{raw_payload_id, kind, blake3, size_bytes}`: needs this store to read back.
     Stored,
     /// The payload inline (`inline` when the bytes are compact JSON,
-    /// `inline_text` otherwise), so the line is self-contained.
+    /// `inline_text` when they are other UTF-8 text, `inline_base64` when
+    /// they are not text), so the line is self-contained.
     Inline,
 }
 
@@ -85,12 +86,16 @@ pub fn to_wire(
 
 fn inline_ref(store: &Store, r: PayloadRef) -> Result<WirePayloadRef> {
     let bytes = store.read_payload(&r.hash)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        Error::Other(format!(
-            "payload {} is not UTF-8 text and cannot be inlined",
-            r.hash
-        ))
-    })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        // Any bytes travel as base64 and ingest back to the same hash.
+        Err(not_text) => {
+            return Ok(WirePayloadRef::InlineBase64 {
+                kind: r.kind,
+                bytes: not_text.into_bytes(),
+            });
+        }
+    };
     // `inline` only when the value writes back to exactly these bytes, so
     // the line ingests back to the same payload hash.
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text)

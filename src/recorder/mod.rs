@@ -49,8 +49,18 @@ impl Recorder {
     }
 
     /// Starts a rollout: records `rollout_started` and the root thread's
-    /// `thread_started`. A rollout id already in the store continues that
-    /// rollout's log (a resumed session), it does not start a second one.
+    /// `thread_started`.
+    ///
+    /// A rollout id the store already holds is never started twice (a second
+    /// `rollout_started` would make its log unreducible):
+    /// - with the same root thread, the rollout is **resumed**: its log goes
+    ///   on, `rollout_started` is not written again, the root (and any
+    ///   thread the log already started) is recorded as `thread_resumed`,
+    ///   and any other start the log already holds (a turn or call id used
+    ///   again) is dropped and recorded as `events_dropped`;
+    /// - with another root thread, the handle is **refused**: every event
+    ///   through it is dropped and counted in [`Recorder::stats`]
+    ///   (`events_dropped`), and the stored log is left as it was.
     pub fn start_rollout(&self, start: RolloutStart) -> RolloutRecorder {
         let rollout_id = start
             .rollout_id

@@ -146,6 +146,11 @@ impl Reducer {
         agent_path: &str,
         metadata: Option<&PayloadRef>,
     ) -> Res<()> {
+        // A resumed root thread runs the rollout again (a resumed session).
+        if self.trace.root_thread_id.as_deref() == Some(thread_id) {
+            self.trace.status = RolloutStatus::Running;
+            self.trace.ended_at_unix_ms = None;
+        }
         if let Some(thread) = self.trace.threads.get_mut(thread_id) {
             thread.execution.status = ExecutionStatus::Running;
             thread.execution.ended_at_unix_ms = None;

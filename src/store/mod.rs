@@ -26,9 +26,10 @@ pub mod faults;
 pub mod payload;
 mod retention;
 mod verify;
+mod writes;
 
+use std::collections::BTreeMap;
 use std::collections::HashSet;
-use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -39,11 +40,12 @@ use serde::Serialize;
 
 use crate::codec::{self, CodecError};
 use crate::error::{Error, Result};
-use crate::event::{Event, EventPayload, Hash, PayloadRef, RolloutStatus, Seq};
+use crate::event::{Event, EventPayload, Hash, RolloutStatus, Seq};
 pub use faults::{FaultInjector, FaultPoint, ScriptedFaults};
 pub use payload::{PreparedPayload, Recipe};
 pub use retention::{DeleteReport, GcReport};
 pub use verify::Finding;
+pub use writes::{EVENT_RECORD_BYTES_MAX, WriteCounters, Writes};
 
 const PREFIX_CHUNK: u8 = b'c';
 const PREFIX_PAYLOAD: u8 = b'p';
@@ -145,11 +147,20 @@ impl RolloutManifest {
                 self.status = *status;
                 self.ended_at_unix_ms = Some(event.wall_time_unix_ms);
             }
+            // A resumed root thread runs the rollout again.
+            EventPayload::ThreadResumed { thread_id, .. }
+                if self.root_thread_id.as_deref() == Some(thread_id.as_str()) =>
+            {
+                self.status = RolloutStatus::Running;
+                self.ended_at_unix_ms = None;
+            }
             _ => {}
         }
+        // Saturating: a counter that cannot grow further stays at its maximum
+        // rather than wrapping to a small, believable number.
         event.payload.for_each_ref(|r| {
-            self.payload_refs += 1;
-            self.logical_payload_bytes += r.size_bytes;
+            self.payload_refs = self.payload_refs.saturating_add(1);
+            self.logical_payload_bytes = self.logical_payload_bytes.saturating_add(r.size_bytes);
         });
     }
 }
@@ -194,62 +205,8 @@ struct WriteState {
     known_chunks: HashSet<Hash>,
     known_payloads: HashSet<Hash>,
     /// Recently stored payloads, candidates for the base of the next one.
-    recent: RecentPayloads,
+    recent: writes::RecentPayloads,
     poisoned: Option<String>,
-}
-
-/// A bounded list of recently stored payloads with their bytes, so a payload
-/// that extends one of them (the next request of a conversation) can be
-/// stored as a delta without reading anything back.
-#[derive(Default)]
-struct RecentPayloads {
-    entries: std::collections::VecDeque<RecentPayload>,
-    bytes: usize,
-}
-
-#[derive(Clone)]
-struct RecentPayload {
-    hash: Hash,
-    /// Only a payload of the same kind is a useful base (requests extend
-    /// requests), so others are not even compared.
-    kind: crate::event::PayloadKind,
-    bytes: Arc<[u8]>,
-    /// 0 for a payload stored whole, else its base chain length.
-    depth: u8,
-}
-
-/// How many recent payloads of one kind are kept as base candidates, and
-/// the bytes kept in all.
-const RECENT_PAYLOADS_PER_KIND_MAX: usize = 8;
-const RECENT_PAYLOAD_BYTES_MAX: usize = 32 * 1024 * 1024;
-
-impl RecentPayloads {
-    fn push(&mut self, entry: RecentPayload) {
-        let same_kind = self
-            .entries
-            .iter()
-            .filter(|old| old.kind == entry.kind)
-            .count();
-        if same_kind >= RECENT_PAYLOADS_PER_KIND_MAX
-            && let Some(oldest) = self.entries.iter().position(|old| old.kind == entry.kind)
-            && let Some(old) = self.entries.remove(oldest)
-        {
-            self.bytes -= old.bytes.len();
-        }
-        self.bytes += entry.bytes.len();
-        self.entries.push_back(entry);
-        while self.bytes > RECENT_PAYLOAD_BYTES_MAX {
-            match self.entries.pop_front() {
-                Some(old) => self.bytes -= old.bytes.len(),
-                None => break,
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        self.entries.clear();
-        self.bytes = 0;
-    }
 }
 
 impl Store {
@@ -334,7 +291,7 @@ impl Store {
                     rollout_nums: BTreeMap::new(),
                     known_chunks: HashSet::new(),
                     known_payloads: HashSet::new(),
-                    recent: RecentPayloads::default(),
+                    recent: writes::RecentPayloads::default(),
                     poisoned: None,
                 }),
                 _lock: lock,
@@ -370,26 +327,6 @@ impl Store {
                 )
             }),
         }
-    }
-
-    /// Starts a write: holds the store's write lock until committed or dropped.
-    pub fn writes(&self) -> Result<Writes<'_>> {
-        let state = lock_state(&self.inner.write);
-        if let Some(reason) = &state.poisoned {
-            return Err(Error::Poisoned(reason.clone()));
-        }
-        Ok(Writes {
-            store: self,
-            state,
-            batch: sled::Batch::default(),
-            pending_chunks: HashSet::new(),
-            pending_payloads: HashSet::new(),
-            touched: BTreeSet::new(),
-            staged: BTreeMap::new(),
-            batch_bytes: 0,
-            pending_recent: Vec::new(),
-            counters: WriteCounters::default(),
-        })
     }
 
     /// Every rollout's manifest, in creation order.
@@ -927,369 +864,6 @@ fn decode_event(rollout_id: &str, key: &[u8], value: &[u8]) -> Result<Event> {
         });
     }
     Ok(event)
-}
-
-/// An open write: stages records in one sled batch under the store's write
-/// lock. Nothing is visible until [`Writes::commit`].
-pub struct Writes<'a> {
-    store: &'a Store,
-    state: MutexGuard<'a, WriteState>,
-    batch: sled::Batch,
-    pending_chunks: HashSet<Hash>,
-    pending_payloads: HashSet<Hash>,
-    touched: BTreeSet<u64>,
-    /// Manifests as staged by this write (committed copies live in `state`).
-    staged: BTreeMap<u64, RolloutManifest>,
-    batch_bytes: usize,
-    /// Payloads staged by this write, as base candidates (moved to the
-    /// store's list when the write commits).
-    pending_recent: Vec<RecentPayload>,
-    /// What this write stored and what it found already stored.
-    pub counters: WriteCounters,
-}
-
-/// Counters of one write, for the writer's statistics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriteCounters {
-    pub payloads_written: u64,
-    pub payloads_deduplicated: u64,
-    pub payload_bytes_in: u64,
-    pub chunks_written: u64,
-    pub chunks_deduplicated: u64,
-    pub chunk_bytes_written: u64,
-}
-
-impl Writes<'_> {
-    /// Whether the payload is stored or staged.
-    pub fn payload_known(&mut self, hash: &Hash) -> Result<bool> {
-        if self.pending_payloads.contains(hash) || self.state.known_payloads.contains(hash) {
-            return Ok(true);
-        }
-        let known = self.store.tree().contains_key(payload_key(hash))?;
-        if known {
-            self.state.known_payloads.insert(*hash);
-        }
-        Ok(known)
-    }
-
-    fn chunk_known(&mut self, hash: &Hash) -> bool {
-        if self.pending_chunks.contains(hash) || self.state.known_chunks.contains(hash) {
-            return true;
-        }
-        // A failed lookup reads as unknown: the chunk is then written again,
-        // which is harmless for content-addressed data.
-        let known = self
-            .store
-            .tree()
-            .contains_key(chunk_key(hash))
-            .unwrap_or(false);
-        if known {
-            self.state.known_chunks.insert(*hash);
-        }
-        known
-    }
-
-    /// Stores `bytes` as a payload of `kind` (deduplicated) and returns its ref.
-    pub fn put_payload_bytes(
-        &mut self,
-        kind: crate::event::PayloadKind,
-        bytes: &[u8],
-    ) -> Result<PayloadRef> {
-        let limit = self.store.inner.options.max_payload_bytes;
-        if bytes.len() as u64 > limit {
-            return Err(Error::PayloadTooLarge {
-                size_bytes: bytes.len() as u64,
-                limit_bytes: limit,
-            });
-        }
-        let hash = Hash::of(bytes);
-        self.counters.payload_bytes_in += bytes.len() as u64;
-        if self.payload_known(&hash)? {
-            self.counters.payloads_deduplicated += 1;
-        } else {
-            let base = self.find_base(&kind, bytes);
-            let prepared =
-                payload::prepare_payload_on_base(bytes, base, &mut |chunk| self.chunk_known(chunk));
-            self.put_prepared(&prepared)?;
-            self.pending_recent.push(RecentPayload {
-                hash,
-                kind: kind.clone(),
-                bytes: Arc::from(bytes),
-                depth: base.map_or(0, |base| base.depth),
-            });
-        }
-        Ok(PayloadRef {
-            kind,
-            hash,
-            size_bytes: bytes.len() as u64,
-        })
-    }
-
-    /// The recent payload sharing the longest prefix with `bytes`, when that
-    /// prefix is long enough to store `bytes` as a delta of it.
-    fn find_base(
-        &self,
-        kind: &crate::event::PayloadKind,
-        bytes: &[u8],
-    ) -> Option<payload::RecipeBase> {
-        let candidates = self
-            .state
-            .recent
-            .entries
-            .iter()
-            .chain(self.pending_recent.iter())
-            .filter(|candidate| candidate.kind == *kind);
-        let mut best: Option<(usize, &RecentPayload)> = None;
-        for candidate in candidates {
-            let shared = payload::common_prefix_len(&candidate.bytes, bytes);
-            if best.is_none_or(|(len, _)| shared > len) {
-                best = Some((shared, candidate));
-            }
-        }
-        let (shared, candidate) = best?;
-        // At the depth limit the chain restarts with a whole payload (whose
-        // chunks still deduplicate), rather than extending an older, shorter
-        // base and storing several turns again.
-        if shared < payload::BASE_PREFIX_MIN_BYTES
-            || shared < bytes.len() / 2
-            || candidate.depth >= payload::BASE_DEPTH_MAX
-        {
-            return None;
-        }
-        Some(payload::RecipeBase {
-            payload: candidate.hash,
-            prefix_bytes: shared as u64,
-            depth: candidate.depth + 1,
-        })
-    }
-
-    /// Stages a prepared payload (chunks whose record is empty are known).
-    pub fn put_prepared(&mut self, prepared: &PreparedPayload) -> Result<()> {
-        if self.payload_known(&prepared.hash)? {
-            return Ok(());
-        }
-        for chunk in &prepared.chunks {
-            if chunk.record.is_empty() || self.chunk_known(&chunk.hash) {
-                self.counters.chunks_deduplicated += 1;
-                continue;
-            }
-            self.counters.chunks_written += 1;
-            self.counters.chunk_bytes_written += chunk.record.len() as u64;
-            self.batch_bytes += chunk.record.len();
-            self.batch
-                .insert(&chunk_key(&chunk.hash)[..], chunk.record.as_slice());
-            self.pending_chunks.insert(chunk.hash);
-        }
-        let key = payload_key(&prepared.hash);
-        let record =
-            codec::encode_record(&key, &prepared.recipe).map_err(|source| Error::Corrupt {
-                key: format!("payload {}", prepared.hash),
-                source,
-            })?;
-        self.batch_bytes += record.len();
-        self.batch.insert(&key[..], record);
-        self.pending_payloads.insert(prepared.hash);
-        self.counters.payloads_written += 1;
-        Ok(())
-    }
-
-    /// The manifest of `rollout_id`, creating the rollout when `create`.
-    /// Returns the rollout number.
-    pub fn rollout(&mut self, rollout_id: &str, create: bool) -> Result<u64> {
-        if let Some(num) = self.state.rollout_nums.get(rollout_id) {
-            return Ok(*num);
-        }
-        if let Some(num) = self.store.rollout_num(rollout_id)? {
-            let manifest = self.store.manifest_by_num(num)?.ok_or_else(|| {
-                Error::CorruptData(format!("rollout {rollout_id} has no manifest"))
-            })?;
-            self.state.manifests.insert(num, manifest);
-            self.state.rollout_nums.insert(rollout_id.to_string(), num);
-            return Ok(num);
-        }
-        if !create {
-            return Err(Error::UnknownRollout(rollout_id.to_string()));
-        }
-        if rollout_id.is_empty() {
-            return Err(Error::Other("rollout id must not be empty".to_string()));
-        }
-        let num = self.state.next_rollout_num;
-        self.state.next_rollout_num += 1;
-        self.staged
-            .insert(num, RolloutManifest::new(num, rollout_id));
-        self.touched.insert(num);
-        self.batch
-            .insert(rollout_id_key(rollout_id), &num.to_be_bytes());
-        self.state.rollout_nums.insert(rollout_id.to_string(), num);
-        // Not committed yet: remember the manifest so a rollback can forget it.
-        Ok(num)
-    }
-
-    /// The manifest as it stands in this write.
-    pub fn manifest(&self, num: u64) -> Option<&RolloutManifest> {
-        self.staged
-            .get(&num)
-            .or_else(|| self.state.manifests.get(&num))
-    }
-
-    /// Appends an event to rollout `num` at the next seq; returns the seq.
-    pub fn append(
-        &mut self,
-        num: u64,
-        wall_time_unix_ms: i64,
-        thread_id: Option<String>,
-        codex_turn_id: Option<String>,
-        payload: EventPayload<PayloadRef>,
-    ) -> Result<Seq> {
-        let mut manifest = match self.staged.remove(&num) {
-            Some(manifest) => manifest,
-            None => self
-                .state
-                .manifests
-                .get(&num)
-                .cloned()
-                .ok_or_else(|| Error::CorruptData(format!("rollout#{num} is not open")))?,
-        };
-        let event = Event {
-            seq: manifest.event_count + 1,
-            wall_time_unix_ms,
-            thread_id,
-            codex_turn_id,
-            payload,
-        };
-        let key = event_key(num, event.seq);
-        let record = codec::encode_record(&key, &event).map_err(|source| Error::Event {
-            rollout_id: manifest.rollout_id.clone(),
-            seq: event.seq,
-            message: format!("does not encode: {source}"),
-        })?;
-        self.batch_bytes += record.len() + key.len();
-        self.batch.insert(&key, record);
-        manifest.observe(&event);
-        let seq = event.seq;
-        self.staged.insert(num, manifest);
-        self.touched.insert(num);
-        Ok(seq)
-    }
-
-    /// The store's payload size limit.
-    pub fn max_payload_bytes(&self) -> u64 {
-        self.store.inner.options.max_payload_bytes
-    }
-
-    /// Fills a rollout's identity from outside its log (a bundle manifest)
-    /// where its events did not set it.
-    pub fn set_identity(
-        &mut self,
-        num: u64,
-        trace_id: &str,
-        root_thread_id: &str,
-        started_at_unix_ms: i64,
-    ) {
-        let mut manifest = match self.staged.remove(&num) {
-            Some(manifest) => manifest,
-            None => match self.state.manifests.get(&num) {
-                Some(manifest) => manifest.clone(),
-                None => return,
-            },
-        };
-        manifest
-            .trace_id
-            .get_or_insert_with(|| trace_id.to_string());
-        manifest
-            .root_thread_id
-            .get_or_insert_with(|| root_thread_id.to_string());
-        manifest.started_at_unix_ms = Some(started_at_unix_ms);
-        self.staged.insert(num, manifest);
-        self.touched.insert(num);
-    }
-
-    /// Bytes staged so far.
-    pub fn staged_bytes(&self) -> usize {
-        self.batch_bytes
-    }
-
-    /// Applies the staged records (manifests included) as one atomic batch,
-    /// then flushes when `durable`. On failure nothing of this write is
-    /// visible and the store's caches forget it.
-    pub fn commit(mut self, durable: bool) -> Result<()> {
-        for num in std::mem::take(&mut self.touched) {
-            if let Some(manifest) = self.staged.get(&num) {
-                let key = manifest_key(num);
-                let record =
-                    codec::encode_record(&key, manifest).map_err(|source| Error::Corrupt {
-                        key: format!("manifest of {}", manifest.rollout_id),
-                        source,
-                    })?;
-                self.batch.insert(&key, record);
-            }
-        }
-        let batch = std::mem::take(&mut self.batch);
-        if let Err(err) = self.store.inject(FaultPoint::ApplyBatch) {
-            self.forget_staged();
-            return Err(err);
-        }
-        if let Err(err) = self.store.tree().apply_batch(batch) {
-            self.forget_staged();
-            return Err(err.into());
-        }
-        let staged = std::mem::take(&mut self.staged);
-        self.publish_staged_payloads();
-        self.state.manifests.extend(staged);
-        if durable {
-            self.store.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Applies the staged chunks and payload recipes only (no events, no
-    /// manifests), to keep a long import's batches bounded. Content-addressed
-    /// records are invisible until an event cites them; `gc` removes them if
-    /// the import never finishes.
-    pub fn commit_payloads_so_far(&mut self) -> Result<()> {
-        let batch = std::mem::take(&mut self.batch);
-        self.store.inject(FaultPoint::ApplyBatch)?;
-        self.store.tree().apply_batch(batch)?;
-        self.batch_bytes = 0;
-        self.publish_staged_payloads();
-        Ok(())
-    }
-
-    /// After a batch applied: its chunks and payloads are known to be stored,
-    /// and its payloads become base candidates.
-    fn publish_staged_payloads(&mut self) {
-        let chunks = std::mem::take(&mut self.pending_chunks);
-        let payloads = std::mem::take(&mut self.pending_payloads);
-        self.state.known_chunks.extend(chunks);
-        self.state.known_payloads.extend(payloads);
-        for recent in std::mem::take(&mut self.pending_recent) {
-            self.state.recent.push(recent);
-        }
-    }
-
-    fn forget_staged(&mut self) {
-        for (num, manifest) in std::mem::take(&mut self.staged) {
-            if !self.state.manifests.contains_key(&num) {
-                self.state.rollout_nums.remove(&manifest.rollout_id);
-            }
-        }
-        self.pending_chunks.clear();
-        self.pending_payloads.clear();
-        self.pending_recent.clear();
-    }
-
-    /// Marks the store as refusing further writes (after a failed flush).
-    pub fn poison(&mut self, reason: String) {
-        self.state.poisoned = Some(reason);
-    }
-}
-
-impl Drop for Writes<'_> {
-    fn drop(&mut self) {
-        // An uncommitted write leaves no trace, including rollout numbers it
-        // reserved for new rollouts.
-        self.forget_staged();
-    }
 }
 
 #[cfg(test)]

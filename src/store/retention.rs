@@ -10,16 +10,17 @@
 //! bounded batches and each safe to interrupt: a crash in the middle leaves
 //! garbage for the next `gc`, never a dangling reference.
 
-use std::collections::BTreeMap;
 #[allow(clippy::disallowed_types)] // membership sets of hashes: never iterated into output
 use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use super::faults::FaultPoint;
 use super::{
-    PREFIX_CHUNK, PREFIX_EVENT, PREFIX_PAYLOAD, Recipe, Store, WriteState, decode_event,
-    decode_num, describe_key, hash_from_key, lock_state, manifest_key, payload, rollout_id_key,
+    PREFIX_CHUNK, PREFIX_EVENT, PREFIX_MANIFEST, PREFIX_PAYLOAD, Recipe, Store, WriteState,
+    decode_event, decode_manifest, decode_num, hash_from_key, lock_state, manifest_key, payload,
+    rollout_id_key,
 };
 use crate::codec;
 use crate::error::{Error, Result};
@@ -46,6 +47,10 @@ pub struct GcReport {
     pub chunk_bytes_removed: u64,
     pub payloads_kept: u64,
     pub chunks_kept: u64,
+    /// Records that did not decode (events, recipes, manifests, index
+    /// chunks): kept, with everything their bytes might cite (`verify`
+    /// names them).
+    pub damaged_records_kept: u64,
 }
 
 impl Store {
@@ -84,62 +89,95 @@ impl Store {
     /// Removes every event no manifest counts, every payload recipe no
     /// counted event cites, and every chunk no remaining recipe needs
     /// (level-1 index chunks included).
+    ///
+    /// Damage never makes it remove more, and never stops it: a record that
+    /// does not decode could cite anything, and a citation is the cited
+    /// record's 32 hash bytes, so everything whose hash occurs anywhere in a
+    /// damaged record's bytes is kept (a damaged byte inside a hash was lost
+    /// anyway). The events of a rollout whose manifest does not decode are
+    /// all kept. A damaged record thus costs its own rollout's reclaim at
+    /// most, never the others'; the report counts what was kept this way.
     pub fn gc(&self) -> Result<GcReport> {
         let mut state = lock_state(&self.inner.write);
         refuse_if_poisoned(&state)?;
         clear_caches(&mut state);
         let mut report = GcReport::default();
-        let manifests: BTreeMap<u64, _> = self
-            .rollouts()?
-            .into_iter()
-            .map(|manifest| (manifest.rollout_num, manifest))
-            .collect();
-
-        // Mark: payloads cited by visible events. An event that does not
-        // decode could cite anything, so gc refuses rather than guess.
-        #[allow(clippy::disallowed_types)]
-        let mut live_payloads: HashSet<Hash> = HashSet::new();
-        let mut dead_events = Vec::new();
-        for entry in self.tree().scan_prefix([PREFIX_EVENT]) {
+        let mut manifests: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut unreadable_manifests: BTreeSet<u64> = BTreeSet::new();
+        for entry in self.tree().scan_prefix([PREFIX_MANIFEST]) {
             let (key, value) = entry?;
-            let counted = key.len() == 17
-                && decode_num(&key[1..9])
-                    .and_then(|num| manifests.get(&num))
-                    .zip(decode_num(&key[9..]))
-                    .is_some_and(|(manifest, seq)| seq >= 1 && seq <= manifest.event_count);
-            if !counted {
-                dead_events.push(key);
-                continue;
+            let num = decode_num(&key[1..]).unwrap_or_default();
+            match decode_manifest(&key, &value) {
+                Ok(manifest) => {
+                    manifests.insert(num, manifest.event_count);
+                }
+                Err(_) => {
+                    report.damaged_records_kept += 1;
+                    unreadable_manifests.insert(num);
+                }
             }
-            let num = decode_num(&key[1..9]).unwrap_or_default();
-            let rollout_id = manifests
-                .get(&num)
-                .map_or("", |manifest| manifest.rollout_id.as_str());
-            let event = decode_event(rollout_id, &key, &value).map_err(|err| {
-                Error::Other(format!(
-                    "gc refuses to run while an event is damaged ({err}); run `tracefold verify`"
-                ))
-            })?;
-            event.payload.for_each_ref(|r| {
-                live_payloads.insert(r.hash);
-            });
         }
 
-        // Every recipe, then the bases of live payloads are live too: a delta
-        // recipe needs its base's bytes.
+        // Every recipe first: the mark needs the set of stored payloads.
         let mut recipes = Vec::new();
+        let mut damaged_recipes = Vec::new();
         for entry in self.tree().scan_prefix([PREFIX_PAYLOAD]) {
             let (key, value) = entry?;
             let Some(hash) = hash_from_key(&key) else {
                 continue;
             };
-            let recipe: Recipe =
-                codec::decode_record(&key, &value).map_err(|source| Error::Corrupt {
-                    key: describe_key(&key),
-                    source,
-                })?;
-            recipes.push((key, hash, recipe));
+            match codec::decode_record::<Recipe>(&key, &value) {
+                Ok(recipe) => recipes.push((key, hash, recipe)),
+                Err(_) => {
+                    report.damaged_records_kept += 1;
+                    damaged_recipes.push((hash, value));
+                }
+            }
         }
+        #[allow(clippy::disallowed_types)]
+        let stored_payloads: HashSet<Hash> = recipes
+            .iter()
+            .map(|(_, hash, _)| *hash)
+            .chain(damaged_recipes.iter().map(|(hash, _)| *hash))
+            .collect();
+
+        // Mark: payloads cited by visible events (and by damaged ones, as
+        // far as their bytes tell).
+        #[allow(clippy::disallowed_types)]
+        let mut live_payloads: HashSet<Hash> = HashSet::new();
+        let mut dead_events = Vec::new();
+        for entry in self.tree().scan_prefix([PREFIX_EVENT]) {
+            let (key, value) = entry?;
+            let num = key.get(1..9).and_then(decode_num);
+            let seq = key.get(9..).and_then(decode_num);
+            let counted = key.len() == 17
+                && (num.is_some_and(|num| unreadable_manifests.contains(&num))
+                    || num
+                        .and_then(|num| manifests.get(&num))
+                        .zip(seq)
+                        .is_some_and(|(event_count, seq)| seq >= 1 && seq <= *event_count));
+            if !counted {
+                dead_events.push(key);
+                continue;
+            }
+            match decode_event("", &key, &value) {
+                Ok(event) => event.payload.for_each_ref(|r| {
+                    live_payloads.insert(r.hash);
+                }),
+                Err(_) => {
+                    report.damaged_records_kept += 1;
+                    live_payloads.extend(hashes_within(&value, &stored_payloads));
+                }
+            }
+        }
+        // A damaged recipe is kept with whatever its bytes name (its base).
+        for (hash, value) in &damaged_recipes {
+            live_payloads.insert(*hash);
+            live_payloads.extend(hashes_within(value, &stored_payloads));
+        }
+
+        // The bases of live payloads are live too: a delta recipe needs its
+        // base's bytes.
         let bases: BTreeMap<Hash, Hash> = recipes
             .iter()
             .filter_map(|(_, hash, recipe)| recipe.base.map(|base| (*hash, base.payload)))
@@ -153,9 +191,24 @@ impl Store {
             }
         }
 
-        // Mark: chunks of live recipes; sweep list: dead recipes.
+        // Mark: chunks of live recipes; sweep list: dead recipes. Chunks a
+        // damaged recipe or index chunk might need are found by their hash
+        // bytes among all stored chunks.
+        let mut stored_chunks = Vec::new();
+        for entry in self.tree().scan_prefix([PREFIX_CHUNK]) {
+            let (key, value) = entry?;
+            stored_chunks.push((key, value.len() as u64));
+        }
+        #[allow(clippy::disallowed_types)]
+        let chunk_hashes: HashSet<Hash> = stored_chunks
+            .iter()
+            .filter_map(|(key, _)| hash_from_key(key))
+            .collect();
         #[allow(clippy::disallowed_types)]
         let mut live_chunks: HashSet<Hash> = HashSet::new();
+        for (_, value) in &damaged_recipes {
+            live_chunks.extend(hashes_within(value, &chunk_hashes));
+        }
         let mut dead_payloads = Vec::new();
         for (key, hash, recipe) in recipes {
             if !live_payloads.contains(&hash) {
@@ -165,29 +218,37 @@ impl Store {
                 continue;
             }
             report.payloads_kept += 1;
-            match recipe.level {
-                0 => live_chunks.extend(recipe.entries.iter().copied()),
-                _ => {
-                    for index_hash in &recipe.entries {
-                        live_chunks.insert(*index_hash);
-                        let bytes = self.read_chunk(index_hash)?;
-                        live_chunks.extend(
-                            payload::index_entries(index_hash, &bytes)
-                                .map_err(Error::CorruptData)?,
-                        );
+            live_chunks.extend(recipe.entries.iter().copied());
+            if recipe.level == 0 {
+                continue;
+            }
+            for index_hash in &recipe.entries {
+                let entries = self
+                    .tree()
+                    .get(super::chunk_key(index_hash))?
+                    .ok_or_else(|| format!("chunk {index_hash} is missing"))
+                    .and_then(|record| payload::decode_chunk(index_hash, &record))
+                    .and_then(|bytes| payload::index_entries(index_hash, &bytes));
+                match entries {
+                    Ok(entries) => live_chunks.extend(entries),
+                    Err(_) => {
+                        // An unreadable index chunk names its data chunks
+                        // only in bytes nobody can trust: keep every chunk.
+                        report.damaged_records_kept += 1;
+                        live_chunks.extend(chunk_hashes.iter().copied());
                     }
                 }
             }
         }
+        report.payloads_kept += damaged_recipes.len() as u64;
 
         let mut dead_chunks = Vec::new();
-        for entry in self.tree().scan_prefix([PREFIX_CHUNK]) {
-            let (key, value) = entry?;
+        for (key, stored_bytes) in stored_chunks {
             match hash_from_key(&key) {
                 Some(hash) if live_chunks.contains(&hash) => report.chunks_kept += 1,
                 _ => {
                     report.chunks_removed += 1;
-                    report.chunk_bytes_removed += value.len() as u64;
+                    report.chunk_bytes_removed += stored_bytes;
                     dead_chunks.push(key);
                 }
             }
@@ -215,6 +276,24 @@ impl Store {
     }
 }
 
+/// Every hash of `stored` that occurs, as 32 raw bytes, anywhere in `bytes`.
+#[allow(clippy::disallowed_types)]
+fn hashes_within(bytes: &[u8], stored: &HashSet<Hash>) -> Vec<Hash> {
+    let mut found = Vec::new();
+    if stored.is_empty() {
+        return found;
+    }
+    for window in bytes.windows(32) {
+        let mut candidate = [0u8; 32];
+        candidate.copy_from_slice(window);
+        let candidate = Hash(candidate);
+        if stored.contains(&candidate) {
+            found.push(candidate);
+        }
+    }
+    found
+}
+
 fn refuse_if_poisoned(state: &WriteState) -> Result<()> {
     match &state.poisoned {
         Some(reason) => Err(Error::Poisoned(reason.clone())),
@@ -222,7 +301,7 @@ fn refuse_if_poisoned(state: &WriteState) -> Result<()> {
     }
 }
 
-fn clear_caches(state: &mut WriteState) {
+pub(super) fn clear_caches(state: &mut WriteState) {
     state.known_chunks.clear();
     state.known_payloads.clear();
     // A recent payload may be reclaimed: it must not become a base.

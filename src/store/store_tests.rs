@@ -1,5 +1,5 @@
 use super::*;
-use crate::event::PayloadKind;
+use crate::event::{PayloadKind, PayloadRef};
 
 fn open(dir: &Path) -> Store {
     Store::open(dir, StoreOptions::default()).expect("store opens")
@@ -250,4 +250,161 @@ fn gc_keeps_the_base_of_a_live_delta_payload() {
         conversation(13)
     );
     assert!(store.verify().expect("verify").is_empty());
+}
+
+/// A store with rollouts `keep` and `drop`, each citing one payload of its
+/// own; returns the two payload hashes.
+fn two_rollouts(store: &Store) -> (Hash, Hash) {
+    let mut hashes = Vec::new();
+    let mut writes = store.writes().expect("writes");
+    for (rollout, body) in [
+        ("keep", b"{\"keep\":1}".as_slice()),
+        ("drop", b"{\"drop\":2}"),
+    ] {
+        let num = writes.rollout(rollout, true).expect("rollout");
+        let payload = writes
+            .put_payload_bytes(PayloadKind::ToolResult, body)
+            .expect("payload");
+        hashes.push(payload.hash);
+        writes
+            .append(num, 1, None, None, started("t"))
+            .expect("append");
+        writes
+            .append(
+                num,
+                2,
+                None,
+                None,
+                EventPayload::ProtocolEventObserved {
+                    event_type: "x".into(),
+                    event_payload: payload,
+                },
+            )
+            .expect("append");
+    }
+    writes.commit(true).expect("commit");
+    (hashes[0], hashes[1])
+}
+
+#[test]
+fn a_damaged_event_never_blocks_gc_of_other_rollouts_and_keeps_what_it_cites() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (kept, dropped) = two_rollouts(&store);
+    // Damage the event of `keep` that cites its payload: flip a byte of the
+    // record's header (its checksum), leaving the cited hash bytes intact.
+    let num = store.manifest("keep").expect("manifest").rollout_num;
+    let key = event_key(num, 2);
+    let mut record = store
+        .tree()
+        .get(key)
+        .expect("get")
+        .expect("stored")
+        .to_vec();
+    record[1] ^= 0xff;
+    store.tree().insert(key, record).expect("damage");
+    assert!(store.events("keep").expect("events").any(|e| e.is_err()));
+
+    store.delete_rollout("drop").expect("delete works");
+    let report = store.gc().expect("gc works despite the damage");
+    assert_eq!(report.damaged_records_kept, 1);
+    assert_eq!(report.payloads_removed, 1);
+    assert!(
+        store.read_payload(&kept).is_ok(),
+        "the damaged event's payload stays"
+    );
+    assert!(matches!(
+        store.read_payload(&dropped),
+        Err(Error::UnknownPayload(_))
+    ));
+}
+
+#[test]
+fn gc_keeps_every_event_of_a_rollout_whose_manifest_is_damaged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (kept, dropped) = two_rollouts(&store);
+    let num = store.manifest("keep").expect("manifest").rollout_num;
+    let key = manifest_key(num);
+    let mut record = store
+        .tree()
+        .get(key)
+        .expect("get")
+        .expect("stored")
+        .to_vec();
+    record[1] ^= 0xff;
+    store.tree().insert(key, record).expect("damage");
+
+    store.delete_rollout("drop").expect("delete works");
+    let report = store.gc().expect("gc works despite the damage");
+    assert_eq!(report.orphan_events_removed, 0);
+    assert_eq!(report.damaged_records_kept, 1);
+    assert!(store.read_payload(&kept).is_ok());
+    assert!(store.read_payload(&dropped).is_err());
+    assert_eq!(
+        store.tree().scan_prefix(&event_key(num, 1)[..9]).count(),
+        2,
+        "both events of the rollout with the damaged manifest are kept"
+    );
+}
+
+#[test]
+fn manifest_counters_saturate_instead_of_wrapping() {
+    let mut manifest = RolloutManifest::new(1, "r");
+    let huge = PayloadRef {
+        kind: PayloadKind::ToolResult,
+        hash: Hash([7; 32]),
+        size_bytes: u64::MAX,
+    };
+    for seq in 1..=2 {
+        manifest.observe(&Event {
+            seq,
+            wall_time_unix_ms: 0,
+            thread_id: None,
+            codex_turn_id: None,
+            payload: EventPayload::ProtocolEventObserved {
+                event_type: "x".into(),
+                event_payload: huge.clone(),
+            },
+        });
+    }
+    assert_eq!(manifest.logical_payload_bytes, u64::MAX);
+    assert_eq!(manifest.payload_refs, 2);
+}
+
+#[test]
+fn an_event_too_large_to_read_back_is_refused_by_append() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let mut writes = store.writes().expect("writes");
+    let num = writes.rollout("big", true).expect("rollout");
+    let body = format!(
+        "{{\"type\":\"x\",\"pad\":\"{}\"}}",
+        "a".repeat(EVENT_RECORD_BYTES_MAX)
+    );
+    let err = writes
+        .append(
+            num,
+            1,
+            None,
+            None,
+            EventPayload::Unknown {
+                type_name: "x".into(),
+                json: crate::event::JsonText(body),
+            },
+        )
+        .expect_err("refused");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("rollout big seq 1: refused: the event record is")
+            && message.contains("over the limit of 8388608 bytes"),
+        "{message}"
+    );
+    // The write goes on: the next event takes seq 1.
+    assert_eq!(
+        writes
+            .append(num, 1, None, None, started("t"))
+            .expect("fits"),
+        1
+    );
 }

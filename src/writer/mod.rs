@@ -117,6 +117,9 @@ pub(crate) struct RolloutSlot {
     pub(crate) rollout_id: String,
     /// Events dropped by host calls (full queue) not yet recorded in the log.
     pub(crate) dropped: AtomicU64,
+    /// How the writer treats this handle's events; only the writer thread
+    /// touches it (the lock is never contended).
+    admission: std::sync::Mutex<Admission>,
 }
 
 impl RolloutSlot {
@@ -124,8 +127,38 @@ impl RolloutSlot {
         RolloutSlot {
             rollout_id,
             dropped: AtomicU64::new(0),
+            admission: std::sync::Mutex::new(Admission::Fresh),
         }
     }
+}
+
+/// What the writer does with a rollout handle's events. A handle that
+/// starts a rollout the store already holds resumes it (same root thread)
+/// or is refused (another root): a second `rollout_started` would make the
+/// stored log unreducible.
+#[derive(Debug, Default)]
+enum Admission {
+    /// Nothing written yet through this handle.
+    #[default]
+    Fresh,
+    /// A new rollout, or an attached one: events are appended as they come.
+    Recording,
+    /// Continues a stored rollout: its `rollout_started` was not written
+    /// again, a thread it already started is resumed (`thread_resumed`),
+    /// and any other start the log already holds is dropped and recorded.
+    Resuming(crate::event::StartTracker),
+    /// Started with an id the store holds for another root thread: every
+    /// event is dropped and counted.
+    Refused,
+}
+
+/// What becomes of one queued event.
+enum Verdict {
+    Append,
+    /// Written already (a resumed rollout's start): nothing to do.
+    Absorbed,
+    /// Dropped and counted; `Some(reason)` is also recorded in the log.
+    Drop(Option<String>),
 }
 
 /// One queued event.
@@ -431,6 +464,29 @@ impl Writer {
                 Some(redactor) => redact_pending(redactor, payload),
                 None => payload,
             };
+            let mut payload = payload;
+            match self.admit(&mut writes, &rollout, thread_id.as_deref(), &mut payload) {
+                Verdict::Append => {}
+                Verdict::Absorbed => continue,
+                Verdict::Drop(reason) => {
+                    dropped += 1;
+                    if let Some(reason) = reason
+                        && let Ok(num) = writes.rollout(&rollout.rollout_id, false)
+                        && writes
+                            .append(
+                                num,
+                                wall_time_unix_ms,
+                                thread_id,
+                                None,
+                                EventPayload::EventsDropped { count: 1, reason },
+                            )
+                            .is_ok()
+                    {
+                        written += 1;
+                    }
+                    continue;
+                }
+            };
             let context = (
                 rollout.as_ref(),
                 wall_time_unix_ms,
@@ -488,6 +544,100 @@ impl Writer {
                 self.poison(format!("write failed: {err}"));
             }
         }
+    }
+}
+
+impl Writer {
+    /// Decides what becomes of one event of `slot` (see [`Admission`]); a
+    /// resumed rollout's repeated thread start becomes `thread_resumed` in
+    /// place.
+    fn admit(
+        &self,
+        writes: &mut Writes<'_>,
+        slot: &RolloutSlot,
+        thread_id: Option<&str>,
+        payload: &mut EventPayload<PendingPayload>,
+    ) -> Verdict {
+        let mut admission = slot
+            .admission
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if matches!(*admission, Admission::Fresh) {
+            *admission = match &*payload {
+                EventPayload::RolloutStarted { root_thread_id, .. } => {
+                    self.admission_of_start(writes, &slot.rollout_id, root_thread_id)
+                }
+                _ => Admission::Recording,
+            };
+            if let Admission::Resuming(_) = *admission {
+                // The resumed rollout's start is in its log already.
+                return Verdict::Absorbed;
+            }
+        }
+        let starts = match &mut *admission {
+            Admission::Fresh | Admission::Recording => return Verdict::Append,
+            Admission::Refused => return Verdict::Drop(None),
+            Admission::Resuming(starts) => starts,
+        };
+        if matches!(payload, EventPayload::ThreadStarted { .. })
+            && starts.would_repeat(thread_id, payload)
+            && let EventPayload::ThreadStarted {
+                thread_id: started,
+                agent_path,
+                metadata_payload,
+            } = payload
+        {
+            *payload = EventPayload::ThreadResumed {
+                thread_id: std::mem::take(started),
+                agent_path: std::mem::take(agent_path),
+                metadata_payload: metadata_payload.take(),
+            };
+        }
+        let seq = writes
+            .rollout(&slot.rollout_id, false)
+            .ok()
+            .and_then(|num| writes.manifest(num))
+            .map_or(0, |manifest| manifest.event_count + 1);
+        match starts.observe(seq, thread_id, payload) {
+            Ok(()) => Verdict::Append,
+            Err(duplicate) => Verdict::Drop(Some(format!(
+                "{} event dropped: {duplicate}, after the rollout was resumed",
+                payload.type_name()
+            ))),
+        }
+    }
+
+    /// A `rollout_started` through a fresh handle: a new rollout, or a
+    /// stored one resumed (same root thread) or refused (another root).
+    fn admission_of_start(
+        &self,
+        writes: &mut Writes<'_>,
+        rollout_id: &str,
+        root_thread_id: &str,
+    ) -> Admission {
+        let Ok(num) = writes.rollout(rollout_id, false) else {
+            return Admission::Recording;
+        };
+        let Some(manifest) = writes.manifest(num).cloned() else {
+            return Admission::Recording;
+        };
+        if manifest.event_count == 0 {
+            return Admission::Recording;
+        }
+        if manifest
+            .root_thread_id
+            .as_deref()
+            .is_some_and(|root| root != root_thread_id)
+        {
+            return Admission::Refused;
+        }
+        let mut starts = crate::event::StartTracker::new();
+        if let Ok(events) = self.store.events(rollout_id) {
+            for event in events.flatten() {
+                let _ = starts.observe(event.seq, event.thread_id.as_deref(), &event.payload);
+            }
+        }
+        Admission::Resuming(starts)
     }
 }
 

@@ -1,0 +1,574 @@
+//! [`Writes`]: one open write to the store, under the store's write lock.
+//!
+//! A write stages chunks, payload recipes, events and manifests in a sled
+//! batch and makes them visible at once in [`Writes::commit`]. A rollout is
+//! visible through its id record (`r`) and its manifest (`m`), which only a
+//! commit writes, so a long import may *spill* its staged chunks, recipes
+//! and events to sled in bounded batches before the commit
+//! ([`Writes::set_spill_threshold`]): spilled records are invisible (events
+//! beyond a manifest's count or under a rollout number no manifest names;
+//! content-addressed records nothing visible cites). A write dropped without
+//! commit removes what it spilled; if even that fails (or the process dies),
+//! the leftovers are invisible garbage that `gc` collects.
+//!
+//! Memory is bounded by the spill threshold plus the recent-payload lists
+//! (8 per kind, 32 MiB each for the committed and the staged list); the
+//! delta-base search compares a new payload with at most those, so the time
+//! to stage a payload does not grow with the number staged before it.
+
+// Hash sets of content hashes serve as membership caches; their order never
+// reaches any output.
+#![allow(clippy::disallowed_types)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, MutexGuard};
+
+use super::faults::FaultPoint;
+use super::payload::{self, PreparedPayload};
+use super::{
+    RolloutManifest, Store, WriteState, chunk_key, event_key, manifest_key, payload_key,
+    rollout_id_key,
+};
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::event::{Event, EventPayload, Hash, PayloadKind, PayloadRef, Seq};
+
+/// The largest event record (everything of an event but its payloads, which
+/// live in chunks): an unknown event's verbatim body, a code cell's source.
+/// Larger events are refused when appended, so every stored event reads back.
+pub const EVENT_RECORD_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// How many recent payloads of one kind are kept as base candidates, and
+/// the bytes kept in all, per list.
+const RECENT_PAYLOADS_PER_KIND_MAX: usize = 8;
+const RECENT_PAYLOAD_BYTES_MAX: usize = 32 * 1024 * 1024;
+
+/// A bounded list of recently stored payloads with their bytes, so a payload
+/// that extends one of them (the next request of a conversation) can be
+/// stored as a delta without reading anything back.
+#[derive(Default)]
+pub(super) struct RecentPayloads {
+    entries: VecDeque<RecentPayload>,
+    bytes: usize,
+}
+
+#[derive(Clone)]
+pub(super) struct RecentPayload {
+    hash: Hash,
+    /// Only a payload of the same kind is a useful base (requests extend
+    /// requests), so others are not even compared.
+    kind: PayloadKind,
+    bytes: Arc<[u8]>,
+    /// 0 for a payload stored whole, else its base chain length.
+    depth: u8,
+}
+
+impl RecentPayloads {
+    fn push(&mut self, entry: RecentPayload) {
+        let same_kind = self
+            .entries
+            .iter()
+            .filter(|old| old.kind == entry.kind)
+            .count();
+        if same_kind >= RECENT_PAYLOADS_PER_KIND_MAX
+            && let Some(oldest) = self.entries.iter().position(|old| old.kind == entry.kind)
+            && let Some(old) = self.entries.remove(oldest)
+        {
+            self.bytes -= old.bytes.len();
+        }
+        self.bytes += entry.bytes.len();
+        self.entries.push_back(entry);
+        while self.bytes > RECENT_PAYLOAD_BYTES_MAX {
+            match self.entries.pop_front() {
+                Some(old) => self.bytes -= old.bytes.len(),
+                None => break,
+            }
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = RecentPayload> + '_ {
+        self.bytes = 0;
+        self.entries.drain(..)
+    }
+}
+
+/// An open write: stages records in one sled batch under the store's write
+/// lock. Nothing is visible until [`Writes::commit`].
+pub struct Writes<'a> {
+    store: &'a Store,
+    state: MutexGuard<'a, WriteState>,
+    batch: sled::Batch,
+    pending_chunks: HashSet<Hash>,
+    /// Payloads staged by this write (since the last spill), with their sizes.
+    pending_payloads: HashMap<Hash, u64>,
+    touched: BTreeSet<u64>,
+    /// Manifests as staged by this write (committed copies live in `state`).
+    staged: BTreeMap<u64, RolloutManifest>,
+    /// Rollouts this write creates: their id records are written by the commit.
+    created: Vec<(u64, String)>,
+    batch_bytes: usize,
+    /// Payloads staged by this write, as base candidates (moved to the
+    /// store's list when they are applied).
+    pending_recent: RecentPayloads,
+    /// Staged bytes past which the batch is applied before the commit.
+    spill_threshold_bytes: usize,
+    spilled: Spilled,
+    /// What this write stored and what it found already stored.
+    pub counters: WriteCounters,
+}
+
+/// What a write applied before its commit, so that dropping it can take it
+/// back.
+#[derive(Default)]
+struct Spilled {
+    /// Rollout numbers with spilled events; everything past their committed
+    /// event count is this write's.
+    rollouts: BTreeSet<u64>,
+    chunks: Vec<Hash>,
+    payloads: Vec<Hash>,
+}
+
+impl Spilled {
+    fn is_empty(&self) -> bool {
+        self.rollouts.is_empty() && self.chunks.is_empty() && self.payloads.is_empty()
+    }
+}
+
+/// Counters of one write, for the writer's statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteCounters {
+    pub payloads_written: u64,
+    pub payloads_deduplicated: u64,
+    pub payload_bytes_in: u64,
+    pub chunks_written: u64,
+    pub chunks_deduplicated: u64,
+    pub chunk_bytes_written: u64,
+}
+
+impl Store {
+    /// Starts a write: holds the store's write lock until committed or dropped.
+    pub fn writes(&self) -> Result<Writes<'_>> {
+        let state = super::lock_state(&self.inner.write);
+        if let Some(reason) = &state.poisoned {
+            return Err(Error::Poisoned(reason.clone()));
+        }
+        Ok(Writes {
+            store: self,
+            state,
+            batch: sled::Batch::default(),
+            pending_chunks: HashSet::new(),
+            pending_payloads: HashMap::new(),
+            touched: BTreeSet::new(),
+            staged: BTreeMap::new(),
+            created: Vec::new(),
+            batch_bytes: 0,
+            pending_recent: RecentPayloads::default(),
+            spill_threshold_bytes: usize::MAX,
+            spilled: Spilled::default(),
+            counters: WriteCounters::default(),
+        })
+    }
+}
+
+impl Writes<'_> {
+    /// Applies the staged records whenever they pass `bytes`, keeping them
+    /// invisible until the commit (see the module docs). Off (`usize::MAX`)
+    /// by default: the recorder's groups are small.
+    pub fn set_spill_threshold(&mut self, bytes: usize) {
+        self.spill_threshold_bytes = bytes.max(1);
+    }
+
+    /// Whether the payload is stored or staged.
+    pub fn payload_known(&mut self, hash: &Hash) -> Result<bool> {
+        if self.pending_payloads.contains_key(hash) || self.state.known_payloads.contains(hash) {
+            return Ok(true);
+        }
+        let known = self.store.tree().contains_key(payload_key(hash))?;
+        if known {
+            self.state.known_payloads.insert(*hash);
+        }
+        Ok(known)
+    }
+
+    /// The size of a stored or staged payload, `None` if it is neither.
+    pub fn payload_size(&mut self, hash: &Hash) -> Result<Option<u64>> {
+        if let Some(size) = self.pending_payloads.get(hash) {
+            return Ok(Some(*size));
+        }
+        match self.store.recipe(hash) {
+            Ok(recipe) => Ok(Some(recipe.size_bytes)),
+            Err(Error::UnknownPayload(_)) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn chunk_known(&mut self, hash: &Hash) -> bool {
+        if self.pending_chunks.contains(hash) || self.state.known_chunks.contains(hash) {
+            return true;
+        }
+        // A failed lookup reads as unknown: the chunk is then written again,
+        // which is harmless for content-addressed data.
+        let known = self
+            .store
+            .tree()
+            .contains_key(chunk_key(hash))
+            .unwrap_or(false);
+        if known {
+            self.state.known_chunks.insert(*hash);
+        }
+        known
+    }
+
+    /// Stores `bytes` as a payload of `kind` (deduplicated) and returns its ref.
+    pub fn put_payload_bytes(&mut self, kind: PayloadKind, bytes: &[u8]) -> Result<PayloadRef> {
+        let limit = self.store.inner.options.max_payload_bytes;
+        if bytes.len() as u64 > limit {
+            return Err(Error::PayloadTooLarge {
+                size_bytes: bytes.len() as u64,
+                limit_bytes: limit,
+            });
+        }
+        let hash = Hash::of(bytes);
+        self.counters.payload_bytes_in += bytes.len() as u64;
+        if self.payload_known(&hash)? {
+            self.counters.payloads_deduplicated += 1;
+        } else {
+            let base = self.find_base(&kind, bytes);
+            let prepared =
+                payload::prepare_payload_on_base(bytes, base, &mut |chunk| self.chunk_known(chunk));
+            self.put_prepared(&prepared)?;
+            self.pending_recent.push(RecentPayload {
+                hash,
+                kind: kind.clone(),
+                bytes: Arc::from(bytes),
+                depth: base.map_or(0, |base| base.depth),
+            });
+        }
+        Ok(PayloadRef {
+            kind,
+            hash,
+            size_bytes: bytes.len() as u64,
+        })
+    }
+
+    /// The recent payload sharing the longest prefix with `bytes`, when that
+    /// prefix is long enough to store `bytes` as a delta of it. Both lists
+    /// are bounded, so this costs at most 16 prefix comparisons.
+    fn find_base(&self, kind: &PayloadKind, bytes: &[u8]) -> Option<payload::RecipeBase> {
+        let candidates = self
+            .state
+            .recent
+            .entries
+            .iter()
+            .chain(self.pending_recent.entries.iter())
+            .filter(|candidate| candidate.kind == *kind);
+        let mut best: Option<(usize, &RecentPayload)> = None;
+        for candidate in candidates {
+            let shared = payload::common_prefix_len(&candidate.bytes, bytes);
+            if best.is_none_or(|(len, _)| shared > len) {
+                best = Some((shared, candidate));
+            }
+        }
+        let (shared, candidate) = best?;
+        // At the depth limit the chain restarts with a whole payload (whose
+        // chunks still deduplicate), rather than extending an older, shorter
+        // base and storing several turns again.
+        if shared < payload::BASE_PREFIX_MIN_BYTES
+            || shared < bytes.len() / 2
+            || candidate.depth >= payload::BASE_DEPTH_MAX
+        {
+            return None;
+        }
+        Some(payload::RecipeBase {
+            payload: candidate.hash,
+            prefix_bytes: shared as u64,
+            depth: candidate.depth + 1,
+        })
+    }
+
+    /// Stages a prepared payload (chunks whose record is empty are known).
+    pub fn put_prepared(&mut self, prepared: &PreparedPayload) -> Result<()> {
+        if self.payload_known(&prepared.hash)? {
+            return Ok(());
+        }
+        for chunk in &prepared.chunks {
+            if chunk.record.is_empty() || self.chunk_known(&chunk.hash) {
+                self.counters.chunks_deduplicated += 1;
+                continue;
+            }
+            self.counters.chunks_written += 1;
+            self.counters.chunk_bytes_written += chunk.record.len() as u64;
+            self.batch_bytes += chunk.record.len();
+            self.batch
+                .insert(&chunk_key(&chunk.hash)[..], chunk.record.as_slice());
+            self.pending_chunks.insert(chunk.hash);
+        }
+        let key = payload_key(&prepared.hash);
+        let record =
+            codec::encode_record(&key, &prepared.recipe).map_err(|source| Error::Corrupt {
+                key: format!("payload {}", prepared.hash),
+                source,
+            })?;
+        self.batch_bytes += record.len();
+        self.batch.insert(&key[..], record);
+        self.pending_payloads
+            .insert(prepared.hash, prepared.recipe.size_bytes);
+        self.counters.payloads_written += 1;
+        Ok(())
+    }
+
+    /// The number of `rollout_id`, creating the rollout when `create` (it
+    /// becomes visible with the commit).
+    pub fn rollout(&mut self, rollout_id: &str, create: bool) -> Result<u64> {
+        if let Some(num) = self.state.rollout_nums.get(rollout_id) {
+            return Ok(*num);
+        }
+        if let Some(num) = self.store.rollout_num(rollout_id)? {
+            let manifest = self.store.manifest_by_num(num)?.ok_or_else(|| {
+                Error::CorruptData(format!("rollout {rollout_id} has no manifest"))
+            })?;
+            self.state.manifests.insert(num, manifest);
+            self.state.rollout_nums.insert(rollout_id.to_string(), num);
+            return Ok(num);
+        }
+        if !create {
+            return Err(Error::UnknownRollout(rollout_id.to_string()));
+        }
+        if rollout_id.is_empty() {
+            return Err(Error::Other("rollout id must not be empty".to_string()));
+        }
+        let num = self.state.next_rollout_num;
+        self.state.next_rollout_num += 1;
+        self.staged
+            .insert(num, RolloutManifest::new(num, rollout_id));
+        self.touched.insert(num);
+        self.created.push((num, rollout_id.to_string()));
+        // Not committed yet: `forget_staged` forgets it on a rollback.
+        self.state.rollout_nums.insert(rollout_id.to_string(), num);
+        Ok(num)
+    }
+
+    /// The manifest as it stands in this write.
+    pub fn manifest(&self, num: u64) -> Option<&RolloutManifest> {
+        self.staged
+            .get(&num)
+            .or_else(|| self.state.manifests.get(&num))
+    }
+
+    /// Appends an event to rollout `num` at the next seq; returns the seq.
+    /// An event whose record would exceed [`EVENT_RECORD_BYTES_MAX`] is
+    /// refused, naming the rollout and the seq it would have had.
+    pub fn append(
+        &mut self,
+        num: u64,
+        wall_time_unix_ms: i64,
+        thread_id: Option<String>,
+        codex_turn_id: Option<String>,
+        payload: EventPayload<PayloadRef>,
+    ) -> Result<Seq> {
+        let Some(mut manifest) = self.manifest(num).cloned() else {
+            return Err(Error::CorruptData(format!("rollout#{num} is not open")));
+        };
+        let event = Event {
+            seq: manifest.event_count + 1,
+            wall_time_unix_ms,
+            thread_id,
+            codex_turn_id,
+            payload,
+        };
+        let key = event_key(num, event.seq);
+        let record = codec::encode_record(&key, &event)
+            .map_err(|source| source.to_string())
+            .and_then(|record| {
+                if record.len() > EVENT_RECORD_BYTES_MAX {
+                    Err(format!(
+                        "the event record is {} bytes, over the limit of {EVENT_RECORD_BYTES_MAX} bytes (everything of an event but its payloads is kept in one record)",
+                        record.len()
+                    ))
+                } else {
+                    Ok(record)
+                }
+            })
+            .map_err(|message| Error::Event {
+                rollout_id: manifest.rollout_id.clone(),
+                seq: event.seq,
+                message: format!("refused: {message}"),
+            })?;
+        self.batch_bytes += record.len() + key.len();
+        self.batch.insert(&key, record);
+        manifest.observe(&event);
+        let seq = event.seq;
+        self.staged.insert(num, manifest);
+        self.touched.insert(num);
+        if self.batch_bytes >= self.spill_threshold_bytes {
+            self.spill()?;
+        }
+        Ok(seq)
+    }
+
+    /// The store's payload size limit.
+    pub fn max_payload_bytes(&self) -> u64 {
+        self.store.inner.options.max_payload_bytes
+    }
+
+    /// Fills a rollout's identity from outside its log (a bundle manifest)
+    /// where its events did not set it.
+    pub fn set_identity(
+        &mut self,
+        num: u64,
+        trace_id: &str,
+        root_thread_id: &str,
+        started_at_unix_ms: i64,
+    ) {
+        let Some(mut manifest) = self.manifest(num).cloned() else {
+            return;
+        };
+        manifest
+            .trace_id
+            .get_or_insert_with(|| trace_id.to_string());
+        manifest
+            .root_thread_id
+            .get_or_insert_with(|| root_thread_id.to_string());
+        manifest.started_at_unix_ms = Some(started_at_unix_ms);
+        self.staged.insert(num, manifest);
+        self.touched.insert(num);
+    }
+
+    /// Applies the staged records (manifests and new rollouts' id records
+    /// included) as one atomic batch, then flushes when `durable`. On failure
+    /// nothing of this write is visible and the store's caches forget it.
+    pub fn commit(mut self, durable: bool) -> Result<()> {
+        for num in std::mem::take(&mut self.touched) {
+            if let Some(manifest) = self.staged.get(&num) {
+                let key = manifest_key(num);
+                let record =
+                    codec::encode_record(&key, manifest).map_err(|source| Error::Corrupt {
+                        key: format!("manifest of {}", manifest.rollout_id),
+                        source,
+                    })?;
+                self.batch.insert(&key, record);
+            }
+        }
+        for (num, rollout_id) in &self.created {
+            self.batch
+                .insert(rollout_id_key(rollout_id), &num.to_be_bytes());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        if let Err(err) = self.store.inject(FaultPoint::ApplyBatch) {
+            self.forget_staged();
+            return Err(err);
+        }
+        if let Err(err) = self.store.tree().apply_batch(batch) {
+            self.forget_staged();
+            return Err(err.into());
+        }
+        // Visible now: nothing spilled may be taken back.
+        self.spilled = Spilled::default();
+        self.created.clear();
+        let staged = std::mem::take(&mut self.staged);
+        self.publish_staged_payloads();
+        self.state.manifests.extend(staged);
+        if durable {
+            self.store.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Applies what is staged so far except manifests and id records, so a
+    /// long import's batches stay bounded (module docs: invisible until the
+    /// commit, taken back if the write is dropped).
+    fn spill(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        self.store.inject(FaultPoint::ApplyBatch)?;
+        self.store.tree().apply_batch(batch)?;
+        self.batch_bytes = 0;
+        self.spilled.rollouts.extend(self.touched.iter().copied());
+        self.spilled
+            .chunks
+            .extend(self.pending_chunks.iter().copied());
+        self.spilled
+            .payloads
+            .extend(self.pending_payloads.keys().copied());
+        self.publish_staged_payloads();
+        Ok(())
+    }
+
+    /// After a batch applied: its chunks and payloads are known to be stored,
+    /// and its payloads become base candidates.
+    fn publish_staged_payloads(&mut self) {
+        let chunks = std::mem::take(&mut self.pending_chunks);
+        let payloads = std::mem::take(&mut self.pending_payloads);
+        self.state.known_chunks.extend(chunks);
+        self.state.known_payloads.extend(payloads.into_keys());
+        let recent: Vec<RecentPayload> = self.pending_recent.drain().collect();
+        for entry in recent {
+            self.state.recent.push(entry);
+        }
+    }
+
+    fn forget_staged(&mut self) {
+        for (num, manifest) in std::mem::take(&mut self.staged) {
+            if !self.state.manifests.contains_key(&num) {
+                self.state.rollout_nums.remove(&manifest.rollout_id);
+            }
+        }
+        self.created.clear();
+        self.pending_chunks.clear();
+        self.pending_payloads.clear();
+        self.pending_recent.clear();
+    }
+
+    /// Removes what this write spilled (it was never visible). Best effort:
+    /// what cannot be removed stays invisible until `gc`. The caches may
+    /// name removed records, so they are cleared.
+    fn take_back_spilled(&mut self) {
+        let spilled = std::mem::take(&mut self.spilled);
+        if spilled.is_empty() {
+            return;
+        }
+        super::retention::clear_caches(&mut self.state);
+        let tree = self.store.tree();
+        let mut batch = sled::Batch::default();
+        for num in &spilled.rollouts {
+            let committed = self
+                .state
+                .manifests
+                .get(num)
+                .map_or(0, |manifest| manifest.event_count);
+            let range = event_key(*num, committed + 1)..=event_key(*num, Seq::MAX);
+            for key in tree.range(range).keys().flatten() {
+                batch.remove(key);
+            }
+        }
+        // Removed only if no committed record cites them: this write held the
+        // lock throughout and staged them as new, so nothing else does.
+        for hash in &spilled.payloads {
+            batch.remove(&payload_key(hash)[..]);
+        }
+        for hash in &spilled.chunks {
+            batch.remove(&chunk_key(hash)[..]);
+        }
+        if self.store.inject(FaultPoint::ApplyBatch).is_ok() {
+            let _ = tree.apply_batch(batch);
+        }
+    }
+
+    /// Marks the store as refusing further writes (after a failed flush).
+    pub fn poison(&mut self, reason: String) {
+        self.state.poisoned = Some(reason);
+    }
+}
+
+impl Drop for Writes<'_> {
+    fn drop(&mut self) {
+        // An uncommitted write leaves no trace, including rollout numbers it
+        // reserved for new rollouts and whatever it spilled.
+        self.forget_staged();
+        self.take_back_spilled();
+    }
+}
