@@ -22,6 +22,7 @@
 // never reaches any output, so the crate-wide ban does not apply.
 #![allow(clippy::disallowed_types)]
 
+mod compact;
 pub mod faults;
 pub mod payload;
 mod retention;
@@ -41,6 +42,7 @@ use serde::Serialize;
 use crate::codec::{self, CodecError};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventPayload, Hash, RolloutStatus, Seq};
+pub use compact::CompactReport;
 pub use faults::{FaultInjector, FaultPoint, ScriptedFaults};
 pub use payload::{PreparedPayload, Recipe};
 pub use retention::{DeleteReport, GcReport};
@@ -58,6 +60,8 @@ const STORE_FORMAT_VERSION: u8 = 1;
 /// Name of the lock file inside the store directory.
 pub const LOCK_FILE_NAME: &str = "tracefold.lock";
 const SLED_DIR_NAME: &str = "db";
+/// The one sled tree every record lives in.
+const TREE_NAME: &str = "tracefold";
 
 /// How a store is opened.
 #[derive(Debug, Clone)]
@@ -220,6 +224,7 @@ impl Store {
         std::fs::create_dir_all(&path)
             .map_err(|err| Error::io(format!("create store directory {}", path.display()), err))?;
         let lock = acquire_lock(&path, options.lock_wait)?;
+        compact::recover(&path)?;
         let config = sled::Config::new()
             .path(path.join(SLED_DIR_NAME))
             .cache_capacity(options.cache_capacity_bytes)
@@ -244,7 +249,7 @@ impl Store {
                 });
             }
         };
-        let tree = db.open_tree("tracefold")?;
+        let tree = db.open_tree(TREE_NAME)?;
         match tree.get(META_FORMAT_KEY)? {
             None => {
                 tree.insert(META_FORMAT_KEY, &[STORE_FORMAT_VERSION])?;

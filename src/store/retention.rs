@@ -100,7 +100,13 @@ impl Store {
     pub fn gc(&self) -> Result<GcReport> {
         let mut state = lock_state(&self.inner.write);
         refuse_if_poisoned(&state)?;
-        clear_caches(&mut state);
+        self.gc_locked(&mut state)
+    }
+
+    /// [`Store::gc`] for a caller that holds the write lock already (a
+    /// dropped write that spilled collects what it left).
+    pub(super) fn gc_locked(&self, state: &mut WriteState) -> Result<GcReport> {
+        clear_caches(state);
         let mut report = GcReport::default();
         let mut manifests: BTreeMap<u64, u64> = BTreeMap::new();
         let mut unreadable_manifests: BTreeSet<u64> = BTreeSet::new();

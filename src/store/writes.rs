@@ -8,8 +8,9 @@
 //! ([`Writes::set_spill_threshold`]): spilled records are invisible (events
 //! beyond a manifest's count or under a rollout number no manifest names;
 //! content-addressed records nothing visible cites). A write dropped without
-//! commit removes what it spilled; if even that fails (or the process dies),
-//! the leftovers are invisible garbage that `gc` collects.
+//! commit collects what it spilled (a `gc` under the lock it holds, which
+//! removes exactly the invisible records); if even that fails (or the process
+//! dies), the leftovers are invisible garbage that the next `gc` collects.
 //!
 //! Memory is bounded by the spill threshold plus the recent-payload lists
 //! (8 per kind, 32 MiB each for the committed and the staged list); the
@@ -37,6 +38,10 @@ use crate::event::{Event, EventPayload, Hash, PayloadKind, PayloadRef, Seq};
 /// live in chunks): an unknown event's verbatim body, a code cell's source.
 /// Larger events are refused when appended, so every stored event reads back.
 pub const EVENT_RECORD_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Entries per membership cache (known chunks, known payloads): about 5 MiB
+/// each when full.
+const KNOWN_HASHES_MAX: usize = 1 << 17;
 
 /// How many recent payloads of one kind are kept as base candidates, and
 /// the bytes kept in all, per list.
@@ -117,26 +122,11 @@ pub struct Writes<'a> {
     pending_recent: RecentPayloads,
     /// Staged bytes past which the batch is applied before the commit.
     spill_threshold_bytes: usize,
-    spilled: Spilled,
+    /// Whether a batch was applied before the commit: dropping the write
+    /// must then collect what it applied.
+    spilled: bool,
     /// What this write stored and what it found already stored.
     pub counters: WriteCounters,
-}
-
-/// What a write applied before its commit, so that dropping it can take it
-/// back.
-#[derive(Default)]
-struct Spilled {
-    /// Rollout numbers with spilled events; everything past their committed
-    /// event count is this write's.
-    rollouts: BTreeSet<u64>,
-    chunks: Vec<Hash>,
-    payloads: Vec<Hash>,
-}
-
-impl Spilled {
-    fn is_empty(&self) -> bool {
-        self.rollouts.is_empty() && self.chunks.is_empty() && self.payloads.is_empty()
-    }
 }
 
 /// Counters of one write, for the writer's statistics.
@@ -169,7 +159,7 @@ impl Store {
             batch_bytes: 0,
             pending_recent: RecentPayloads::default(),
             spill_threshold_bytes: usize::MAX,
-            spilled: Spilled::default(),
+            spilled: false,
             counters: WriteCounters::default(),
         })
     }
@@ -468,7 +458,7 @@ impl Writes<'_> {
             return Err(err.into());
         }
         // Visible now: nothing spilled may be taken back.
-        self.spilled = Spilled::default();
+        self.spilled = false;
         self.created.clear();
         let staged = std::mem::take(&mut self.staged);
         self.publish_staged_payloads();
@@ -481,28 +471,30 @@ impl Writes<'_> {
 
     /// Applies what is staged so far except manifests and id records, so a
     /// long import's batches stay bounded (module docs: invisible until the
-    /// commit, taken back if the write is dropped).
+    /// commit, collected if the write is dropped).
     fn spill(&mut self) -> Result<()> {
         let batch = std::mem::take(&mut self.batch);
+        self.spilled = true;
         self.store.inject(FaultPoint::ApplyBatch)?;
         self.store.tree().apply_batch(batch)?;
         self.batch_bytes = 0;
-        self.spilled.rollouts.extend(self.touched.iter().copied());
-        self.spilled
-            .chunks
-            .extend(self.pending_chunks.iter().copied());
-        self.spilled
-            .payloads
-            .extend(self.pending_payloads.keys().copied());
         self.publish_staged_payloads();
         Ok(())
     }
 
     /// After a batch applied: its chunks and payloads are known to be stored,
-    /// and its payloads become base candidates.
+    /// and its payloads become base candidates. The membership caches are
+    /// hints backed by lookups, so they are emptied rather than let grow
+    /// past [`KNOWN_HASHES_MAX`] each.
     fn publish_staged_payloads(&mut self) {
         let chunks = std::mem::take(&mut self.pending_chunks);
         let payloads = std::mem::take(&mut self.pending_payloads);
+        if self.state.known_chunks.len() + chunks.len() > KNOWN_HASHES_MAX {
+            self.state.known_chunks.clear();
+        }
+        if self.state.known_payloads.len() + payloads.len() > KNOWN_HASHES_MAX {
+            self.state.known_payloads.clear();
+        }
         self.state.known_chunks.extend(chunks);
         self.state.known_payloads.extend(payloads.into_keys());
         let recent: Vec<RecentPayload> = self.pending_recent.drain().collect();
@@ -523,38 +515,15 @@ impl Writes<'_> {
         self.pending_recent.clear();
     }
 
-    /// Removes what this write spilled (it was never visible). Best effort:
-    /// what cannot be removed stays invisible until `gc`. The caches may
-    /// name removed records, so they are cleared.
+    /// Removes what this write spilled (it was never visible): every spilled
+    /// event lies past a committed manifest's count or under a number no
+    /// manifest names, and every spilled chunk and recipe is new and cited
+    /// by nothing visible, so a collection under the lock this write still
+    /// holds removes exactly them (and garbage older writes left, if any).
+    /// Best effort: on failure the leftovers stay invisible until `gc`.
     fn take_back_spilled(&mut self) {
-        let spilled = std::mem::take(&mut self.spilled);
-        if spilled.is_empty() {
-            return;
-        }
-        super::retention::clear_caches(&mut self.state);
-        let tree = self.store.tree();
-        let mut batch = sled::Batch::default();
-        for num in &spilled.rollouts {
-            let committed = self
-                .state
-                .manifests
-                .get(num)
-                .map_or(0, |manifest| manifest.event_count);
-            let range = event_key(*num, committed + 1)..=event_key(*num, Seq::MAX);
-            for key in tree.range(range).keys().flatten() {
-                batch.remove(key);
-            }
-        }
-        // Removed only if no committed record cites them: this write held the
-        // lock throughout and staged them as new, so nothing else does.
-        for hash in &spilled.payloads {
-            batch.remove(&payload_key(hash)[..]);
-        }
-        for hash in &spilled.chunks {
-            batch.remove(&chunk_key(hash)[..]);
-        }
-        if self.store.inject(FaultPoint::ApplyBatch).is_ok() {
-            let _ = tree.apply_batch(batch);
+        if std::mem::take(&mut self.spilled) {
+            let _ = self.store.gc_locked(&mut self.state);
         }
     }
 
