@@ -293,3 +293,102 @@ fn verify_exits_one_with_a_line_per_finding() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.lines().any(|l| l.starts_with("chunk ")), "{stdout}");
 }
+
+/// The commands that only read a store (or change only what is there),
+/// with their arguments; `OUT` stands for an output path.
+const READ_COMMANDS: &[&[&str]] = &[
+    &["rollouts"],
+    &["rollouts", "--json"],
+    &["events", "rollout-example"],
+    &[
+        "payload",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    ],
+    &["stats"],
+    &["verify"],
+    &["reduce", "rollout-example"],
+    &["reduce", "rollout-example", "-o", "OUT"],
+    &[
+        "export",
+        "rollout-example",
+        "--format",
+        "jsonl",
+        "--out",
+        "OUT",
+    ],
+    &[
+        "export",
+        "rollout-example",
+        "--format",
+        "state",
+        "--out",
+        "OUT",
+    ],
+    &[
+        "export",
+        "rollout-example",
+        "--format",
+        "codex-bundle",
+        "--out",
+        "OUT",
+    ],
+    &["diff", "rollout-example", "other-rollout"],
+    &["gc"],
+    &["delete", "rollout-example"],
+];
+
+#[test]
+fn read_commands_on_a_path_without_a_store_fail_and_create_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let out_arg = out.to_str().expect("utf-8");
+    // A mistyped path, and an existing directory that holds no store.
+    let missing = dir.path().join("mistyped-store");
+    let empty = dir.path().join("empty-dir");
+    std::fs::create_dir(&empty).expect("mkdir");
+    for store in [&missing, &empty] {
+        for command in READ_COMMANDS {
+            let args: Vec<&str> = command
+                .iter()
+                .map(|arg| if *arg == "OUT" { out_arg } else { arg })
+                .collect();
+            let err = fails(store, &args);
+            assert_eq!(
+                err.trim_end(),
+                format!("error: no store at {}", store.display()),
+                "{args:?}"
+            );
+            assert!(!out.exists(), "{args:?} wrote its output");
+        }
+    }
+    assert!(!missing.exists(), "a read command created the store");
+    assert_eq!(
+        std::fs::read_dir(&empty).expect("read").count(),
+        0,
+        "a read command wrote into a directory without a store"
+    );
+    // The commands that record still create a store.
+    let sample = example("sample.jsonl");
+    assert_eq!(
+        ok(&missing, &["ingest", sample.to_str().expect("utf-8")]).trim(),
+        "rollout-example"
+    );
+    assert!(ok(&missing, &["verify"]).contains("sound"));
+}
+
+#[test]
+fn the_default_store_is_not_created_by_a_read_command_run_elsewhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracefold"))
+        .current_dir(dir.path())
+        .env_remove("TRACEFOLD_STORE")
+        .arg("verify")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        "error: no store at tracefold-store"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).expect("read").count(), 0);
+}

@@ -19,7 +19,7 @@ pub(super) fn demo(
     compaction_threshold_bytes: usize,
     out: &Path,
 ) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_or_create_store()?;
     let recorder = Recorder::start(&store, RecorderConfig::default())?;
     let config = DemoConfig {
         turns,

@@ -60,7 +60,7 @@ fn load(arg: &str, store: Option<&Store>) -> anyhow::Result<Loaded> {
 pub(super) fn diff(cli: &Cli, a: &str, b: &str, json: bool) -> anyhow::Result<i32> {
     let needs_store = [a, b].iter().any(|arg| !Path::new(arg).exists());
     let store = if needs_store {
-        Some(cli.open_store()?)
+        Some(cli.open_existing_store()?)
     } else {
         None
     };

@@ -10,7 +10,7 @@ use super::{Cli, EXIT_OK};
 use crate::store::GcReport;
 
 pub(super) fn delete(cli: &Cli, rollout: &str, no_gc: bool) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let report = store.delete_rollout(rollout)?;
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -28,7 +28,7 @@ pub(super) fn delete(cli: &Cli, rollout: &str, no_gc: bool) -> anyhow::Result<i3
 }
 
 pub(super) fn gc(cli: &Cli, json: bool) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let before = store.stats()?.disk_bytes;
     let report = store.gc()?;
     let after = store.stats()?.disk_bytes;

@@ -170,12 +170,27 @@ impl Cli {
             .unwrap_or_else(|| PathBuf::from("tracefold-store"))
     }
 
-    fn open_store(&self) -> anyhow::Result<Store> {
-        let options = StoreOptions {
+    fn store_options(&self) -> StoreOptions {
+        StoreOptions {
             max_payload_bytes: self.max_payload_bytes,
             ..StoreOptions::default()
-        };
-        Ok(Store::open(self.store_path(), options)?)
+        }
+    }
+
+    /// Opens the store, creating it if needed: for the commands that write
+    /// new rollouts (`ingest`, `import-codex`, `demo`).
+    fn open_or_create_store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open(self.store_path(), self.store_options())?)
+    }
+
+    /// Opens the store only if one exists ("no store at DIR" otherwise, and
+    /// nothing created): for every command that reads, or changes only what
+    /// is there.
+    fn open_existing_store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open_existing(
+            self.store_path(),
+            self.store_options(),
+        )?)
     }
 }
 

@@ -36,7 +36,7 @@ fn write_output(out: Option<&Path>, state: &RolloutTrace) -> anyhow::Result<()> 
 }
 
 pub(super) fn reduce(cli: &Cli, rollout: &str, out: Option<&Path>) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let state = reduce_stored(&store, rollout)?;
     write_output(out, &state)?;
     Ok(EXIT_OK)
@@ -65,7 +65,7 @@ pub(super) fn export(
     format: ExportFormat,
     out: &Path,
 ) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     match format {
         ExportFormat::CodexBundle => write_bundle(&store, rollout, out)?,
         ExportFormat::State => {

@@ -36,7 +36,7 @@ pub(super) fn ingest(
     allow_torn_tail: bool,
     no_redact: bool,
 ) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_or_create_store()?;
     let (source, total) = if file.as_os_str() == "-" {
         let source = JsonlSource {
             name: "<stdin>".to_string(),
@@ -96,7 +96,7 @@ pub(super) fn import_codex(
     allow_torn_tail: bool,
     no_redact: bool,
 ) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_or_create_store()?;
     let total = std::fs::metadata(bundle_dir.join("trace.jsonl"))
         .map(|m| m.len())
         .ok();
@@ -106,7 +106,7 @@ pub(super) fn import_codex(
 }
 
 pub(super) fn rollouts(cli: &Cli, json: bool) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let manifests = store.rollouts()?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -135,7 +135,7 @@ pub(super) fn rollouts(cli: &Cli, json: bool) -> anyhow::Result<i32> {
 }
 
 pub(super) fn events(cli: &Cli, rollout: &str, inline_payloads: bool) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let style = if inline_payloads {
         RefStyle::Inline
     } else {
@@ -153,7 +153,7 @@ pub(super) fn events(cli: &Cli, rollout: &str, inline_payloads: bool) -> anyhow:
 
 pub(super) fn payload(cli: &Cli, hash: &str) -> anyhow::Result<i32> {
     let hash: Hash = hash.parse()?;
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let bytes = store.read_payload(&hash)?;
     let mut out = std::io::stdout().lock();
     out.write_all(&bytes)?;
@@ -162,7 +162,7 @@ pub(super) fn payload(cli: &Cli, hash: &str) -> anyhow::Result<i32> {
 }
 
 pub(super) fn stats(cli: &Cli, json: bool) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let stats = store.stats()?;
     if json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
@@ -192,7 +192,7 @@ pub(super) fn stats(cli: &Cli, json: bool) -> anyhow::Result<i32> {
 }
 
 pub(super) fn verify(cli: &Cli) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let findings = store.verify()?;
     if findings.is_empty() {
         println!("ok: store {} is sound", store.path().display());

@@ -257,11 +257,69 @@ impl Store {
     ///
     /// Fails with [`Error::Locked`] naming the holder's pid when another
     /// process (or another `Store` in this one) still has the store open
-    /// after `options.lock_wait`.
+    /// after `options.lock_wait`. Use [`Store::open_existing`] to read a
+    /// store without ever creating one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracefold::store::{Store, StoreOptions};
+    ///
+    /// # fn main() -> tracefold::Result<()> {
+    /// let dir = tempfile::tempdir().map_err(|err| tracefold::Error::io("tempdir", err))?;
+    /// let store = Store::open(dir.path().join("store"), StoreOptions::default())?;
+    /// assert!(store.rollouts()?.is_empty());
+    /// assert!(store.verify()?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path)
             .map_err(|err| Error::io(format!("create store directory {}", path.display()), err))?;
+        Store::open_dir(path, options)
+    }
+
+    /// Opens the store in directory `path` only if one is there: never
+    /// creates a directory, a lock file or a database. Fails with
+    /// [`Error::NoStore`] when `path` holds no store (no `db/` directory),
+    /// so a mistyped path is an error instead of a new, empty store.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracefold::store::{Store, StoreOptions};
+    ///
+    /// # fn main() -> tracefold::Result<()> {
+    /// let dir = tempfile::tempdir().map_err(|err| tracefold::Error::io("tempdir", err))?;
+    /// let missing = Store::open_existing(dir.path().join("typo"), StoreOptions::default());
+    /// assert!(matches!(missing, Err(tracefold::Error::NoStore { .. })));
+    /// assert!(!dir.path().join("typo").exists());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_existing(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        match std::fs::metadata(path.join(SLED_DIR_NAME)) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(Error::NoStore { path }),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Err(Error::NoStore { path });
+            }
+            Err(err) => {
+                return Err(Error::io(format!("inspect store {}", path.display()), err));
+            }
+        }
+        Store::open_dir(path, options)
+    }
+
+    /// Opens the store in the existing directory `path`.
+    fn open_dir(path: PathBuf, options: StoreOptions) -> Result<Store> {
         let lock = acquire_lock(&path, options.lock_wait)?;
         let config = sled::Config::new()
             .path(path.join(SLED_DIR_NAME))
