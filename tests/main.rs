@@ -16,6 +16,7 @@ mod reducer;
 mod store;
 
 mod crash;
+mod environment;
 mod fuzz;
 mod hostile;
 mod redaction;

@@ -275,8 +275,11 @@ impl Store {
     /// ```
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        std::fs::create_dir_all(&path)
-            .map_err(|err| Error::io(format!("create store directory {}", path.display()), err))?;
+        std::fs::create_dir_all(&path).map_err(|err| {
+            environment_failure(&path, "create the store directory", &err).unwrap_or_else(|| {
+                Error::io(format!("create store directory {}", path.display()), err)
+            })
+        })?;
         Store::open_dir(path, options)
     }
 
@@ -330,14 +333,7 @@ impl Store {
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_sled(&config)));
         let db = match opened {
             Ok(Ok(db)) => db,
-            Ok(Err(err)) => {
-                return Err(Error::Open {
-                    path: path.clone(),
-                    message: format!(
-                        "sled could not open the database: {err}; if the files under db/ are damaged, restore the store from a backup or re-import its rollouts into a new store"
-                    ),
-                });
-            }
+            Ok(Err(err)) => return Err(sled_open_failure(&path, &err)),
             Err(_) => {
                 return Err(Error::Open {
                     path: path.clone(),
@@ -762,7 +758,10 @@ fn acquire_lock(dir: &Path, wait: std::time::Duration) -> Result<File> {
         .create(true)
         .truncate(false)
         .open(&lock_path)
-        .map_err(|err| Error::io(format!("open lock file {}", lock_path.display()), err))?;
+        .map_err(|err| {
+            let doing = format!("open the lock file {}", lock_path.display());
+            environment_failure(dir, &doing, &err).unwrap_or_else(|| Error::io(doing, err))
+        })?;
     let locked = retry_while_held(
         wait,
         || file.try_lock(),
@@ -792,8 +791,63 @@ fn acquire_lock(dir: &Path, wait: std::time::Duration) -> Result<File> {
         .and_then(|()| file.rewind())
         .and_then(|()| writeln!(file, "{}", std::process::id()))
         .and_then(|()| file.flush());
-    written.map_err(|err| Error::io(format!("write lock file {}", lock_path.display()), err))?;
-    Ok(file)
+    match written {
+        Ok(()) => Ok(file),
+        // The pid only names the holder to a second opener; a full disk must
+        // not keep a reader out of its store. The lock itself is held.
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) =>
+        {
+            Ok(file)
+        }
+        Err(err) => Err(Error::io(
+            format!("write lock file {}", lock_path.display()),
+            err,
+        )),
+    }
+}
+
+/// An I/O failure while opening a store whose cause is the machine, not the
+/// store: a read-only file system, a full disk, a missing permission. Worded
+/// by its cause and with what the user can do, never as damage. `None` for
+/// any other failure.
+fn environment_failure(path: &Path, doing: &str, err: &std::io::Error) -> Option<Error> {
+    let advice = match err.kind() {
+        std::io::ErrorKind::ReadOnlyFilesystem => {
+            "the file system holding the store is read-only, and sled 0.34 opens its database for writing even to read it; copy the store directory to a writable file system and use the copy"
+        }
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            "the device holding the store is full, and sled 0.34 writes up to one 512 KiB segment whenever it opens a database, even to read it; free at least 512 KiB there (or copy the store elsewhere) and retry"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "this user may not write the store's files, and sled 0.34 opens its database for writing even to read it; run as the store's owner or copy the store"
+        }
+        _ => return None,
+    };
+    Some(Error::Open {
+        path: path.to_path_buf(),
+        message: format!("cannot {doing}: {err}; {advice}"),
+    })
+}
+
+/// The error for sled refusing to open the database: the machine's fault
+/// (read-only, full, no permission) said as such; anything else may be
+/// damage, and says how to recover.
+fn sled_open_failure(path: &Path, err: &sled::Error) -> Error {
+    if let sled::Error::Io(io) = err
+        && let Some(failure) = environment_failure(path, "open the database under db/", io)
+    {
+        return failure;
+    }
+    Error::Open {
+        path: path.to_path_buf(),
+        message: format!(
+            "sled could not open the database: {err}; if the files under db/ are damaged, restore the store from a backup or re-import its rollouts into a new store"
+        ),
+    }
 }
 
 /// Opens sled, waiting out its own file lock for a bounded time.
