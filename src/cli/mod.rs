@@ -1,5 +1,8 @@
 //! The command-line interface: argument types, one function per command, and
 //! all printing. The library below never prints and never exits.
+//!
+//! A panic anywhere becomes one `error:` line and exit code 2, never a raw
+//! panic message.
 
 mod debug_cmds;
 mod demo_cmd;
@@ -194,6 +197,46 @@ impl Cli {
     }
 }
 
+thread_local! {
+    /// The message of a panic on the thread running the command, captured
+    /// by the hook for `main` to print as one `error:` line.
+    static COMMAND_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Replaces the default panic hook, which prints "thread 'main' panicked
+/// at ..." and a backtrace hint: a panic on the command's thread is kept for
+/// `main` to report, and one on any other thread is printed as a single
+/// `error:` line. `RUST_BACKTRACE` set keeps the default report too,
+/// for debugging.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    let command_thread = std::thread::current().id();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = match info.payload().downcast_ref::<&str>() {
+            Some(text) => (*text).to_string(),
+            None => info
+                .payload()
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "a panic without a message".to_string()),
+        };
+        let message = match info.location() {
+            Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
+            None => message,
+        };
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            previous(info);
+        }
+        if std::thread::current().id() == command_thread {
+            COMMAND_PANIC.with(|slot| *slot.borrow_mut() = Some(message));
+        } else {
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("unnamed");
+            eprintln!("error: internal error in thread {name}: {message}");
+        }
+    }));
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -208,10 +251,21 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    match run(&cli) {
-        Ok(code) => code,
-        Err(err) => {
+    install_panic_hook();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&cli)));
+    match outcome {
+        Ok(Ok(code)) => code,
+        Ok(Err(err)) => {
             eprintln!("error: {err:#}");
+            EXIT_ERROR
+        }
+        Err(_) => {
+            let message = COMMAND_PANIC
+                .with(|slot| slot.borrow_mut().take())
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            eprintln!(
+                "error: internal error: {message}; this is a bug in tracefold, please report it"
+            );
             EXIT_ERROR
         }
     }

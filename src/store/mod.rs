@@ -23,6 +23,7 @@
 #![allow(clippy::disallowed_types)]
 
 pub mod faults;
+mod panic_guard;
 pub mod payload;
 mod retention;
 mod verify;
@@ -329,51 +330,23 @@ impl Store {
             .cache_capacity(options.cache_capacity_bytes)
             .flush_every_ms(options.background_flush_ms);
         // sled 0.34 can panic on a damaged log instead of returning an error;
-        // a panic must not take the host (or the CLI) down with a backtrace.
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_sled(&config)));
-        let db = match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(err)) => return Err(sled_open_failure(&path, &err)),
-            Err(_) => {
+        // a panic must not take the host (or the CLI) down, nor print its
+        // backtrace on the host's stderr.
+        let opened = panic_guard::catch_sled_panic(|| {
+            let db = open_sled(&config).map_err(|err| sled_open_failure(&path, &err))?;
+            let (tree, next_rollout_num) = open_tree(&path, &db)?;
+            Ok::<_, Error>((db, tree, next_rollout_num))
+        });
+        let (db, tree, next_rollout_num) = match opened {
+            Ok(opened) => opened?,
+            Err(panic) => {
                 return Err(Error::Open {
                     path: path.clone(),
-                    message: "sled panicked while opening the database (its files under db/ are damaged); restore the store from a backup or re-import its rollouts into a new store".to_string(),
-                });
-            }
-        };
-        let tree = db.open_tree("tracefold")?;
-        match tree.get(META_FORMAT_KEY)? {
-            None => {
-                tree.insert(META_FORMAT_KEY, &[STORE_FORMAT_VERSION])?;
-            }
-            Some(version) if version.as_ref() == [STORE_FORMAT_VERSION] => {}
-            Some(version) => {
-                return Err(Error::Open {
-                    path,
                     message: format!(
-                        "store format version {:?} is not supported (this build reads {STORE_FORMAT_VERSION})",
-                        version.as_ref()
+                        "sled panicked while opening the database ({panic}): its files under db/ are damaged; restore the store from a backup or re-import its rollouts into a new store"
                     ),
                 });
             }
-        }
-        let next_rollout_num = match tree.scan_prefix([PREFIX_MANIFEST]).next_back() {
-            Some(entry) => {
-                let (key, _) = entry?;
-                decode_num(&key[1..]).map_or(1, |num| num + 1)
-            }
-            None => 1,
-        };
-        // Events left by an interrupted delete keep their number taken until
-        // gc removes them, so a new rollout never inherits them.
-        let next_rollout_num = match tree.scan_prefix([PREFIX_EVENT]).next_back() {
-            Some(entry) => {
-                let (key, _) = entry?;
-                key.get(1..9)
-                    .and_then(decode_num)
-                    .map_or(next_rollout_num, |num| next_rollout_num.max(num + 1))
-            }
-            None => next_rollout_num,
         };
         Ok(Store {
             inner: Arc::new(StoreInner {
@@ -732,6 +705,49 @@ impl Store {
     fn tree(&self) -> &sled::Tree {
         &self.inner.tree
     }
+}
+
+/// Opens the store's tree in an opened database, checks (or, in a new
+/// store, writes) the format version, and finds the next free rollout
+/// number.
+fn open_tree(path: &Path, db: &sled::Db) -> Result<(sled::Tree, u64)> {
+    let sled_failure = |err: sled::Error| sled_open_failure(path, &err);
+    let tree = db.open_tree("tracefold").map_err(sled_failure)?;
+    match tree.get(META_FORMAT_KEY).map_err(sled_failure)? {
+        None => {
+            tree.insert(META_FORMAT_KEY, &[STORE_FORMAT_VERSION])
+                .map_err(sled_failure)?;
+        }
+        Some(version) if version.as_ref() == [STORE_FORMAT_VERSION] => {}
+        Some(version) => {
+            return Err(Error::Open {
+                path: path.to_path_buf(),
+                message: format!(
+                    "store format version {:?} is not supported (this build reads {STORE_FORMAT_VERSION})",
+                    version.as_ref()
+                ),
+            });
+        }
+    }
+    let next_rollout_num = match tree.scan_prefix([PREFIX_MANIFEST]).next_back() {
+        Some(entry) => {
+            let (key, _) = entry.map_err(sled_failure)?;
+            decode_num(&key[1..]).map_or(1, |num| num + 1)
+        }
+        None => 1,
+    };
+    // Events left by an interrupted delete keep their number taken until
+    // gc removes them, so a new rollout never inherits them.
+    let next_rollout_num = match tree.scan_prefix([PREFIX_EVENT]).next_back() {
+        Some(entry) => {
+            let (key, _) = entry.map_err(sled_failure)?;
+            key.get(1..9)
+                .and_then(decode_num)
+                .map_or(next_rollout_num, |num| next_rollout_num.max(num + 1))
+        }
+        None => next_rollout_num,
+    };
+    Ok((tree, next_rollout_num))
 }
 
 fn lock_state(mutex: &Mutex<WriteState>) -> MutexGuard<'_, WriteState> {
