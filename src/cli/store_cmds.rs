@@ -141,11 +141,33 @@ pub(super) fn events(cli: &Cli, rollout: &str, inline_payloads: bool) -> anyhow:
     } else {
         RefStyle::Stored
     };
+    let manifest = store.manifest(rollout)?;
     let mut ids = PayloadIds::default();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for event in store.events(rollout)? {
-        let wire = to_wire(&store, rollout, &event?, &mut ids, style)?;
-        writeln!(out, "{}", to_line(&wire))?;
+    for (printed, event) in store.events_of(&manifest).enumerate() {
+        // The events read so far are printed; the error says where the log
+        // stopped and why.
+        let wire = event.and_then(|event| {
+            to_wire(&store, rollout, &event, &mut ids, style).map_err(|err| crate::Error::Event {
+                rollout_id: rollout.to_string(),
+                seq: event.seq,
+                message: err.to_string(),
+            })
+        });
+        match wire {
+            Ok(wire) => writeln!(out, "{}", to_line(&wire))?,
+            Err(err) => {
+                out.flush()?;
+                let (at, why) = match err {
+                    crate::Error::Event { seq, message, .. } => (format!("at seq {seq}"), message),
+                    other => (format!("after seq {printed}"), other.to_string()),
+                };
+                anyhow::bail!(
+                    "events of rollout {rollout} stopped {at} of {} ({printed} printed): {why}",
+                    manifest.event_count
+                );
+            }
+        }
     }
     out.flush()?;
     Ok(EXIT_OK)

@@ -1022,7 +1022,15 @@ impl Iterator for EventIter {
                     ),
                 }));
             }
-            Some(Err(err)) => return Some(Err(err.into())),
+            Some(Err(err)) => {
+                // A read error may repeat forever; the log ends here.
+                self.expected_seq = Seq::MAX;
+                return Some(Err(Error::Event {
+                    rollout_id: self.rollout_id.clone(),
+                    seq,
+                    message: format!("the store could not read it: {err}"),
+                }));
+            }
             Some(Ok(entry)) => entry,
         };
         let (key, value) = entry;
