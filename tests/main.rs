@@ -19,5 +19,6 @@ mod crash;
 mod environment;
 mod fuzz;
 mod hostile;
+mod output_paths;
 mod redaction;
 mod reliability;

@@ -3,10 +3,12 @@
 //! state JSON file. Exit 0 equivalent, 1 divergent, 2 on error. The store is
 //! opened only when an argument is not an existing path.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
 
+use super::output::stdout;
 use super::{Cli, EXIT_NEGATIVE, EXIT_OK};
 use crate::diff::{DiffPolicy, diff_with_payloads};
 use crate::export::bundle::{LoadedBundle, read_bundle};
@@ -73,11 +75,13 @@ pub(super) fn diff(cli: &Cli, a: &str, b: &str, json: bool) -> anyhow::Result<i3
         right.reader(store.as_ref()),
         &DiffPolicy::default(),
     );
+    let mut out = stdout();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!("{report}");
+        writeln!(out, "{report}")?;
     }
+    out.flush()?;
     Ok(if report.equivalent {
         EXIT_OK
     } else {

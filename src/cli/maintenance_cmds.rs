@@ -6,13 +6,14 @@
 
 use std::io::Write;
 
+use super::output::stdout;
 use super::{Cli, EXIT_OK};
 use crate::store::GcReport;
 
 pub(super) fn delete(cli: &Cli, rollout: &str, no_gc: bool) -> anyhow::Result<i32> {
     let store = cli.open_existing_store()?;
     let report = store.delete_rollout(rollout)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     writeln!(
         out,
         "deleted rollout {} ({} events)",
@@ -24,6 +25,7 @@ pub(super) fn delete(cli: &Cli, rollout: &str, no_gc: bool) -> anyhow::Result<i3
         let after = store.stats()?.disk_bytes;
         print_gc(&mut out, &gc, before, after)?;
     }
+    out.flush()?;
     Ok(EXIT_OK)
 }
 
@@ -32,13 +34,14 @@ pub(super) fn gc(cli: &Cli, json: bool) -> anyhow::Result<i32> {
     let before = store.stats()?.disk_bytes;
     let report = store.gc()?;
     let after = store.stats()?.disk_bytes;
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     if json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {
         print_gc(&mut out, &report, before, after)?;
     }
+    out.flush()?;
     Ok(EXIT_OK)
 }
 

@@ -2,12 +2,14 @@
 //! all printing. The library below never prints and never exits.
 //!
 //! A panic anywhere becomes one `error:` line and exit code 2, never a raw
-//! panic message.
+//! panic message; a closed standard output (`| head`) ends the command
+//! quietly.
 
 mod debug_cmds;
 mod demo_cmd;
 mod diff_cmd;
 mod maintenance_cmds;
+mod output;
 mod reduce_cmds;
 mod store_cmds;
 
@@ -90,14 +92,14 @@ enum Command {
     /// Reduce a stored rollout to its state JSON
     Reduce {
         rollout: String,
-        /// Output file [default: stdout]
+        /// Output file, `-` for stdout [default: stdout]
         #[arg(short = 'o', long = "out")]
         out: Option<PathBuf>,
     },
     /// Reduce a reference bundle directly, without a store
     ReduceBundle {
         bundle_dir: PathBuf,
-        /// Output file [default: BUNDLE_DIR/state.json]
+        /// Output file, `-` for stdout [default: BUNDLE_DIR/state.json]
         #[arg(short = 'o', long = "out")]
         out: Option<PathBuf>,
         /// Keep every complete line when the last line is torn
@@ -115,7 +117,7 @@ enum Command {
         /// Seed of the scripted host
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        /// Where to write the state JSON
+        /// Where to write the state JSON (`-`: stdout, and the summary goes to stderr)
         #[arg(long, default_value = "demo-state.json")]
         out: PathBuf,
         /// Conversation size (bytes of JSON) past which the root compacts
@@ -127,6 +129,7 @@ enum Command {
         rollout: String,
         #[arg(long, value_enum)]
         format: reduce_cmds::ExportFormat,
+        /// Output path (`-` for stdout with jsonl and state; a new or empty directory for codex-bundle)
         #[arg(long)]
         out: PathBuf,
     },
@@ -255,6 +258,7 @@ pub fn main() -> i32 {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&cli)));
     match outcome {
         Ok(Ok(code)) => code,
+        Ok(Err(err)) if output::is_stdout_closed(&err) => EXIT_OK,
         Ok(Err(err)) => {
             eprintln!("error: {err:#}");
             EXIT_ERROR

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use super::output::stdout;
 use super::{Cli, EXIT_NEGATIVE, EXIT_OK, format_unix_ms};
 use crate::event::Hash;
 use crate::event::wire::to_line;
@@ -82,10 +83,11 @@ fn run_import(
             report.torn_tail_bytes
         );
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     for id in &report.rollout_ids {
         writeln!(out, "{id}")?;
     }
+    out.flush()?;
     Ok(EXIT_OK)
 }
 
@@ -108,10 +110,11 @@ pub(super) fn import_codex(
 pub(super) fn rollouts(cli: &Cli, json: bool) -> anyhow::Result<i32> {
     let store = cli.open_existing_store()?;
     let manifests = store.rollouts()?;
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     if json {
         serde_json::to_writer_pretty(&mut out, &manifests)?;
         writeln!(out)?;
+        out.flush()?;
         return Ok(EXIT_OK);
     }
     writeln!(
@@ -131,6 +134,7 @@ pub(super) fn rollouts(cli: &Cli, json: bool) -> anyhow::Result<i32> {
                 .map_or_else(|| "-".to_string(), format_unix_ms)
         )?;
     }
+    out.flush()?;
     Ok(EXIT_OK)
 }
 
@@ -143,7 +147,7 @@ pub(super) fn events(cli: &Cli, rollout: &str, inline_payloads: bool) -> anyhow:
     };
     let manifest = store.manifest(rollout)?;
     let mut ids = PayloadIds::default();
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = stdout();
     for (printed, event) in store.events_of(&manifest).enumerate() {
         // The events read so far are printed; the error says where the log
         // stopped and why.
@@ -177,7 +181,7 @@ pub(super) fn payload(cli: &Cli, hash: &str) -> anyhow::Result<i32> {
     let hash: Hash = hash.parse()?;
     let store = cli.open_existing_store()?;
     let bytes = store.read_payload(&hash)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     out.write_all(&bytes)?;
     out.flush()?;
     Ok(EXIT_OK)
@@ -186,8 +190,10 @@ pub(super) fn payload(cli: &Cli, hash: &str) -> anyhow::Result<i32> {
 pub(super) fn stats(cli: &Cli, json: bool) -> anyhow::Result<i32> {
     let store = cli.open_existing_store()?;
     let stats = store.stats()?;
+    let mut out = stdout();
     if json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
+        out.flush()?;
         return Ok(EXIT_OK);
     }
     let ratio = |num: u64, den: u64| {
@@ -197,32 +203,41 @@ pub(super) fn stats(cli: &Cli, json: bool) -> anyhow::Result<i32> {
             format!("{:.1}x", num as f64 / den as f64)
         }
     };
-    println!("rollouts               {}", stats.rollouts);
-    println!("events                 {}", stats.events);
-    println!("payload references     {}", stats.payload_refs);
-    println!("distinct payloads      {}", stats.payloads);
-    println!("chunks                 {}", stats.chunks);
-    println!("logical payload bytes  {}", stats.logical_payload_bytes);
-    println!("unique payload bytes   {}", stats.unique_payload_bytes);
-    println!("stored chunk bytes     {}", stats.stored_chunk_bytes);
-    println!("disk bytes             {}", stats.disk_bytes);
-    println!(
+    writeln!(out, "rollouts               {}", stats.rollouts)?;
+    writeln!(out, "events                 {}", stats.events)?;
+    writeln!(out, "payload references     {}", stats.payload_refs)?;
+    writeln!(out, "distinct payloads      {}", stats.payloads)?;
+    writeln!(out, "chunks                 {}", stats.chunks)?;
+    writeln!(
+        out,
+        "logical payload bytes  {}",
+        stats.logical_payload_bytes
+    )?;
+    writeln!(out, "unique payload bytes   {}", stats.unique_payload_bytes)?;
+    writeln!(out, "stored chunk bytes     {}", stats.stored_chunk_bytes)?;
+    writeln!(out, "disk bytes             {}", stats.disk_bytes)?;
+    writeln!(
+        out,
         "dedup + compression    {} (logical / stored)",
         ratio(stats.logical_payload_bytes, stats.stored_chunk_bytes)
-    );
+    )?;
+    out.flush()?;
     Ok(EXIT_OK)
 }
 
 pub(super) fn verify(cli: &Cli) -> anyhow::Result<i32> {
     let store = cli.open_existing_store()?;
     let findings = store.verify()?;
+    let mut out = stdout();
     if findings.is_empty() {
-        println!("ok: store {} is sound", store.path().display());
+        writeln!(out, "ok: store {} is sound", store.path().display())?;
+        out.flush()?;
         return Ok(EXIT_OK);
     }
     for finding in &findings {
-        println!("{finding}");
+        writeln!(out, "{finding}")?;
     }
+    out.flush()?;
     eprintln!("{} finding(s)", findings.len());
     Ok(EXIT_NEGATIVE)
 }

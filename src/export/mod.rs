@@ -1,5 +1,6 @@
 //! Turning stored events back into the wire format (`events`, `export`),
-//! reference bundles (`bundle`), and reducing stored rollouts and bundles to
+//! reference bundles (`bundle`), output files written where a user pointed
+//! (`output`), and reducing stored rollouts and bundles to
 //! their state (the glue between the store and the pure reducer).
 //!
 //! Payload ids on output are `raw_payload:{n}` (six digits, zero-padded),
@@ -7,6 +8,7 @@
 //! the same log always prints the same ids.
 
 pub mod bundle;
+pub mod output;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
