@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::output::{is_stdout, stdout, write_to};
+use super::terminal::escape;
 use super::{Cli, EXIT_OK};
 use crate::demo::{DemoConfig, run};
 use crate::export::reduce_stored;
@@ -47,7 +48,9 @@ pub(super) fn demo(
     writeln!(
         w,
         "rollout {} ({} events, recorded in {:.0?})",
-        report.rollout_id, manifest.event_count, recorded_in
+        escape(&report.rollout_id),
+        manifest.event_count,
+        recorded_in
     )?;
     writeln!(w)?;
     writeln!(w, "threads")?;
@@ -124,8 +127,12 @@ pub(super) fn demo(
     } else {
         out.display().to_string()
     };
-    writeln!(w, "state JSON         {out_name}")?;
-    writeln!(w, "store              {}", store.path().display())?;
+    writeln!(w, "state JSON         {}", escape(&out_name))?;
+    writeln!(
+        w,
+        "store              {}",
+        escape(&store.path().display().to_string())
+    )?;
     w.flush()?;
     Ok(EXIT_OK)
 }
@@ -148,7 +155,7 @@ fn print_tree(
         w,
         "{}{}  ({} turns, {} items, {:?})",
         "  ".repeat(depth),
-        thread.agent_path,
+        escape(&thread.agent_path),
         turns,
         thread.conversation_item_ids.len(),
         thread.execution.status,

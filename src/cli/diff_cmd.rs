@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::output::stdout;
+use super::terminal::escape;
 use super::{Cli, EXIT_NEGATIVE, EXIT_OK};
 use crate::diff::{DiffPolicy, diff_with_payloads};
 use crate::export::bundle::{LoadedBundle, read_bundle};
@@ -79,7 +80,16 @@ pub(super) fn diff(cli: &Cli, a: &str, b: &str, json: bool) -> anyhow::Result<i3
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        writeln!(out, "{report}")?;
+        // Field by field, so an id holding a newline cannot forge a line.
+        match &report.first {
+            None => writeln!(out, "equivalent")?,
+            Some(first) => {
+                writeln!(out, "{}", escape(&first.to_string()))?;
+                let further = report.further_differences;
+                let plural = if further == 1 { "" } else { "s" };
+                writeln!(out, "({further} further difference{plural})")?;
+            }
+        }
     }
     out.flush()?;
     Ok(if report.equivalent {

@@ -7,6 +7,7 @@
 use std::io::Write;
 
 use super::output::stdout;
+use super::terminal::escape;
 use super::{Cli, EXIT_OK};
 use crate::store::GcReport;
 
@@ -17,7 +18,8 @@ pub(super) fn delete(cli: &Cli, rollout: &str, no_gc: bool) -> anyhow::Result<i3
     writeln!(
         out,
         "deleted rollout {} ({} events)",
-        report.rollout_id, report.events_removed
+        escape(&report.rollout_id),
+        report.events_removed
     )?;
     if !no_gc {
         let before = store.stats()?.disk_bytes;

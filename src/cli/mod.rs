@@ -1,9 +1,10 @@
 //! The command-line interface: argument types, one function per command, and
 //! all printing. The library below never prints and never exits.
 //!
-//! A panic anywhere becomes one `error:` line and exit code 2, never a raw
-//! panic message; a closed standard output (`| head`) ends the command
-//! quietly.
+//! Everything printed for a person (ids, paths, findings, errors) goes
+//! through `terminal::escape`; a panic anywhere becomes one `error:` line and
+//! exit code 2, never a raw panic message; a closed standard output (`| head`)
+//! ends the command quietly.
 
 mod debug_cmds;
 mod demo_cmd;
@@ -12,6 +13,7 @@ mod maintenance_cmds;
 mod output;
 mod reduce_cmds;
 mod store_cmds;
+mod terminal;
 
 use std::path::PathBuf;
 
@@ -209,7 +211,7 @@ thread_local! {
 /// Replaces the default panic hook, which prints "thread 'main' panicked
 /// at ..." and a backtrace hint: a panic on the command's thread is kept for
 /// `main` to report, and one on any other thread is printed as a single
-/// `error:` line. `RUST_BACKTRACE` set keeps the default report too,
+/// escaped `error:` line. `RUST_BACKTRACE` set keeps the default report too,
 /// for debugging.
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
@@ -235,7 +237,11 @@ fn install_panic_hook() {
         } else {
             let thread = std::thread::current();
             let name = thread.name().unwrap_or("unnamed");
-            eprintln!("error: internal error in thread {name}: {message}");
+            eprintln!(
+                "error: internal error in thread {}: {}",
+                terminal::escape(name),
+                terminal::escape(&message)
+            );
         }
     }));
 }
@@ -260,7 +266,7 @@ pub fn main() -> i32 {
         Ok(Ok(code)) => code,
         Ok(Err(err)) if output::is_stdout_closed(&err) => EXIT_OK,
         Ok(Err(err)) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", terminal::escape(&format!("{err:#}")));
             EXIT_ERROR
         }
         Err(_) => {
@@ -268,7 +274,8 @@ pub fn main() -> i32 {
                 .with(|slot| slot.borrow_mut().take())
                 .unwrap_or_else(|| "a panic without a message".to_string());
             eprintln!(
-                "error: internal error: {message}; this is a bug in tracefold, please report it"
+                "error: internal error: {}; this is a bug in tracefold, please report it",
+                terminal::escape(&message)
             );
             EXIT_ERROR
         }

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::output::stdout;
+use super::terminal::escape;
 use super::{Cli, EXIT_NEGATIVE, EXIT_OK, format_unix_ms};
 use crate::event::Hash;
 use crate::event::wire::to_line;
@@ -85,7 +86,7 @@ fn run_import(
     }
     let mut out = stdout();
     for id in &report.rollout_ids {
-        writeln!(out, "{id}")?;
+        writeln!(out, "{}", escape(id))?;
     }
     out.flush()?;
     Ok(EXIT_OK)
@@ -126,7 +127,7 @@ pub(super) fn rollouts(cli: &Cli, json: bool) -> anyhow::Result<i32> {
         writeln!(
             out,
             "{:<38} {:<10} {:>8}  {}",
-            manifest.rollout_id,
+            escape(&manifest.rollout_id),
             manifest.status.as_str(),
             manifest.event_count,
             manifest
@@ -230,12 +231,16 @@ pub(super) fn verify(cli: &Cli) -> anyhow::Result<i32> {
     let findings = store.verify()?;
     let mut out = stdout();
     if findings.is_empty() {
-        writeln!(out, "ok: store {} is sound", store.path().display())?;
+        writeln!(
+            out,
+            "ok: store {} is sound",
+            escape(&store.path().display().to_string())
+        )?;
         out.flush()?;
         return Ok(EXIT_OK);
     }
     for finding in &findings {
-        writeln!(out, "{finding}")?;
+        writeln!(out, "{}", escape(&finding.to_string()))?;
     }
     out.flush()?;
     eprintln!("{} finding(s)", findings.len());
