@@ -20,5 +20,6 @@ mod environment;
 mod fuzz;
 mod hostile;
 mod output_paths;
+mod readme;
 mod redaction;
 mod reliability;

@@ -115,6 +115,35 @@ impl PayloadSource for Store {
 }
 
 /// Reduces stored rollout `rollout_id` to its state.
+///
+/// # Examples
+///
+/// ```
+/// use tracefold::event::{ExecutionStatus, RolloutStatus};
+/// use tracefold::export::reduce_stored;
+/// use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart};
+/// use tracefold::store::{Store, StoreOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path(), StoreOptions::default())?;
+/// let recorder = Recorder::start(&store, RecorderConfig::default())?;
+/// let rollout = recorder.start_rollout(RolloutStart {
+///     rollout_id: Some("r-1".into()),
+///     trace_id: None,
+///     root: ThreadStart { thread_id: "root".into(), agent_path: "/root".into(), metadata: None },
+/// });
+/// rollout.root().start_turn("turn-1").end(ExecutionStatus::Completed);
+/// rollout.end(RolloutStatus::Completed);
+/// recorder.shutdown()?;
+///
+/// let state = reduce_stored(&store, "r-1")?;
+/// assert_eq!(state.root_thread_id.as_deref(), Some("root"));
+/// assert_eq!(state.threads["root"].agent_path, "/root");
+/// assert_eq!(state.codex_turns.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
 pub fn reduce_stored(store: &Store, rollout_id: &str) -> Result<RolloutTrace> {
     let manifest = store.manifest(rollout_id)?;
     let mut reducer = Reducer::new(rollout_id);
