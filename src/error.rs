@@ -17,6 +17,10 @@ pub enum Error {
     Locked { path: PathBuf, pid: String },
     #[error("store {path}: {message}")]
     Open { path: PathBuf, message: String },
+    /// [`crate::store::Store::open_existing`] found no store (no `db/`
+    /// directory) at `path`, and created nothing.
+    #[error("no store at {path}")]
+    NoStore { path: PathBuf },
     #[error("store i/o: {0}")]
     Sled(String),
     #[error("{context}: {source}")]

@@ -18,3 +18,9 @@ pub mod store;
 pub mod writer;
 
 pub use error::{Error, Result};
+
+/// The README's Rust examples, compiled and run as doc-tests, so the
+/// README works as written (`cargo test` runs them).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

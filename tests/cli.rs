@@ -299,3 +299,198 @@ fn verify_exits_one_with_a_line_per_finding() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.lines().any(|l| l.starts_with("chunk ")), "{stdout}");
 }
+
+/// The commands that only read a store (or change only what is there),
+/// with their arguments; `OUT` stands for an output path.
+const READ_COMMANDS: &[&[&str]] = &[
+    &["rollouts"],
+    &["rollouts", "--json"],
+    &["events", "rollout-example"],
+    &[
+        "payload",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    ],
+    &["stats"],
+    &["verify"],
+    &["reduce", "rollout-example"],
+    &["reduce", "rollout-example", "-o", "OUT"],
+    &[
+        "export",
+        "rollout-example",
+        "--format",
+        "jsonl",
+        "--out",
+        "OUT",
+    ],
+    &[
+        "export",
+        "rollout-example",
+        "--format",
+        "state",
+        "--out",
+        "OUT",
+    ],
+    &[
+        "export",
+        "rollout-example",
+        "--format",
+        "codex-bundle",
+        "--out",
+        "OUT",
+    ],
+    &["diff", "rollout-example", "other-rollout"],
+    &["gc"],
+    &["delete", "rollout-example"],
+];
+
+#[test]
+fn read_commands_on_a_path_without_a_store_fail_and_create_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let out_arg = out.to_str().expect("utf-8");
+    // A mistyped path, and an existing directory that holds no store.
+    let missing = dir.path().join("mistyped-store");
+    let empty = dir.path().join("empty-dir");
+    std::fs::create_dir(&empty).expect("mkdir");
+    for store in [&missing, &empty] {
+        for command in READ_COMMANDS {
+            let args: Vec<&str> = command
+                .iter()
+                .map(|arg| if *arg == "OUT" { out_arg } else { arg })
+                .collect();
+            let err = fails(store, &args);
+            assert_eq!(
+                err.trim_end(),
+                format!("error: no store at {}", store.display()),
+                "{args:?}"
+            );
+            assert!(!out.exists(), "{args:?} wrote its output");
+        }
+    }
+    assert!(!missing.exists(), "a read command created the store");
+    assert_eq!(
+        std::fs::read_dir(&empty).expect("read").count(),
+        0,
+        "a read command wrote into a directory without a store"
+    );
+    // The commands that record still create a store.
+    let sample = example("sample.jsonl");
+    assert_eq!(
+        ok(&missing, &["ingest", sample.to_str().expect("utf-8")]).trim(),
+        "rollout-example"
+    );
+    assert!(ok(&missing, &["verify"]).contains("sound"));
+}
+
+#[test]
+fn the_default_store_is_not_created_by_a_read_command_run_elsewhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracefold"))
+        .current_dir(dir.path())
+        .env_remove("TRACEFOLD_STORE")
+        .arg("verify")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        "error: no store at tracefold-store"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).expect("read").count(), 0);
+}
+
+/// Rollout ids a terminal would act on: a forged line, a colour escape, a
+/// right-to-left override.
+const HOSTILE_IDS: &[&str] = &[
+    "evil\nforged: store is sound",
+    "red\u{1b}[31mcolour\u{1b}[0m",
+    "invoice\u{202e}fdp.exe",
+];
+
+/// Whether `text` holds a raw newline inside a line, an escape character
+/// or a bidirectional override; each line is checked on its own.
+fn assert_no_raw_controls(what: &str, text: &str) {
+    for ch in ['\u{1b}', '\u{202e}', '\r', '\u{7}'] {
+        assert!(!text.contains(ch), "{what}: raw {ch:?} in {text:?}");
+    }
+    assert!(
+        !text.lines().any(|line| line.starts_with("forged")),
+        "{what}: a forged line in {text:?}"
+    );
+}
+
+#[test]
+fn ids_with_newlines_escapes_and_overrides_are_printed_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let mut lines = Vec::new();
+    for id in HOSTILE_IDS {
+        lines.push(line(
+            1,
+            id,
+            None,
+            None,
+            json!({"type": "rollout_started", "trace_id": "t", "root_thread_id": "root"}),
+        ));
+        lines.push(line(
+            2,
+            id,
+            None,
+            None,
+            json!({"type": "thread_started", "thread_id": "root", "agent_path": "/root\n\u{1b}[2Jforged", "metadata_payload": null}),
+        ));
+        if *id == HOSTILE_IDS[0] {
+            // A turn only this rollout has, so a diff names the thread path.
+            lines.push(line(
+                3,
+                id,
+                Some("root"),
+                Some("turn"),
+                json!({"type": "codex_turn_started", "codex_turn_id": "turn", "thread_id": "root"}),
+            ));
+        }
+    }
+    let file = dir.path().join("hostile.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write");
+    let ingested = ok(&store, &["ingest", file.to_str().expect("utf-8")]);
+    assert_no_raw_controls("ingest", &ingested);
+    assert_eq!(
+        ingested.lines().collect::<Vec<_>>(),
+        [
+            "evil\\nforged: store is sound",
+            "red\\x1b[31mcolour\\x1b[0m",
+            "invoice\\u{202e}fdp.exe"
+        ]
+    );
+    let listing = ok(&store, &["rollouts"]);
+    assert_no_raw_controls("rollouts", &listing);
+    assert_eq!(listing.lines().count(), 1 + HOSTILE_IDS.len());
+    assert!(listing.contains("invoice\\u{202e}fdp.exe"), "{listing}");
+    // Machine output keeps the ids exact (JSON escapes them itself).
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&store, &["rollouts", "--json"])).expect("json");
+    assert_eq!(json[0]["rollout_id"], HOSTILE_IDS[0]);
+    // Errors name the id escaped.
+    for id in HOSTILE_IDS {
+        let missing = format!("{id}-missing");
+        let err = fails(&store, &["reduce", &missing]);
+        assert_no_raw_controls("reduce error", &err);
+        assert_eq!(err.lines().count(), 1, "{err:?}");
+    }
+    // The diff report names thread paths escaped.
+    let report = tracefold(&store, &["diff", HOSTILE_IDS[0], HOSTILE_IDS[1]]);
+    assert_eq!(report.status.code(), Some(1));
+    let report = String::from_utf8(report.stdout).expect("utf-8");
+    assert_no_raw_controls("diff", &report);
+    assert!(report.contains("/root\\n\\x1b[2Jforged"), "{report}");
+    // Delete and gc name the rollout escaped.
+    let deleted = ok(&store, &["delete", HOSTILE_IDS[2]]);
+    assert_no_raw_controls("delete", &deleted);
+    assert!(deleted.starts_with("deleted rollout invoice\\u{202e}fdp.exe"));
+    // A store path with a newline, in verify's verdict.
+    let odd_store = dir.path().join("odd\nstore");
+    ok(&odd_store, &["ingest", file.to_str().expect("utf-8")]);
+    let verdict = ok(&odd_store, &["verify"]);
+    assert_no_raw_controls("verify", &verdict);
+    assert_eq!(verdict.lines().count(), 1, "{verdict:?}");
+}

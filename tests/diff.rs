@@ -574,8 +574,8 @@ proptest! {
 
 #[test]
 fn diff_of_an_unknown_rollout_or_a_broken_state_file_exits_with_2() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = dir.path().join("store");
+    // A store that exists, so the unknown rollout is what the error names.
+    let (dir, store, _) = crate::support::seeded_store();
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, "{not json").expect("write");
     let stderr = crate::support::fails(&store, &["diff", "nope", "nope-either"]);

@@ -285,3 +285,320 @@ fn a_damaged_sled_file_gives_a_clear_error_or_findings_never_a_panic() {
     }
     eprintln!("{}", outcomes.join("\n"));
 }
+
+/// A copy of `store` with 64 bytes flipped at `offset` of `db/db`.
+fn flipped_copy(store: &Path, to: &Path, offset: usize) {
+    copy_dir(store, to);
+    let path = to.join("db/db");
+    let mut bytes = std::fs::read(&path).expect("read");
+    for byte in bytes.iter_mut().skip(offset).take(64) {
+        *byte ^= 0x5a;
+    }
+    std::fs::write(&path, bytes).expect("write");
+}
+
+/// Stderr of a CLI run holds one `error:` line and nothing of a raw panic.
+fn assert_one_clean_error_line(what: &str, stderr: &str) {
+    for raw in [
+        "panicked at",
+        "thread '",
+        "RUST_BACKTRACE",
+        "stack backtrace",
+    ] {
+        assert!(!stderr.contains(raw), "{what}: {raw:?} in {stderr}");
+    }
+    assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+    assert!(stderr.starts_with("error: "), "{what}: {stderr}");
+}
+
+#[test]
+fn a_sled_panic_on_a_damaged_store_is_one_error_line_with_sleds_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pristine = dir.path().join("pristine");
+    // Big enough for several sled segments: flips past the first MiB make
+    // sled 0.34.7 panic while recovering its log.
+    ok(
+        &pristine,
+        &[
+            "demo",
+            "--turns",
+            "60",
+            "--seed",
+            "7",
+            "--out",
+            dir.path().join("demo.json").to_str().expect("utf-8"),
+        ],
+    );
+    let len = std::fs::metadata(pristine.join("db/db")).expect("db").len() as usize;
+    assert!(len > (3 << 19), "the demo store is only {len} bytes");
+    // Where sled panics depends on how the writer grouped the demo's
+    // events into segments: try every 32 KiB past the first MiB until it
+    // does (measured: a run of offsets between 1 and 2 MiB).
+    let mut panicked = false;
+    for offset in ((1 << 20)..len.saturating_sub(64)).step_by(32 << 10) {
+        if panicked {
+            break;
+        }
+        let damaged = dir.path().join(format!("damaged-{offset}"));
+        flipped_copy(&pristine, &damaged, offset);
+        let opened = tracefold::store::Store::open_existing(
+            &damaged,
+            tracefold::store::StoreOptions::default(),
+        );
+        let message = match opened {
+            Err(tracefold::Error::Open { message, .. }) => message,
+            Err(other) => panic!("flip at {offset}: unexpected error {other}"),
+            Ok(store) => {
+                drop(store);
+                std::fs::remove_dir_all(&damaged).expect("clean up");
+                continue;
+            }
+        };
+        if !message.starts_with("sled panicked while opening the database (") {
+            std::fs::remove_dir_all(&damaged).expect("clean up");
+            continue;
+        }
+        panicked = true;
+        // sled's own message and where it panicked are in the error, and
+        // the advice is recovery, since this is damage.
+        assert!(message.contains(".rs:"), "{message}");
+        assert!(
+            message.contains("restore the store from a backup"),
+            "{message}"
+        );
+        for command in [&["rollouts"][..], &["verify"][..], &["events", "x"][..]] {
+            let (code, stderr) = run_bounded(&damaged, command);
+            assert_eq!(code, Some(2), "{command:?}: {stderr}");
+            assert_one_clean_error_line(&format!("{command:?} at {offset}"), &stderr);
+            assert!(stderr.contains("sled panicked while opening"), "{stderr}");
+        }
+    }
+    assert!(
+        panicked,
+        "no flip past the first MiB made sled panic: the test no longer reaches sled's panic"
+    );
+}
+
+/// A fault injector that fails the reads whose (1-based) numbers it holds.
+#[derive(Debug)]
+struct FailReads {
+    failing: Vec<u64>,
+    seen: std::sync::atomic::AtomicU64,
+}
+
+impl tracefold::store::FaultInjector for FailReads {
+    fn check(&self, point: tracefold::store::FaultPoint) -> std::io::Result<()> {
+        if point != tracefold::store::FaultPoint::Read {
+            return Ok(());
+        }
+        let n = self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if self.failing.contains(&n) {
+            Err(std::io::Error::from_raw_os_error(
+                tracefold::store::faults::EIO,
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn open_with_faults(
+    store: &Path,
+    faults: std::sync::Arc<dyn tracefold::store::FaultInjector>,
+) -> tracefold::store::Store {
+    tracefold::store::Store::open(
+        store,
+        tracefold::store::StoreOptions {
+            faults: Some(faults),
+            ..tracefold::store::StoreOptions::default()
+        },
+    )
+    .expect("open")
+}
+
+#[test]
+fn verify_goes_on_past_read_errors_and_lists_each() {
+    let (_dir, store, _) = seeded_store();
+    // How many records a clean verify reads.
+    let counter = std::sync::Arc::new(tracefold::store::ScriptedFaults::new());
+    let reads = {
+        let opened = open_with_faults(&store, counter.clone());
+        assert_eq!(opened.verify().expect("verify"), []);
+        counter.reads.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    assert!(reads > 12, "{reads}");
+    // The first record read (a chunk) and the last (the last event) fail.
+    let faults = std::sync::Arc::new(FailReads {
+        failing: vec![1, reads],
+        seen: std::sync::atomic::AtomicU64::new(0),
+    });
+    let findings = open_with_faults(&store, faults).verify().expect("verify");
+    let failed: Vec<String> = findings
+        .iter()
+        .filter(|finding| finding.message.starts_with("read failed: "))
+        .map(|finding| finding.subject.clone())
+        .collect();
+    assert_eq!(failed.len(), 2, "{findings:#?}");
+    assert!(failed[0].starts_with("chunk "), "{failed:?}");
+    assert_eq!(failed[1], "event rollout#1 seq 12", "{failed:?}");
+    // What the unread chunk breaks is reported as well.
+    assert!(
+        findings
+            .iter()
+            .any(|finding| finding.message.contains("missing or damaged")),
+        "{findings:#?}"
+    );
+
+    // Every read failing: a range of more than 8 records is given up after
+    // 8 errors in a row, and verify still ends, having tried every range.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big");
+    let file = crate::support::growing_conversation_jsonl(dir.path(), "r", 20, 5);
+    ok(&big, &["ingest", file.to_str().expect("utf-8")]);
+    let all = std::sync::Arc::new(tracefold::store::ScriptedFaults::new());
+    all.fail_reads(Some(tracefold::store::faults::EIO));
+    let findings = open_with_faults(&big, all.clone())
+        .verify()
+        .expect("verify");
+    let subjects: Vec<&str> = findings
+        .iter()
+        .map(|finding| finding.subject.as_str())
+        .collect();
+    let read_failures = |prefix: &str| {
+        findings
+            .iter()
+            .filter(|finding| {
+                finding.subject.starts_with(prefix) && finding.message.starts_with("read failed: ")
+            })
+            .count()
+    };
+    assert_eq!(read_failures("chunk "), 8, "{subjects:#?}");
+    assert_eq!(read_failures("payload "), 8, "{subjects:#?}");
+    assert_eq!(read_failures("manifest "), 1, "{subjects:#?}");
+    let given_up: Vec<&str> = findings
+        .iter()
+        .filter(|finding| {
+            finding
+                .message
+                .contains("the rest of the range was not checked")
+        })
+        .map(|finding| finding.subject.as_str())
+        .collect();
+    assert_eq!(given_up.len(), 2, "{subjects:#?}");
+    assert!(
+        given_up[0].starts_with("chunks after chunk "),
+        "{given_up:?}"
+    );
+    assert!(
+        given_up[1].starts_with("payloads after payload "),
+        "{given_up:?}"
+    );
+    assert_eq!(findings.len(), 19, "{subjects:#?}");
+}
+
+#[test]
+fn verify_lists_every_damaged_record_on_the_command_line() {
+    let (_dir, store, _) = seeded_store();
+    let damaged_keys = {
+        let db = sled::open(store.join("db")).expect("sled");
+        let tree = db.open_tree("tracefold").expect("tree");
+        let mut damaged = Vec::new();
+        // Two chunks, one recipe and one event, each with a flipped byte.
+        let records: Vec<_> = [(&b"c"[..], 0), (b"c", 1), (b"p", 0), (b"e", 5)]
+            .into_iter()
+            .map(|(prefix, nth)| {
+                tree.scan_prefix(prefix)
+                    .nth(nth)
+                    .expect("record")
+                    .expect("read")
+            })
+            .collect();
+        for (key, value) in records {
+            let mut bytes = value.to_vec();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0xff;
+            tree.insert(&key, bytes).expect("write");
+            damaged.push(key.to_vec());
+        }
+        db.flush().expect("flush");
+        damaged
+    };
+    assert_eq!(damaged_keys.len(), 4);
+    let out = crate::support::tracefold(&store, &["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let chunk_findings = stdout.lines().filter(|l| l.starts_with("chunk ")).count();
+    assert_eq!(chunk_findings, 2, "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("payload ") && l.contains(": recipe: ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("rollout rollout-example seq 6: ")),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(" finding(s)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn events_that_stop_part_way_say_at_which_seq_and_why() {
+    let (_dir, store, _) = seeded_store();
+    let events = ok(&store, &["events", "rollout-example"]);
+    // Remove the recipe of the payload seq 2 cites: its inline export fails.
+    let second: serde_json::Value =
+        serde_json::from_str(events.lines().nth(1).expect("line")).expect("json");
+    let hash = second["payload"]["metadata_payload"]["blake3"]
+        .as_str()
+        .expect("hash")
+        .to_string();
+    {
+        let db = sled::open(store.join("db")).expect("sled");
+        let tree = db.open_tree("tracefold").expect("tree");
+        let mut key = vec![b'p'];
+        key.extend((0..32).map(|i| u8::from_str_radix(&hash[i * 2..i * 2 + 2], 16).expect("hex")));
+        tree.remove(&key).expect("remove recipe");
+        db.flush().expect("flush");
+    }
+    let out =
+        crate::support::tracefold(&store, &["events", "rollout-example", "--inline-payloads"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "the event before it is printed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "error: events of rollout rollout-example stopped at seq 2 of 12 (1 printed): "
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&hash), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    // A damaged event record: the stored-reference listing stops there.
+    {
+        let db = sled::open(store.join("db")).expect("sled");
+        let tree = db.open_tree("tracefold").expect("tree");
+        let (key, value) = tree.scan_prefix(b"e").nth(6).expect("event").expect("read");
+        let mut bytes = value.to_vec();
+        bytes[2] ^= 0xff;
+        tree.insert(&key, bytes).expect("write");
+        db.flush().expect("flush");
+    }
+    let out = crate::support::tracefold(&store, &["events", "rollout-example"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "error: events of rollout rollout-example stopped at seq 7 of 12 (6 printed): corrupt record"
+        ),
+        "{stderr}"
+    );
+}

@@ -16,8 +16,11 @@ mod reducer;
 mod store;
 
 mod crash;
+mod environment;
 mod fuzz;
 mod hostile;
 mod import;
+mod output_paths;
+mod readme;
 mod redaction;
 mod reliability;

@@ -18,7 +18,7 @@ use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart, T
 use tracefold::store::faults::{EIO, ENOSPC};
 use tracefold::store::{FaultInjector, ScriptedFaults, Store, StoreOptions};
 
-use crate::support::{fails, growing_conversation_jsonl, ok, read_events, stats};
+use crate::support::{fails, growing_conversation_jsonl, ok, read_events, seeded_store, stats};
 
 fn start(recorder: &Recorder, rollout: &str) -> TurnRecorder {
     recorder
@@ -97,8 +97,9 @@ fn deleting_a_rollout_and_collecting_garbage_shrinks_the_store_and_the_rest_stil
 
 #[test]
 fn deleting_an_unknown_rollout_is_an_error_naming_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = dir.path().join("store");
+    // A store that exists: on a path without one, every command but the
+    // recording ones stops at "no store at DIR" first.
+    let (_dir, store, _) = seeded_store();
     let err = fails(&store, &["delete", "nope"]);
     assert!(err.contains("rollout nope not found"), "{err}");
 }

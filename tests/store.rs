@@ -248,3 +248,31 @@ fn recorder_handles_are_usable_from_many_threads_at_once() {
     assert_send_sync::<tracefold::recorder::RolloutRecorder>();
     assert_send_sync::<Arc<Recorder>>();
 }
+
+#[test]
+fn open_existing_refuses_a_path_without_a_store_and_creates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let file = dir.path().join("file");
+    std::fs::write(&file, "not a store").expect("write");
+    for path in [&missing, &empty, &file] {
+        match Store::open_existing(path, StoreOptions::default()) {
+            Err(tracefold::Error::NoStore { path: named }) => assert_eq!(&named, path),
+            Err(other) => panic!("{}: {other}", path.display()),
+            Ok(_) => panic!("{} opened", path.display()),
+        }
+    }
+    assert!(!missing.exists());
+    assert_eq!(std::fs::read_dir(&empty).expect("read").count(), 0);
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "not a store");
+    let message = Store::open_existing(&missing, StoreOptions::default())
+        .err()
+        .map(|err| err.to_string());
+    assert_eq!(message, Some(format!("no store at {}", missing.display())));
+    // `open` still creates; then `open_existing` finds it.
+    drop(open(&missing));
+    let reopened = Store::open_existing(&missing, StoreOptions::default()).expect("opens");
+    assert!(reopened.rollouts().expect("rollouts").is_empty());
+}

@@ -59,7 +59,7 @@ pub(super) fn crash_writer(
 ) -> anyhow::Result<i32> {
     let threads = threads.max(1);
     let rollouts = rollouts.max(1);
-    let store = cli.open_store()?;
+    let store = cli.open_or_create_store()?;
     let config = RecorderConfig {
         writer: WriterConfig {
             durability: Durability::GroupCommit {

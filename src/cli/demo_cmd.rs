@@ -1,11 +1,14 @@
 //! `tracefold demo`: run the simulated host, reduce, write the state JSON and
-//! print a summary.
+//! print a summary. With `--out -` the state JSON is standard output, so the
+//! summary goes to standard error instead.
 
+use std::io::Write;
 use std::path::Path;
 
+use super::output::{is_stdout, stdout, write_to};
+use super::terminal::escape;
 use super::{Cli, EXIT_OK};
 use crate::demo::{DemoConfig, run};
-use crate::export::bundle::write_atomically_with;
 use crate::export::reduce_stored;
 use crate::model::{AgentOrigin, RolloutTrace};
 use crate::recorder::{Recorder, RecorderConfig};
@@ -19,7 +22,7 @@ pub(super) fn demo(
     compaction_threshold_bytes: usize,
     out: &Path,
 ) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_or_create_store()?;
     let recorder = Recorder::start(&store, RecorderConfig::default())?;
     let config = DemoConfig {
         turns,
@@ -33,21 +36,31 @@ pub(super) fn demo(
     let recorded_in = started.elapsed();
     let writer = recorder.stats();
     let state = reduce_stored(&store, &report.rollout_id)?;
-    write_atomically_with(out, |out| write_state_json(&state, out))?;
+    write_to(out, |out| write_state_json(&state, out))?;
     let manifest = store.manifest(&report.rollout_id)?;
+    let mut summary: Box<dyn Write> = if is_stdout(out) {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(stdout())
+    };
+    let w = &mut summary;
 
-    println!(
+    writeln!(
+        w,
         "rollout {} ({} events, recorded in {:.0?})",
-        report.rollout_id, manifest.event_count, recorded_in
-    );
-    println!();
-    println!("threads");
+        escape(&report.rollout_id),
+        manifest.event_count,
+        recorded_in
+    )?;
+    writeln!(w)?;
+    writeln!(w, "threads")?;
     print_tree(
+        w,
         &state,
         state.root_thread_id.as_deref().unwrap_or_default(),
         1,
-    );
-    println!();
+    )?;
+    writeln!(w)?;
     let edges_by_kind = |kind: &str| {
         state
             .interaction_edges
@@ -57,22 +70,29 @@ pub(super) fn demo(
             })
             .count()
     };
-    println!(
+    writeln!(
+        w,
         "turns              {:>6}  ({} interrupted)",
         state.codex_turns.len(),
         report.interrupted_turns
-    );
-    println!("inference calls    {:>6}", state.inference_calls.len());
-    println!("conversation items {:>6}", state.conversation_items.len());
-    println!("tool calls         {:>6}", state.tool_calls.len());
-    println!("code cells         {:>6}", state.code_cells.len());
-    println!(
+    )?;
+    writeln!(w, "inference calls    {:>6}", state.inference_calls.len())?;
+    writeln!(
+        w,
+        "conversation items {:>6}",
+        state.conversation_items.len()
+    )?;
+    writeln!(w, "tool calls         {:>6}", state.tool_calls.len())?;
+    writeln!(w, "code cells         {:>6}", state.code_cells.len())?;
+    writeln!(
+        w,
         "terminal ops       {:>6}  ({} sessions)",
         state.terminal_operations.len(),
         state.terminal_sessions.len()
-    );
-    println!("compactions        {:>6}", state.compactions.len());
-    println!(
+    )?;
+    writeln!(w, "compactions        {:>6}", state.compactions.len())?;
+    writeln!(
+        w,
         "edges              {:>6}  (spawn {}, task {}, message {}, result {}, close {})",
         state.interaction_edges.len(),
         edges_by_kind("spawnagent"),
@@ -80,54 +100,74 @@ pub(super) fn demo(
         edges_by_kind("sendmessage"),
         edges_by_kind("agentresult"),
         edges_by_kind("closeagent"),
-    );
-    println!("diagnostics        {:>6}", state.diagnostics.len());
-    println!("events             {:>6}", manifest.event_count);
-    println!();
+    )?;
+    writeln!(w, "diagnostics        {:>6}", state.diagnostics.len())?;
+    writeln!(w, "events             {:>6}", manifest.event_count)?;
+    writeln!(w)?;
     let logical = manifest.logical_payload_bytes;
     let stored = writer.bytes_stored.max(1);
-    println!(
+    writeln!(
+        w,
         "payload bytes      {logical:>10} logical ({} references)",
         manifest.payload_refs
-    );
-    println!(
+    )?;
+    writeln!(
+        w,
         "                   {:>10} stored after chunk dedup + zstd",
         writer.bytes_stored
-    );
-    println!(
+    )?;
+    writeln!(
+        w,
         "dedup ratio        {:>9.1}x",
         logical as f64 / stored as f64
-    );
-    println!();
-    println!("state JSON         {}", out.display());
-    println!("store              {}", store.path().display());
+    )?;
+    writeln!(w)?;
+    let out_name = if is_stdout(out) {
+        "(standard output)".to_string()
+    } else {
+        out.display().to_string()
+    };
+    writeln!(w, "state JSON         {}", escape(&out_name))?;
+    writeln!(
+        w,
+        "store              {}",
+        escape(&store.path().display().to_string())
+    )?;
+    w.flush()?;
     Ok(EXIT_OK)
 }
 
-fn print_tree(state: &RolloutTrace, thread_id: &str, depth: usize) {
+fn print_tree(
+    w: &mut dyn Write,
+    state: &RolloutTrace,
+    thread_id: &str,
+    depth: usize,
+) -> std::io::Result<()> {
     let Some(thread) = state.threads.get(thread_id) else {
-        return;
+        return Ok(());
     };
     let turns = state
         .codex_turns
         .values()
         .filter(|turn| turn.thread_id == thread_id)
         .count();
-    println!(
+    writeln!(
+        w,
         "{}{}  ({} turns, {} items, {:?})",
         "  ".repeat(depth),
-        thread.agent_path,
+        escape(&thread.agent_path),
         turns,
         thread.conversation_item_ids.len(),
         thread.execution.status,
-    );
+    )?;
     for child in state.threads.values() {
         if let AgentOrigin::Spawned {
             parent_thread_id, ..
         } = &child.origin
             && parent_thread_id == thread_id
         {
-            print_tree(state, &child.thread_id, depth + 1);
+            print_tree(w, state, &child.thread_id, depth + 1)?;
         }
     }
+    Ok(())
 }

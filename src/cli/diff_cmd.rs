@@ -3,10 +3,13 @@
 //! state JSON file. Exit 0 equivalent, 1 divergent, 2 on error. The store is
 //! opened only when an argument is not an existing path.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
 
+use super::output::stdout;
+use super::terminal::escape;
 use super::{Cli, EXIT_NEGATIVE, EXIT_OK};
 use crate::diff::{DiffPolicy, diff_with_payloads};
 use crate::export::bundle::{LoadedBundle, read_bundle};
@@ -63,7 +66,7 @@ fn load(arg: &str, store: Option<&Store>, max_payload_bytes: u64) -> anyhow::Res
 pub(super) fn diff(cli: &Cli, a: &str, b: &str, json: bool) -> anyhow::Result<i32> {
     let needs_store = [a, b].iter().any(|arg| !Path::new(arg).exists());
     let store = if needs_store {
-        Some(cli.open_store()?)
+        Some(cli.open_existing_store()?)
     } else {
         None
     };
@@ -76,11 +79,22 @@ pub(super) fn diff(cli: &Cli, a: &str, b: &str, json: bool) -> anyhow::Result<i3
         right.reader(store.as_ref()),
         &DiffPolicy::default(),
     );
+    let mut out = stdout();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!("{report}");
+        // Field by field, so an id holding a newline cannot forge a line.
+        match &report.first {
+            None => writeln!(out, "equivalent")?,
+            Some(first) => {
+                writeln!(out, "{}", escape(&first.to_string()))?;
+                let further = report.further_differences;
+                let plural = if further == 1 { "" } else { "s" };
+                writeln!(out, "({further} further difference{plural})")?;
+            }
+        }
     }
+    out.flush()?;
     Ok(if report.equivalent {
         EXIT_OK
     } else {

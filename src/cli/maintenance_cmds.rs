@@ -6,17 +6,20 @@
 
 use std::io::Write;
 
+use super::output::stdout;
+use super::terminal::escape;
 use super::{Cli, EXIT_OK};
 use crate::store::GcReport;
 
 pub(super) fn delete(cli: &Cli, rollout: &str, no_gc: bool) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let report = store.delete_rollout(rollout)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     writeln!(
         out,
         "deleted rollout {} ({} events)",
-        report.rollout_id, report.events_removed
+        escape(&report.rollout_id),
+        report.events_removed
     )?;
     if !no_gc {
         let before = store.stats()?.disk_bytes;
@@ -24,21 +27,23 @@ pub(super) fn delete(cli: &Cli, rollout: &str, no_gc: bool) -> anyhow::Result<i3
         let after = store.stats()?.disk_bytes;
         print_gc(&mut out, &gc, before, after)?;
     }
+    out.flush()?;
     Ok(EXIT_OK)
 }
 
 pub(super) fn gc(cli: &Cli, json: bool) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let before = store.stats()?.disk_bytes;
     let report = store.gc()?;
     let after = store.stats()?.disk_bytes;
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     if json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {
         print_gc(&mut out, &report, before, after)?;
     }
+    out.flush()?;
     Ok(EXIT_OK)
 }
 

@@ -1,12 +1,19 @@
 //! The command-line interface: argument types, one function per command, and
 //! all printing. The library below never prints and never exits.
+//!
+//! Everything printed for a person (ids, paths, findings, errors) goes
+//! through `terminal::escape`; a panic anywhere becomes one `error:` line and
+//! exit code 2, never a raw panic message; a closed standard output (`| head`)
+//! ends the command quietly.
 
 mod debug_cmds;
 mod demo_cmd;
 mod diff_cmd;
 mod maintenance_cmds;
+mod output;
 mod reduce_cmds;
 mod store_cmds;
+mod terminal;
 
 use std::path::PathBuf;
 
@@ -87,14 +94,14 @@ enum Command {
     /// Reduce a stored rollout to its state JSON
     Reduce {
         rollout: String,
-        /// Output file [default: stdout]
+        /// Output file, `-` for stdout [default: stdout]
         #[arg(short = 'o', long = "out")]
         out: Option<PathBuf>,
     },
     /// Reduce a reference bundle directly, without a store
     ReduceBundle {
         bundle_dir: PathBuf,
-        /// Output file [default: BUNDLE_DIR/state.json]
+        /// Output file, `-` for stdout [default: BUNDLE_DIR/state.json]
         #[arg(short = 'o', long = "out")]
         out: Option<PathBuf>,
         /// Keep every complete line when the last line is torn
@@ -112,7 +119,7 @@ enum Command {
         /// Seed of the scripted host
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        /// Where to write the state JSON
+        /// Where to write the state JSON (`-`: stdout, and the summary goes to stderr)
         #[arg(long, default_value = "demo-state.json")]
         out: PathBuf,
         /// Conversation size (bytes of JSON) past which the root compacts
@@ -124,6 +131,7 @@ enum Command {
         rollout: String,
         #[arg(long, value_enum)]
         format: reduce_cmds::ExportFormat,
+        /// Output path (`-` for stdout with jsonl and state; a new or empty directory for codex-bundle)
         #[arg(long)]
         out: PathBuf,
     },
@@ -170,13 +178,72 @@ impl Cli {
             .unwrap_or_else(|| PathBuf::from("tracefold-store"))
     }
 
-    fn open_store(&self) -> anyhow::Result<Store> {
-        let options = StoreOptions {
+    fn store_options(&self) -> StoreOptions {
+        StoreOptions {
             max_payload_bytes: self.max_payload_bytes,
             ..StoreOptions::default()
-        };
-        Ok(Store::open(self.store_path(), options)?)
+        }
     }
+
+    /// Opens the store, creating it if needed: for the commands that write
+    /// new rollouts (`ingest`, `import-codex`, `demo`).
+    fn open_or_create_store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open(self.store_path(), self.store_options())?)
+    }
+
+    /// Opens the store only if one exists ("no store at DIR" otherwise, and
+    /// nothing created): for every command that reads, or changes only what
+    /// is there.
+    fn open_existing_store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open_existing(
+            self.store_path(),
+            self.store_options(),
+        )?)
+    }
+}
+
+thread_local! {
+    /// The message of a panic on the thread running the command, captured
+    /// by the hook for `main` to print as one `error:` line.
+    static COMMAND_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Replaces the default panic hook, which prints "thread 'main' panicked
+/// at ..." and a backtrace hint: a panic on the command's thread is kept for
+/// `main` to report, and one on any other thread is printed as a single
+/// escaped `error:` line. `RUST_BACKTRACE` set keeps the default report too,
+/// for debugging.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    let command_thread = std::thread::current().id();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = match info.payload().downcast_ref::<&str>() {
+            Some(text) => (*text).to_string(),
+            None => info
+                .payload()
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "a panic without a message".to_string()),
+        };
+        let message = match info.location() {
+            Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
+            None => message,
+        };
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            previous(info);
+        }
+        if std::thread::current().id() == command_thread {
+            COMMAND_PANIC.with(|slot| *slot.borrow_mut() = Some(message));
+        } else {
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("unnamed");
+            eprintln!(
+                "error: internal error in thread {}: {}",
+                terminal::escape(name),
+                terminal::escape(&message)
+            );
+        }
+    }));
 }
 
 /// Runs the command line; returns the process exit code.
@@ -193,10 +260,23 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    match run(&cli) {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
+    install_panic_hook();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&cli)));
+    match outcome {
+        Ok(Ok(code)) => code,
+        Ok(Err(err)) if output::is_stdout_closed(&err) => EXIT_OK,
+        Ok(Err(err)) => {
+            eprintln!("error: {}", terminal::escape(&format!("{err:#}")));
+            EXIT_ERROR
+        }
+        Err(_) => {
+            let message = COMMAND_PANIC
+                .with(|slot| slot.borrow_mut().take())
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            eprintln!(
+                "error: internal error: {}; this is a bug in tracefold, please report it",
+                terminal::escape(&message)
+            );
             EXIT_ERROR
         }
     }

@@ -1,14 +1,17 @@
 //! Reduce and export commands: reduce, reduce-bundle, export.
+//!
+//! Every file output goes through `output::write_to`: `-` is standard
+//! output, a FIFO or device is written in place, a symbolic link is followed,
+//! and only a new path or a regular file is replaced (atomically).
 
-use std::io::Write;
 use std::path::Path;
 
+use super::output::{self, write_to};
 use super::{Cli, EXIT_OK};
 use crate::event::wire::to_line;
-use crate::export::bundle::{read_bundle, write_atomically_with, write_bundle};
+use crate::export::bundle::{read_bundle, write_bundle};
 use crate::export::{PayloadIds, RefStyle, reduce_loaded, reduce_stored, to_wire};
 use crate::ingest::IngestOptions;
-use crate::model::RolloutTrace;
 use crate::reducer::write_state_json;
 
 /// `export --format`.
@@ -22,23 +25,12 @@ pub(super) enum ExportFormat {
     State,
 }
 
-/// Writes the state JSON to `out` (atomically) or to stdout, streaming.
-fn write_output(out: Option<&Path>, state: &RolloutTrace) -> anyhow::Result<()> {
-    match out {
-        Some(path) => write_atomically_with(path, |out| write_state_json(state, out))?,
-        None => {
-            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-            write_state_json(state, &mut stdout)?;
-            stdout.flush()?;
-        }
-    }
-    Ok(())
-}
-
 pub(super) fn reduce(cli: &Cli, rollout: &str, out: Option<&Path>) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let state = reduce_stored(&store, rollout)?;
-    write_output(out, &state)?;
+    write_to(out.unwrap_or(Path::new("-")), |out| {
+        write_state_json(&state, out)
+    })?;
     Ok(EXIT_OK)
 }
 
@@ -57,7 +49,9 @@ pub(super) fn reduce_bundle(
     let bundle = read_bundle(bundle_dir, &options)?;
     let state = reduce_loaded(&bundle)?;
     let default_out = bundle_dir.join("state.json");
-    write_output(Some(out.unwrap_or(&default_out)), &state)?;
+    write_to(out.unwrap_or(&default_out), |out| {
+        write_state_json(&state, out)
+    })?;
     Ok(EXIT_OK)
 }
 
@@ -67,20 +61,25 @@ pub(super) fn export(
     format: ExportFormat,
     out: &Path,
 ) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    if format == ExportFormat::CodexBundle && output::is_stdout(out) {
+        anyhow::bail!(
+            "a codex bundle is a directory and cannot go to standard output; give --out a new or empty directory"
+        );
+    }
+    let store = cli.open_existing_store()?;
     match format {
         ExportFormat::CodexBundle => write_bundle(&store, rollout, out)?,
         ExportFormat::State => {
             let state = reduce_stored(&store, rollout)?;
-            write_atomically_with(out, |out| write_state_json(&state, out))?;
+            write_to(out, |out| write_state_json(&state, out))?;
         }
         ExportFormat::Jsonl => {
             // Streamed line by line. A store error stops the write (leaving
-            // `out` as it was) and is reported as itself.
+            // a file target as it was) and is reported as itself.
             let events = store.events(rollout)?;
             let mut ids = PayloadIds::default();
             let mut failure: Option<anyhow::Error> = None;
-            let written = write_atomically_with(out, |sink| {
+            let written = write_to(out, |sink| {
                 for event in events {
                     let wire = event.and_then(|event| {
                         to_wire(&store, rollout, &event, &mut ids, RefStyle::Inline)

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use super::output::stdout;
+use super::terminal::escape;
 use super::{Cli, EXIT_NEGATIVE, EXIT_OK, format_unix_ms};
 use crate::event::Hash;
 use crate::event::wire::to_line;
@@ -38,7 +40,7 @@ pub(super) fn ingest(
     allow_torn_tail: bool,
     no_redact: bool,
 ) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_or_create_store()?;
     let (source, total) = if file.as_os_str() == "-" {
         let source = JsonlSource {
             name: "<stdin>".to_string(),
@@ -88,16 +90,17 @@ fn run_import(
     for outcome in &report.rollouts {
         eprintln!("{}", describe_outcome(outcome));
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     for id in &report.rollout_ids {
-        writeln!(out, "{id}")?;
+        writeln!(out, "{}", escape(id))?;
     }
+    out.flush()?;
     Ok(EXIT_OK)
 }
 
 /// One line per rollout of an import: what it stored.
 fn describe_outcome(outcome: &RolloutOutcome) -> String {
-    let id = &outcome.rollout_id;
+    let id = escape(&outcome.rollout_id);
     let events = |n: u64| {
         if n == 1 {
             "1 event".to_string()
@@ -126,7 +129,7 @@ pub(super) fn import_codex(
     allow_torn_tail: bool,
     no_redact: bool,
 ) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_or_create_store()?;
     let total = std::fs::metadata(bundle_dir.join("trace.jsonl"))
         .map(|m| m.len())
         .ok();
@@ -136,12 +139,13 @@ pub(super) fn import_codex(
 }
 
 pub(super) fn rollouts(cli: &Cli, json: bool) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let manifests = store.rollouts()?;
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     if json {
         serde_json::to_writer_pretty(&mut out, &manifests)?;
         writeln!(out)?;
+        out.flush()?;
         return Ok(EXIT_OK);
     }
     writeln!(
@@ -153,7 +157,7 @@ pub(super) fn rollouts(cli: &Cli, json: bool) -> anyhow::Result<i32> {
         writeln!(
             out,
             "{:<38} {:<10} {:>8}  {}",
-            manifest.rollout_id,
+            escape(&manifest.rollout_id),
             manifest.status.as_str(),
             manifest.event_count,
             manifest
@@ -161,21 +165,44 @@ pub(super) fn rollouts(cli: &Cli, json: bool) -> anyhow::Result<i32> {
                 .map_or_else(|| "-".to_string(), format_unix_ms)
         )?;
     }
+    out.flush()?;
     Ok(EXIT_OK)
 }
 
 pub(super) fn events(cli: &Cli, rollout: &str, inline_payloads: bool) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let style = if inline_payloads {
         RefStyle::Inline
     } else {
         RefStyle::Stored
     };
+    let manifest = store.manifest(rollout)?;
     let mut ids = PayloadIds::default();
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for event in store.events(rollout)? {
-        let wire = to_wire(&store, rollout, &event?, &mut ids, style)?;
-        writeln!(out, "{}", to_line(&wire))?;
+    let mut out = stdout();
+    for (printed, event) in store.events_of(&manifest).enumerate() {
+        // The events read so far are printed; the error says where the log
+        // stopped and why.
+        let wire = event.and_then(|event| {
+            to_wire(&store, rollout, &event, &mut ids, style).map_err(|err| crate::Error::Event {
+                rollout_id: rollout.to_string(),
+                seq: event.seq,
+                message: err.to_string(),
+            })
+        });
+        match wire {
+            Ok(wire) => writeln!(out, "{}", to_line(&wire))?,
+            Err(err) => {
+                out.flush()?;
+                let (at, why) = match err {
+                    crate::Error::Event { seq, message, .. } => (format!("at seq {seq}"), message),
+                    other => (format!("after seq {printed}"), other.to_string()),
+                };
+                anyhow::bail!(
+                    "events of rollout {rollout} stopped {at} of {} ({printed} printed): {why}",
+                    manifest.event_count
+                );
+            }
+        }
     }
     out.flush()?;
     Ok(EXIT_OK)
@@ -183,19 +210,21 @@ pub(super) fn events(cli: &Cli, rollout: &str, inline_payloads: bool) -> anyhow:
 
 pub(super) fn payload(cli: &Cli, hash: &str) -> anyhow::Result<i32> {
     let hash: Hash = hash.parse()?;
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let bytes = store.read_payload(&hash)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     out.write_all(&bytes)?;
     out.flush()?;
     Ok(EXIT_OK)
 }
 
 pub(super) fn stats(cli: &Cli, json: bool) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let stats = store.stats()?;
+    let mut out = stdout();
     if json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
+        out.flush()?;
         return Ok(EXIT_OK);
     }
     let ratio = |num: u64, den: u64| {
@@ -205,32 +234,45 @@ pub(super) fn stats(cli: &Cli, json: bool) -> anyhow::Result<i32> {
             format!("{:.1}x", num as f64 / den as f64)
         }
     };
-    println!("rollouts               {}", stats.rollouts);
-    println!("events                 {}", stats.events);
-    println!("payload references     {}", stats.payload_refs);
-    println!("distinct payloads      {}", stats.payloads);
-    println!("chunks                 {}", stats.chunks);
-    println!("logical payload bytes  {}", stats.logical_payload_bytes);
-    println!("unique payload bytes   {}", stats.unique_payload_bytes);
-    println!("stored chunk bytes     {}", stats.stored_chunk_bytes);
-    println!("disk bytes             {}", stats.disk_bytes);
-    println!(
+    writeln!(out, "rollouts               {}", stats.rollouts)?;
+    writeln!(out, "events                 {}", stats.events)?;
+    writeln!(out, "payload references     {}", stats.payload_refs)?;
+    writeln!(out, "distinct payloads      {}", stats.payloads)?;
+    writeln!(out, "chunks                 {}", stats.chunks)?;
+    writeln!(
+        out,
+        "logical payload bytes  {}",
+        stats.logical_payload_bytes
+    )?;
+    writeln!(out, "unique payload bytes   {}", stats.unique_payload_bytes)?;
+    writeln!(out, "stored chunk bytes     {}", stats.stored_chunk_bytes)?;
+    writeln!(out, "disk bytes             {}", stats.disk_bytes)?;
+    writeln!(
+        out,
         "dedup + compression    {} (logical / stored)",
         ratio(stats.logical_payload_bytes, stats.stored_chunk_bytes)
-    );
+    )?;
+    out.flush()?;
     Ok(EXIT_OK)
 }
 
 pub(super) fn verify(cli: &Cli) -> anyhow::Result<i32> {
-    let store = cli.open_store()?;
+    let store = cli.open_existing_store()?;
     let findings = store.verify()?;
+    let mut out = stdout();
     if findings.is_empty() {
-        println!("ok: store {} is sound", store.path().display());
+        writeln!(
+            out,
+            "ok: store {} is sound",
+            escape(&store.path().display().to_string())
+        )?;
+        out.flush()?;
         return Ok(EXIT_OK);
     }
     for finding in &findings {
-        println!("{finding}");
+        writeln!(out, "{}", escape(&finding.to_string()))?;
     }
+    out.flush()?;
     eprintln!("{} finding(s)", findings.len());
     Ok(EXIT_NEGATIVE)
 }

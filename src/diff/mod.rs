@@ -145,6 +145,48 @@ impl fmt::Display for DiffReport {
 }
 
 /// Compares two rollouts by their states alone (payloads by raw BLAKE3).
+///
+/// # Examples
+///
+/// Two recordings of the same run are equivalent although every generated
+/// id and time differs; one with an extra turn is not:
+///
+/// ```
+/// use tracefold::diff::{DiffPolicy, diff};
+/// use tracefold::event::{ExecutionStatus, RolloutStatus};
+/// use tracefold::export::reduce_stored;
+/// use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart};
+/// use tracefold::store::{Store, StoreOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path(), StoreOptions::default())?;
+/// let recorder = Recorder::start(&store, RecorderConfig::default())?;
+/// let record = |id: &str, turns: usize| {
+///     let rollout = recorder.start_rollout(RolloutStart {
+///         rollout_id: Some(id.into()),
+///         trace_id: None,
+///         root: ThreadStart { thread_id: format!("{id}-root"), agent_path: "/root".into(), metadata: None },
+///     });
+///     for turn in 0..turns {
+///         rollout.root().start_turn(format!("{id}-turn-{turn}")).end(ExecutionStatus::Completed);
+///     }
+///     rollout.end(RolloutStatus::Completed);
+/// };
+/// record("a", 2);
+/// record("b", 2);
+/// record("c", 3);
+/// recorder.shutdown()?;
+///
+/// let [a, b, c] = ["a", "b", "c"].map(|id| reduce_stored(&store, id));
+/// let (a, b, c) = (a?, b?, c?);
+/// assert!(diff(&a, &b, &DiffPolicy::default()).equivalent);
+/// let report = diff(&a, &c, &DiffPolicy::default());
+/// assert!(!report.equivalent);
+/// assert_eq!(report.first.map(|first| first.thread_path).as_deref(), Some("/root"));
+/// # Ok(())
+/// # }
+/// ```
 pub fn diff(a: &RolloutTrace, b: &RolloutTrace, policy: &DiffPolicy) -> DiffReport {
     diff_with_payloads(a, None, b, None, policy)
 }

@@ -25,6 +25,7 @@ use crate::reducer::MemoryPayloads;
 use crate::store::Store;
 
 use super::PayloadIds;
+use super::output::{resolve_output_path, sync_dir};
 
 /// A bundle read into memory.
 pub struct LoadedBundle {
@@ -101,36 +102,51 @@ fn load_ref(
 /// Writes stored rollout `rollout_id` as a reference bundle at `out`
 /// (`manifest.json`, `trace.jsonl`, `payloads/{n}.json` with each payload's
 /// exact bytes, one file per distinct payload). `out` must not exist or be an
-/// empty directory.
+/// empty directory; a symbolic link is followed to its final target, which
+/// the bundle replaces (the link stays a link).
 pub fn write_bundle(store: &Store, rollout_id: &str, out: &Path) -> Result<()> {
     let manifest = store.manifest(rollout_id)?;
-    if out.exists() {
-        let empty = std::fs::read_dir(out)
-            .map_err(|err| Error::io(format!("read {}", out.display()), err))?
+    let target = resolve_output_path(out)?;
+    let named = if target == out {
+        out.display().to_string()
+    } else {
+        format!("{} (a link to {})", out.display(), target.display())
+    };
+    let existing = match std::fs::symlink_metadata(&target) {
+        Ok(meta) => Some(meta),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(Error::io(format!("inspect {named}"), err)),
+    };
+    if let Some(meta) = &existing {
+        if !meta.is_dir() {
+            return Err(Error::Other(format!(
+                "{named} exists and is not a directory; a codex bundle is a directory"
+            )));
+        }
+        let empty = std::fs::read_dir(&target)
+            .map_err(|err| Error::io(format!("read {named}"), err))?
             .next()
             .is_none();
         if !empty {
             return Err(Error::Other(format!(
-                "{} exists and is not empty; export writes a new bundle",
-                out.display()
+                "{named} exists and is not empty; export writes a new bundle"
             )));
         }
     }
-    let staging = staging_dir(out)?;
+    let staging = staging_dir(&target)?;
     let result = write_bundle_into(store, &manifest, &staging);
     if let Err(err) = result {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(err);
     }
-    if out.exists() {
-        std::fs::remove_dir(out)
-            .map_err(|err| Error::io(format!("replace {}", out.display()), err))?;
+    if existing.is_some() {
+        std::fs::remove_dir(&target).map_err(|err| Error::io(format!("replace {named}"), err))?;
     }
-    std::fs::rename(&staging, out).map_err(|err| {
+    std::fs::rename(&staging, &target).map_err(|err| {
         let _ = std::fs::remove_dir_all(&staging);
-        Error::io(format!("rename into {}", out.display()), err)
+        Error::io(format!("rename into {named}"), err)
     })?;
-    if let Some(parent) = out.parent() {
+    if let Some(parent) = target.parent() {
         sync_dir(parent);
     }
     Ok(())
@@ -226,110 +242,4 @@ pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(|err| Error::io(format!("write {}", path.display()), err))
-}
-
-/// Streams what `write` produces to `path` atomically: a synced temporary
-/// file renamed over the target (the reference wrote state.json in place,
-/// unsynced), written through a buffer so a large output is never held in
-/// memory whole. On any failure (a full disk, an error from `write`) the
-/// temporary file is removed and `path` is left as it was.
-pub fn write_atomically_with(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".to_string());
-    let temp = path.with_file_name(format!(".{name}.tracefold-{}", std::process::id()));
-    let file =
-        File::create(&temp).map_err(|err| Error::io(format!("create {}", temp.display()), err))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let written = write(&mut out)
-        .and_then(|()| {
-            out.into_inner()
-                .map_err(std::io::IntoInnerError::into_error)
-        })
-        .and_then(|file| file.sync_all());
-    if let Err(err) = written {
-        let _ = std::fs::remove_file(&temp);
-        return Err(Error::io(format!("write {}", path.display()), err));
-    }
-    std::fs::rename(&temp, path).map_err(|err| {
-        let _ = std::fs::remove_file(&temp);
-        Error::io(format!("rename into {}", path.display()), err)
-    })?;
-    if let Some(parent) = path.parent() {
-        sync_dir(parent);
-    }
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) {
-    // Best effort: directory fsync makes the rename durable on Linux; some
-    // platforms cannot open a directory for syncing.
-    if let Ok(handle) = File::open(if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    }) {
-        let _ = handle.sync_all();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .expect("read dir")
-            .map(|entry| {
-                entry
-                    .expect("entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn a_streamed_write_replaces_the_target_whole() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("state.json");
-        std::fs::write(&path, "old").expect("seed");
-        // More than the buffer, in many small writes.
-        write_atomically_with(&path, |out| {
-            for n in 0..300_000u32 {
-                writeln!(out, "{n}")?;
-            }
-            Ok(())
-        })
-        .expect("write");
-        let text = std::fs::read_to_string(&path).expect("read");
-        assert_eq!(text.lines().count(), 300_000);
-        assert_eq!(text.lines().last(), Some("299999"));
-        assert_eq!(names(dir.path()), ["state.json"]);
-    }
-
-    #[test]
-    fn a_failed_streamed_write_leaves_the_target_and_no_temporary_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("state.json");
-        std::fs::write(&path, "old").expect("seed");
-        let err = write_atomically_with(&path, |out| {
-            // Past the buffer, so part of it reached the temporary file.
-            out.write_all(&vec![b'x'; 3 << 20])?;
-            Err(std::io::Error::other("no space left (simulated)"))
-        })
-        .expect_err("the failure is reported");
-        let message = err.to_string();
-        assert!(message.contains("state.json"), "{message}");
-        assert!(message.contains("no space left (simulated)"), "{message}");
-        assert_eq!(std::fs::read_to_string(&path).expect("read"), "old");
-        assert_eq!(names(dir.path()), ["state.json"]);
-    }
 }

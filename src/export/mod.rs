@@ -1,5 +1,6 @@
 //! Turning stored events back into the wire format (`events`, `export`),
-//! reference bundles (`bundle`), and reducing stored rollouts and bundles to
+//! reference bundles (`bundle`), output files written where a user pointed
+//! (`output`), and reducing stored rollouts and bundles to
 //! their state (the glue between the store and the pure reducer).
 //!
 //! Payload ids on output are `raw_payload:{n}` (six digits, zero-padded),
@@ -7,6 +8,7 @@
 //! the same log always prints the same ids.
 
 pub mod bundle;
+pub mod output;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -118,6 +120,35 @@ impl PayloadSource for Store {
 }
 
 /// Reduces stored rollout `rollout_id` to its state.
+///
+/// # Examples
+///
+/// ```
+/// use tracefold::event::{ExecutionStatus, RolloutStatus};
+/// use tracefold::export::reduce_stored;
+/// use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart};
+/// use tracefold::store::{Store, StoreOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path(), StoreOptions::default())?;
+/// let recorder = Recorder::start(&store, RecorderConfig::default())?;
+/// let rollout = recorder.start_rollout(RolloutStart {
+///     rollout_id: Some("r-1".into()),
+///     trace_id: None,
+///     root: ThreadStart { thread_id: "root".into(), agent_path: "/root".into(), metadata: None },
+/// });
+/// rollout.root().start_turn("turn-1").end(ExecutionStatus::Completed);
+/// rollout.end(RolloutStatus::Completed);
+/// recorder.shutdown()?;
+///
+/// let state = reduce_stored(&store, "r-1")?;
+/// assert_eq!(state.root_thread_id.as_deref(), Some("root"));
+/// assert_eq!(state.threads["root"].agent_path, "/root");
+/// assert_eq!(state.codex_turns.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
 pub fn reduce_stored(store: &Store, rollout_id: &str) -> Result<RolloutTrace> {
     let manifest = store.manifest(rollout_id)?;
     let mut reducer = Reducer::new(rollout_id);

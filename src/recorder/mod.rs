@@ -35,6 +35,40 @@ pub struct RecorderConfig {
 }
 
 /// The recording side of a store: owns the writer thread.
+///
+/// # Examples
+///
+/// Record a rollout with one turn and one inference call, then end it:
+///
+/// ```
+/// use serde_json::json;
+/// use tracefold::event::{ExecutionStatus, RolloutStatus};
+/// use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart};
+/// use tracefold::store::{Store, StoreOptions};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path(), StoreOptions::default())?;
+/// let recorder = Recorder::start(&store, RecorderConfig::default())?;
+/// let rollout = recorder.start_rollout(RolloutStart {
+///     rollout_id: Some("r-1".into()),
+///     trace_id: None,
+///     root: ThreadStart { thread_id: "root".into(), agent_path: "/root".into(), metadata: None },
+/// });
+/// let turn = rollout.root().start_turn("turn-1");
+/// let call = turn.start_inference("gpt-5", "openai", || json!({"input": []}));
+/// call.completed(Some("resp-1"), None, || json!({"output_items": []}));
+/// turn.end(ExecutionStatus::Completed);
+/// rollout.end(RolloutStatus::Completed);
+/// recorder.flush()?; // durable from here on
+///
+/// let manifest = store.manifest("r-1")?;
+/// assert_eq!(manifest.status, RolloutStatus::Completed);
+/// assert_eq!(store.events("r-1")?.count() as u64, manifest.event_count);
+/// recorder.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Recorder {
     writer: Arc<WriterHandle>,

@@ -147,6 +147,12 @@ pub(super) fn recover(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether `path` holds a store whose compaction stopped between moving the
+/// old database aside and putting the copy in its place.
+pub(super) fn interrupted_swap(path: &Path) -> bool {
+    !path.join(SLED_DIR_NAME).exists() && path.join(OLD_DIR_NAME).is_dir()
+}
+
 fn rename(from: &Path, to: &Path) -> Result<()> {
     std::fs::rename(from, to).map_err(|err| {
         Error::io(

@@ -1,6 +1,6 @@
 //! Fault injection: a seam the store consults before every sled batch and
-//! every flush, so tests can make them fail the way a full disk or a broken
-//! device would.
+//! every flush, and for every record `verify` reads, so tests can make them
+//! fail the way a full disk, a broken device or a damaged page would.
 //!
 //! A store opened without an injector (`StoreOptions::faults` is `None`, the
 //! default) pays one `Option` check per batch and flush and behaves exactly
@@ -16,6 +16,10 @@ pub enum FaultPoint {
     ApplyBatch,
     /// A sled flush (fsync).
     Flush,
+    /// One record read by `verify`'s walk of the store (consulted after
+    /// sled returned it, so a failure stands for a record that could not be
+    /// read and the walk moves past it).
+    Read,
 }
 
 /// Decides, before each batch and flush, whether it fails.
@@ -36,9 +40,11 @@ pub struct ScriptedFaults {
     /// 0: no fault armed.
     batch_errno: AtomicI32,
     flush_errno: AtomicI32,
+    read_errno: AtomicI32,
     /// Operations seen (failed ones included).
     pub batches: AtomicU64,
     pub flushes: AtomicU64,
+    pub reads: AtomicU64,
 }
 
 impl ScriptedFaults {
@@ -56,6 +62,12 @@ impl ScriptedFaults {
     pub fn fail_flushes(&self, errno: Option<i32>) {
         self.flush_errno.store(errno.unwrap_or(0), Ordering::SeqCst);
     }
+
+    /// Every later record read by `verify` fails with `errno` (`None`:
+    /// reads succeed again).
+    pub fn fail_reads(&self, errno: Option<i32>) {
+        self.read_errno.store(errno.unwrap_or(0), Ordering::SeqCst);
+    }
 }
 
 impl FaultInjector for ScriptedFaults {
@@ -63,6 +75,7 @@ impl FaultInjector for ScriptedFaults {
         let (errno, seen) = match point {
             FaultPoint::ApplyBatch => (&self.batch_errno, &self.batches),
             FaultPoint::Flush => (&self.flush_errno, &self.flushes),
+            FaultPoint::Read => (&self.read_errno, &self.reads),
         };
         seen.fetch_add(1, Ordering::SeqCst);
         match errno.load(Ordering::SeqCst) {

@@ -24,6 +24,7 @@
 
 mod compact;
 pub mod faults;
+mod panic_guard;
 pub mod payload;
 mod retention;
 mod verify;
@@ -218,11 +219,74 @@ impl Store {
     ///
     /// Fails with [`Error::Locked`] naming the holder's pid when another
     /// process (or another `Store` in this one) still has the store open
-    /// after `options.lock_wait`.
+    /// after `options.lock_wait`. Use [`Store::open_existing`] to read a
+    /// store without ever creating one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracefold::store::{Store, StoreOptions};
+    ///
+    /// # fn main() -> tracefold::Result<()> {
+    /// let dir = tempfile::tempdir().map_err(|err| tracefold::Error::io("tempdir", err))?;
+    /// let store = Store::open(dir.path().join("store"), StoreOptions::default())?;
+    /// assert!(store.rollouts()?.is_empty());
+    /// assert!(store.verify()?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        std::fs::create_dir_all(&path)
-            .map_err(|err| Error::io(format!("create store directory {}", path.display()), err))?;
+        std::fs::create_dir_all(&path).map_err(|err| {
+            environment_failure(&path, "create the store directory", &err).unwrap_or_else(|| {
+                Error::io(format!("create store directory {}", path.display()), err)
+            })
+        })?;
+        Store::open_dir(path, options)
+    }
+
+    /// Opens the store in directory `path` only if one is there: never
+    /// creates a directory, a lock file or a database. Fails with
+    /// [`Error::NoStore`] when `path` holds no store (no `db/` directory),
+    /// so a mistyped path is an error instead of a new, empty store.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracefold::store::{Store, StoreOptions};
+    ///
+    /// # fn main() -> tracefold::Result<()> {
+    /// let dir = tempfile::tempdir().map_err(|err| tracefold::Error::io("tempdir", err))?;
+    /// let missing = Store::open_existing(dir.path().join("typo"), StoreOptions::default());
+    /// assert!(matches!(missing, Err(tracefold::Error::NoStore { .. })));
+    /// assert!(!dir.path().join("typo").exists());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_existing(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        match std::fs::metadata(path.join(SLED_DIR_NAME)) {
+            Ok(meta) if meta.is_dir() => {}
+            // A compaction interrupted between its renames (finished on open).
+            _ if compact::interrupted_swap(&path) => {}
+            Ok(_) => return Err(Error::NoStore { path }),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Err(Error::NoStore { path });
+            }
+            Err(err) => {
+                return Err(Error::io(format!("inspect store {}", path.display()), err));
+            }
+        }
+        Store::open_dir(path, options)
+    }
+
+    /// Opens the store in the existing directory `path`.
+    fn open_dir(path: PathBuf, options: StoreOptions) -> Result<Store> {
         let lock = acquire_lock(&path, options.lock_wait)?;
         compact::recover(&path)?;
         let config = sled::Config::new()
@@ -230,58 +294,23 @@ impl Store {
             .cache_capacity(options.cache_capacity_bytes)
             .flush_every_ms(options.background_flush_ms);
         // sled 0.34 can panic on a damaged log instead of returning an error;
-        // a panic must not take the host (or the CLI) down with a backtrace.
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_sled(&config)));
-        let db = match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(err)) => {
+        // a panic must not take the host (or the CLI) down, nor print its
+        // backtrace on the host's stderr.
+        let opened = panic_guard::catch_sled_panic(|| {
+            let db = open_sled(&config).map_err(|err| sled_open_failure(&path, &err))?;
+            let (tree, next_rollout_num) = open_tree(&path, &db)?;
+            Ok::<_, Error>((db, tree, next_rollout_num))
+        });
+        let (db, tree, next_rollout_num) = match opened {
+            Ok(opened) => opened?,
+            Err(panic) => {
                 return Err(Error::Open {
                     path: path.clone(),
                     message: format!(
-                        "sled could not open the database: {err}; if the files under db/ are damaged, restore the store from a backup or re-import its rollouts into a new store"
+                        "sled panicked while opening the database ({panic}): its files under db/ are damaged; restore the store from a backup or re-import its rollouts into a new store"
                     ),
                 });
             }
-            Err(_) => {
-                return Err(Error::Open {
-                    path: path.clone(),
-                    message: "sled panicked while opening the database (its files under db/ are damaged); restore the store from a backup or re-import its rollouts into a new store".to_string(),
-                });
-            }
-        };
-        let tree = db.open_tree(TREE_NAME)?;
-        match tree.get(META_FORMAT_KEY)? {
-            None => {
-                tree.insert(META_FORMAT_KEY, &[STORE_FORMAT_VERSION])?;
-            }
-            Some(version) if version.as_ref() == [STORE_FORMAT_VERSION] => {}
-            Some(version) => {
-                return Err(Error::Open {
-                    path,
-                    message: format!(
-                        "store format version {:?} is not supported (this build reads {STORE_FORMAT_VERSION})",
-                        version.as_ref()
-                    ),
-                });
-            }
-        }
-        let next_rollout_num = match tree.scan_prefix([PREFIX_MANIFEST]).next_back() {
-            Some(entry) => {
-                let (key, _) = entry?;
-                decode_num(&key[1..]).map_or(1, |num| num + 1)
-            }
-            None => 1,
-        };
-        // Events left by an interrupted delete keep their number taken until
-        // gc removes them, so a new rollout never inherits them.
-        let next_rollout_num = match tree.scan_prefix([PREFIX_EVENT]).next_back() {
-            Some(entry) => {
-                let (key, _) = entry?;
-                key.get(1..9)
-                    .and_then(decode_num)
-                    .map_or(next_rollout_num, |num| next_rollout_num.max(num + 1))
-            }
-            None => next_rollout_num,
         };
         Ok(Store {
             inner: Arc::new(StoreInner {
@@ -622,6 +651,49 @@ impl Store {
     }
 }
 
+/// Opens the store's tree in an opened database, checks (or, in a new
+/// store, writes) the format version, and finds the next free rollout
+/// number.
+fn open_tree(path: &Path, db: &sled::Db) -> Result<(sled::Tree, u64)> {
+    let sled_failure = |err: sled::Error| sled_open_failure(path, &err);
+    let tree = db.open_tree(TREE_NAME).map_err(sled_failure)?;
+    match tree.get(META_FORMAT_KEY).map_err(sled_failure)? {
+        None => {
+            tree.insert(META_FORMAT_KEY, &[STORE_FORMAT_VERSION])
+                .map_err(sled_failure)?;
+        }
+        Some(version) if version.as_ref() == [STORE_FORMAT_VERSION] => {}
+        Some(version) => {
+            return Err(Error::Open {
+                path: path.to_path_buf(),
+                message: format!(
+                    "store format version {:?} is not supported (this build reads {STORE_FORMAT_VERSION})",
+                    version.as_ref()
+                ),
+            });
+        }
+    }
+    let next_rollout_num = match tree.scan_prefix([PREFIX_MANIFEST]).next_back() {
+        Some(entry) => {
+            let (key, _) = entry.map_err(sled_failure)?;
+            decode_num(&key[1..]).map_or(1, |num| num + 1)
+        }
+        None => 1,
+    };
+    // Events left by an interrupted delete keep their number taken until
+    // gc removes them, so a new rollout never inherits them.
+    let next_rollout_num = match tree.scan_prefix([PREFIX_EVENT]).next_back() {
+        Some(entry) => {
+            let (key, _) = entry.map_err(sled_failure)?;
+            key.get(1..9)
+                .and_then(decode_num)
+                .map_or(next_rollout_num, |num| next_rollout_num.max(num + 1))
+        }
+        None => next_rollout_num,
+    };
+    Ok((tree, next_rollout_num))
+}
+
 fn lock_state(mutex: &Mutex<WriteState>) -> MutexGuard<'_, WriteState> {
     // A panic while holding the lock leaves caches that may be ahead of sled;
     // the caches are only hints backed by lookups, so keep going.
@@ -646,7 +718,10 @@ fn acquire_lock(dir: &Path, wait: std::time::Duration) -> Result<File> {
         .create(true)
         .truncate(false)
         .open(&lock_path)
-        .map_err(|err| Error::io(format!("open lock file {}", lock_path.display()), err))?;
+        .map_err(|err| {
+            let doing = format!("open the lock file {}", lock_path.display());
+            environment_failure(dir, &doing, &err).unwrap_or_else(|| Error::io(doing, err))
+        })?;
     let locked = retry_while_held(
         wait,
         || file.try_lock(),
@@ -676,8 +751,63 @@ fn acquire_lock(dir: &Path, wait: std::time::Duration) -> Result<File> {
         .and_then(|()| file.rewind())
         .and_then(|()| writeln!(file, "{}", std::process::id()))
         .and_then(|()| file.flush());
-    written.map_err(|err| Error::io(format!("write lock file {}", lock_path.display()), err))?;
-    Ok(file)
+    match written {
+        Ok(()) => Ok(file),
+        // The pid only names the holder to a second opener; a full disk must
+        // not keep a reader out of its store. The lock itself is held.
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) =>
+        {
+            Ok(file)
+        }
+        Err(err) => Err(Error::io(
+            format!("write lock file {}", lock_path.display()),
+            err,
+        )),
+    }
+}
+
+/// An I/O failure while opening a store whose cause is the machine, not the
+/// store: a read-only file system, a full disk, a missing permission. Worded
+/// by its cause and with what the user can do, never as damage. `None` for
+/// any other failure.
+fn environment_failure(path: &Path, doing: &str, err: &std::io::Error) -> Option<Error> {
+    let advice = match err.kind() {
+        std::io::ErrorKind::ReadOnlyFilesystem => {
+            "the file system holding the store is read-only, and sled 0.34 opens its database for writing even to read it; copy the store directory to a writable file system and use the copy"
+        }
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            "the device holding the store is full, and sled 0.34 writes up to one 512 KiB segment whenever it opens a database, even to read it; free at least 512 KiB there (or copy the store elsewhere) and retry"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "this user may not write the store's files, and sled 0.34 opens its database for writing even to read it; run as the store's owner or copy the store"
+        }
+        _ => return None,
+    };
+    Some(Error::Open {
+        path: path.to_path_buf(),
+        message: format!("cannot {doing}: {err}; {advice}"),
+    })
+}
+
+/// The error for sled refusing to open the database: the machine's fault
+/// (read-only, full, no permission) said as such; anything else may be
+/// damage, and says how to recover.
+fn sled_open_failure(path: &Path, err: &sled::Error) -> Error {
+    if let sled::Error::Io(io) = err
+        && let Some(failure) = environment_failure(path, "open the database under db/", io)
+    {
+        return failure;
+    }
+    Error::Open {
+        path: path.to_path_buf(),
+        message: format!(
+            "sled could not open the database: {err}; if the files under db/ are damaged, restore the store from a backup or re-import its rollouts into a new store"
+        ),
+    }
 }
 
 /// Opens sled, waiting out its own file lock for a bounded time.
@@ -836,7 +966,15 @@ impl Iterator for EventIter {
                     ),
                 }));
             }
-            Some(Err(err)) => return Some(Err(err.into())),
+            Some(Err(err)) => {
+                // A read error may repeat forever; the log ends here.
+                self.expected_seq = Seq::MAX;
+                return Some(Err(Error::Event {
+                    rollout_id: self.rollout_id.clone(),
+                    seq,
+                    message: format!("the store could not read it: {err}"),
+                }));
+            }
             Some(Ok(entry)) => entry,
         };
         let (key, value) = entry;

@@ -2,20 +2,29 @@
 //! contiguity from seq 1, and that every payload an event cites is stored.
 //!
 //! It only reads. Each problem becomes one [`Finding`]; it never stops at the
-//! first.
+//! first. A record sled cannot read (an I/O error, a damaged page, a panic
+//! inside sled) is a finding too, naming the key range and the last key read,
+//! and the walk goes on; a range that keeps failing is given up after
+//! [`READ_ERRORS_IN_A_ROW_MAX`] errors in a row, so a broken iterator cannot
+//! loop forever, and the other ranges are still checked.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 
 use serde::Serialize;
 
 use super::{
     PREFIX_CHUNK, PREFIX_EVENT, PREFIX_MANIFEST, PREFIX_PAYLOAD, Store, decode_event,
-    decode_manifest, decode_num, describe_key, hash_from_key, payload,
+    decode_manifest, decode_num, describe_key, hash_from_key, panic_guard, payload,
 };
 use crate::codec;
 use crate::error::Result;
 use crate::event::Hash;
-use crate::store::Recipe;
+use crate::store::{FaultPoint, Recipe};
+
+/// Read errors in a row after which the walk of one key range stops: sled's
+/// iterator returns the same error again when it cannot get past a page.
+pub(super) const READ_ERRORS_IN_A_ROW_MAX: usize = 8;
 
 /// One problem `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,116 +47,201 @@ fn finding(subject: impl Into<String>, message: impl Into<String>) -> Finding {
     }
 }
 
+/// Walks every record under `prefix` (the key range called `range` in
+/// findings) in key order, handing each to `visit`, which may stop the walk.
+/// A read error becomes a finding and the walk goes on with the next record.
+fn walk(
+    store: &Store,
+    prefix: &[u8],
+    range: &str,
+    findings: &mut Vec<Finding>,
+    mut visit: impl FnMut(&[u8], &[u8], &mut Vec<Finding>) -> ControlFlow<()>,
+) {
+    let mut records = store.tree().scan_prefix(prefix);
+    let mut last_key: Option<Vec<u8>> = None;
+    let mut errors_in_a_row = 0usize;
+    let position = |last_key: &Option<Vec<u8>>| match last_key {
+        Some(key) => format!("{range} after {}", describe_key(key)),
+        None => format!("{range} from its start"),
+    };
+    loop {
+        let (subject, error) = match panic_guard::catch_sled_panic(|| records.next()) {
+            Ok(None) => return,
+            Ok(Some(Ok((key, value)))) => match store.inject(FaultPoint::Read) {
+                Ok(()) => {
+                    errors_in_a_row = 0;
+                    let flow = visit(&key, &value, findings);
+                    last_key = Some(key.to_vec());
+                    if flow.is_break() {
+                        return;
+                    }
+                    continue;
+                }
+                // An injected failure stands for this record's read.
+                Err(err) => {
+                    last_key = Some(key.to_vec());
+                    (describe_key(&key), err.to_string())
+                }
+            },
+            Ok(Some(Err(err))) => (position(&last_key), err.to_string()),
+            Err(panic) => {
+                findings.push(finding(
+                    position(&last_key),
+                    format!(
+                        "sled panicked while reading ({panic}); the rest of the range was not checked"
+                    ),
+                ));
+                return;
+            }
+        };
+        findings.push(finding(subject, format!("read failed: {error}")));
+        errors_in_a_row += 1;
+        if errors_in_a_row >= READ_ERRORS_IN_A_ROW_MAX {
+            findings.push(finding(
+                position(&last_key),
+                format!(
+                    "{errors_in_a_row} read errors in a row; the rest of the range was not checked"
+                ),
+            ));
+            return;
+        }
+    }
+}
+
 pub(super) fn verify(store: &Store) -> Result<Vec<Finding>> {
-    let tree = store.tree();
     let mut findings = Vec::new();
 
     // Chunks: each decodes and hashes to its key.
     let mut chunks = BTreeSet::new();
-    for entry in tree.scan_prefix([PREFIX_CHUNK]) {
-        let (key, value) = entry?;
-        let Some(hash) = hash_from_key(&key) else {
-            findings.push(finding(describe_key(&key), "malformed chunk key"));
-            continue;
-        };
-        match payload::decode_chunk(&hash, &value) {
-            Ok(_) => {
-                chunks.insert(hash);
+    walk(
+        store,
+        &[PREFIX_CHUNK],
+        "chunks",
+        &mut findings,
+        |key, value, findings| {
+            let Some(hash) = hash_from_key(key) else {
+                findings.push(finding(describe_key(key), "malformed chunk key"));
+                return ControlFlow::Continue(());
+            };
+            match payload::decode_chunk(&hash, value) {
+                Ok(_) => {
+                    chunks.insert(hash);
+                }
+                Err(message) => findings.push(finding(format!("chunk {hash}"), message)),
             }
-            Err(message) => findings.push(finding(format!("chunk {hash}"), message)),
-        }
-    }
+            ControlFlow::Continue(())
+        },
+    );
 
     // Payloads: each recipe decodes, its chunks exist, and the whole payload
     // hashes to its key.
     let mut payloads = BTreeSet::new();
-    for entry in tree.scan_prefix([PREFIX_PAYLOAD]) {
-        let (key, value) = entry?;
-        let Some(hash) = hash_from_key(&key) else {
-            findings.push(finding(describe_key(&key), "malformed payload key"));
-            continue;
-        };
-        let subject = format!("payload {hash}");
-        let recipe: Recipe = match codec::decode_record(&key, &value) {
-            Ok(recipe) => recipe,
-            Err(err) => {
-                findings.push(finding(subject, format!("recipe: {err}")));
-                continue;
+    walk(
+        store,
+        &[PREFIX_PAYLOAD],
+        "payloads",
+        &mut findings,
+        |key, value, findings| {
+            let Some(hash) = hash_from_key(key) else {
+                findings.push(finding(describe_key(key), "malformed payload key"));
+                return ControlFlow::Continue(());
+            };
+            let subject = format!("payload {hash}");
+            let recipe: Recipe = match codec::decode_record(key, value) {
+                Ok(recipe) => recipe,
+                Err(err) => {
+                    findings.push(finding(subject, format!("recipe: {err}")));
+                    return ControlFlow::Continue(());
+                }
+            };
+            let missing: Vec<&Hash> = recipe
+                .entries
+                .iter()
+                .filter(|entry| !chunks.contains(*entry))
+                .collect();
+            if let Some(first) = missing.first() {
+                findings.push(finding(
+                    subject,
+                    format!(
+                        "{} chunk(s) missing or damaged, first {first}",
+                        missing.len()
+                    ),
+                ));
+                return ControlFlow::Continue(());
             }
-        };
-        let missing: Vec<&Hash> = recipe
-            .entries
-            .iter()
-            .filter(|entry| !chunks.contains(*entry))
-            .collect();
-        if let Some(first) = missing.first() {
-            findings.push(finding(
-                subject,
-                format!(
-                    "{} chunk(s) missing or damaged, first {first}",
-                    missing.len()
-                ),
-            ));
-            continue;
-        }
-        match store.read_payload(&hash) {
-            Ok(_) => {
-                payloads.insert(hash);
+            match store.read_payload(&hash) {
+                Ok(_) => {
+                    payloads.insert(hash);
+                }
+                Err(err) => findings.push(finding(subject, err.to_string())),
             }
-            Err(err) => findings.push(finding(subject, err.to_string())),
-        }
-    }
+            ControlFlow::Continue(())
+        },
+    );
 
     // Logs: contiguous from 1 to the manifest's count; every record decodes;
     // every cited payload is stored.
     let mut manifests = Vec::new();
-    for entry in tree.scan_prefix([PREFIX_MANIFEST]) {
-        let (key, value) = entry?;
-        match decode_manifest(&key, &value) {
-            Ok(manifest) => manifests.push(manifest),
-            Err(err) => findings.push(finding(describe_key(&key), err.to_string())),
-        }
-    }
+    walk(
+        store,
+        &[PREFIX_MANIFEST],
+        "manifests",
+        &mut findings,
+        |key, value, findings| {
+            match decode_manifest(key, value) {
+                Ok(manifest) => manifests.push(manifest),
+                Err(err) => findings.push(finding(describe_key(key), err.to_string())),
+            }
+            ControlFlow::Continue(())
+        },
+    );
     for manifest in &manifests {
         let id = &manifest.rollout_id;
         let mut prefix = vec![PREFIX_EVENT];
         prefix.extend_from_slice(&manifest.rollout_num.to_be_bytes());
         let mut expected = 1u64;
-        for entry in tree.scan_prefix(&prefix) {
-            let (key, value) = entry?;
-            let seq = decode_num(&key[9..]).unwrap_or_default();
-            if seq > manifest.event_count {
-                findings.push(finding(
-                    format!("rollout {id} seq {seq}"),
-                    format!(
-                        "stored beyond the manifest's last seq {} (an unfinished write)",
-                        manifest.event_count
-                    ),
-                ));
-                break;
-            }
-            if seq != expected {
-                findings.push(finding(
-                    format!("rollout {id} seq {expected}"),
-                    format!("missing (next stored seq is {seq})"),
-                ));
-                expected = seq;
-            }
-            expected += 1;
-            match decode_event(id, &key, &value) {
-                Ok(event) => event.payload.for_each_ref(|r| {
-                    if !payloads.contains(&r.hash) {
-                        findings.push(finding(
-                            format!("rollout {id} seq {seq}"),
-                            format!("cites payload {} which is missing or damaged", r.hash),
-                        ));
-                    }
-                }),
-                Err(err) => {
-                    findings.push(finding(format!("rollout {id} seq {seq}"), err.to_string()))
+        let range = format!("events of rollout {id}");
+        walk(
+            store,
+            &prefix,
+            &range,
+            &mut findings,
+            |key, value, findings| {
+                let seq = decode_num(&key[9..]).unwrap_or_default();
+                if seq > manifest.event_count {
+                    findings.push(finding(
+                        format!("rollout {id} seq {seq}"),
+                        format!(
+                            "stored beyond the manifest's last seq {} (an unfinished write)",
+                            manifest.event_count
+                        ),
+                    ));
+                    return ControlFlow::Break(());
                 }
-            }
-        }
+                if seq != expected {
+                    findings.push(finding(
+                        format!("rollout {id} seq {expected}"),
+                        format!("missing (next stored seq is {seq})"),
+                    ));
+                    expected = seq;
+                }
+                expected += 1;
+                match decode_event(id, key, value) {
+                    Ok(event) => event.payload.for_each_ref(|r| {
+                        if !payloads.contains(&r.hash) {
+                            findings.push(finding(
+                                format!("rollout {id} seq {seq}"),
+                                format!("cites payload {} which is missing or damaged", r.hash),
+                            ));
+                        }
+                    }),
+                    Err(err) => {
+                        findings.push(finding(format!("rollout {id} seq {seq}"), err.to_string()))
+                    }
+                }
+                ControlFlow::Continue(())
+            },
+        );
         if expected <= manifest.event_count {
             findings.push(finding(
                 format!("rollout {id}"),
