@@ -58,7 +58,7 @@ fn matches(expected: &str, actual: &str) -> bool {
 }
 
 /// A line with run-dependent values masked: UUIDs, durations, and the
-/// numbers of the demo's stored-bytes and ratio lines.
+/// numbers of the demo's stored-bytes, disk and ratio lines.
 fn masked(line: &str) -> String {
     let words: Vec<String> = line
         .split(' ')
@@ -84,7 +84,10 @@ fn masked(line: &str) -> String {
         })
         .collect();
     let line = words.join(" ");
-    if line.contains("stored after chunk dedup") || line.starts_with("dedup ratio") {
+    if line.contains("stored after chunk dedup")
+        || line.starts_with("dedup ratio")
+        || line.starts_with("store on disk")
+    {
         return line
             .chars()
             .map(|c| {

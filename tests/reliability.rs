@@ -96,6 +96,45 @@ fn deleting_a_rollout_and_collecting_garbage_shrinks_the_store_and_the_rest_stil
 }
 
 #[test]
+fn deleting_every_rollout_gives_the_disk_space_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let names = ["a", "b", "c"];
+    for (seed, name) in names.iter().enumerate() {
+        let file = growing_conversation_jsonl(dir.path(), name, 200, seed as u64);
+        ok(&store, &["ingest", file.to_str().expect("utf-8")]);
+    }
+    let full = number(&stats(&store), "disk_bytes");
+    for name in names {
+        ok(&store, &["delete", name]);
+    }
+    let empty = stats(&store);
+    eprintln!(
+        "disk bytes: {full} with three rollouts, {} after deleting them",
+        empty["disk_bytes"]
+    );
+    assert_eq!(number(&empty, "chunks"), 0);
+    assert!(
+        number(&empty, "disk_bytes") < full / 2,
+        "the store directory did not shrink: {full} -> {}",
+        empty["disk_bytes"]
+    );
+    ok(&store, &["verify"]);
+    // Nothing is left to give back: a second gc does not rewrite the store.
+    let again: Value = serde_json::from_str(&ok(&store, &["gc", "--json"])).expect("json");
+    assert_eq!(again["compacted"], Value::Null);
+    // The store still works: the rollouts ingest again, and stats tells
+    // the logical-to-disk ratio beside the chunk ratio.
+    let file = dir.path().join("a.jsonl");
+    ok(&store, &["ingest", file.to_str().expect("utf-8")]);
+    let printed = ok(&store, &["stats"]);
+    assert!(
+        printed.contains("on disk") && printed.contains("logical payload bytes / disk bytes"),
+        "{printed}"
+    );
+}
+
+#[test]
 fn deleting_an_unknown_rollout_is_an_error_naming_it() {
     // A store that exists: on a path without one, every command but the
     // recording ones stops at "no store at DIR" first.

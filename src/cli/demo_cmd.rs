@@ -121,6 +121,15 @@ pub(super) fn demo(
         "dedup ratio        {:>9.1}x",
         logical as f64 / stored as f64
     )?;
+    // The honest figure: everything the store directory holds (sled's own
+    // files and overhead included, and any earlier rollouts).
+    store.flush()?;
+    let disk = store.stats()?.disk_bytes;
+    writeln!(
+        w,
+        "store on disk      {disk:>10} bytes ({:.1}x this rollout's logical bytes)",
+        logical as f64 / disk.max(1) as f64
+    )?;
     writeln!(w)?;
     let out_name = if is_stdout(out) {
         "(standard output)".to_string()

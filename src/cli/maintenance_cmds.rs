@@ -9,9 +9,16 @@ use std::io::Write;
 use super::output::stdout;
 use super::terminal::escape;
 use super::{Cli, EXIT_OK};
-use crate::store::GcReport;
+use serde::Serialize;
 
-pub(super) fn delete(cli: &Cli, rollout: &str, no_gc: bool) -> anyhow::Result<i32> {
+use crate::store::{CompactReport, GcReport, Store};
+
+pub(super) fn delete(
+    cli: &Cli,
+    rollout: &str,
+    no_gc: bool,
+    no_compact: bool,
+) -> anyhow::Result<i32> {
     let store = cli.open_existing_store()?;
     let report = store.delete_rollout(rollout)?;
     let mut out = stdout();
@@ -22,40 +29,75 @@ pub(super) fn delete(cli: &Cli, rollout: &str, no_gc: bool) -> anyhow::Result<i3
         report.events_removed
     )?;
     if !no_gc {
-        let before = store.stats()?.disk_bytes;
-        let gc = store.gc()?;
-        let after = store.stats()?.disk_bytes;
-        print_gc(&mut out, &gc, before, after)?;
+        let collected = collect(store, no_compact)?;
+        print_gc(&mut out, &collected)?;
     }
     out.flush()?;
     Ok(EXIT_OK)
 }
 
-pub(super) fn gc(cli: &Cli, json: bool) -> anyhow::Result<i32> {
+pub(super) fn gc(cli: &Cli, json: bool, no_compact: bool) -> anyhow::Result<i32> {
     let store = cli.open_existing_store()?;
-    let before = store.stats()?.disk_bytes;
-    let report = store.gc()?;
-    let after = store.stats()?.disk_bytes;
+    let collected = collect(store, no_compact)?;
     let mut out = stdout();
     if json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
+        serde_json::to_writer_pretty(&mut out, &collected)?;
         writeln!(out)?;
     } else {
-        print_gc(&mut out, &report, before, after)?;
+        print_gc(&mut out, &collected)?;
     }
     out.flush()?;
     Ok(EXIT_OK)
 }
 
-fn print_gc(
-    out: &mut impl Write,
-    report: &GcReport,
-    disk_before: u64,
-    disk_after: u64,
-) -> std::io::Result<()> {
+/// A freshly compacted sled database measured 2.4 to 3.2 times its records'
+/// bytes on disk (a 200-turn demo store: 2.3 MB of records in 7.4 MB; 40k
+/// ingested payloads: 20.8 MB in 49.2 MB), plus sled's fixed files:
+/// compaction runs only when the directory is twice that, so it gives back
+/// at least half of it.
+const DISK_PER_LIVE_BYTE_COMPACTED: u64 = 3;
+/// sled's fixed size: a first 512 KiB segment (an empty compacted store
+/// measured 525 KB).
+const DISK_FLOOR_BYTES: u64 = 512 * 1024;
+
+/// What `gc` (or `delete`'s collection) did, as `gc --json` prints it.
+#[derive(Debug, Serialize)]
+struct Collected {
+    #[serde(flatten)]
+    gc: GcReport,
+    disk_bytes_before: u64,
+    disk_bytes_after: u64,
+    /// The database was rewritten with its live records only.
+    compacted: Option<CompactReport>,
+}
+
+/// Collects garbage, then compacts when the directory holds more than twice
+/// what a compacted database of the live records takes.
+fn collect(store: Store, no_compact: bool) -> anyhow::Result<Collected> {
+    let disk_bytes_before = store.stats()?.disk_bytes;
+    let gc = store.gc()?;
+    let disk = store.stats()?.disk_bytes;
+    let live = store.live_record_bytes()?;
+    let compacted_estimate = live * DISK_PER_LIVE_BYTE_COMPACTED + DISK_FLOOR_BYTES;
+    let (store, compacted) = if !no_compact && disk > 2 * compacted_estimate {
+        let (store, report) = store.compact()?;
+        (store, Some(report))
+    } else {
+        (store, None)
+    };
+    Ok(Collected {
+        gc,
+        disk_bytes_before,
+        disk_bytes_after: store.stats()?.disk_bytes,
+        compacted,
+    })
+}
+
+fn print_gc(out: &mut impl Write, collected: &Collected) -> std::io::Result<()> {
+    let report = &collected.gc;
     writeln!(
         out,
-        "reclaimed {} payloads ({} bytes), {} chunks ({} stored bytes), {} orphan events; kept {} payloads, {} chunks; disk {} -> {} bytes",
+        "reclaimed {} payloads ({} bytes), {} chunks ({} stored bytes), {} orphan events; kept {} payloads, {} chunks; disk {} -> {} bytes{}",
         report.payloads_removed,
         report.payload_bytes_removed,
         report.chunks_removed,
@@ -63,8 +105,13 @@ fn print_gc(
         report.orphan_events_removed,
         report.payloads_kept,
         report.chunks_kept,
-        disk_before,
-        disk_after
+        collected.disk_bytes_before,
+        collected.disk_bytes_after,
+        if collected.compacted.is_some() {
+            " (compacted)"
+        } else {
+            ""
+        }
     )?;
     if report.damaged_records_kept > 0 {
         writeln!(

@@ -141,11 +141,18 @@ enum Command {
         /// Only delete the rollout; leave payloads for a later `gc`
         #[arg(long)]
         no_gc: bool,
+        /// Collect garbage but do not rewrite the database to give space back
+        #[arg(long)]
+        no_compact: bool,
     },
-    /// Remove chunks, payloads and events no remaining rollout references
+    /// Remove chunks, payloads and events no remaining rollout references,
+    /// then give the disk space back (compaction) when it is worth it
     Gc {
         #[arg(long)]
         json: bool,
+        /// Collect garbage but do not rewrite the database to give space back
+        #[arg(long)]
+        no_compact: bool,
     },
     /// Test helper: record with many threads until killed, printing an
     /// acknowledgement line after each successful flush
@@ -320,8 +327,12 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             format,
             out,
         } => reduce_cmds::export(cli, rollout, *format, out),
-        Command::Delete { rollout, no_gc } => maintenance_cmds::delete(cli, rollout, *no_gc),
-        Command::Gc { json } => maintenance_cmds::gc(cli, *json),
+        Command::Delete {
+            rollout,
+            no_gc,
+            no_compact,
+        } => maintenance_cmds::delete(cli, rollout, *no_gc, *no_compact),
+        Command::Gc { json, no_compact } => maintenance_cmds::gc(cli, *json, *no_compact),
         Command::CrashWriter {
             threads,
             rollouts,

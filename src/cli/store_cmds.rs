@@ -249,8 +249,13 @@ pub(super) fn stats(cli: &Cli, json: bool) -> anyhow::Result<i32> {
     writeln!(out, "disk bytes             {}", stats.disk_bytes)?;
     writeln!(
         out,
-        "dedup + compression    {} (logical / stored)",
+        "dedup + compression    {} (logical payload bytes / stored chunk bytes)",
         ratio(stats.logical_payload_bytes, stats.stored_chunk_bytes)
+    )?;
+    writeln!(
+        out,
+        "on disk                {} (logical payload bytes / disk bytes, everything included)",
+        ratio(stats.logical_payload_bytes, stats.disk_bytes)
     )?;
     out.flush()?;
     Ok(EXIT_OK)
