@@ -40,7 +40,7 @@ pub(super) fn ingest(
     allow_torn_tail: bool,
     no_redact: bool,
 ) -> anyhow::Result<i32> {
-    let store = cli.open_or_create_store()?;
+    let store = cli.open_store_for_import()?;
     let (source, total) = if file.as_os_str() == "-" {
         let source = JsonlSource {
             name: "<stdin>".to_string(),
@@ -129,7 +129,7 @@ pub(super) fn import_codex(
     allow_torn_tail: bool,
     no_redact: bool,
 ) -> anyhow::Result<i32> {
-    let store = cli.open_or_create_store()?;
+    let store = cli.open_store_for_import()?;
     let total = std::fs::metadata(bundle_dir.join("trace.jsonl"))
         .map(|m| m.len())
         .ok();
