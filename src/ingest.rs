@@ -39,8 +39,8 @@ pub struct IngestOptions<'a> {
     pub allow_torn_tail: bool,
     /// Called with the number of input bytes consumed so far.
     pub progress: Option<&'a dyn Fn(u64)>,
-    /// Secrets are redacted from payloads and inline text before hashing
-    /// (on by default; `None` keeps payloads byte-exact).
+    /// Secrets are redacted from payloads and every string of an event
+    /// before hashing (on by default; `None` keeps everything byte-exact).
     pub redactor: Option<Redactor>,
 }
 
@@ -217,8 +217,14 @@ fn store_event(
         bundle,
         redactor,
     } = *context;
+    // Before anything uses the rollout id: the store keeps the redacted one.
     if let Some(redactor) = redactor {
-        redactor.redact_event_text(&mut event.payload);
+        redactor.redact_event(
+            &mut event.rollout_id,
+            &mut event.thread_id,
+            &mut event.codex_turn_id,
+            &mut event.payload,
+        );
     }
     let rollout_id = match bundle {
         Some(rules) => {
@@ -543,8 +549,20 @@ pub fn import_bundle(
     store_as: Option<&str>,
     options: &IngestOptions<'_>,
 ) -> Result<IngestReport> {
-    let manifest = read_bundle_manifest(bundle_dir)?;
-    let rollout_id = store_as.unwrap_or(&manifest.rollout_id).to_string();
+    let mut manifest = read_bundle_manifest(bundle_dir)?;
+    let mut rollout_id = store_as.unwrap_or(&manifest.rollout_id).to_string();
+    // The ids the manifest gives the store are redacted like the events'
+    // (which are checked against the redacted manifest rollout id).
+    if let Some(redactor) = &options.redactor {
+        for id in [
+            &mut rollout_id,
+            &mut manifest.rollout_id,
+            &mut manifest.trace_id,
+            &mut manifest.root_thread_id,
+        ] {
+            redactor.redact_string(id);
+        }
+    }
     let log_name = manifest.raw_event_log.clone();
     let log_path = bundle_dir.join(&log_name);
     let reader = open_no_follow_checked(bundle_dir, &log_name)?;
