@@ -513,3 +513,20 @@ fn known_values_that_could_occur_in_a_marker_are_ignored() {
     let once = redactor.redact_str(text).unwrap_or_default();
     assert_eq!(redactor.redact_str(&once), None);
 }
+
+#[test]
+fn secrets_next_to_text_that_is_not_ascii_are_cut_at_character_boundaries() {
+    let redactor = Redactor::new();
+    let key = "sk-proj-XLeSqmU-43fSLqgPvqaFtl9VjSHBgEE4yYggorVYMtMHlVgd";
+    assert_eq!(
+        redactor.redact_str(&format!("clé → {key}é — fin")),
+        Some(format!("clé → {}é — fin", rule_marker(key.as_bytes())))
+    );
+    assert_eq!(
+        redactor.redact_str("mot de passe: password=pässwörd1 ✓"),
+        Some(format!(
+            "mot de passe: password={} ✓",
+            rule_marker("pässwörd1".as_bytes())
+        ))
+    );
+}

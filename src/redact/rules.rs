@@ -11,7 +11,7 @@
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
-use regex::bytes::Regex;
+use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 
 /// The rule file, compiled in.
@@ -140,7 +140,12 @@ impl RuleSet {
         let mut patterns: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
         for (index, spec) in file.rule.into_iter().enumerate() {
-            let regex = Regex::new(&spec.regex)
+            // Unicode off: the rules are ASCII, `(?i)` and `\s` stay ASCII,
+            // and negated classes match any other byte, so the automata stay
+            // small (with Unicode classes an ingest peaked 20 MB higher).
+            let regex = RegexBuilder::new(&spec.regex)
+                .unicode(false)
+                .build()
                 .map_err(|err| format!("rule {}: the regex does not compile: {err}", spec.id))?;
             if spec.secret_group >= regex.captures_len() {
                 return Err(format!(
