@@ -293,7 +293,7 @@ fn secrets_recorded_through_the_recorder_never_reach_disk() {
             payloads: vec![],
             metadata: JsonText(json!({"m": R_OTHER_METADATA, R_JSON_KEY: 1}).to_string()),
         });
-        turn.record(|| EventPayload::EventsDropped {
+        rollout.record(None, None, || EventPayload::EventsDropped {
             count: 2,
             reason: format!("lost while {R_DROP_REASON} rotated"),
         });
