@@ -65,8 +65,8 @@ pub struct IngestOptions<'a> {
     pub allow_torn_tail: bool,
     /// Called with the number of input bytes consumed so far.
     pub progress: Option<&'a dyn Fn(u64)>,
-    /// Secrets are redacted from payloads and inline text before hashing
-    /// (on by default; `None` keeps payloads byte-exact).
+    /// Secrets are redacted from payloads and every string of an event
+    /// before hashing (on by default; `None` keeps everything byte-exact).
     pub redactor: Option<Redactor>,
     /// Largest payload read from a bundle that is not imported into a store
     /// (`reduce-bundle`, `diff`); an import uses its store's limit.
@@ -286,8 +286,14 @@ struct StoredCursor {
 
 impl Import<'_, '_, '_> {
     fn event(&mut self, location: &str, mut event: WireEvent<WirePayloadRef>) -> Result<()> {
+        // Before anything uses the rollout id: the store keeps the redacted one.
         if let Some(redactor) = self.redactor {
-            redactor.redact_event_text(&mut event.payload);
+            redactor.redact_event(
+                &mut event.rollout_id,
+                &mut event.thread_id,
+                &mut event.codex_turn_id,
+                &mut event.payload,
+            );
         }
         let rollout_id = match self.bundle {
             Some(rules) => {
@@ -855,8 +861,20 @@ pub fn import_bundle(
     store_as: Option<&str>,
     options: &IngestOptions<'_>,
 ) -> Result<IngestReport> {
-    let manifest = read_bundle_manifest(bundle_dir)?;
-    let rollout_id = store_as.unwrap_or(&manifest.rollout_id).to_string();
+    let mut manifest = read_bundle_manifest(bundle_dir)?;
+    let mut rollout_id = store_as.unwrap_or(&manifest.rollout_id).to_string();
+    // The ids the manifest gives the store are redacted like the events'
+    // (which are checked against the redacted manifest rollout id).
+    if let Some(redactor) = &options.redactor {
+        for id in [
+            &mut rollout_id,
+            &mut manifest.rollout_id,
+            &mut manifest.trace_id,
+            &mut manifest.root_thread_id,
+        ] {
+            redactor.redact_string(id);
+        }
+    }
     let log_name = manifest.raw_event_log.clone();
     let log_path = bundle_dir.join(&log_name);
     let reader = open_no_follow_checked(bundle_dir, &log_name)?;

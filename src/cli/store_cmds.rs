@@ -90,6 +90,15 @@ fn run_import(
     for outcome in &report.rollouts {
         eprintln!("{}", describe_outcome(outcome));
     }
+    // The options' redactor is the import's own, so its counts are this
+    // import's.
+    if let Some(line) = options
+        .redactor
+        .as_ref()
+        .and_then(|redactor| redaction_summary(&redactor.counts()))
+    {
+        eprintln!("{line}");
+    }
     let mut out = stdout();
     for id in &report.rollout_ids {
         writeln!(out, "{}", escape(id))?;
@@ -120,6 +129,24 @@ fn describe_outcome(outcome: &RolloutOutcome) -> String {
             events(appended)
         ),
     }
+}
+
+/// `redacted 5 values: jwt 2, openai-api-key 3`, or `None` when nothing
+/// was redacted.
+fn redaction_summary(counts: &[(String, u64)]) -> Option<String> {
+    let total: u64 = counts.iter().map(|(_, count)| count).sum();
+    if total == 0 {
+        return None;
+    }
+    let per_rule: Vec<String> = counts
+        .iter()
+        .map(|(id, count)| format!("{id} {count}"))
+        .collect();
+    let values = if total == 1 { "value" } else { "values" };
+    Some(format!(
+        "redacted {total} {values}: {}",
+        per_rule.join(", ")
+    ))
 }
 
 pub(super) fn import_codex(

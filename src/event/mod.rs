@@ -986,6 +986,319 @@ impl<R> EventPayload<R> {
             EventPayload::Unknown { type_name, json } => EventPayload::Unknown { type_name, json },
         })
     }
+
+    /// Calls `f` on every string this event holds, in field order, with
+    /// what it is. Payload references are not visited (their bytes are the
+    /// payload path's). The matches name every field of every variant, so a
+    /// new variant or field cannot be forgotten.
+    pub fn for_each_string_mut(&mut self, mut f: impl FnMut(EventString, &mut String)) {
+        use EventString::{Id, Json, Text};
+        let f: &mut dyn FnMut(EventString, &mut String) = &mut f;
+        match self {
+            EventPayload::RolloutStarted {
+                trace_id,
+                root_thread_id,
+            } => {
+                f(Id, trace_id);
+                f(Id, root_thread_id);
+            }
+            EventPayload::RolloutEnded { status: _ } => {}
+            EventPayload::ThreadStarted {
+                thread_id,
+                agent_path,
+                metadata_payload: _,
+            }
+            | EventPayload::ThreadResumed {
+                thread_id,
+                agent_path,
+                metadata_payload: _,
+            } => {
+                f(Id, thread_id);
+                f(Id, agent_path);
+            }
+            EventPayload::ThreadEnded {
+                thread_id,
+                status: _,
+            } => f(Id, thread_id),
+            EventPayload::CodexTurnStarted {
+                codex_turn_id,
+                thread_id,
+            } => {
+                f(Id, codex_turn_id);
+                f(Id, thread_id);
+            }
+            EventPayload::CodexTurnEnded {
+                codex_turn_id,
+                status: _,
+            } => f(Id, codex_turn_id),
+            EventPayload::InferenceStarted {
+                inference_call_id,
+                thread_id,
+                codex_turn_id,
+                model,
+                provider_name,
+                request_input_mode,
+                request_payload: _,
+            } => {
+                f(Id, inference_call_id);
+                f(Id, thread_id);
+                f(Id, codex_turn_id);
+                f(Id, model);
+                f(Id, provider_name);
+                match request_input_mode {
+                    None | Some(InferenceRequestInputMode::FullSnapshot) => {}
+                    Some(InferenceRequestInputMode::Incremental {
+                        previous_response_id,
+                    })
+                    | Some(InferenceRequestInputMode::IncrementalWithUntracedPrefix {
+                        previous_response_id,
+                        prefix_payload: _,
+                    }) => f(Id, previous_response_id),
+                }
+            }
+            EventPayload::InferenceCompleted {
+                inference_call_id,
+                response_id,
+                upstream_request_id,
+                response_payload: _,
+            } => {
+                f(Id, inference_call_id);
+                each_some(f, Id, response_id);
+                each_some(f, Id, upstream_request_id);
+            }
+            EventPayload::InferenceFailed {
+                inference_call_id,
+                upstream_request_id,
+                error: text,
+                partial_response_payload: _,
+            }
+            | EventPayload::InferenceCancelled {
+                inference_call_id,
+                upstream_request_id,
+                reason: text,
+                partial_response_payload: _,
+            } => {
+                f(Id, inference_call_id);
+                each_some(f, Id, upstream_request_id);
+                f(Text, text);
+            }
+            EventPayload::ToolCallStarted {
+                tool_call_id,
+                model_visible_call_id,
+                code_mode_runtime_tool_id,
+                requester,
+                kind,
+                summary,
+                invocation_payload: _,
+            } => {
+                f(Id, tool_call_id);
+                each_some(f, Id, model_visible_call_id);
+                each_some(f, Id, code_mode_runtime_tool_id);
+                match requester {
+                    RawToolCallRequester::Model => {}
+                    RawToolCallRequester::CodeCell { runtime_cell_id } => f(Id, runtime_cell_id),
+                }
+                match kind {
+                    ToolCallKind::ExecCommand
+                    | ToolCallKind::WriteStdin
+                    | ToolCallKind::ApplyPatch
+                    | ToolCallKind::Web
+                    | ToolCallKind::ImageGeneration
+                    | ToolCallKind::SpawnAgent
+                    | ToolCallKind::AssignAgentTask
+                    | ToolCallKind::SendMessage
+                    | ToolCallKind::WaitAgent
+                    | ToolCallKind::CloseAgent => {}
+                    ToolCallKind::Mcp { server, tool } => {
+                        f(Id, server);
+                        f(Id, tool);
+                    }
+                    ToolCallKind::Other { name } => f(Id, name),
+                }
+                match summary {
+                    ToolCallSummary::Terminal { operation_id } => f(Id, operation_id),
+                    ToolCallSummary::Agent {
+                        target_agent_path,
+                        task_name,
+                        message_preview,
+                    } => {
+                        f(Id, target_agent_path);
+                        each_some(f, Id, task_name);
+                        f(Text, message_preview);
+                    }
+                    ToolCallSummary::WaitAgent {
+                        target_agent_path,
+                        timeout_ms: _,
+                    } => each_some(f, Id, target_agent_path),
+                    ToolCallSummary::Generic {
+                        label,
+                        input_preview,
+                        output_preview,
+                    } => {
+                        f(Text, label);
+                        each_some(f, Text, input_preview);
+                        each_some(f, Text, output_preview);
+                    }
+                }
+            }
+            EventPayload::McpToolCallCorrelationAssigned {
+                tool_call_id,
+                mcp_call_id,
+            } => {
+                f(Id, tool_call_id);
+                f(Id, mcp_call_id);
+            }
+            EventPayload::ToolCallRuntimeStarted {
+                tool_call_id,
+                runtime_payload: _,
+            }
+            | EventPayload::ToolCallRuntimeEnded {
+                tool_call_id,
+                status: _,
+                runtime_payload: _,
+            }
+            | EventPayload::ToolCallEnded {
+                tool_call_id,
+                status: _,
+                result_payload: _,
+            } => f(Id, tool_call_id),
+            EventPayload::CodeCellStarted {
+                runtime_cell_id,
+                model_visible_call_id,
+                source_js,
+            } => {
+                f(Id, runtime_cell_id);
+                f(Id, model_visible_call_id);
+                f(Text, source_js);
+            }
+            EventPayload::CodeCellInitialResponse {
+                runtime_cell_id,
+                status: _,
+                response_payload: _,
+            }
+            | EventPayload::CodeCellEnded {
+                runtime_cell_id,
+                status: _,
+                response_payload: _,
+            }
+            | EventPayload::CodeCellStoredValues {
+                runtime_cell_id,
+                stored_values_payload: _,
+            } => f(Id, runtime_cell_id),
+            EventPayload::CompactionRequestStarted {
+                compaction_id,
+                compaction_request_id,
+                thread_id,
+                codex_turn_id,
+                model,
+                provider_name,
+                request_payload: _,
+            } => {
+                f(Id, compaction_id);
+                f(Id, compaction_request_id);
+                f(Id, thread_id);
+                f(Id, codex_turn_id);
+                f(Id, model);
+                f(Id, provider_name);
+            }
+            EventPayload::CompactionRequestCompleted {
+                compaction_id,
+                compaction_request_id,
+                response_payload: _,
+            } => {
+                f(Id, compaction_id);
+                f(Id, compaction_request_id);
+            }
+            EventPayload::CompactionRequestFailed {
+                compaction_id,
+                compaction_request_id,
+                error,
+            } => {
+                f(Id, compaction_id);
+                f(Id, compaction_request_id);
+                f(Text, error);
+            }
+            EventPayload::CompactionInstalled {
+                compaction_id,
+                checkpoint_payload: _,
+            } => f(Id, compaction_id),
+            EventPayload::AgentResultObserved {
+                edge_id,
+                child_thread_id,
+                child_codex_turn_id,
+                parent_thread_id,
+                message,
+                carried_payload: _,
+            } => {
+                f(Id, edge_id);
+                f(Id, child_thread_id);
+                f(Id, child_codex_turn_id);
+                f(Id, parent_thread_id);
+                f(Text, message);
+            }
+            EventPayload::ProtocolEventObserved {
+                event_type,
+                event_payload: _,
+            } => f(Id, event_type),
+            EventPayload::Other {
+                kind,
+                summary,
+                payloads: _,
+                metadata,
+            } => {
+                f(Id, kind);
+                f(Text, summary);
+                f(Json, &mut metadata.0);
+            }
+            EventPayload::TerminalSessionEnded {
+                terminal_id,
+                thread_id,
+                status: _,
+                exit_code: _,
+                runtime_payload: _,
+            } => {
+                f(Id, terminal_id);
+                f(Id, thread_id);
+            }
+            EventPayload::LocalCompactionInstalled {
+                compaction_id,
+                inference_call_id,
+                checkpoint_payload: _,
+            } => {
+                f(Id, compaction_id);
+                each_some(f, Id, inference_call_id);
+            }
+            EventPayload::EventsDropped { count: _, reason } => f(Text, reason),
+            EventPayload::Unknown { type_name, json } => {
+                f(Id, type_name);
+                f(Json, &mut json.0);
+            }
+        }
+    }
+}
+
+/// What a string of an event holds (see [`EventPayload::for_each_string_mut`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventString {
+    /// An identifier or a name: ids, agent paths, model, provider, tool,
+    /// kind and event type names.
+    Id,
+    /// Free text: errors, reasons, messages, code, summaries and previews.
+    Text,
+    /// JSON text (an unknown event's body, `other` metadata): whatever is
+    /// done to it must keep it valid JSON.
+    Json,
+}
+
+/// Calls `f` on the string of an optional field, if there is one.
+fn each_some(
+    f: &mut dyn FnMut(EventString, &mut String),
+    kind: EventString,
+    text: &mut Option<String>,
+) {
+    if let Some(text) = text {
+        f(kind, text);
+    }
 }
 
 /// One raw event of a stored rollout, as the reducer and the exporters see it.

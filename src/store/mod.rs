@@ -641,6 +641,24 @@ impl Store {
         Ok(stats)
     }
 
+    /// Calls `f` with every chunk's hash and decoded (decompressed) bytes, in
+    /// key order, index chunks included. For tests and tooling that must see
+    /// what the store holds beneath the compression: the redaction test
+    /// searches every chunk for planted secrets. Stops at the first record
+    /// that does not decode.
+    #[doc(hidden)]
+    pub fn for_each_chunk(&self, mut f: impl FnMut(&Hash, &[u8])) -> Result<()> {
+        for entry in self.inner.tree.scan_prefix([PREFIX_CHUNK]) {
+            let (key, value) = entry?;
+            let hash = hash_from_key(&key).ok_or_else(|| {
+                Error::CorruptData(format!("malformed chunk key {}", describe_key(&key)))
+            })?;
+            let bytes = payload::decode_chunk(&hash, &value).map_err(Error::CorruptData)?;
+            f(&hash, &bytes);
+        }
+        Ok(())
+    }
+
     /// Checks the whole store; returns one finding per problem (empty: sound).
     pub fn verify(&self) -> Result<Vec<Finding>> {
         verify::verify(self)

@@ -58,8 +58,9 @@ pub struct WriterConfig {
     pub queue_capacity: usize,
     pub overflow: Overflow,
     pub max_group_events: usize,
-    /// Secrets are redacted from payloads and inline text before hashing
-    /// (on by default; `None` stores payloads untouched).
+    /// Secrets are redacted from payloads and every string of an event
+    /// (ids included) before hashing (on by default; `None` stores
+    /// everything untouched).
     pub redaction: Option<Arc<Redactor>>,
 }
 
@@ -446,7 +447,8 @@ impl Writer {
         let mut written = 0u64;
         let mut dropped = 0u64;
         for slot in drop_slots {
-            if record_host_drops(&mut writes, slot, now_ms()).is_ok() {
+            let rollout_id = self.stored_rollout_id(slot);
+            if record_host_drops(&mut writes, slot, &rollout_id, now_ms()).is_ok() {
                 written += 1;
             }
         }
@@ -458,10 +460,20 @@ impl Writer {
                 codex_turn_id,
                 payload,
             } = append;
-            let thread_id = thread_id.as_deref().map(str::to_string);
-            let codex_turn_id = codex_turn_id.as_deref().map(str::to_string);
+            // The store sees only redacted ids: the rollout id (the same
+            // for every event of the slot, redaction being deterministic),
+            // the envelope's ids and every string of the payload.
+            let mut rollout_id = rollout.rollout_id.clone();
+            let mut thread_id = thread_id.as_deref().map(str::to_string);
+            let mut codex_turn_id = codex_turn_id.as_deref().map(str::to_string);
             let payload = match &self.config.redaction {
-                Some(redactor) => redact_pending(redactor, payload),
+                Some(redactor) => redact_pending(
+                    redactor,
+                    &mut rollout_id,
+                    &mut thread_id,
+                    &mut codex_turn_id,
+                    payload,
+                ),
                 None => payload,
             };
             let mut payload = payload;
@@ -489,17 +501,23 @@ impl Writer {
             };
             let context = (
                 rollout.as_ref(),
+                rollout_id.as_str(),
                 wall_time_unix_ms,
                 thread_id.clone(),
                 codex_turn_id,
             );
             match append_one(&mut writes, context, payload, limit) {
                 Ok(count) => written += count,
-                Err(reason) => {
+                Err(mut reason) => {
                     dropped += 1;
+                    // The reason names the event type and the error, either
+                    // of which may quote a secret.
+                    if let Some(redactor) = &self.config.redaction {
+                        redactor.redact_string(&mut reason);
+                    }
                     // The drop is recorded in the log so the reducer can
                     // report it; if even that fails the counter still has it.
-                    if let Ok(num) = writes.rollout(&rollout.rollout_id, true)
+                    if let Ok(num) = writes.rollout(&rollout_id, true)
                         && writes
                             .append(
                                 num,
@@ -544,6 +562,16 @@ impl Writer {
                 self.poison(format!("write failed: {err}"));
             }
         }
+    }
+
+    /// The id a slot's rollout is stored under: redacted like every event's
+    /// rollout id, when redaction is on.
+    fn stored_rollout_id(&self, slot: &RolloutSlot) -> String {
+        let mut rollout_id = slot.rollout_id.clone();
+        if let Some(redactor) = &self.config.redaction {
+            redactor.redact_string(&mut rollout_id);
+        }
+        rollout_id
     }
 }
 
@@ -666,13 +694,14 @@ pub(crate) fn now_ms() -> i64 {
 fn record_host_drops(
     writes: &mut Writes<'_>,
     slot: &RolloutSlot,
+    rollout_id: &str,
     wall_time_unix_ms: i64,
 ) -> Result<()> {
     let count = slot.dropped.swap(0, Ordering::Relaxed);
     if count == 0 {
         return Ok(());
     }
-    let num = writes.rollout(&slot.rollout_id, true)?;
+    let num = writes.rollout(rollout_id, true)?;
     let result = writes.append(
         num,
         wall_time_unix_ms,
@@ -693,13 +722,14 @@ fn record_host_drops(
 /// were appended (a pending drop record may precede it), or why it was dropped.
 fn append_one(
     writes: &mut Writes<'_>,
-    (slot, wall_time_unix_ms, thread_id, codex_turn_id): EventContext<'_>,
+    (slot, rollout_id, wall_time_unix_ms, thread_id, codex_turn_id): EventContext<'_>,
     payload: EventPayload<PendingPayload>,
     limit_bytes: u64,
 ) -> std::result::Result<u64, String> {
     let mut appended = 0;
     if slot.dropped.load(Ordering::Relaxed) > 0 {
-        record_host_drops(writes, slot, wall_time_unix_ms).map_err(|err| err.to_string())?;
+        record_host_drops(writes, slot, rollout_id, wall_time_unix_ms)
+            .map_err(|err| err.to_string())?;
         appended += 1;
     }
     let type_name = payload.type_name().to_string();
@@ -707,7 +737,7 @@ fn append_one(
         .try_map_refs(|pending| store_payload(writes, pending, limit_bytes))
         .map_err(|err| format!("{type_name} event dropped: {err}"))?;
     let num = writes
-        .rollout(&slot.rollout_id, true)
+        .rollout(rollout_id, true)
         .map_err(|err| err.to_string())?;
     writes
         .append(num, wall_time_unix_ms, thread_id, codex_turn_id, payload)
@@ -715,8 +745,15 @@ fn append_one(
     Ok(appended + 1)
 }
 
-/// Rollout, wall time, thread id and turn id of one queued event.
-type EventContext<'a> = (&'a RolloutSlot, i64, Option<String>, Option<String>);
+/// Rollout slot, stored rollout id, wall time, thread id and turn id of one
+/// queued event.
+type EventContext<'a> = (
+    &'a RolloutSlot,
+    &'a str,
+    i64,
+    Option<String>,
+    Option<String>,
+);
 
 fn store_payload(
     writes: &mut Writes<'_>,
@@ -737,13 +774,17 @@ fn store_payload(
     writes.put_payload_bytes(pending.kind, &bytes)
 }
 
-/// Redacts an event's payload bodies and inline text before anything of it
-/// is hashed.
+/// Redacts an event before anything of it is hashed: its rollout, thread and
+/// turn ids, every string of its payload, and its payload bodies.
 fn redact_pending(
     redactor: &Redactor,
-    payload: EventPayload<PendingPayload>,
+    rollout_id: &mut String,
+    thread_id: &mut Option<String>,
+    codex_turn_id: &mut Option<String>,
+    mut payload: EventPayload<PendingPayload>,
 ) -> EventPayload<PendingPayload> {
-    let mut payload = payload.map_refs(|mut pending| {
+    redactor.redact_event(rollout_id, thread_id, codex_turn_id, &mut payload);
+    payload.map_refs(|mut pending| {
         match &mut pending.body {
             PayloadBody::Json(value) => {
                 redactor.redact_json(value);
@@ -755,7 +796,5 @@ fn redact_pending(
             }
         }
         pending
-    });
-    redactor.redact_event_text(&mut payload);
-    payload
+    })
 }
