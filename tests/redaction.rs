@@ -112,10 +112,10 @@ const B_BYTES_JWT: &str =
 const B_BYTES_GOOGLE: &str = "AIzaBundleBytesPayloadKey0123456789abcdef";
 
 /// Searches every file under `store` and every decompressed chunk for each
-/// secret, and every event and payload read back, then checks that
-/// something was redacted. `text_rollouts` are also printed with
-/// `--inline-payloads` (a payload that is not UTF-8 cannot be inlined).
-fn assert_no_secret_in_store(store: &Path, secrets: &[&str], text_rollouts: &[&str]) {
+/// secret, and every event and payload read back (also as `events
+/// --inline-payloads`, where a payload that is not UTF-8 travels as
+/// base64), then checks that something was redacted.
+fn assert_no_secret_in_store(store: &Path, secrets: &[&str]) {
     let contains = |bytes: &[u8], secret: &str| {
         bytes
             .windows(secret.len())
@@ -166,9 +166,7 @@ fn assert_no_secret_in_store(store: &Path, secrets: &[&str], text_rollouts: &[&s
     for rollout in listing.as_array().expect("array") {
         let id = rollout["rollout_id"].as_str().expect("id");
         let mut output = ok(store, &["events", id]);
-        if text_rollouts.contains(&id) {
-            output.push_str(&ok(store, &["events", id, "--inline-payloads"]));
-        }
+        output.push_str(&ok(store, &["events", id, "--inline-payloads"]));
         for secret in secrets {
             assert!(!output.contains(secret), "{secret} read back from {id}");
         }
@@ -304,6 +302,12 @@ fn secrets_recorded_through_the_recorder_never_reach_disk() {
         child.end(tracefold::event::RolloutStatus::Completed);
         recorder.shutdown().expect("shutdown");
         assert_eq!(recorder.stats().events_dropped, 1);
+        // The handle names the rollout as the store keeps it.
+        assert_eq!(
+            rollout.rollout_id(),
+            redacted_id("rollout-", R_ROLLOUT),
+            "the handle's id is the stored one"
+        );
     }
     let secrets = [
         KNOWN,
@@ -331,7 +335,7 @@ fn secrets_recorded_through_the_recorder_never_reach_disk() {
         R_URL_PASSWORD,
     ];
     let stored_id = redacted_id("rollout-", R_ROLLOUT);
-    assert_no_secret_in_store(dir.path(), &secrets, &[]);
+    assert_no_secret_in_store(dir.path(), &secrets);
     // One rollout, under the redacted id, still reducing; the child keeps
     // its (redacted) id everywhere, so it is the spawn edge's child.
     let store = dir.path();
@@ -572,7 +576,7 @@ fn secrets_in_ingested_jsonl_never_reach_disk_unless_redaction_is_off() {
         String::from_utf8_lossy(&out.stdout),
         format!("{rollout}\ningest-bytes\n")
     );
-    assert_no_secret_in_store(&store, J_SECRETS, &[&rollout]);
+    assert_no_secret_in_store(&store, J_SECRETS);
 
     // The CLI says what it redacted, per rule, in one line.
     let summary = stderr
@@ -715,7 +719,7 @@ fn secrets_in_an_imported_bundle_never_reach_disk() {
         B_BYTES_JWT,
         B_BYTES_GOOGLE,
     ];
-    assert_no_secret_in_store(&store, &secrets, &[]);
+    assert_no_secret_in_store(&store, &secrets);
     let state = reduce(&store, &stored_id);
     assert_eq!(
         state["root_thread_id"],

@@ -96,9 +96,11 @@ impl Recorder {
     ///   through it is dropped and counted in [`Recorder::stats`]
     ///   (`events_dropped`), and the stored log is left as it was.
     pub fn start_rollout(&self, start: RolloutStart) -> RolloutRecorder {
-        let rollout_id = start
-            .rollout_id
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let rollout_id = self.writer.stored_rollout_id(
+            start
+                .rollout_id
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        );
         let trace_id = start
             .trace_id
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -123,11 +125,12 @@ impl Recorder {
     /// `rollout_started`): for hosts that replay or adapt an existing event
     /// stream through [`RolloutRecorder::record`].
     pub fn attach_rollout(&self, rollout_id: &str, root_thread_id: &str) -> RolloutRecorder {
+        let rollout_id = self.writer.stored_rollout_id(rollout_id.to_string());
         RolloutRecorder {
             shared: Some(Arc::new(RolloutShared {
                 writer: Arc::clone(&self.writer),
-                slot: Arc::new(RolloutSlot::new(rollout_id.to_string())),
-                rollout_id: rollout_id.to_string(),
+                slot: Arc::new(RolloutSlot::new(rollout_id.clone())),
+                rollout_id,
                 root_thread_id: Arc::from(root_thread_id),
             })),
         }
@@ -219,7 +222,8 @@ impl RolloutRecorder {
         self.shared.is_some()
     }
 
-    /// The rollout id (empty when disabled).
+    /// The id the rollout is stored under (empty when disabled): the id it
+    /// was started with, redacted if it held a secret (as the store keeps it).
     pub fn rollout_id(&self) -> &str {
         self.shared.as_ref().map_or("", |s| s.rollout_id.as_str())
     }

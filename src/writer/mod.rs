@@ -230,6 +230,9 @@ pub(crate) struct WriterHandle {
     pub(crate) tx: Sender<Command>,
     pub(crate) counters: Arc<WriterCounters>,
     pub(crate) overflow: Overflow,
+    /// The writer's redactor, so a handle knows the id its rollout is
+    /// stored under.
+    redaction: Option<Arc<Redactor>>,
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -240,6 +243,7 @@ impl WriterHandle {
         let counters = Arc::new(WriterCounters::default());
         let thread_counters = Arc::clone(&counters);
         let overflow = config.overflow;
+        let redaction = config.redaction.clone();
         let thread = std::thread::Builder::new()
             .name("tracefold-writer".to_string())
             .spawn(move || {
@@ -257,8 +261,18 @@ impl WriterHandle {
             tx,
             counters,
             overflow,
+            redaction,
             thread: std::sync::Mutex::new(Some(thread)),
         })
+    }
+
+    /// The id a rollout is stored under: `rollout_id` redacted (once, when a
+    /// handle is made) like every string the store keeps.
+    pub(crate) fn stored_rollout_id(&self, mut rollout_id: String) -> String {
+        if let Some(redactor) = &self.redaction {
+            redactor.redact_string(&mut rollout_id);
+        }
+        rollout_id
     }
 
     /// Queues an event; never fails: a full queue counts a drop.
@@ -447,8 +461,7 @@ impl Writer {
         let mut written = 0u64;
         let mut dropped = 0u64;
         for slot in drop_slots {
-            let rollout_id = self.stored_rollout_id(slot);
-            if record_host_drops(&mut writes, slot, &rollout_id, now_ms()).is_ok() {
+            if record_host_drops(&mut writes, slot, &slot.rollout_id, now_ms()).is_ok() {
                 written += 1;
             }
         }
@@ -460,9 +473,9 @@ impl Writer {
                 codex_turn_id,
                 payload,
             } = append;
-            // The store sees only redacted ids: the rollout id (the same
-            // for every event of the slot, redaction being deterministic),
-            // the envelope's ids and every string of the payload.
+            // The store sees only redacted ids: the envelope's ids and every
+            // string of the payload. The slot's rollout id was redacted when
+            // its handle was made; redacting it again changes nothing.
             let mut rollout_id = rollout.rollout_id.clone();
             let mut thread_id = thread_id.as_deref().map(str::to_string);
             let mut codex_turn_id = codex_turn_id.as_deref().map(str::to_string);
@@ -562,16 +575,6 @@ impl Writer {
                 self.poison(format!("write failed: {err}"));
             }
         }
-    }
-
-    /// The id a slot's rollout is stored under: redacted like every event's
-    /// rollout id, when redaction is on.
-    fn stored_rollout_id(&self, slot: &RolloutSlot) -> String {
-        let mut rollout_id = slot.rollout_id.clone();
-        if let Some(redactor) = &self.config.redaction {
-            redactor.redact_string(&mut rollout_id);
-        }
-        rollout_id
     }
 }
 
