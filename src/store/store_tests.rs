@@ -408,3 +408,35 @@ fn an_event_too_large_to_read_back_is_refused_by_append() {
         1
     );
 }
+
+#[test]
+fn gc_keeps_a_damaged_recipe_and_every_chunk_its_bytes_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (kept, dropped) = two_rollouts(&store);
+    let recipe = store.recipe(&kept).expect("recipe");
+    let key = payload_key(&kept);
+    let mut record = store
+        .tree()
+        .get(key)
+        .expect("get")
+        .expect("stored")
+        .to_vec();
+    record[1] ^= 0xff;
+    store.tree().insert(key, record).expect("damage");
+
+    store.delete_rollout("drop").expect("delete works");
+    let report = store.gc().expect("gc works despite the damage");
+    assert_eq!(report.damaged_records_kept, 1);
+    assert!(
+        store.tree().contains_key(key).expect("lookup"),
+        "the damaged recipe stays"
+    );
+    for chunk in &recipe.entries {
+        assert!(
+            store.tree().contains_key(chunk_key(chunk)).expect("lookup"),
+            "chunk {chunk} of the damaged recipe stays"
+        );
+    }
+    assert!(store.read_payload(&dropped).is_err());
+}
