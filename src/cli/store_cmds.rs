@@ -254,8 +254,10 @@ pub(super) fn stats(cli: &Cli, json: bool) -> anyhow::Result<i32> {
         out.flush()?;
         return Ok(EXIT_OK);
     }
+    // No ratio without payloads: an empty store's "0.0x" would read as a
+    // loss.
     let ratio = |num: u64, den: u64| {
-        if den == 0 {
+        if num == 0 || den == 0 {
             "-".to_string()
         } else {
             format!("{:.1}x", num as f64 / den as f64)
