@@ -286,6 +286,19 @@ fn two_rollouts(store: &Store) -> (Hash, Hash) {
     (hashes[0], hashes[1])
 }
 
+/// Flips a byte of the record under `key` (its checksum), leaving the rest,
+/// such as the hashes it cites, intact.
+fn damage(store: &Store, key: &[u8]) {
+    let mut record = store
+        .tree()
+        .get(key)
+        .expect("get")
+        .expect("stored")
+        .to_vec();
+    record[1] ^= 0xff;
+    store.tree().insert(key, record).expect("damage");
+}
+
 #[test]
 fn a_damaged_event_never_blocks_gc_of_other_rollouts_and_keeps_what_it_cites() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -295,14 +308,7 @@ fn a_damaged_event_never_blocks_gc_of_other_rollouts_and_keeps_what_it_cites() {
     // record's header (its checksum), leaving the cited hash bytes intact.
     let num = store.manifest("keep").expect("manifest").rollout_num;
     let key = event_key(num, 2);
-    let mut record = store
-        .tree()
-        .get(key)
-        .expect("get")
-        .expect("stored")
-        .to_vec();
-    record[1] ^= 0xff;
-    store.tree().insert(key, record).expect("damage");
+    damage(&store, &key);
     assert!(store.events("keep").expect("events").any(|e| e.is_err()));
 
     store.delete_rollout("drop").expect("delete works");
@@ -326,14 +332,7 @@ fn gc_keeps_every_event_of_a_rollout_whose_manifest_is_damaged() {
     let (kept, dropped) = two_rollouts(&store);
     let num = store.manifest("keep").expect("manifest").rollout_num;
     let key = manifest_key(num);
-    let mut record = store
-        .tree()
-        .get(key)
-        .expect("get")
-        .expect("stored")
-        .to_vec();
-    record[1] ^= 0xff;
-    store.tree().insert(key, record).expect("damage");
+    damage(&store, &key);
 
     store.delete_rollout("drop").expect("delete works");
     let report = store.gc().expect("gc works despite the damage");
@@ -416,14 +415,7 @@ fn gc_keeps_a_damaged_recipe_and_every_chunk_its_bytes_name() {
     let (kept, dropped) = two_rollouts(&store);
     let recipe = store.recipe(&kept).expect("recipe");
     let key = payload_key(&kept);
-    let mut record = store
-        .tree()
-        .get(key)
-        .expect("get")
-        .expect("stored")
-        .to_vec();
-    record[1] ^= 0xff;
-    store.tree().insert(key, record).expect("damage");
+    damage(&store, &key);
 
     store.delete_rollout("drop").expect("delete works");
     let report = store.gc().expect("gc works despite the damage");
