@@ -64,29 +64,28 @@ impl Store {
     pub fn compact(self) -> Result<(Store, CompactReport)> {
         let path = self.path().to_path_buf();
         let options = self.options().clone();
-        if Arc::strong_count(&self.inner) > 1 {
-            return Err(Error::Other(format!(
-                "store {}: compaction needs the only handle on the store; stop recorders and other users of it first",
-                path.display()
-            )));
-        }
         let disk_bytes_before = super::dir_size(&path);
         let copy_dir = path.join(COPY_DIR_NAME);
+        if Arc::strong_count(&self.inner) > 1 {
+            return Err(only_handle(&path));
+        }
         remove_dir_if_present(&copy_dir)?;
         let mut report = self.copy_into(&copy_dir).inspect_err(|_| {
             let _ = std::fs::remove_dir_all(&copy_dir);
         })?;
         report.disk_bytes_before = disk_bytes_before;
-        // Close the database (and its lock) before the swap; the lock file
-        // stays, and we reopen at once.
-        drop(self);
+        // Close the database but keep the store's lock through the swap and
+        // the reopen, so no other process opens the store in between.
+        let inner = Arc::try_unwrap(self.inner).map_err(|_| only_handle(&path))?;
+        let lock = inner.lock;
+        drop((inner.tree, inner.db));
         let db_dir = path.join(SLED_DIR_NAME);
         let old_dir = path.join(OLD_DIR_NAME);
         rename(&db_dir, &old_dir)?;
         rename(&copy_dir, &db_dir)?;
         sync_dir(&path);
         remove_dir_if_present(&old_dir)?;
-        let store = Store::open(&path, options)?;
+        let store = Store::open_locked(path.clone(), options, lock)?;
         report.disk_bytes_after = super::dir_size(&path);
         Ok((store, report))
     }
@@ -120,6 +119,13 @@ impl Store {
         db.flush()?;
         Ok(report)
     }
+}
+
+fn only_handle(path: &Path) -> Error {
+    Error::Other(format!(
+        "store {}: compaction needs the only handle on the store; stop recorders and other users of it first",
+        path.display()
+    ))
 }
 
 /// Finishes or undoes a compaction a crash interrupted (module docs). Runs

@@ -199,8 +199,9 @@ struct StoreInner {
     /// Recently assembled payloads, so reading a conversation's requests in
     /// order assembles each delta from its (just read) base in one step.
     assembled: Mutex<std::collections::VecDeque<(Hash, Arc<[u8]>)>>,
-    // Held for the store's lifetime: the OS lock is released when it drops.
-    _lock: File,
+    // Held for the store's lifetime: the OS lock is released when it drops
+    // (compaction takes it over to swap the database while holding it).
+    lock: File,
 }
 
 struct WriteState {
@@ -288,6 +289,11 @@ impl Store {
     /// Opens the store in the existing directory `path`.
     fn open_dir(path: PathBuf, options: StoreOptions) -> Result<Store> {
         let lock = acquire_lock(&path, options.lock_wait)?;
+        Store::open_locked(path, options, lock)
+    }
+
+    /// Opens the store in directory `path`, whose lock file `lock` holds.
+    fn open_locked(path: PathBuf, options: StoreOptions, lock: File) -> Result<Store> {
         compact::recover(&path)?;
         let config = sled::Config::new()
             .path(path.join(SLED_DIR_NAME))
@@ -328,7 +334,7 @@ impl Store {
                     recent: writes::RecentPayloads::default(),
                     poisoned: None,
                 }),
-                _lock: lock,
+                lock,
             }),
         })
     }
