@@ -1,7 +1,8 @@
 //! Ingest time per payload against the number of distinct payloads in one
 //! file: 10k, 40k and 160k distinct 512-byte payloads, one per event, each
 //! file ingested (`ingest_jsonl`, the body of `tracefold ingest`) into a
-//! fresh store. The target (issue 13): time per payload within 1.5x across
+//! fresh store opened as the CLI opens it for an import (64 MiB sled cache,
+//! mimalloc). The target (issue 13): time per payload within 1.5x across
 //! the sizes, i.e. linear ingest. Peak memory is measured on the CLI with a
 //! 1M-event file (BENCHMARKS.md gives the command).
 
@@ -11,10 +12,14 @@
 #[path = "common/synthetic_jsonl.rs"]
 mod synthetic_jsonl;
 
+// The `tracefold` binary's allocator, so the figures are the CLI's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tracefold::ingest::{IngestOptions, JsonlSource, ingest_jsonl};
+use tracefold::ingest::{IMPORT_CACHE_CAPACITY_BYTES, IngestOptions, JsonlSource, ingest_jsonl};
 use tracefold::store::{Store, StoreOptions};
 
 const PAYLOAD_BYTES: usize = 512;
@@ -38,7 +43,11 @@ fn ingest_scaling(c: &mut Criterion) {
                 let mut elapsed = Duration::ZERO;
                 for _ in 0..iterations {
                     let dir = tempfile::tempdir().expect("tempdir");
-                    let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
+                    let options = StoreOptions {
+                        cache_capacity_bytes: IMPORT_CACHE_CAPACITY_BYTES,
+                        ..StoreOptions::default()
+                    };
+                    let store = Store::open(dir.path(), options).expect("open");
                     let source = JsonlSource::file(file).expect("input");
                     let started = Instant::now();
                     let report =

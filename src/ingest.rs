@@ -76,6 +76,12 @@ pub struct IngestOptions<'a> {
     pub spill_threshold_bytes: usize,
 }
 
+/// sled's page cache for a store opened to import (`tracefold ingest`,
+/// `import-codex`): an import reads little back (dedup lookups), and sled's
+/// memory runs to several times its cache. A 1M-event file peaked at 468 MB
+/// with the default 128 MiB and 358 MB with 64 MiB, 8% slower.
+pub const IMPORT_CACHE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Default spill threshold. sled applies a batch under one pinned epoch, so
 /// the garbage of every node version the batch makes is freed only after it:
 /// peak memory measured about 20 times the batch (a 32 MiB batch peaked at

@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use crate::support::{
-    bundle_with_payload_path, example, fails, growing_conversation_jsonl, import_rejected,
-    ingest_rejected, line, ok, seeded_store, stats, store_fingerprint, tracefold,
+    bundle_with_payload_path, content_stats, example, fails, growing_conversation_jsonl,
+    import_rejected, ingest_rejected, line, ok, seeded_store, stats, store_fingerprint, tracefold,
 };
 
 #[test]
@@ -57,7 +57,7 @@ fn importing_the_same_bundle_twice_adds_almost_no_stored_bytes() {
         ok(&store, &["import-codex", bundle, "--rollout-id", "again"]).trim(),
         "again"
     );
-    let twice = stats(&store);
+    let twice = content_stats(&store);
     assert_eq!(twice["rollouts"], 2);
     assert_eq!(
         twice["logical_payload_bytes"].as_u64(),
@@ -73,7 +73,7 @@ fn importing_the_same_bundle_twice_adds_almost_no_stored_bytes() {
         said.contains("again: already stored (12 events); nothing imported"),
         "{said}"
     );
-    assert_eq!(stats(&store), twice);
+    assert_eq!(content_stats(&store), twice);
 }
 
 #[test]

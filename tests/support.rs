@@ -47,6 +47,19 @@ pub fn stats(store: &Path) -> Value {
     serde_json::from_str(&ok(store, &["stats", "--json"])).expect("stats json")
 }
 
+/// `stats` without `disk_bytes`: what the store holds, not how much room
+/// sled's files take at this instant, which any writable open (even one
+/// that stores nothing) may change as sled flushes its own metadata.
+pub fn content_stats(store: &Path) -> Value {
+    let mut stats = stats(store);
+    stats
+        .as_object_mut()
+        .expect("stats is an object")
+        .remove("disk_bytes")
+        .expect("stats has disk_bytes");
+    stats
+}
+
 /// Every file under `dir` with its bytes, for "the store is unchanged" checks
 /// that do not depend on sled's internals: logical content via `events`.
 pub fn store_fingerprint(store: &Path) -> String {

@@ -21,9 +21,6 @@ use clap::{Parser, Subcommand};
 
 use crate::store::{Store, StoreOptions};
 
-/// sled's page cache during `ingest` and `import-codex`.
-const IMPORT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
-
 /// Exit code of a successful command.
 pub const EXIT_OK: i32 = 0;
 /// Exit code of a negative answer (verify findings, divergent diff).
@@ -208,7 +205,7 @@ impl Cli {
     /// slower (BENCHMARKS.md, "Ingest scaling").
     fn open_store_for_import(&self) -> anyhow::Result<Store> {
         let options = StoreOptions {
-            cache_capacity_bytes: IMPORT_CACHE_BYTES,
+            cache_capacity_bytes: crate::ingest::IMPORT_CACHE_CAPACITY_BYTES,
             ..self.store_options()
         };
         Ok(Store::open(self.store_path(), options)?)
