@@ -541,3 +541,43 @@ impl Drop for Writes<'_> {
         self.take_back_spilled();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: usize, kind: PayloadKind, len: usize) -> RecentPayload {
+        RecentPayload {
+            hash: Hash::of(n.to_string().as_bytes()),
+            kind,
+            bytes: vec![b'x'; len].into(),
+            depth: 0,
+        }
+    }
+
+    /// The delta-base search compares a new payload with every candidate, so
+    /// the candidates must stay few however many payloads one import stages
+    /// (unbounded, ingest was quadratic in the payloads of a file).
+    #[test]
+    fn the_delta_base_candidates_stay_bounded_in_number_and_bytes() {
+        let mut recent = RecentPayloads::default();
+        for n in 0..10_000 {
+            recent.push(entry(n, PayloadKind::InferenceRequest, 64));
+            recent.push(entry(n, PayloadKind::ProtocolEvent, 64));
+        }
+        assert_eq!(recent.entries.len(), 2 * RECENT_PAYLOADS_PER_KIND_MAX);
+        // The newest of each kind are the ones kept.
+        assert!(recent.entries.iter().any(|e| e.hash == Hash::of(b"9999")));
+        assert!(!recent.entries.iter().any(|e| e.hash == Hash::of(b"0")));
+
+        let big = RECENT_PAYLOAD_BYTES_MAX / 3;
+        for n in 0..10 {
+            recent.push(entry(n, PayloadKind::ToolResult, big));
+        }
+        assert!(recent.bytes <= RECENT_PAYLOAD_BYTES_MAX);
+        assert_eq!(
+            recent.bytes,
+            recent.entries.iter().map(|e| e.bytes.len()).sum::<usize>()
+        );
+    }
+}
