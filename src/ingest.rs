@@ -280,6 +280,10 @@ struct RolloutImport {
     /// then the input.
     starts: StartTracker,
     outcome: RolloutOutcome,
+    /// The seq of this rollout's last input event; 0 before the first event
+    /// of a whole log (which aligns with seq 1), `None` before the first
+    /// event of a continuation (which aligns with its own seq).
+    last_wire_seq: Option<Seq>,
 }
 
 /// The stored log of a rollout the input is being compared with.
@@ -344,8 +348,31 @@ impl Import<'_, '_, '_> {
             codex_turn_id,
             payload,
         };
+        // The seqs a whole log skips are kept as `events_dropped` records, so
+        // the stored log carries the input's seqs and stays contiguous.
+        if let Some(last) = rollout.last_wire_seq {
+            let skipped = crate::export::bundle::seq_gap_records(last, wire_seq, wall_time_unix_ms)
+                .map_err(|err| Error::input(location, err))?;
+            for gap in skipped {
+                self.put(location, &rollout_id, gap)?;
+            }
+        }
+        self.put(location, &rollout_id, event)
+    }
+
+    /// Compares `event` with the stored event it aligns with, or appends it
+    /// once the input is past the stored log.
+    fn put(&mut self, location: &str, rollout_id: &str, event: Event) -> Result<()> {
+        let Some(rollout) = self.rollouts.get_mut(rollout_id) else {
+            return Err(Error::Other(format!("rollout {rollout_id} was not opened")));
+        };
+        rollout.last_wire_seq = Some(event.seq);
+        let comparing = rollout
+            .stored
+            .as_ref()
+            .is_some_and(|cursor| cursor.next_seq <= cursor.last_seq);
         if comparing {
-            return compare_with_stored(location, &rollout_id, rollout, &event);
+            return compare_with_stored(location, rollout_id, rollout, &event);
         }
         rollout.stored = None;
         self.writes
@@ -416,6 +443,7 @@ impl Import<'_, '_, '_> {
                     }),
                     starts,
                     outcome: outcome(false),
+                    last_wire_seq: (anchor == 1).then_some(0),
                 })
             }
             Err(Error::UnknownRollout(_)) => {
@@ -432,6 +460,7 @@ impl Import<'_, '_, '_> {
                     stored: None,
                     starts: StartTracker::new(),
                     outcome: outcome(true),
+                    last_wire_seq: Some(0),
                 })
             }
             Err(err) => Err(err),

@@ -9,6 +9,7 @@ mod support;
 
 mod cli;
 mod codemode;
+mod conformance;
 mod demo;
 mod diff;
 mod recorder;

@@ -492,7 +492,7 @@ fn assert_prescribed_state(state: &tracefold::model::RolloutTrace) {
         vec!["call-sh"]
     );
     // The code cell and its nested tool.
-    let cell = &state.code_cells["code_cell:th-root:call-js"];
+    let cell = &state.code_cells["code_cell:call-js"];
     assert_eq!(cell.source_item_id, item(6));
     assert_eq!(cell.nested_tool_call_ids, vec!["exec-abc"]);
     assert_eq!(cell.runtime_status, CodeCellRuntimeStatus::Completed);

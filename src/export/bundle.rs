@@ -3,8 +3,9 @@
 //! --format codex-bundle`).
 //!
 //! Reading applies the same rules as `import-codex` (path confinement,
-//! manifest agreement, increasing seq, torn tail) and renumbers the log from
-//! seq 1, so reducing a bundle equals reducing its import. Writing goes to a
+//! manifest agreement, increasing seq, torn tail) and keeps every line's seq
+//! (a skipped seq becomes an `events_dropped` record, as the import stores
+//! it), so reducing a bundle equals reducing its import. Writing goes to a
 //! temporary directory beside the target, fsynced, then renamed, so a crash
 //! never leaves a half-written bundle under the target name.
 
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::event::wire::{WireEvent, WirePayloadRef, to_line};
-use crate::event::{Event, PayloadRef, RAW_EVENT_SCHEMA_VERSION};
+use crate::event::{Event, EventPayload, PayloadRef, RAW_EVENT_SCHEMA_VERSION};
 use crate::ingest::{
     BundleManifest, Confinement, IngestOptions, JsonlSource, WireBytes, check_manifest_rollout,
     check_seq_increases, max_line_bytes, open_no_follow_checked, read_bundle_manifest,
@@ -30,9 +31,14 @@ use super::output::{resolve_output_path, sync_dir};
 /// A bundle read into memory.
 pub struct LoadedBundle {
     pub manifest: BundleManifest,
-    /// Renumbered from seq 1.
+    /// Every line's own seq; each seq a line skips (the reference's writer
+    /// consumes a seq when an event fails to serialise) is an
+    /// `events_dropped` record, as `import-codex` stores it.
     pub events: Vec<Event>,
     pub payloads: MemoryPayloads,
+    /// The bundle's path of each payload citation, in log order (the order
+    /// the reducer mints `raw_payload` ids in).
+    pub payload_paths: Vec<String>,
 }
 
 /// Reads a reference bundle into memory; no payload may exceed
@@ -50,18 +56,29 @@ pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<Loa
         reader: Box::new(file),
     };
     let mut payloads = MemoryPayloads::new();
-    let mut events = Vec::new();
+    let mut payload_paths = Vec::new();
+    let mut events: Vec<Event> = Vec::new();
     let mut last_seq = BTreeMap::new();
     read_wire_lines(source, max_line_bytes(limit), options, |location, event| {
         check_manifest_rollout(location, &event.rollout_id, &manifest.rollout_id)?;
         check_seq_increases(location, &manifest.rollout_id, event.seq, &mut last_seq)?;
         let seq = event.seq;
+        let skipped = seq_gap_records(events.len() as u64, seq, event.wall_time_unix_ms)
+            .map_err(|err| Error::input(location, err))?;
+        events.extend(skipped);
         let payload = event
             .payload
-            .try_map_refs(|r| load_ref(&confinement, r, limit, &mut payloads))
+            .try_map_refs(|r| {
+                if let WirePayloadRef::File { path, .. } = &r {
+                    payload_paths.push(path.clone());
+                } else {
+                    payload_paths.push(format!("payloads/{}.json", payload_paths.len() + 1));
+                }
+                load_ref(&confinement, r, limit, &mut payloads)
+            })
             .map_err(|err| Error::input(location, format!("seq {seq}: {err}")))?;
         events.push(Event {
-            seq: events.len() as u64 + 1,
+            seq,
             wall_time_unix_ms: event.wall_time_unix_ms,
             thread_id: event.thread_id,
             codex_turn_id: event.codex_turn_id,
@@ -73,7 +90,41 @@ pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<Loa
         manifest,
         events,
         payloads,
+        payload_paths,
     })
+}
+
+/// The most seqs one gap in a bundle may skip: each becomes a record, so a
+/// line claiming seq 10^12 must not make a trillion of them.
+pub const SEQ_GAP_MAX: u64 = 4096;
+
+/// The `events_dropped` records standing for the seqs between the last
+/// event's seq (`last`, 0 before the first) and `seq`, so a log keeps the
+/// seqs its lines carry and stays contiguous (the store's invariant). A gap
+/// over [`SEQ_GAP_MAX`] is an error.
+pub(crate) fn seq_gap_records(
+    last: u64,
+    seq: u64,
+    wall_time_unix_ms: i64,
+) -> std::result::Result<Vec<Event>, String> {
+    let missing = seq.saturating_sub(last + 1);
+    if missing > SEQ_GAP_MAX {
+        return Err(format!(
+            "seq {seq} follows seq {last}: a gap of {missing} seqs is over the limit of {SEQ_GAP_MAX}"
+        ));
+    }
+    Ok((last + 1..seq)
+        .map(|skipped| Event {
+            seq: skipped,
+            wall_time_unix_ms,
+            thread_id: None,
+            codex_turn_id: None,
+            payload: EventPayload::EventsDropped {
+                count: 1,
+                reason: format!("seq {skipped} is missing from the input"),
+            },
+        })
+        .collect())
 }
 
 fn load_ref(
@@ -101,7 +152,7 @@ fn load_ref(
 
 /// Writes stored rollout `rollout_id` as a reference bundle at `out`
 /// (`manifest.json`, `trace.jsonl`, `payloads/{n}.json` with each payload's
-/// exact bytes, one file per distinct payload). `out` must not exist or be an
+/// exact bytes, one file per payload citation). `out` must not exist or be an
 /// empty directory; a symbolic link is followed to its final target, which
 /// the bundle replaces (the link stays a link).
 pub fn write_bundle(store: &Store, rollout_id: &str, out: &Path) -> Result<()> {
@@ -194,19 +245,19 @@ fn write_bundle_into(
         .map_err(|err| Error::io(format!("create {}", log_path.display()), err))?;
     let mut log = BufWriter::new(log);
     let mut ids = PayloadIds::default();
-    let mut written: BTreeMap<String, ()> = BTreeMap::new();
     for event in store.events_of(manifest) {
         let event = event?;
         let payload = event.payload.try_map_refs(|r| {
-            let (id, _) = ids.id_of(&r);
+            // One file per citation, as the reference's writer lays a bundle
+            // out, so a reference bundle imported and exported again has the
+            // same ids and paths.
+            let id = ids.next_id();
             let ordinal = id
                 .trim_start_matches("raw_payload:")
                 .trim_start_matches('0');
             let path = format!("payloads/{ordinal}.json");
-            if written.insert(id.clone(), ()).is_none() {
-                let bytes = store.read_payload(&r.hash)?;
-                write_synced(&dir.join(&path), &bytes)?;
-            }
+            let bytes = store.read_payload(&r.hash)?;
+            write_synced(&dir.join(&path), &bytes)?;
             Ok::<_, Error>(WirePayloadRef::File {
                 raw_payload_id: format!("raw_payload:{ordinal}"),
                 kind: r.kind,

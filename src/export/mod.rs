@@ -4,43 +4,34 @@
 //! their state (the glue between the store and the pure reducer).
 //!
 //! Payload ids on output are `raw_payload:{n}` (six digits, zero-padded),
-//! numbered by first citation of each distinct (hash, kind) in the log, so
+//! one per payload citation in log order, as the reducer numbers them, so
 //! the same log always prints the same ids.
 
 pub mod bundle;
 pub mod output;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::event::wire::{WireEvent, WirePayloadRef};
-use crate::event::{Event, Hash, PayloadKind, PayloadRef, RAW_EVENT_SCHEMA_VERSION};
+use crate::event::{Event, PayloadRef, RAW_EVENT_SCHEMA_VERSION};
 use crate::model::RolloutTrace;
 use crate::reducer::{PayloadSource, Reducer};
 use crate::store::{RolloutManifest, Store};
 
-/// Assigns `raw_payload:{n}` ids in order of first citation.
+/// Assigns `raw_payload:{n}` ids, one per citation in log order, as the
+/// reducer does (and the reference's writer, which mints an id per payload
+/// it writes).
 #[derive(Debug, Default)]
 pub struct PayloadIds {
-    ids: BTreeMap<(Hash, PayloadKind), String>,
+    cited: usize,
 }
 
 impl PayloadIds {
-    /// The id of `r`, assigning the next one on first sight. Returns the id
-    /// and whether it is new.
-    pub fn id_of(&mut self, r: &PayloadRef) -> (String, bool) {
-        let next = self.ids.len() + 1;
-        let mut fresh = false;
-        let id = self
-            .ids
-            .entry((r.hash, r.kind.clone()))
-            .or_insert_with(|| {
-                fresh = true;
-                format!("raw_payload:{next:06}")
-            })
-            .clone();
-        (id, fresh)
+    /// The id of the next citation.
+    pub fn next_id(&mut self) -> String {
+        self.cited += 1;
+        format!("raw_payload:{:06}", self.cited)
     }
 }
 
@@ -64,7 +55,7 @@ pub fn to_wire(
     style: RefStyle,
 ) -> Result<WireEvent<WirePayloadRef>> {
     let payload = event.payload.clone().try_map_refs(|r| {
-        let (id, _) = ids.id_of(&r);
+        let id = ids.next_id();
         match style {
             RefStyle::Stored => Ok(WirePayloadRef::Stored {
                 raw_payload_id: Some(id),
@@ -173,6 +164,11 @@ pub fn reduce_loaded(bundle: &bundle::LoadedBundle) -> Result<RolloutTrace> {
             .map_err(|err| Error::Other(format!("reduce bundle rollout {rollout_id}: {err}")))?;
     }
     let mut state = reducer.finish();
+    // The bundle's own payload paths (the reducer writes where an export
+    // would put each payload).
+    for (entry, path) in state.raw_payloads.values_mut().zip(&bundle.payload_paths) {
+        entry.path.clone_from(path);
+    }
     let manifest = &bundle.manifest;
     state
         .trace_id

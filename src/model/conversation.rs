@@ -20,6 +20,8 @@ pub struct ConversationItem {
     pub role: ConversationRole,
     pub channel: Option<ConversationChannel>,
     pub kind: ConversationItemKind,
+    /// Written only when present, as the reference writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_message: Option<AgentMessageMetadata>,
     pub body: ConversationBody,
     pub call_id: Option<String>,

@@ -136,12 +136,17 @@ impl ExecutionWindow {
     }
 }
 
-/// One distinct payload cited by the log: `raw_payload:{n:06}` in order of
-/// first citation of each (hash, kind).
+/// One payload citation of the log: `raw_payload:{n:06}` for the n-th payload
+/// reference in log order, as the reference's writer mints one id per payload
+/// it writes (the same bytes cited twice are two entries with one hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawPayloadEntry {
     pub raw_payload_id: String,
     pub kind: PayloadKind,
+    /// Where the payload file is, relative to a bundle directory: the
+    /// bundle's own path for `reduce-bundle`, else `payloads/{n}.json`, where
+    /// `export --format codex-bundle` writes it.
+    pub path: String,
     /// BLAKE3 of the payload bytes, lower-case hex.
     pub blake3: Hash,
     pub size_bytes: u64,

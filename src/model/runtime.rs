@@ -33,9 +33,20 @@ pub enum AgentOrigin {
     Spawned {
         parent_thread_id: String,
         spawn_edge_id: String,
-        task_name: Option<String>,
-        agent_role: Option<String>,
+        /// The spawn's task name, else the metadata's, else the last segment
+        /// of the thread's agent path (the reference's precedence).
+        #[serde(deserialize_with = "string_or_null")]
+        task_name: String,
+        /// The spawn's role, else the metadata's, else `""`.
+        #[serde(deserialize_with = "string_or_null")]
+        agent_role: String,
     },
+}
+
+/// A string field that states saved before it was always a string may hold
+/// as `null`.
+fn string_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

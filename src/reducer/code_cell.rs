@@ -4,8 +4,10 @@
 //! materialises. Also nested tool calls, `wait` calls, outputs (including
 //! `notify` outputs) and stored values.
 //!
-//! Runtime cell ids are scoped per thread, and code cell ids are
-//! `code_cell:{thread_id}:{exec call_id}`. Nothing pending is ever dropped:
+//! Runtime cell ids are scoped per thread. Code cell ids are the reference's
+//! `code_cell:{exec call_id}`, or `code_cell:{thread_id}:{exec call_id}` for
+//! a cell whose call id a cell of another thread already has (where the
+//! reference fails). Nothing pending is ever dropped:
 //! leftovers become diagnostics at `finish`.
 
 use serde::{Deserialize, Serialize};
@@ -70,12 +72,41 @@ fn execution_status(status: CodeCellRuntimeStatus) -> Option<ExecutionStatus> {
     }
 }
 
-/// The id of the code cell for an `exec` call in a thread.
-pub(crate) fn code_cell_id(thread_id: &str, call_id: &str) -> String {
+/// The reference's id of the code cell for an `exec` call.
+fn plain_code_cell_id(call_id: &str) -> String {
+    format!("code_cell:{call_id}")
+}
+
+/// The id of a cell whose call id another thread's cell already holds.
+fn scoped_code_cell_id(thread_id: &str, call_id: &str) -> String {
     format!("code_cell:{thread_id}:{call_id}")
 }
 
 impl Reducer {
+    /// The id of the code cell (started or pending) of `call_id` in
+    /// `thread_id`: `code_cell:{call_id}` as the reference names it, unless a
+    /// cell of another thread holds that id (the reference fails there), then
+    /// `code_cell:{thread_id}:{call_id}`.
+    fn code_cell_id(&self, thread_id: &str, call_id: &str) -> String {
+        let plain = plain_code_cell_id(call_id);
+        let other_thread = self
+            .trace
+            .code_cells
+            .get(&plain)
+            .map(|cell| cell.thread_id.as_str())
+            .or_else(|| {
+                self.pending_code_cells
+                    .get(&plain)
+                    .map(|pending| pending.thread_id.as_str())
+            })
+            .is_some_and(|holder| holder != thread_id);
+        if other_thread {
+            scoped_code_cell_id(thread_id, call_id)
+        } else {
+            plain
+        }
+    }
+
     pub(super) fn code_cell_started(
         &mut self,
         event: &Event,
@@ -88,7 +119,7 @@ impl Reducer {
         let turn_id = Self::envelope_turn(event, &what)?;
         self.require_thread(thread_id, &what)?;
         self.require_turn_in_thread(turn_id, thread_id, &what)?;
-        let cell_id = code_cell_id(thread_id, call_id);
+        let cell_id = self.code_cell_id(thread_id, call_id);
         if self.trace.code_cells.contains_key(&cell_id)
             || self.pending_code_cells.contains_key(&cell_id)
         {
@@ -149,7 +180,7 @@ impl Reducer {
         };
         if is_exec_call {
             let call_id = item.call_id.clone().unwrap_or_default();
-            let cell_id = code_cell_id(&item.thread_id, &call_id);
+            let cell_id = self.code_cell_id(&item.thread_id, &call_id);
             if let Some(pending) = self.pending_code_cells.shift_remove(&cell_id) {
                 return self.materialize_code_cell(pending, item_id.clone());
             }
@@ -290,13 +321,14 @@ impl Reducer {
                 }
                 return;
             }
-            LifecycleKind::InitialResponse(status) => {
+            // A cell that ends before its initial response responds with its
+            // end, as the reference records it.
+            LifecycleKind::InitialResponse(status) | LifecycleKind::Ended(status) => {
                 cell.initial_response_at_unix_ms
                     .get_or_insert(pending.wall_time_unix_ms);
                 cell.initial_response_seq.get_or_insert(pending.seq);
                 status
             }
-            LifecycleKind::Ended(status) => status,
         };
         if let Some(id) = &pending.raw_payload_id {
             cell.raw_response_payload_ids.push(id.clone());

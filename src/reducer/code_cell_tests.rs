@@ -10,7 +10,7 @@ use crate::event::{
 use crate::model::{ProducerRef, ToolCallRequester};
 use crate::reducer::test_support::{Log, ROOT, custom_output, exec_call, item_ids, message};
 
-const CELL: &str = "code_cell:thread-root:call-exec";
+const CELL: &str = "code_cell:call-exec";
 
 fn start_cell(log: &mut Log, runtime: &str) -> u64 {
     log.push(
@@ -242,11 +242,12 @@ fn runtime_cell_ids_are_scoped_per_thread() {
         vec![exec_call("call-exec", "x")],
     );
     let state = log.reduce_ok();
+    // The first keeps the reference's id; the second is scoped by thread.
     assert_eq!(state.code_cells.len(), 2);
-    assert!(
-        state
-            .code_cells
-            .contains_key("code_cell:thread-2:call-exec")
+    assert_eq!(state.code_cells["code_cell:call-exec"].thread_id, ROOT);
+    assert_eq!(
+        state.code_cells["code_cell:thread-2:call-exec"].thread_id,
+        "thread-2"
     );
 }
 

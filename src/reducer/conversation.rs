@@ -62,14 +62,15 @@ impl Normalized {
         }
     }
 
-    /// The compaction marker item (empty body, unique per compaction).
+    /// The compaction marker item (empty body, unique per compaction, no
+    /// channel, as the reference makes it).
     pub(crate) fn compaction_marker(compaction_id: &str) -> Normalized {
         let mut hasher = blake3::Hasher::new();
         field(&mut hasher, "compaction_marker");
         field(&mut hasher, compaction_id);
         Normalized {
             role: ConversationRole::Assistant,
-            channel: Some(ConversationChannel::Summary),
+            channel: None,
             kind: ConversationItemKind::CompactionMarker,
             agent_message: None,
             body: ConversationBody::default(),
@@ -289,6 +290,34 @@ pub(crate) fn json_part(value: &Value, raw_payload_id: &str) -> ConversationPart
         raw_payload_id: raw_payload_id.to_string(),
         blake3: Hash::of(&canonical).to_hex(),
     }
+}
+
+/// Whether the reference would see `item` as the same content as `first`:
+/// every field equal, JSON parts compared by their summaries only.
+fn same_by_summary(first: &ConversationItem, item: &Normalized) -> bool {
+    let parts_match = first.body.parts.len() == item.body.parts.len()
+        && first
+            .body
+            .parts
+            .iter()
+            .zip(&item.body.parts)
+            .all(|(a, b)| match (a, b) {
+                (
+                    ConversationPart::Json { summary: a, .. },
+                    ConversationPart::Json { summary: b, .. },
+                ) => a == b,
+                (
+                    ConversationPart::PayloadRef { label: a, .. },
+                    ConversationPart::PayloadRef { label: b, .. },
+                ) => a == b,
+                (a, b) => a == b,
+            });
+    parts_match
+        && first.kind == item.kind
+        && first.role == item.role
+        && first.channel == item.channel
+        && first.agent_message == item.agent_message
+        && first.call_id == item.call_id
 }
 
 fn call_id_of(item: &Value) -> Option<String> {
@@ -866,7 +895,7 @@ impl Reducer {
             .as_deref()
             .map(|call_id| key(thread_id, call_id));
         if let (Some(call_id), Some(call_key)) = (&item.call_id, &call_key) {
-            self.check_call_id_reuse(thread_id, call_id, call_key, &item, &id)?;
+            self.check_call_id_reuse(event.seq, thread_id, call_id, call_key, &item, &id)?;
         }
         let identity = item.identity;
         let is_exec_call = item.kind == ConversationItemKind::CustomToolCall
@@ -908,8 +937,10 @@ impl Reducer {
 
     /// The same call id and kind must carry the same content within a thread,
     /// except a code-mode `notify` output, which reuses the `exec` call id.
+    #[allow(clippy::too_many_arguments)]
     fn check_call_id_reuse(
         &mut self,
+        seq: u64,
         thread_id: &str,
         call_id: &str,
         call_key: &str,
@@ -930,6 +961,23 @@ impl Reducer {
         if item.kind == ConversationItemKind::CustomToolCallOutput
             && self.exec_calls.contains(call_key)
         {
+            return Ok(());
+        }
+        // The reference compares JSON bodies by their 240-byte summaries: a
+        // difference past them is legal there (hosts rewrite old tool
+        // outputs in later requests), so it is a diagnostic here, naming
+        // what our full identity sees.
+        if self
+            .item(&first)
+            .is_some_and(|first| same_by_summary(first, item))
+        {
+            self.diagnose(
+                Some(seq),
+                "call_id_reused_with_different_json",
+                format!(
+                    "model-visible call id {call_id} in thread {thread_id} was reused with JSON that differs past its 240-byte summary (first item {first}, now {new_id})"
+                ),
+            );
             return Ok(());
         }
         invalid(format!(

@@ -443,7 +443,7 @@ fn request_without_input_is_reducer_error() {
     let seq = log.inference_request(ROOT, "turn-1", "inf-1", &json!({"model": "x"}));
     assert_eq!(
         log.reduce_err(),
-        format!("seq {seq}: request payload raw_payload:000001 did not contain input")
+        format!("seq {seq}: inference request payload raw_payload:000001 did not contain input")
     );
 }
 

@@ -73,7 +73,9 @@ fn input_items<'v>(value: &'v Value, id: &str) -> Res<&'v Vec<Value>> {
         return Ok(items);
     }
     match value.get("input") {
-        None => invalid(format!("request payload {id} did not contain input")),
+        None => invalid(format!(
+            "inference request payload {id} did not contain input"
+        )),
         Some(Value::Array(items)) => Ok(items),
         Some(_) => invalid(format!("request payload {id} had non-array input")),
     }
@@ -354,29 +356,11 @@ impl Reducer {
             .or_else(|| text_field(&response, "upstream_request_id"));
         let usage = response.get("token_usage").and_then(usage_of);
 
-        let mut response_item_ids = Vec::new();
-        if !already_has_response {
-            let origin = ItemOrigin {
-                thread_id: &thread_id,
-                codex_turn_id: Some(&turn_id),
-                produced_by: vec![ProducerRef::Inference {
-                    inference_call_id: id.to_string(),
-                }],
-            };
-            // Register the response ids before creating items, so tool links
-            // made by the item hooks find this call's response list.
-            for item in items {
-                let item_id = self.create_item(event, &origin, item)?;
-                response_item_ids.push(item_id);
-            }
-            match self.snapshots.get_mut(&thread_id) {
-                Some(live) => live.extend(response_item_ids.iter().cloned()),
-                None => {
-                    self.snapshots
-                        .insert(thread_id.clone(), response_item_ids.clone());
-                }
-            }
-        }
+        let response_item_ids = if already_has_response {
+            Vec::new()
+        } else {
+            self.add_response_items(event, id, &thread_id, &turn_id, items)?
+        };
         if let Some(response_id) = &response_id {
             self.inference_by_response
                 .insert(key(&thread_id, response_id), id.to_string());
@@ -401,11 +385,49 @@ impl Reducer {
         Ok(())
     }
 
+    /// A response's items: created in the thread's conversation as produced
+    /// by inference `id`, and appended to the thread's live history.
+    fn add_response_items(
+        &mut self,
+        event: &Event,
+        id: &str,
+        thread_id: &str,
+        turn_id: &str,
+        items: Vec<Normalized>,
+    ) -> Res<Vec<ItemId>> {
+        let origin = ItemOrigin {
+            thread_id,
+            codex_turn_id: Some(turn_id),
+            produced_by: vec![ProducerRef::Inference {
+                inference_call_id: id.to_string(),
+            }],
+        };
+        let mut response_item_ids = Vec::new();
+        // Register the response ids before creating items, so tool links
+        // made by the item hooks find this call's response list.
+        for item in items {
+            let item_id = self.create_item(event, &origin, item)?;
+            response_item_ids.push(item_id);
+        }
+        match self.snapshots.get_mut(thread_id) {
+            Some(live) => live.extend(response_item_ids.iter().cloned()),
+            None => {
+                self.snapshots
+                    .insert(thread_id.to_string(), response_item_ids.clone());
+            }
+        }
+        Ok(response_item_ids)
+    }
+
     /// Failure or cancellation: only the first terminal status is kept, but
-    /// late payloads and ids still attach.
+    /// late payloads and ids still attach. A partial response's output items
+    /// enter the conversation as the call's response items, as a completed
+    /// response's do (unless the call already has response items).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn inference_ended_early(
         &mut self,
         event: &Event,
+        src: &dyn PayloadSource,
         id: &str,
         upstream_request_id: Option<&str>,
         error: &str,
@@ -413,7 +435,7 @@ impl Reducer {
         status: ExecutionStatus,
     ) -> Res<()> {
         let partial = partial_response_payload.map(|payload| self.raw_payload_id(payload));
-        let Some(call) = self.trace.inference_calls.get_mut(id) else {
+        let Some(call) = self.trace.inference_calls.get(id) else {
             let what = if status == ExecutionStatus::Failed {
                 "failure"
             } else {
@@ -421,6 +443,40 @@ impl Reducer {
             };
             return unknown(format!("inference {what} referenced unknown call {id}"));
         };
+        let (thread_id, turn_id) = (call.thread_id.clone(), call.codex_turn_id.clone());
+        let mut partial_items = None;
+        let mut partial_usage = None;
+        if let (Some(payload), Some(raw_id), true) = (
+            partial_response_payload,
+            partial.as_deref(),
+            call.response_item_ids.is_empty(),
+        ) {
+            let response = self.payload_json(src, payload)?;
+            match response.get("output_items") {
+                Some(Value::Array(output)) => {
+                    let items = normalize_items(output, raw_id).map_err(super::Fail::Invalid)?;
+                    partial_items =
+                        Some(self.add_response_items(event, id, &thread_id, &turn_id, items)?);
+                    partial_usage = response.get("token_usage").and_then(usage_of);
+                }
+                _ => self.diagnose(
+                    Some(event.seq),
+                    "partial_response_without_items",
+                    format!(
+                        "partial response payload {raw_id} of inference {id} has no output_items"
+                    ),
+                ),
+            }
+        }
+        let Some(call) = self.trace.inference_calls.get_mut(id) else {
+            return Ok(());
+        };
+        if let Some(items) = partial_items {
+            call.response_item_ids = items;
+        }
+        if partial_usage.is_some() {
+            call.usage = partial_usage;
+        }
         if call.execution.is_running() {
             call.execution
                 .end(event.wall_time_unix_ms, event.seq, status);

@@ -231,11 +231,12 @@ pub struct Reducer {
     events_dropped: bool,
     #[serde(skip)]
     cache: PayloadCache,
-    /// The payloads the current event cites and their `raw_payloads`
-    /// positions, registered before dispatch, so handlers asking for their
-    /// ids do not probe `raw_payload_index` again.
+    /// The payload references of the current event (by address), their
+    /// kind codes and `raw_payloads` positions, registered before dispatch,
+    /// so a handler asking for the id of a reference gets its own citation
+    /// (two references to the same bytes in one event are two entries).
     #[serde(skip)]
-    event_payloads: Vec<(Hash, usize, usize)>,
+    event_payloads: Vec<(usize, usize, usize)>,
 }
 
 impl Reducer {
@@ -331,8 +332,9 @@ impl Reducer {
         let seq = event.seq;
         self.event_payloads.clear();
         event.payload.for_each_ref(|r| {
-            let (kind, index) = self.register_raw_payload(r);
-            self.event_payloads.push((r.hash, kind, index));
+            let (kind, index) = self.register_citation(r);
+            self.event_payloads
+                .push((r as *const PayloadRef as usize, kind, index));
         });
         match self.dispatch(event, payloads) {
             Ok(()) => Ok(()),
@@ -457,6 +459,7 @@ impl Reducer {
                 partial_response_payload,
             } => self.inference_ended_early(
                 event,
+                src,
                 inference_call_id,
                 upstream_request_id.as_deref(),
                 error,
@@ -470,6 +473,7 @@ impl Reducer {
                 partial_response_payload,
             } => self.inference_ended_early(
                 event,
+                src,
                 inference_call_id,
                 upstream_request_id.as_deref(),
                 reason,
@@ -675,18 +679,26 @@ impl Reducer {
         });
     }
 
-    /// The `raw_payload:{n}` id of a cited payload, registering it on first
-    /// citation.
+    /// The `raw_payload:{n}` id of a payload reference: its own citation when
+    /// it belongs to the event being applied, else the first citation of the
+    /// same bytes and kind (a lifecycle event replayed later), registering a
+    /// new entry only for a payload the log never cited.
     pub(crate) fn raw_payload_id(&mut self, payload: &PayloadRef) -> String {
-        let kind = self.kind_code(&payload.kind);
-        let registered = self
+        let address = payload as *const PayloadRef as usize;
+        let own = self
             .event_payloads
             .iter()
-            .find(|(hash, cited, _)| *hash == payload.hash && *cited == kind)
+            .find(|(cited, _, _)| *cited == address)
             .map(|&(_, _, index)| index);
-        let index = match registered {
+        let index = match own {
             Some(index) => index,
-            None => self.register_raw_payload(payload).1,
+            None => {
+                let kind = self.kind_code(&payload.kind);
+                match self.raw_payload_index.get(&(payload.hash, kind)) {
+                    Some(&index) => index,
+                    None => self.register_citation(payload).1,
+                }
+            }
         };
         match self.trace.raw_payloads.get_index(index) {
             Some((id, _)) => id.to_string(),
@@ -699,21 +711,21 @@ impl Reducer {
         self.payload_kinds.insert_full(payload_kind_key(kind)).0
     }
 
-    /// Registers a cited payload on first citation: its kind code and the
-    /// index of its entry in `trace.raw_payloads`.
-    fn register_raw_payload(&mut self, payload: &PayloadRef) -> (usize, usize) {
+    /// Registers one citation: a new entry in `trace.raw_payloads`. Returns
+    /// the kind code and the entry's index.
+    fn register_citation(&mut self, payload: &PayloadRef) -> (usize, usize) {
         let kind = self.kind_code(&payload.kind);
-        let index_key = (payload.hash, kind);
-        if let Some(&index) = self.raw_payload_index.get(&index_key) {
-            return (kind, index);
-        }
+        let ordinal = self.trace.raw_payloads.len() + 1;
         let index = self.trace.raw_payloads.push(RawPayloadEntry {
             raw_payload_id: self.trace.raw_payloads.next_id(),
             kind: payload.kind.clone(),
+            path: format!("payloads/{ordinal}.json"),
             blake3: payload.hash,
             size_bytes: payload.size_bytes,
         });
-        self.raw_payload_index.insert(index_key, index);
+        self.raw_payload_index
+            .entry((payload.hash, kind))
+            .or_insert(index);
         (kind, index)
     }
 

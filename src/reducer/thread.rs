@@ -57,10 +57,15 @@ impl Reducer {
         Ok(())
     }
 
+    /// What a thread's metadata payload says: its origin (spawned when the
+    /// metadata carries Codex's `session_source.subagent.thread_spawn`), and
+    /// its agent path (the spawn's, else the metadata's, else `agent_path`
+    /// of the event).
     fn thread_metadata(
         &mut self,
         src: &dyn PayloadSource,
         thread_id: &str,
+        agent_path: &str,
         payload: Option<&PayloadRef>,
     ) -> Res<ThreadMetadata> {
         let Some(payload) = payload else {
@@ -75,18 +80,27 @@ impl Reducer {
         let raw_payload_id = self.raw_payload_id(payload);
         let meta = self.payload_json(src, payload)?;
         let mut origin = AgentOrigin::Root;
-        let mut agent_path = None;
+        let mut path = text(&meta, "agent_path");
         if let Some(spawn) = meta.pointer("/session_source/subagent/thread_spawn")
             && let Some(parent) = spawn.get("parent_thread_id").and_then(Value::as_str)
         {
-            agent_path = text(spawn, "agent_path");
+            path = text(spawn, "agent_path").or(path);
+            let task_name = text(spawn, "task_name")
+                .or_else(|| text(&meta, "task_name"))
+                .unwrap_or_else(|| {
+                    let full = path.as_deref().unwrap_or(agent_path);
+                    full.rsplit('/').next().unwrap_or_default().to_string()
+                });
             origin = AgentOrigin::Spawned {
                 parent_thread_id: parent.to_string(),
                 spawn_edge_id: spawn_edge_id(parent, thread_id),
-                task_name: text(&meta, "task_name").or_else(|| text(spawn, "task_name")),
-                agent_role: text(spawn, "agent_role").or_else(|| text(&meta, "agent_role")),
+                task_name,
+                agent_role: text(spawn, "agent_role")
+                    .or_else(|| text(&meta, "agent_role"))
+                    .unwrap_or_default(),
             };
         }
+        let agent_path = path;
         Ok(ThreadMetadata {
             agent_path,
             nickname: text(&meta, "nickname"),
@@ -107,7 +121,7 @@ impl Reducer {
         if self.trace.threads.contains_key(thread_id) {
             return invalid(format!("duplicate thread start for {thread_id}"));
         }
-        let meta = self.thread_metadata(src, thread_id, metadata)?;
+        let meta = self.thread_metadata(src, thread_id, agent_path, metadata)?;
         self.insert_thread(event, thread_id, agent_path, meta, Vec::new());
         Ok(())
     }
@@ -164,7 +178,7 @@ impl Reducer {
             }
             return Ok(());
         }
-        let meta = self.thread_metadata(src, thread_id, metadata)?;
+        let meta = self.thread_metadata(src, thread_id, agent_path, metadata)?;
         self.insert_thread(event, thread_id, agent_path, meta, vec![event.seq]);
         Ok(())
     }
@@ -284,6 +298,11 @@ impl Reducer {
                     cell.runtime_status = runtime_status;
                     cell.execution
                         .end(event.wall_time_unix_ms, event.seq, execution_status);
+                    // A cell that ends before its initial response responds
+                    // with its end, as the reference records it.
+                    cell.initial_response_at_unix_ms
+                        .get_or_insert(event.wall_time_unix_ms);
+                    cell.initial_response_seq.get_or_insert(event.seq);
                 }
             }
         }

@@ -62,8 +62,8 @@ fn child_thread_metadata_creates_spawn_origin_without_delivery_edge() {
         AgentOrigin::Spawned {
             parent_thread_id: ROOT.to_string(),
             spawn_edge_id: "edge:spawn:thread-root:thread-child".to_string(),
-            task_name: Some("review".to_string()),
-            agent_role: Some("reviewer".to_string()),
+            task_name: "review".to_string(),
+            agent_role: "reviewer".to_string(),
         }
     );
     assert_eq!(child.nickname.as_deref(), Some("Ada"));
