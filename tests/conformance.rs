@@ -51,6 +51,11 @@ const ADDITIONS: &[(&str, &str, &str)] = &[
     ),
     (
         ".raw_payloads.*",
+        "extension_kind",
+        "the real kind of a payload of a kind the reference lacks",
+    ),
+    (
+        ".raw_payloads.*",
         "size_bytes",
         "the payload's size, for statistics without reading it",
     ),
@@ -582,4 +587,42 @@ fn spawned_threads_name_their_task_and_role_as_the_reference_does() {
     let origin = &threads["thread-named"]["origin"];
     assert_eq!(origin["task_name"], "spawn-task");
     assert_eq!(origin["agent_role"], "meta-role");
+}
+
+/// Point 2: a raw payload of a kind the reference does not have is written
+/// as a reference kind with the real one beside it, and reads back exactly.
+#[test]
+fn extension_payload_kinds_are_written_so_a_reference_reader_loads_them() {
+    use tracefold::event::{Hash, PayloadKind};
+    use tracefold::model::RawPayloadEntry;
+    for (kind, name) in [
+        (PayloadKind::CodeCellStoredValues, "code_cell_stored_values"),
+        (PayloadKind::Other("future_kind".into()), "future_kind"),
+    ] {
+        let entry = RawPayloadEntry {
+            raw_payload_id: "raw_payload:000001".into(),
+            kind,
+            path: "payloads/1.json".into(),
+            blake3: Hash::of(b"x"),
+            size_bytes: 1,
+        };
+        let json = serde_json::to_value(&entry).expect("serialises");
+        assert_eq!(
+            json["kind"],
+            serde_json::json!({"type": "tool_runtime_event"})
+        );
+        assert_eq!(json["extension_kind"]["type"], name);
+        let back: RawPayloadEntry = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, entry);
+    }
+    // A reference kind has no extension_kind.
+    let entry = RawPayloadEntry {
+        raw_payload_id: "raw_payload:000001".into(),
+        kind: PayloadKind::ToolResult,
+        path: "payloads/1.json".into(),
+        blake3: Hash::of(b"x"),
+        size_bytes: 1,
+    };
+    let json = serde_json::to_value(&entry).expect("serialises");
+    assert!(json.get("extension_kind").is_none(), "{json}");
 }

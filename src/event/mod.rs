@@ -138,6 +138,17 @@ pub enum PayloadKind {
     Other(String),
 }
 
+impl PayloadKind {
+    /// Whether the reference has this kind (all but our additions and kind
+    /// names this build does not know).
+    pub fn is_reference_kind(&self) -> bool {
+        !matches!(
+            self,
+            PayloadKind::CodeCellStoredValues | PayloadKind::Other(_)
+        )
+    }
+}
+
 const PAYLOAD_KIND_NAMES: &[(&str, PayloadKind)] = &[
     ("inference_request", PayloadKind::InferenceRequest),
     ("inference_response", PayloadKind::InferenceResponse),

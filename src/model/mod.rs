@@ -139,7 +139,14 @@ impl ExecutionWindow {
 /// One payload citation of the log: `raw_payload:{n:06}` for the n-th payload
 /// reference in log order, as the reference's writer mints one id per payload
 /// it writes (the same bytes cited twice are two entries with one hash).
+///
+/// In JSON, a kind the reference does not have (`code_cell_stored_values`, or
+/// a kind name this build does not know) is written as the reference's
+/// `tool_runtime_event` with the real kind beside it as `extension_kind`, so
+/// a reader that knows only the reference's twelve kinds still loads the
+/// state; reading it back restores the real kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RawPayloadJson", into = "RawPayloadJson")]
 pub struct RawPayloadEntry {
     pub raw_payload_id: String,
     pub kind: PayloadKind,
@@ -150,6 +157,49 @@ pub struct RawPayloadEntry {
     /// BLAKE3 of the payload bytes, lower-case hex.
     pub blake3: Hash,
     pub size_bytes: u64,
+}
+
+/// [`RawPayloadEntry`] as written in state JSON.
+#[derive(Serialize, Deserialize)]
+struct RawPayloadJson {
+    raw_payload_id: String,
+    kind: PayloadKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    extension_kind: Option<PayloadKind>,
+    #[serde(default)]
+    path: String,
+    blake3: Hash,
+    size_bytes: u64,
+}
+
+impl From<RawPayloadEntry> for RawPayloadJson {
+    fn from(entry: RawPayloadEntry) -> Self {
+        let (kind, extension_kind) = if entry.kind.is_reference_kind() {
+            (entry.kind, None)
+        } else {
+            (PayloadKind::ToolRuntimeEvent, Some(entry.kind))
+        };
+        RawPayloadJson {
+            raw_payload_id: entry.raw_payload_id,
+            kind,
+            extension_kind,
+            path: entry.path,
+            blake3: entry.blake3,
+            size_bytes: entry.size_bytes,
+        }
+    }
+}
+
+impl From<RawPayloadJson> for RawPayloadEntry {
+    fn from(json: RawPayloadJson) -> Self {
+        RawPayloadEntry {
+            raw_payload_id: json.raw_payload_id,
+            kind: json.extension_kind.unwrap_or(json.kind),
+            path: json.path,
+            blake3: json.blake3,
+            size_bytes: json.size_bytes,
+        }
+    }
 }
 
 impl OrdinalKeyed for RawPayloadEntry {
