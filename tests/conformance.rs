@@ -626,3 +626,109 @@ fn extension_payload_kinds_are_written_so_a_reference_reader_loads_them() {
     let json = serde_json::to_value(&entry).expect("serialises");
     assert!(json.get("extension_kind").is_none(), "{json}");
 }
+
+/// Copies a reference bundle into `dir` (a temporary directory: the data is
+/// never copied into the repository), letting `edit` change each payload.
+fn copy_bundle(name: &str, dir: &Path, edit: impl Fn(&str, Value) -> Value) -> PathBuf {
+    let source = reference_tests().join(name);
+    let target = dir.join(name);
+    std::fs::create_dir_all(target.join("payloads")).expect("mkdir");
+    for file in ["manifest.json", "trace.jsonl"] {
+        std::fs::copy(source.join(file), target.join(file)).expect("copy");
+    }
+    for entry in std::fs::read_dir(source.join("payloads")).expect("payloads") {
+        let path = entry.expect("entry").path();
+        let file = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        let value: Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json payload");
+        let edited = serde_json::to_vec(&edit(&file, value)).expect("json");
+        std::fs::write(target.join("payloads").join(&file), edited).expect("write");
+    }
+    target
+}
+
+fn reference_state(name: &str) -> Value {
+    let text = std::fs::read_to_string(reference_tests().join(name).join("reference-state.json"))
+        .expect("read");
+    serde_json::from_str(&text).expect("state")
+}
+
+/// The reference since June 2026: exec runtime payloads may carry
+/// `plugin_id`, `script_path`, `process_id` and `interaction_input`; they
+/// change nothing the state holds.
+#[test]
+fn exec_payloads_with_the_newer_optional_fields_reduce_the_same() {
+    const NAME: &str =
+        "reducer__tool__terminal__tests__exec_tool_reduces_to_terminal_operation_and_session__38";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = copy_bundle(NAME, dir.path(), |_, mut value| {
+        if let Some(object) = value.as_object_mut()
+            && object.contains_key("command")
+        {
+            object.insert("plugin_id".into(), "plugin-1".into());
+            object.insert("script_path".into(), "/repo/run.sh".into());
+            object.entry("process_id").or_insert("pty-1".into());
+            object.insert("interaction_input".into(), Value::Null);
+        }
+        value
+    });
+    let ours = reduce(&bundle).expect("reduces");
+    let mut found = Vec::new();
+    differences(&reference_state(NAME), &ours, "", &mut found);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+/// The reference since June 2026: several compaction request attempts (on
+/// different models) under one compaction id, the failed one and the one
+/// that succeeded, all listed on the compaction.
+#[test]
+fn several_compaction_attempts_under_one_compaction_id_are_all_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = dir.path().join("attempts");
+    let mut lines = one_inference([1, 2, 3, 4], "payloads/1.json", "payloads/2.json");
+    let start = |seq, request: &str, model: &str, n| {
+        line(
+            seq,
+            serde_json::json!({"type": "compaction_request_started", "compaction_id": "compaction-1", "compaction_request_id": request, "thread_id": "thread-root", "codex_turn_id": "turn-1", "model": model, "provider_name": "p", "request_payload": file_ref(n, "compaction_request", &format!("payloads/{n}.json"))}),
+        )
+    };
+    lines.push(start(5, "attempt-1", "model-a", 3));
+    lines.push(line(6, serde_json::json!({"type": "compaction_request_failed", "compaction_id": "compaction-1", "compaction_request_id": "attempt-1", "error": "context too long"})));
+    lines.push(start(7, "attempt-2", "model-b", 4));
+    lines.push(line(8, serde_json::json!({"type": "compaction_request_completed", "compaction_id": "compaction-1", "compaction_request_id": "attempt-2", "response_payload": file_ref(5, "compaction_response", "payloads/5.json")})));
+    let mut installed = line(
+        9,
+        serde_json::json!({"type": "compaction_installed", "compaction_id": "compaction-1", "checkpoint_payload": file_ref(6, "compaction_checkpoint", "payloads/6.json")}),
+    );
+    installed["thread_id"] = "thread-root".into();
+    installed["codex_turn_id"] = "turn-1".into();
+    lines.push(installed);
+    let summary = r#"{"output_items":[{"type":"compaction","encrypted_content":"abc"}]}"#;
+    let checkpoint = r#"{"input_history":[{"type":"message","role":"user","content":[{"type":"input_text","text":"run tests"}]}],"replacement_history":[{"type":"compaction","encrypted_content":"abc"}]}"#;
+    write_bundle(
+        &bundle,
+        &lines,
+        &[
+            ("1.json", REQUEST),
+            ("2.json", RESPONSE),
+            ("3.json", REQUEST),
+            ("4.json", REQUEST),
+            ("5.json", summary),
+            ("6.json", checkpoint),
+        ],
+    );
+    let state = reduce(&bundle).expect("reduces");
+    let requests = &state["compaction_requests"];
+    assert_eq!(requests["attempt-1"]["execution"]["status"], "failed");
+    assert_eq!(requests["attempt-1"]["model"], "model-a");
+    assert_eq!(requests["attempt-2"]["execution"]["status"], "completed");
+    assert_eq!(requests["attempt-2"]["model"], "model-b");
+    assert_eq!(
+        state["compactions"]["compaction-1"]["request_ids"],
+        serde_json::json!(["attempt-1", "attempt-2"])
+    );
+}
