@@ -156,6 +156,9 @@ impl Rng {
     }
 }
 
+/// The model the demo's sub-agents run on.
+const CHILD_MODEL: &str = "gpt-5-codex-mini";
+
 const SYSTEM_PROMPT: &str = "You are a coding agent working in a Rust repository. Read before you \
 edit, run the tests after every change, and explain what you changed. Use exec_command for shell \
 commands, exec for JavaScript that calls tools, spawn_agent to delegate a self-contained task to a \
@@ -316,10 +319,13 @@ impl Host<'_> {
             root: ThreadStart {
                 thread_id: root_thread_id.clone(),
                 agent_path: "/root".to_string(),
+                // The reference's `ThreadStartedTraceMetadata`, every field.
                 metadata: Some(json!({
-                    "thread_id": root_thread_id, "agent_path": "/root", "cwd": "/work/repo",
-                    "model": "gpt-5-codex", "provider_name": "openai", "approval_policy": "on-request",
-                    "sandbox_policy": "workspace-write", "session_source": "cli"
+                    "thread_id": root_thread_id, "agent_path": "/root", "task_name": null,
+                    "nickname": null, "agent_role": null, "session_source": "cli",
+                    "cwd": "/work/repo", "rollout_path": null, "model": "gpt-5-codex",
+                    "provider_name": "openai", "approval_policy": "on-request",
+                    "sandbox_policy": "workspace-write"
                 })),
             },
         });
@@ -502,16 +508,25 @@ impl Host<'_> {
             },
         );
         let command = vec!["bash".to_string(), "-lc".to_string(), cmd.to_string()];
+        // codex-protocol's `ExecCommandBeginEvent` / `ExecCommandEndEvent`,
+        // every field they require included.
+        let parsed_cmd = json!([{"type": "unknown", "cmd": cmd}]);
+        let turn_id = turn.turn_id();
         tool.runtime_started(|| {
-            json!({"call_id": call_id, "process_id": process_id, "command": command,
-                                       "cwd": "/work/repo", "source": "unified_exec_startup"})
+            json!({"call_id": call_id, "process_id": process_id, "turn_id": turn_id,
+                   "command": command, "cwd": "/work/repo", "parsed_cmd": parsed_cmd,
+                   "source": "unified_exec_startup"})
         });
-        tool.runtime_ended(ExecutionStatus::Completed, || json!({
-            "call_id": call_id, "process_id": process_id, "command": command, "cwd": "/work/repo",
-            "stdout": stdout, "stderr": "", "aggregated_output": stdout, "exit_code": 0,
-            "duration": {"secs": 1, "nanos": 250_000_000}, "formatted_output": stdout,
-            "status": "completed"
-        }));
+        tool.runtime_ended(ExecutionStatus::Completed, || {
+            json!({
+                "call_id": call_id, "process_id": process_id, "turn_id": turn_id,
+                "command": command, "cwd": "/work/repo", "parsed_cmd": parsed_cmd,
+                "source": "unified_exec_startup",
+                "stdout": stdout, "stderr": "", "aggregated_output": stdout, "exit_code": 0,
+                "duration": {"secs": 1, "nanos": 250_000_000}, "formatted_output": stdout,
+                "status": "completed"
+            })
+        });
         let output = format!("Process exited with code 0\nOutput:\n{stdout}");
         self.tool_returns(agent, tool, &call_id, &output);
         self.report.terminal_commands += 1;
@@ -653,23 +668,34 @@ impl Host<'_> {
         );
         let child_id = uuid::Uuid::new_v4().to_string();
         let nickname = ["Ada", "Grace", "Edsger"][index % 3];
+        // codex-protocol's `CollabAgentSpawnBeginEvent`, then the child's
+        // start, then `CollabAgentSpawnEndEvent`, every field they require
+        // included (the model and reasoning effort the child runs with).
+        let (model, reasoning_effort) = (CHILD_MODEL, "medium");
+        tool.runtime_started(|| {
+            json!({"call_id": call_id, "sender_thread_id": root.thread.thread_id(), "prompt": task,
+                   "model": model, "reasoning_effort": reasoning_effort})
+        });
         let thread = root.thread.spawn_child(ThreadStart {
             thread_id: child_id.clone(),
             agent_path: path.clone(),
             metadata: Some(json!({
                 "thread_id": child_id, "agent_path": path, "task_name": format!("{role}{}", index + 1),
                 "nickname": nickname, "agent_role": role,
-                "model": "gpt-5-codex-mini", "cwd": "/work/repo",
                 "session_source": {"subagent": {"thread_spawn": {
                     "parent_thread_id": root.thread.thread_id(), "depth": 1,
-                    "agent_path": path, "agent_role": role}}}
+                    "agent_path": path, "agent_nickname": nickname, "agent_role": role}}},
+                "cwd": "/work/repo", "rollout_path": null, "model": model,
+                "provider_name": "openai", "approval_policy": "never",
+                "sandbox_policy": "workspace-write"
             })),
         });
-        tool.runtime_started(|| json!({"call_id": call_id, "sender_thread_id": root.thread.thread_id(), "prompt": task}));
         tool.runtime_ended(ExecutionStatus::Completed, || {
             json!({
                 "call_id": call_id, "sender_thread_id": root.thread.thread_id(),
-                "new_thread_id": child_id, "prompt": task, "status": "pending_init"
+                "new_thread_id": child_id, "new_agent_nickname": nickname, "new_agent_role": role,
+                "prompt": task, "model": model, "reasoning_effort": reasoning_effort,
+                "status": "pending_init"
             })
         });
         let output = json!({"agent_id": child_id, "nickname": path}).to_string();
@@ -678,7 +704,7 @@ impl Host<'_> {
         Agent {
             thread,
             path: path.clone(),
-            model: "gpt-5-codex-mini",
+            model: CHILD_MODEL,
             conversation: vec![message(
                 "developer",
                 "You are a sub-agent. Do the task you are given and report back briefly.",
@@ -702,7 +728,9 @@ impl Host<'_> {
         let _: Result<(), String> = turn.deliver_agent_result(
             root.thread.thread_id(),
             &result,
-            || Some(json!({"child_agent_path": child.path, "message": result, "status": "completed"})),
+            // The reference's `AgentResultTracePayload`: `status` is
+            // codex-protocol's `AgentStatus` (`Completed(Option<String>)`).
+            || Some(json!({"child_agent_path": child.path, "message": result, "status": {"completed": result}})),
             || {
                 parent_inbox
                     .lock()
