@@ -28,8 +28,8 @@ use crate::event::{
     truncate_utf8,
 };
 use crate::recorder::{
-    Recorder, RolloutStart, ThreadRecorder, ThreadStart, ToolCallRecorder, ToolCallStart,
-    TurnRecorder,
+    ChildSpawn, Recorder, RolloutStart, ThreadRecorder, ThreadStart, ToolCallRecorder,
+    ToolCallStart, TurnRecorder,
 };
 
 /// How big a demo run is.
@@ -668,36 +668,30 @@ impl Host<'_> {
         );
         let child_id = uuid::Uuid::new_v4().to_string();
         let nickname = ["Ada", "Grace", "Edsger"][index % 3];
-        // codex-protocol's `CollabAgentSpawnBeginEvent`, then the child's
-        // start, then `CollabAgentSpawnEndEvent`, every field they require
-        // included (the model and reasoning effort the child runs with).
-        let (model, reasoning_effort) = (CHILD_MODEL, "medium");
-        tool.runtime_started(|| {
-            json!({"call_id": call_id, "sender_thread_id": root.thread.thread_id(), "prompt": task,
-                   "model": model, "reasoning_effort": reasoning_effort})
-        });
-        let thread = root.thread.spawn_child(ThreadStart {
-            thread_id: child_id.clone(),
-            agent_path: path.clone(),
-            metadata: Some(json!({
-                "thread_id": child_id, "agent_path": path, "task_name": format!("{role}{}", index + 1),
-                "nickname": nickname, "agent_role": role,
-                "session_source": {"subagent": {"thread_spawn": {
-                    "parent_thread_id": root.thread.thread_id(), "depth": 1,
-                    "agent_path": path, "agent_nickname": nickname, "agent_role": role}}},
-                "cwd": "/work/repo", "rollout_path": null, "model": model,
-                "provider_name": "openai", "approval_policy": "never",
-                "sandbox_policy": "workspace-write"
-            })),
-        });
-        tool.runtime_ended(ExecutionStatus::Completed, || {
-            json!({
-                "call_id": call_id, "sender_thread_id": root.thread.thread_id(),
-                "new_thread_id": child_id, "new_agent_nickname": nickname, "new_agent_role": role,
-                "prompt": task, "model": model, "reasoning_effort": reasoning_effort,
-                "status": "pending_init"
-            })
-        });
+        // The tool call spawns the child: the recorder writes the spawn's
+        // runtime payloads (codex-protocol's `CollabAgentSpawnBeginEvent` and
+        // `CollabAgentSpawnEndEvent`) and the child's spawn origin, from which
+        // the reducer builds the child's origin and the spawn edge.
+        let thread = tool.spawn_child(
+            ThreadStart {
+                thread_id: child_id.clone(),
+                agent_path: path.clone(),
+                // The reference's `ThreadStartedTraceMetadata`; the recorder
+                // adds `session_source`.
+                metadata: Some(json!({
+                    "thread_id": child_id, "agent_path": path,
+                    "task_name": format!("{role}{}", index + 1), "nickname": nickname,
+                    "agent_role": role, "cwd": "/work/repo", "rollout_path": null,
+                    "model": CHILD_MODEL, "provider_name": "openai", "approval_policy": "never",
+                    "sandbox_policy": "workspace-write"
+                })),
+            },
+            ChildSpawn {
+                prompt: task.clone(),
+                model: CHILD_MODEL.to_string(),
+                reasoning_effort: "medium".to_string(),
+            },
+        );
         let output = json!({"agent_id": child_id, "nickname": path}).to_string();
         self.tool_returns(root, tool, &call_id, &output);
         self.report.threads.push((path.clone(), child_id));
