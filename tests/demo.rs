@@ -125,3 +125,245 @@ fn the_demo_command_prints_its_summary_and_writes_the_state() {
     assert_eq!(state["status"], "completed");
     assert!(ok(&store, &["verify"]).contains("sound"));
 }
+
+/// The fields codex-protocol requires (not `Option`, no serde default) of
+/// each protocol event the demo writes as a tool runtime payload, and the
+/// JSON type each must have.
+fn required_protocol_fields(event_type: &str) -> &'static [(&'static str, &'static str)] {
+    const EXEC_BEGIN: &[(&str, &str)] = &[
+        ("call_id", "string"),
+        ("turn_id", "string"),
+        ("command", "array"),
+        ("cwd", "absolute path"),
+        ("parsed_cmd", "array"),
+    ];
+    const EXEC_END: &[(&str, &str)] = &[
+        ("call_id", "string"),
+        ("turn_id", "string"),
+        ("command", "array"),
+        ("cwd", "absolute path"),
+        ("parsed_cmd", "array"),
+        ("stdout", "string"),
+        ("stderr", "string"),
+        ("exit_code", "integer"),
+        ("duration", "duration"),
+        ("formatted_output", "string"),
+        ("status", "exec status"),
+    ];
+    const SPAWN_BEGIN: &[(&str, &str)] = &[
+        ("call_id", "string"),
+        ("sender_thread_id", "string"),
+        ("prompt", "string"),
+        ("model", "string"),
+        ("reasoning_effort", "reasoning effort"),
+    ];
+    const SPAWN_END: &[(&str, &str)] = &[
+        ("call_id", "string"),
+        ("sender_thread_id", "string"),
+        ("prompt", "string"),
+        ("model", "string"),
+        ("reasoning_effort", "reasoning effort"),
+        ("status", "agent status"),
+    ];
+    const INTERACTION_BEGIN: &[(&str, &str)] = &[
+        ("call_id", "string"),
+        ("sender_thread_id", "string"),
+        ("receiver_thread_id", "string"),
+        ("prompt", "string"),
+    ];
+    const INTERACTION_END: &[(&str, &str)] = &[
+        ("call_id", "string"),
+        ("sender_thread_id", "string"),
+        ("receiver_thread_id", "string"),
+        ("prompt", "string"),
+        ("status", "agent status"),
+    ];
+    const CLOSE_BEGIN: &[(&str, &str)] = &[
+        ("call_id", "string"),
+        ("sender_thread_id", "string"),
+        ("receiver_thread_id", "string"),
+    ];
+    const CLOSE_END: &[(&str, &str)] = &[
+        ("call_id", "string"),
+        ("sender_thread_id", "string"),
+        ("receiver_thread_id", "string"),
+        ("status", "agent status"),
+    ];
+    match event_type {
+        "ExecCommandBeginEvent" => EXEC_BEGIN,
+        "ExecCommandEndEvent" => EXEC_END,
+        "CollabAgentSpawnBeginEvent" => SPAWN_BEGIN,
+        "CollabAgentSpawnEndEvent" => SPAWN_END,
+        "CollabAgentInteractionBeginEvent" => INTERACTION_BEGIN,
+        "CollabAgentInteractionEndEvent" => INTERACTION_END,
+        "CollabCloseBeginEvent" => CLOSE_BEGIN,
+        "CollabCloseEndEvent" => CLOSE_END,
+        other => panic!("no field list for {other}"),
+    }
+}
+
+/// Whether `value` is codex-protocol's `AgentStatus` as serde writes it:
+/// a unit variant's snake_case name, or `{"completed": string|null}` /
+/// `{"errored": string}`.
+fn is_agent_status(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(name) => [
+            "pending_init",
+            "running",
+            "interrupted",
+            "shutdown",
+            "not_found",
+        ]
+        .contains(&name.as_str()),
+        serde_json::Value::Object(map) if map.len() == 1 => {
+            map.get("completed")
+                .is_some_and(|v| v.is_string() || v.is_null())
+                || map.get("errored").is_some_and(serde_json::Value::is_string)
+        }
+        _ => false,
+    }
+}
+
+fn has_type(value: &serde_json::Value, expected: &str) -> bool {
+    match expected {
+        "string" => value.is_string(),
+        "array" => value.is_array(),
+        "integer" => value.is_i64(),
+        "absolute path" => value.as_str().is_some_and(|path| path.starts_with('/')),
+        "duration" => value["secs"].is_u64() && value["nanos"].is_u64(),
+        "exec status" => value
+            .as_str()
+            .is_some_and(|status| ["completed", "failed", "declined"].contains(&status)),
+        "reasoning effort" => value.as_str().is_some_and(|effort| {
+            ["none", "minimal", "low", "medium", "high", "xhigh"].contains(&effort)
+        }),
+        "agent status" => is_agent_status(value),
+        other => panic!("no check for {other}"),
+    }
+}
+
+#[test]
+fn the_demo_writes_every_field_codex_protocol_requires_in_its_runtime_payloads() {
+    use std::collections::BTreeMap;
+    use tracefold::event::{EventPayload, ToolCallKind};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("store");
+    let recorder = Recorder::start(&store, RecorderConfig::default()).expect("recorder");
+    let config = DemoConfig {
+        turns: 6,
+        agents: 1,
+        seed: 11,
+        compaction_threshold_bytes: 8 * 1024,
+    };
+    let report = run(&recorder, config);
+    recorder.shutdown().expect("shutdown");
+    let json = |hash: &tracefold::event::Hash| -> serde_json::Value {
+        serde_json::from_slice(&store.read_payload(hash).expect("payload")).expect("json")
+    };
+    let mut kinds: BTreeMap<String, ToolCallKind> = BTreeMap::new();
+    let mut checked: BTreeMap<&str, usize> = BTreeMap::new();
+    for event in store.events(&report.rollout_id).expect("events") {
+        let event = event.expect("event");
+        let (tool_call_id, payload, begin) = match &event.payload {
+            EventPayload::ToolCallStarted {
+                tool_call_id, kind, ..
+            } => {
+                kinds.insert(tool_call_id.clone(), kind.clone());
+                continue;
+            }
+            EventPayload::ToolCallRuntimeStarted {
+                tool_call_id,
+                runtime_payload,
+            } => (tool_call_id, runtime_payload, true),
+            EventPayload::ToolCallRuntimeEnded {
+                tool_call_id,
+                runtime_payload,
+                ..
+            } => (tool_call_id, runtime_payload, false),
+            EventPayload::ThreadStarted {
+                metadata_payload: Some(metadata),
+                ..
+            } => {
+                // The reference's `ThreadStartedTraceMetadata`: every field
+                // is written (an absent `Option` as null).
+                let value = json(&metadata.hash);
+                for field in [
+                    "thread_id",
+                    "agent_path",
+                    "task_name",
+                    "nickname",
+                    "agent_role",
+                    "session_source",
+                    "cwd",
+                    "rollout_path",
+                    "model",
+                    "provider_name",
+                    "approval_policy",
+                    "sandbox_policy",
+                ] {
+                    assert!(
+                        value.get(field).is_some(),
+                        "metadata lacks {field}: {value}"
+                    );
+                }
+                *checked.entry("ThreadStartedTraceMetadata").or_default() += 1;
+                continue;
+            }
+            EventPayload::AgentResultObserved {
+                carried_payload: Some(carried),
+                ..
+            } => {
+                // The reference's `AgentResultTracePayload`.
+                let value = json(&carried.hash);
+                assert!(value["child_agent_path"].is_string(), "{value}");
+                assert!(value["message"].is_string(), "{value}");
+                assert!(is_agent_status(&value["status"]), "{value}");
+                *checked.entry("AgentResultTracePayload").or_default() += 1;
+                continue;
+            }
+            _ => continue,
+        };
+        let event_type = match (&kinds[tool_call_id], begin) {
+            (ToolCallKind::ExecCommand, true) => "ExecCommandBeginEvent",
+            (ToolCallKind::ExecCommand, false) => "ExecCommandEndEvent",
+            (ToolCallKind::SpawnAgent, true) => "CollabAgentSpawnBeginEvent",
+            (ToolCallKind::SpawnAgent, false) => "CollabAgentSpawnEndEvent",
+            (ToolCallKind::SendMessage | ToolCallKind::AssignAgentTask, true) => {
+                "CollabAgentInteractionBeginEvent"
+            }
+            (ToolCallKind::SendMessage | ToolCallKind::AssignAgentTask, false) => {
+                "CollabAgentInteractionEndEvent"
+            }
+            (ToolCallKind::CloseAgent, true) => "CollabCloseBeginEvent",
+            (ToolCallKind::CloseAgent, false) => "CollabCloseEndEvent",
+            (kind, _) => panic!("runtime payload on a {kind:?} tool call"),
+        };
+        let value = json(&payload.hash);
+        for (field, expected) in required_protocol_fields(event_type) {
+            assert!(
+                has_type(&value[*field], expected),
+                "{event_type} of tool call {tool_call_id}: field {field} is not a {expected}: {value}"
+            );
+        }
+        *checked.entry(event_type).or_default() += 1;
+    }
+    // Every kind of payload was seen, so none of the checks above was vacuous.
+    for event_type in [
+        "ExecCommandBeginEvent",
+        "ExecCommandEndEvent",
+        "CollabAgentSpawnBeginEvent",
+        "CollabAgentSpawnEndEvent",
+        "CollabAgentInteractionBeginEvent",
+        "CollabAgentInteractionEndEvent",
+        "CollabCloseBeginEvent",
+        "CollabCloseEndEvent",
+        "AgentResultTracePayload",
+        "ThreadStartedTraceMetadata",
+    ] {
+        assert!(
+            checked.contains_key(event_type),
+            "no {event_type}: {checked:?}"
+        );
+    }
+}

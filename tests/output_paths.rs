@@ -344,32 +344,115 @@ fn reduce_bundle_writes_beside_the_bundle_by_default() {
     assert!(!store.exists(), "reduce-bundle needs no store");
 }
 
+/// Runs `tracefold --store STORE ARGS` in `dir` with its standard output
+/// (or, with `close_stderr`, its standard error) a pipe that the reader
+/// closes early: at once (`| true`), or after the first bytes (`| head -c
+/// 64`). Returns the exit code and what the command wrote to the stream
+/// that stayed open.
+fn run_with_early_close(
+    dir: &Path,
+    store: &Path,
+    args: &[&str],
+    close_stderr: bool,
+    read_first: bool,
+) -> (Option<i32>, String) {
+    use std::process::{Command, Stdio};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tracefold"));
+    command
+        .current_dir(dir)
+        .arg("--store")
+        .arg(store)
+        .args(args);
+    if close_stderr {
+        command.stdout(Stdio::null()).stderr(Stdio::piped());
+    } else {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    let mut child = command.spawn().expect("spawn");
+    let mut closed = if close_stderr {
+        Box::new(child.stderr.take().expect("stderr")) as Box<dyn Read>
+    } else {
+        Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read>
+    };
+    if read_first {
+        let mut first = [0u8; 64];
+        let _ = closed.read(&mut first);
+    }
+    drop(closed);
+    let out = child.wait_with_output().expect("wait");
+    let other = if close_stderr { out.stdout } else { out.stderr };
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&other).into_owned(),
+    )
+}
+
 #[test]
 fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("store");
     let file = crate::support::growing_conversation_jsonl(dir.path(), "long", 200, 9);
     ok(&store, &["ingest", file.to_str().expect("utf-8")]);
-    for args in [
-        &["events", "long", "--inline-payloads"][..],
-        &["reduce", "long"][..],
-    ] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tracefold"))
-            .arg("--store")
-            .arg(&store)
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        // Read one line, then close the pipe, as `| head -1` does.
-        let mut stdout = child.stdout.take().expect("stdout");
-        let mut first = [0u8; 64];
-        stdout.read_exact(&mut first).expect("some output");
-        drop(stdout);
-        let out = child.wait_with_output().expect("wait");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
-        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    // The largest payload, so `payload` writes more than a pipe holds.
+    let events = ok(&store, &["events", "long"]);
+    let (hash, _) = events
+        .lines()
+        .flat_map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).expect("json");
+            let refs: Vec<(String, u64)> = event["payload"]
+                .as_object()
+                .expect("payload")
+                .values()
+                .filter_map(|field| {
+                    Some((
+                        field.get("blake3")?.as_str()?.to_string(),
+                        field.get("size_bytes")?.as_u64()?,
+                    ))
+                })
+                .collect();
+            refs
+        })
+        .max_by_key(|(_, size)| *size)
+        .expect("a payload");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["demo"],
+        vec!["demo", "--out", "-"],
+        vec!["rollouts"],
+        vec!["rollouts", "--json"],
+        vec!["events", "long"],
+        vec!["events", "long", "--inline-payloads"],
+        vec!["reduce", "long"],
+        vec!["reduce", "long", "-o", "-"],
+        vec!["export", "long", "--format", "jsonl", "--out", "-"],
+        vec!["export", "long", "--format", "state", "--out", "-"],
+        vec!["stats"],
+        vec!["stats", "--json"],
+        vec!["payload", &hash],
+        vec!["verify"],
+        vec!["diff", "long", "long"],
+    ];
+    for args in &commands {
+        for read_first in [false, true] {
+            let (code, stderr) = run_with_early_close(dir.path(), &store, args, false, read_first);
+            assert_eq!(
+                code,
+                Some(0),
+                "{args:?} (read first: {read_first}): {stderr}"
+            );
+            assert!(
+                stderr.is_empty(),
+                "{args:?} (read first: {read_first}): {stderr}"
+            );
+        }
     }
+    // `demo --out -` prints its summary on standard error: a reader that
+    // closes that pipe early must not turn into a panic (exit 101) either.
+    for read_first in [false, true] {
+        let args = ["demo", "--out", "-"];
+        let (code, _) = run_with_early_close(dir.path(), &store, &args, true, read_first);
+        assert_eq!(code, Some(0), "{args:?} with standard error closed");
+    }
+    // So does an error whose `error:` line has no reader left.
+    let (code, _) = run_with_early_close(dir.path(), &store, &["reduce", "nope"], true, false);
+    assert_eq!(code, Some(2));
 }

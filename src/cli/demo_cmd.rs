@@ -1,11 +1,12 @@
 //! `tracefold demo`: run the simulated host, reduce, write the state JSON and
 //! print a summary. With `--out -` the state JSON is standard output, so the
-//! summary goes to standard error instead.
+//! summary goes to standard error instead. A reader that closes either one
+//! early ends the command quietly.
 
 use std::io::Write;
 use std::path::Path;
 
-use super::output::{is_stdout, stdout, write_to};
+use super::output::{is_stdout, note, stdout, write_to};
 use super::terminal::escape;
 use super::{Cli, EXIT_OK};
 use crate::demo::{DemoConfig, run};
@@ -38,11 +39,10 @@ pub(super) fn demo(
     let state = reduce_stored(&store, &report.rollout_id)?;
     write_to(out, |out| write_state_json(&state, out))?;
     let manifest = store.manifest(&report.rollout_id)?;
-    let mut summary: Box<dyn Write> = if is_stdout(out) {
-        Box::new(std::io::stderr().lock())
-    } else {
-        Box::new(stdout())
-    };
+    // The summary is built whole, then written: to standard output, where a
+    // closed pipe ends the command quietly, or (with `--out -`) to standard
+    // error, where a closed pipe is ignored (the state JSON was written).
+    let mut summary: Vec<u8> = Vec::new();
     let w = &mut summary;
 
     writeln!(
@@ -142,7 +142,13 @@ pub(super) fn demo(
         "store              {}",
         escape(&store.path().display().to_string())
     )?;
-    w.flush()?;
+    if is_stdout(out) {
+        note(String::from_utf8_lossy(summary.trim_ascii_end()));
+    } else {
+        let mut stdout = stdout();
+        stdout.write_all(&summary)?;
+        stdout.flush()?;
+    }
     Ok(EXIT_OK)
 }
 

@@ -257,11 +257,11 @@ fn install_panic_hook() {
         } else {
             let thread = std::thread::current();
             let name = thread.name().unwrap_or("unnamed");
-            eprintln!(
+            output::note(format_args!(
                 "error: internal error in thread {}: {}",
                 terminal::escape(name),
                 terminal::escape(&message)
-            );
+            ));
         }
     }));
 }
@@ -286,17 +286,20 @@ pub fn main() -> i32 {
         Ok(Ok(code)) => code,
         Ok(Err(err)) if output::is_stdout_closed(&err) => EXIT_OK,
         Ok(Err(err)) => {
-            eprintln!("error: {}", terminal::escape(&format!("{err:#}")));
+            output::note(format_args!(
+                "error: {}",
+                terminal::escape(&format!("{err:#}"))
+            ));
             EXIT_ERROR
         }
         Err(_) => {
             let message = COMMAND_PANIC
                 .with(|slot| slot.borrow_mut().take())
                 .unwrap_or_else(|| "a panic without a message".to_string());
-            eprintln!(
+            output::note(format_args!(
                 "error: internal error: {}; this is a bug in tracefold, please report it",
                 terminal::escape(&message)
-            );
+            ));
             EXIT_ERROR
         }
     }

@@ -57,6 +57,15 @@ impl Write for Stdout {
     }
 }
 
+/// Writes `line` and a newline to standard error, unbuffered. A status
+/// line (what an import stored, a findings count, an `error:` line) must
+/// never panic the command: `eprintln!` panics when standard error is a
+/// closed pipe (`tracefold demo --out - 2>&1 >state.json | head -1`), this
+/// ignores the failure, since there is no one left to tell.
+pub(super) fn note(line: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// Whether `err` (anywhere in its chain) is standard output's reader gone.
 pub(super) fn is_stdout_closed(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::output::stdout;
+use super::output::{note, stdout};
 use super::terminal::escape;
 use super::{Cli, EXIT_NEGATIVE, EXIT_OK, format_unix_ms};
 use crate::event::Hash;
@@ -82,13 +82,13 @@ fn run_import(
         bar.finish_and_clear();
     }
     if report.torn_tail_bytes > 0 {
-        eprintln!(
+        note(format_args!(
             "dropped a torn last line of {} bytes",
             report.torn_tail_bytes
-        );
+        ));
     }
     for outcome in &report.rollouts {
-        eprintln!("{}", describe_outcome(outcome));
+        note(describe_outcome(outcome));
     }
     // The options' redactor is the import's own, so its counts are this
     // import's.
@@ -97,7 +97,7 @@ fn run_import(
         .as_ref()
         .and_then(|redactor| redaction_summary(&redactor.counts()))
     {
-        eprintln!("{line}");
+        note(line);
     }
     let mut out = stdout();
     for id in &report.rollout_ids {
@@ -307,6 +307,6 @@ pub(super) fn verify(cli: &Cli) -> anyhow::Result<i32> {
         writeln!(out, "{}", escape(&finding.to_string()))?;
     }
     out.flush()?;
-    eprintln!("{} finding(s)", findings.len());
+    note(format_args!("{} finding(s)", findings.len()));
     Ok(EXIT_NEGATIVE)
 }

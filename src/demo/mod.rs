@@ -28,8 +28,8 @@ use crate::event::{
     truncate_utf8,
 };
 use crate::recorder::{
-    Recorder, RolloutStart, ThreadRecorder, ThreadStart, ToolCallRecorder, ToolCallStart,
-    TurnRecorder,
+    ChildSpawn, Recorder, RolloutStart, ThreadRecorder, ThreadStart, ToolCallRecorder,
+    ToolCallStart, TurnRecorder,
 };
 
 /// How big a demo run is.
@@ -155,6 +155,9 @@ impl Rng {
             .collect()
     }
 }
+
+/// The model the demo's sub-agents run on.
+const CHILD_MODEL: &str = "gpt-5-codex-mini";
 
 const SYSTEM_PROMPT: &str = "You are a coding agent working in a Rust repository. Read before you \
 edit, run the tests after every change, and explain what you changed. Use exec_command for shell \
@@ -316,10 +319,13 @@ impl Host<'_> {
             root: ThreadStart {
                 thread_id: root_thread_id.clone(),
                 agent_path: "/root".to_string(),
+                // The reference's `ThreadStartedTraceMetadata`, every field.
                 metadata: Some(json!({
-                    "thread_id": root_thread_id, "agent_path": "/root", "cwd": "/work/repo",
-                    "model": "gpt-5-codex", "provider_name": "openai", "approval_policy": "on-request",
-                    "sandbox_policy": "workspace-write", "session_source": "cli"
+                    "thread_id": root_thread_id, "agent_path": "/root", "task_name": null,
+                    "nickname": null, "agent_role": null, "session_source": "cli",
+                    "cwd": "/work/repo", "rollout_path": null, "model": "gpt-5-codex",
+                    "provider_name": "openai", "approval_policy": "on-request",
+                    "sandbox_policy": "workspace-write"
                 })),
             },
         });
@@ -502,16 +508,25 @@ impl Host<'_> {
             },
         );
         let command = vec!["bash".to_string(), "-lc".to_string(), cmd.to_string()];
+        // codex-protocol's `ExecCommandBeginEvent` / `ExecCommandEndEvent`,
+        // every field they require included.
+        let parsed_cmd = json!([{"type": "unknown", "cmd": cmd}]);
+        let turn_id = turn.turn_id();
         tool.runtime_started(|| {
-            json!({"call_id": call_id, "process_id": process_id, "command": command,
-                                       "cwd": "/work/repo", "source": "unified_exec_startup"})
+            json!({"call_id": call_id, "process_id": process_id, "turn_id": turn_id,
+                   "command": command, "cwd": "/work/repo", "parsed_cmd": parsed_cmd,
+                   "source": "unified_exec_startup"})
         });
-        tool.runtime_ended(ExecutionStatus::Completed, || json!({
-            "call_id": call_id, "process_id": process_id, "command": command, "cwd": "/work/repo",
-            "stdout": stdout, "stderr": "", "aggregated_output": stdout, "exit_code": 0,
-            "duration": {"secs": 1, "nanos": 250_000_000}, "formatted_output": stdout,
-            "status": "completed"
-        }));
+        tool.runtime_ended(ExecutionStatus::Completed, || {
+            json!({
+                "call_id": call_id, "process_id": process_id, "turn_id": turn_id,
+                "command": command, "cwd": "/work/repo", "parsed_cmd": parsed_cmd,
+                "source": "unified_exec_startup",
+                "stdout": stdout, "stderr": "", "aggregated_output": stdout, "exit_code": 0,
+                "duration": {"secs": 1, "nanos": 250_000_000}, "formatted_output": stdout,
+                "status": "completed"
+            })
+        });
         let output = format!("Process exited with code 0\nOutput:\n{stdout}");
         self.tool_returns(agent, tool, &call_id, &output);
         self.report.terminal_commands += 1;
@@ -653,32 +668,37 @@ impl Host<'_> {
         );
         let child_id = uuid::Uuid::new_v4().to_string();
         let nickname = ["Ada", "Grace", "Edsger"][index % 3];
-        let thread = root.thread.spawn_child(ThreadStart {
-            thread_id: child_id.clone(),
-            agent_path: path.clone(),
-            metadata: Some(json!({
-                "thread_id": child_id, "agent_path": path, "task_name": format!("{role}{}", index + 1),
-                "nickname": nickname, "agent_role": role,
-                "model": "gpt-5-codex-mini", "cwd": "/work/repo",
-                "session_source": {"subagent": {"thread_spawn": {
-                    "parent_thread_id": root.thread.thread_id(), "depth": 1,
-                    "agent_path": path, "agent_role": role}}}
-            })),
-        });
-        tool.runtime_started(|| json!({"call_id": call_id, "sender_thread_id": root.thread.thread_id(), "prompt": task}));
-        tool.runtime_ended(ExecutionStatus::Completed, || {
-            json!({
-                "call_id": call_id, "sender_thread_id": root.thread.thread_id(),
-                "new_thread_id": child_id, "prompt": task, "status": "pending_init"
-            })
-        });
+        // The tool call spawns the child: the recorder writes the spawn's
+        // runtime payloads (codex-protocol's `CollabAgentSpawnBeginEvent` and
+        // `CollabAgentSpawnEndEvent`) and the child's spawn origin, from which
+        // the reducer builds the child's origin and the spawn edge.
+        let thread = tool.spawn_child(
+            ThreadStart {
+                thread_id: child_id.clone(),
+                agent_path: path.clone(),
+                // The reference's `ThreadStartedTraceMetadata`; the recorder
+                // adds `session_source`.
+                metadata: Some(json!({
+                    "thread_id": child_id, "agent_path": path,
+                    "task_name": format!("{role}{}", index + 1), "nickname": nickname,
+                    "agent_role": role, "cwd": "/work/repo", "rollout_path": null,
+                    "model": CHILD_MODEL, "provider_name": "openai", "approval_policy": "never",
+                    "sandbox_policy": "workspace-write"
+                })),
+            },
+            ChildSpawn {
+                prompt: task.clone(),
+                model: CHILD_MODEL.to_string(),
+                reasoning_effort: "medium".to_string(),
+            },
+        );
         let output = json!({"agent_id": child_id, "nickname": path}).to_string();
         self.tool_returns(root, tool, &call_id, &output);
         self.report.threads.push((path.clone(), child_id));
         Agent {
             thread,
             path: path.clone(),
-            model: "gpt-5-codex-mini",
+            model: CHILD_MODEL,
             conversation: vec![message(
                 "developer",
                 "You are a sub-agent. Do the task you are given and report back briefly.",
@@ -702,7 +722,9 @@ impl Host<'_> {
         let _: Result<(), String> = turn.deliver_agent_result(
             root.thread.thread_id(),
             &result,
-            || Some(json!({"child_agent_path": child.path, "message": result, "status": "completed"})),
+            // The reference's `AgentResultTracePayload`: `status` is
+            // codex-protocol's `AgentStatus` (`Completed(Option<String>)`).
+            || Some(json!({"child_agent_path": child.path, "message": result, "status": {"completed": result}})),
             || {
                 parent_inbox
                     .lock()
