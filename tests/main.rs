@@ -12,6 +12,7 @@ mod codemode;
 mod conformance;
 mod demo;
 mod diff;
+mod export;
 mod recorder;
 mod reducer;
 mod store;

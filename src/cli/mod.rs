@@ -134,6 +134,10 @@ enum Command {
         /// Output path (`-` for stdout with jsonl and state; a new or empty directory for codex-bundle)
         #[arg(long)]
         out: PathBuf,
+        /// With codex-bundle: keep tracefold-only events and payload kinds,
+        /// which the reference cannot read (left out by default)
+        #[arg(long)]
+        with_extensions: bool,
     },
     /// Delete a rollout (manifest, then events), then collect its garbage
     Delete {
@@ -342,7 +346,8 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             rollout,
             format,
             out,
-        } => reduce_cmds::export(cli, rollout, *format, out),
+            with_extensions,
+        } => reduce_cmds::export(cli, rollout, *format, out, *with_extensions),
         Command::Delete {
             rollout,
             no_gc,

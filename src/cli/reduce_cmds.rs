@@ -6,10 +6,11 @@
 
 use std::path::Path;
 
-use super::output::{self, write_to};
+use super::output::{self, note, write_to};
+use super::terminal::escape;
 use super::{Cli, EXIT_OK};
 use crate::event::wire::to_line;
-use crate::export::bundle::{read_bundle, write_bundle};
+use crate::export::bundle::{BundleOptions, BundleReport, read_bundle, write_bundle};
 use crate::export::{PayloadIds, RefStyle, reduce_loaded, reduce_stored, to_wire};
 use crate::ingest::IngestOptions;
 use crate::reducer::write_state_json;
@@ -60,15 +61,24 @@ pub(super) fn export(
     rollout: &str,
     format: ExportFormat,
     out: &Path,
+    with_extensions: bool,
 ) -> anyhow::Result<i32> {
     if format == ExportFormat::CodexBundle && output::is_stdout(out) {
         anyhow::bail!(
             "a codex bundle is a directory and cannot go to standard output; give --out a new or empty directory"
         );
     }
+    if with_extensions && format != ExportFormat::CodexBundle {
+        anyhow::bail!(
+            "--with-extensions applies to --format codex-bundle only; jsonl and state always keep everything"
+        );
+    }
     let store = cli.open_existing_store()?;
     match format {
-        ExportFormat::CodexBundle => write_bundle(&store, rollout, out)?,
+        ExportFormat::CodexBundle => {
+            let report = write_bundle(&store, rollout, out, BundleOptions { with_extensions })?;
+            report_bundle_changes(&report);
+        }
         ExportFormat::State => {
             let state = reduce_stored(&store, rollout)?;
             write_to(out, |out| write_state_json(&state, out))?;
@@ -104,4 +114,50 @@ pub(super) fn export(
         }
     }
     Ok(EXIT_OK)
+}
+
+/// Says on standard error what a codex-bundle export left out or changed so
+/// that the reference can read it, e.g. "left out 4 events the reference
+/// cannot read: code_cell_stored_values 4; --with-extensions keeps them".
+fn report_bundle_changes(report: &BundleReport) {
+    let counts = |counts: &std::collections::BTreeMap<String, u64>| {
+        counts
+            .iter()
+            .map(|(name, count)| format!("{} {count}", escape(name)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let plural = |n: u64, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    let left_out = report.left_out_count();
+    if left_out > 0 {
+        note(format_args!(
+            "left out {} the reference cannot read: {}; --with-extensions keeps them",
+            plural(left_out, "event", "events"),
+            counts(&report.left_out)
+        ));
+    }
+    if report.resumes_as_starts > 0 {
+        note(format_args!(
+            "wrote {} as thread_started: the thread's start is not in this rollout's log",
+            plural(
+                report.resumes_as_starts,
+                "thread_resumed event",
+                "thread_resumed events"
+            )
+        ));
+    }
+    let relabelled = report.relabelled_count();
+    if relabelled > 0 {
+        note(format_args!(
+            "wrote {} of kinds the reference does not know under their event's usual kind: {}; --with-extensions keeps them",
+            plural(relabelled, "payload reference", "payload references"),
+            counts(&report.relabelled_kinds)
+        ));
+    }
 }
