@@ -172,7 +172,7 @@ fn a_host_records_a_sub_agent_with_the_public_api_and_gets_its_origin_spawn_edge
     let AgentOrigin::Spawned { agent_role, .. } = &state.threads["idle"].origin else {
         unreachable!();
     };
-    assert_eq!(agent_role.as_deref(), Some("tester"));
+    assert_eq!(agent_role, "tester");
     assert_eq!(
         state.threads["worker"].default_model.as_deref(),
         Some("small-model")
