@@ -103,7 +103,7 @@ const ADDITIONS: &[(&str, &str, &str)] = &[
     (
         ".conversation_items.*.body.parts[]",
         "blake3",
-        "a JSON part's content hash, its identity across requests",
+        "a JSON or payload_ref part's content hash, its identity across requests",
     ),
     (
         ".inference_calls.*",

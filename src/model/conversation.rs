@@ -96,9 +96,17 @@ pub enum ConversationPart {
         language: String,
         source: String,
     },
+    /// A part kept only by reference to its payload: what the normaliser
+    /// does not inline (an image, a content part of another type, a missing
+    /// or non-list body), labelled as the reference labels it. Our addition:
+    /// the BLAKE3 of what the part stands for, which is what identity
+    /// compares (the reference compared the payload id, so a resent image
+    /// never matched its earlier sighting); see `payload_ref_part` in
+    /// `src/reducer/conversation.rs`.
     PayloadRef {
         label: String,
         raw_payload_id: String,
+        blake3: String,
     },
 }
 

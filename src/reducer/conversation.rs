@@ -196,13 +196,12 @@ fn identity_of(
                 field(&mut hasher, language);
                 field(&mut hasher, source);
             }
-            ConversationPart::PayloadRef {
-                label,
-                raw_payload_id,
-            } => {
+            // By what the part stands for, not by the payload it was read
+            // from: every full request is a different payload.
+            ConversationPart::PayloadRef { label, blake3, .. } => {
                 field(&mut hasher, "payload_ref");
                 field(&mut hasher, label);
-                field(&mut hasher, raw_payload_id);
+                field(&mut hasher, blake3);
             }
         }
     }
@@ -326,28 +325,125 @@ fn call_id_of(item: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A string body stays text (or JSON when it parses as an object or array).
-fn text_or_json_body(value: Option<&Value>, raw_payload_id: &str) -> ConversationBody {
+/// A part kept by reference to its payload, labelled `label` (the
+/// reference's labels: `content` for content that is not a list,
+/// `empty_content` for a list with nothing inlined, `payload` for missing
+/// arguments, `tool_output` for a missing output, `input_image`, or the type
+/// of a content part the normaliser does not inline). `blake3` hashes the
+/// canonical JSON of `value`, the value at that place (`null` when absent).
+pub(crate) fn payload_ref_part(
+    label: &str,
+    value: &Value,
+    raw_payload_id: &str,
+) -> ConversationPart {
+    let mut canonical = Vec::with_capacity(64);
+    write_canonical(value, &mut canonical);
+    ConversationPart::PayloadRef {
+        label: label.to_string(),
+        raw_payload_id: raw_payload_id.to_string(),
+        blake3: Hash::of(&canonical).to_hex(),
+    }
+}
+
+/// An image part: `payload_ref{label: "input_image"}`, as the reference
+/// reduces a Responses `input_image`. Its `blake3` hashes the image's
+/// source, not the part's JSON, so one image compares equal however it is
+/// wrapped: `url:` and the URL (an inline image as its `data:` URL, built
+/// from an Anthropic base64 source the same way), or `file_id:` and the file
+/// id. Accepted shapes: Responses `{image_url: "..."}` or `{file_id}`, Chat
+/// Completions `{image_url: {url}}`, Anthropic `{source: {type: base64,
+/// media_type, data} | {type: url, url} | {type: file, file_id}}`. Any other
+/// shape hashes its canonical JSON without `cache_control`.
+pub(crate) fn image_part(part: &Value, raw_payload_id: &str) -> ConversationPart {
+    const LABEL: &str = "input_image";
+    fn text(value: Option<&Value>) -> Option<&str> {
+        value.and_then(Value::as_str)
+    }
+    let url = match part.get("image_url") {
+        Some(Value::String(url)) => Some(url.as_str()),
+        Some(object) => text(object.get("url")),
+        None => None,
+    };
+    let source = part.get("source");
+    let source_type = text(source.and_then(|source| source.get("type")));
+    let mut hasher = blake3::Hasher::new();
+    if let Some(url) = url.or_else(|| {
+        (source_type == Some("url"))
+            .then(|| text(source.and_then(|source| source.get("url"))))
+            .flatten()
+    }) {
+        hasher.update(b"url:");
+        hasher.update(url.as_bytes());
+    } else if let (Some("base64"), Some(media_type), Some(data)) = (
+        source_type,
+        text(source.and_then(|source| source.get("media_type"))),
+        text(source.and_then(|source| source.get("data"))),
+    ) {
+        // The data URL, fed in pieces (no copy of the image).
+        hasher.update(b"url:data:");
+        hasher.update(media_type.as_bytes());
+        hasher.update(b";base64,");
+        hasher.update(data.as_bytes());
+    } else if let Some(file_id) =
+        text(part.get("file_id")).or_else(|| text(source.and_then(|source| source.get("file_id"))))
+    {
+        hasher.update(b"file_id:");
+        hasher.update(file_id.as_bytes());
+    } else {
+        return payload_ref_part(LABEL, &without_cache_control(part), raw_payload_id);
+    }
+    ConversationPart::PayloadRef {
+        label: LABEL.to_string(),
+        raw_payload_id: raw_payload_id.to_string(),
+        blake3: Hash(*hasher.finalize().as_bytes()).to_hex(),
+    }
+}
+
+/// `value` without an Anthropic `cache_control` marker: hosts move cache
+/// breakpoints between requests, and a moved marker is not new content.
+pub(crate) fn without_cache_control(value: &Value) -> std::borrow::Cow<'_, Value> {
+    match value {
+        Value::Object(map) if map.contains_key("cache_control") => {
+            let mut map = map.clone();
+            map.shift_remove("cache_control");
+            std::borrow::Cow::Owned(Value::Object(map))
+        }
+        _ => std::borrow::Cow::Borrowed(value),
+    }
+}
+
+/// Arguments (as the reference reads them): a string that parses as JSON,
+/// scalars included, is JSON, other strings are text, any other value is
+/// JSON, and missing arguments are `payload_ref{label: "payload"}`.
+pub(crate) fn text_or_json_body(value: Option<&Value>, raw_payload_id: &str) -> ConversationBody {
     let part = match value {
-        None | Some(Value::Null) => ConversationPart::Text {
-            text: String::new(),
-        },
+        None => payload_ref_part("payload", &Value::Null, raw_payload_id),
         Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
-            Ok(parsed @ (Value::Object(_) | Value::Array(_))) => json_part(&parsed, raw_payload_id),
-            _ => ConversationPart::Text { text: text.clone() },
+            Ok(parsed) => json_part(&parsed, raw_payload_id),
+            Err(_) => ConversationPart::Text { text: text.clone() },
         },
         Some(other) => json_part(other, raw_payload_id),
     };
     ConversationBody { parts: vec![part] }
 }
 
+/// A tool output (as the reference reads it): a string is text, a list of
+/// content items (how codex-protocol serialises a function output with
+/// content items) is read like message content (one text part per text
+/// item), any other value is JSON, and a missing output is
+/// `payload_ref{label: "tool_output"}`.
 fn output_body(value: Option<&Value>, raw_payload_id: &str) -> ConversationBody {
-    match value {
-        Some(Value::String(text)) => ConversationBody {
-            parts: vec![ConversationPart::Text { text: text.clone() }],
-        },
-        other => text_or_json_body(other, raw_payload_id),
-    }
+    let parts = match value {
+        Some(Value::String(text)) => vec![ConversationPart::Text { text: text.clone() }],
+        Some(Value::Array(_)) => content_parts(value, raw_payload_id),
+        Some(other) => vec![json_part(other, raw_payload_id)],
+        None => vec![payload_ref_part(
+            "tool_output",
+            &Value::Null,
+            raw_payload_id,
+        )],
+    };
+    ConversationBody { parts }
 }
 
 fn role_of(role: &str) -> Option<ConversationRole> {
@@ -361,39 +457,52 @@ fn role_of(role: &str) -> Option<ConversationRole> {
     }
 }
 
+/// A message `phase` as a channel. Only the phases the reference maps set
+/// one (`commentary`, `final_answer`, `summary`); any other phase
+/// (`analysis`, `final`, ...) leaves the channel null, as there.
 fn channel_of_phase(phase: &str) -> Option<ConversationChannel> {
     match phase {
         "commentary" => Some(ConversationChannel::Commentary),
-        "final_answer" | "final" => Some(ConversationChannel::Final),
+        "final_answer" => Some(ConversationChannel::Final),
         "summary" => Some(ConversationChannel::Summary),
-        "analysis" => Some(ConversationChannel::Analysis),
         _ => None,
     }
 }
 
+/// Message content (as the reference reads it): a list gives one text part
+/// per `input_text`/`output_text`/`text` entry with string text (an entry
+/// without one gives nothing), an image part per `input_image`, and a
+/// `payload_ref` labelled with the type of any other entry (`content` when
+/// it has none); content that is not a list is `payload_ref{label:
+/// "content"}`, and a list that gives no part is `payload_ref{label:
+/// "empty_content"}`.
 fn content_parts(content: Option<&Value>, raw_payload_id: &str) -> Vec<ConversationPart> {
-    match content {
-        Some(Value::String(text)) => vec![ConversationPart::Text { text: text.clone() }],
-        Some(Value::Array(parts)) => {
-            let mut out = Vec::with_capacity(parts.len());
-            for part in parts {
-                let kind = part.get("type").and_then(Value::as_str);
-                let text = part.get("text").and_then(Value::as_str);
-                match (kind, text) {
-                    (Some("input_text" | "output_text" | "text"), Some(text)) => {
-                        out.push(ConversationPart::Text {
-                            text: text.to_string(),
-                        });
-                    }
-                    // Images and other parts keep their identity by hash.
-                    _ => out.push(json_part(part, raw_payload_id)),
+    let Some(list @ Value::Array(entries)) = content else {
+        return vec![payload_ref_part(
+            "content",
+            content.unwrap_or(&Value::Null),
+            raw_payload_id,
+        )];
+    };
+    let mut parts = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match entry.get("type").and_then(Value::as_str) {
+            Some("input_text" | "output_text" | "text") => {
+                if let Some(text) = entry.get("text").and_then(Value::as_str) {
+                    parts.push(ConversationPart::Text {
+                        text: text.to_string(),
+                    });
                 }
             }
-            out
+            Some("input_image") => parts.push(image_part(entry, raw_payload_id)),
+            Some(other) => parts.push(payload_ref_part(other, entry, raw_payload_id)),
+            None => parts.push(payload_ref_part("content", entry, raw_payload_id)),
         }
-        None | Some(Value::Null) => Vec::new(),
-        Some(other) => vec![json_part(other, raw_payload_id)],
     }
+    if parts.is_empty() {
+        parts.push(payload_ref_part("empty_content", list, raw_payload_id));
+    }
+    parts
 }
 
 fn reasoning_parts(item: &Value, raw_payload_id: &str) -> Result<Vec<ConversationPart>, String> {

@@ -175,8 +175,8 @@ fn an_item_text_seen_in_another_thread_is_a_new_item_citing_its_own_payload() {
 fn odd_request_texts_reduce_as_their_json_reads() {
     let mut log = Log::started();
     let texts = [
-        r#"{"input":[{"type":"message","role":"user","content":"a"}],"input":[{"type":"message","role":"user","content":"b"}]}"#,
-        r#" [{"type":"message","role":"user","content":"b"}]"#,
+        r#"{"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"a"}]}],"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"b"}]}]}"#,
+        r#" [{"type":"message","role":"user","content":[{"type":"input_text","text":"b"}]}]"#,
     ];
     for (n, text) in texts.iter().enumerate() {
         log.inference_request_text(ROOT, "turn-1", &format!("inf-{n}"), text);
@@ -525,5 +525,191 @@ fn items_are_found_by_ordinal_and_a_saved_state_out_of_step_is_refused() {
         err.to_string()
             .contains("1 item identities for 2 conversation items"),
         "{err}"
+    );
+}
+
+/// The parts of item `n` of a state.
+fn parts(state: &crate::model::RolloutTrace, n: &str) -> Vec<ConversationPart> {
+    state.conversation_items[&*format!("conversation_item:{n}")]
+        .body
+        .parts
+        .clone()
+}
+
+/// A payload reference part's label and payload id.
+fn payload_ref(part: &ConversationPart) -> (&str, &str) {
+    match part {
+        ConversationPart::PayloadRef {
+            label,
+            raw_payload_id,
+            blake3,
+        } => {
+            assert_eq!(blake3.len(), 64);
+            (label.as_str(), raw_payload_id.as_str())
+        }
+        other => panic!("expected a payload_ref part, got {other:?}"),
+    }
+}
+
+fn text(text: &str) -> ConversationPart {
+    ConversationPart::Text {
+        text: text.to_string(),
+    }
+}
+
+/// codex-protocol serialises a function output that has content items as a
+/// list of them: each `input_text` is a text part (not one JSON part).
+#[test]
+fn function_output_given_as_content_items_is_one_text_part_per_input_text() {
+    let mut log = Log::started();
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        vec![
+            json!({"type": "function_call_output", "call_id": "call-1", "output": [
+                {"type": "input_text", "text": "line one"},
+                {"type": "input_text", "text": "line two"},
+                {"type": "input_image", "image_url": "data:image/png;base64,AAAA"},
+            ]}),
+        ],
+    );
+    let state = log.reduce_ok();
+    let body = parts(&state, "000001");
+    assert_eq!(body[..2], [text("line one"), text("line two")]);
+    assert_eq!(payload_ref(&body[2]), ("input_image", "raw_payload:000001"));
+    assert_eq!(body.len(), 3);
+}
+
+/// An image is a `payload_ref{label: "input_image"}` citing the payload, and
+/// the state never holds its base64 data.
+#[test]
+fn input_image_is_a_payload_ref_and_its_data_stays_in_the_payload() {
+    let mut log = Log::started();
+    let image = json!({"type": "input_image", "image_url": "data:image/png;base64,SECRETPIXELS"});
+    let input = vec![json!({"type": "message", "role": "user", "content": [
+        {"type": "input_text", "text": "what is this?"}, image,
+    ]})];
+    log.inference(ROOT, "turn-1", "inf-1", input.clone());
+    log.inference(ROOT, "turn-1", "inf-2", input);
+    let state = log.reduce_ok();
+    let body = parts(&state, "000001");
+    assert_eq!(body[0], text("what is this?"));
+    assert_eq!(payload_ref(&body[1]), ("input_image", "raw_payload:000001"));
+    let json = crate::reducer::state_to_json(&state);
+    assert!(!json.contains("SECRETPIXELS"));
+    // A later full request resends the image in another payload: the item
+    // is reused (the reference compared the payload id and made a new one).
+    assert_eq!(
+        state.inference_calls["inf-2"].request_item_ids,
+        ids(&["000001"])
+    );
+}
+
+/// The reference's labelled references for bodies it does not inline.
+#[test]
+fn empty_string_and_missing_bodies_are_labelled_payload_refs() {
+    let mut log = Log::started();
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        vec![
+            json!({"type": "message", "role": "user", "content": []}),
+            json!({"type": "message", "role": "user", "content": "plain string"}),
+            json!({"type": "message", "role": "user"}),
+            json!({"type": "message", "role": "user", "content": [{"type": "input_text"}]}),
+            json!({"type": "message", "role": "user", "content": [{"type": "input_audio", "data": "x"}]}),
+            json!({"type": "function_call", "name": "f", "call_id": "call-1"}),
+            json!({"type": "function_call_output", "call_id": "call-1"}),
+            json!({"type": "custom_tool_call_output", "call_id": "call-2"}),
+            json!({"type": "function_call_output", "call_id": "call-3", "output": []}),
+        ],
+    );
+    let state = log.reduce_ok();
+    let labels: Vec<String> = (1..=9)
+        .map(|n| {
+            let body = parts(&state, &format!("{n:06}"));
+            assert_eq!(body.len(), 1, "item {n}: {body:?}");
+            let (label, payload) = payload_ref(&body[0]);
+            assert_eq!(payload, "raw_payload:000001");
+            label.to_string()
+        })
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "empty_content",
+            "content",
+            "content",
+            "empty_content",
+            "input_audio",
+            "payload",
+            "tool_output",
+            "tool_output",
+            "empty_content",
+        ]
+    );
+}
+
+/// Arguments that parse as JSON are JSON, scalars included.
+#[test]
+fn scalar_json_arguments_are_json_parts() {
+    let mut log = Log::started();
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        vec![
+            function_call("call-1", "f", "42"),
+            function_call("call-2", "f", "\"quoted\""),
+            function_call("call-3", "f", "not json"),
+        ],
+    );
+    let state = log.reduce_ok();
+    let summary = |n: &str| match &parts(&state, n)[..] {
+        [ConversationPart::Json { summary, .. }] => summary.clone(),
+        other => panic!("expected one JSON part, got {other:?}"),
+    };
+    assert_eq!(summary("000001"), "42");
+    assert_eq!(summary("000002"), "\"quoted\"");
+    assert_eq!(parts(&state, "000003"), [text("not json")]);
+}
+
+/// Only `commentary`, `final_answer` and `summary` phases set a channel;
+/// `analysis` and `final` leave it null, as in the reference.
+#[test]
+fn only_the_reference_phases_set_a_channel() {
+    use crate::model::ConversationChannel as Channel;
+    let mut log = Log::started();
+    let said = |phase: &str| {
+        let mut item = message("assistant", phase);
+        item["phase"] = json!(phase);
+        item
+    };
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        ["analysis", "final", "commentary", "final_answer", "summary"]
+            .into_iter()
+            .map(said)
+            .collect(),
+    );
+    let state = log.reduce_ok();
+    let channels: Vec<Option<Channel>> = state
+        .conversation_items
+        .values()
+        .map(|item| item.channel)
+        .collect();
+    assert_eq!(
+        channels,
+        [
+            None,
+            None,
+            Some(Channel::Commentary),
+            Some(Channel::Final),
+            Some(Channel::Summary)
+        ]
     );
 }
