@@ -106,6 +106,11 @@ const ADDITIONS: &[(&str, &str, &str)] = &[
         "a JSON or payload_ref part's content hash, its identity across requests",
     ),
     (
+        ".inference_calls.*.usage",
+        "cache_write_input_tokens",
+        "cache-written input tokens, which the reference's usage gained after June 2026",
+    ),
+    (
         ".inference_calls.*",
         "error",
         "why a failed or cancelled call ended",

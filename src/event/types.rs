@@ -91,7 +91,8 @@ impl ToolCallKind {
             "write_stdin" => ToolCallKind::WriteStdin,
             "apply_patch" => ToolCallKind::ApplyPatch,
             "web_search" => ToolCallKind::Web,
-            "image_generation" => ToolCallKind::ImageGeneration,
+            // Newer Codex (after June 2026) names its image tool `imagegen`.
+            "image_generation" | "imagegen" => ToolCallKind::ImageGeneration,
             "spawn_agent" => ToolCallKind::SpawnAgent,
             "followup_task" | "assign_task" => ToolCallKind::AssignAgentTask,
             "send_message" => ToolCallKind::SendMessage,
@@ -155,7 +156,17 @@ pub fn truncate_utf8(text: &str, max_bytes: usize) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate_utf8;
+    use super::{ToolCallKind, truncate_utf8};
+
+    #[test]
+    fn imagegen_is_an_image_generation_tool() {
+        for name in ["imagegen", "image_generation"] {
+            assert_eq!(
+                ToolCallKind::from_tool_name(name),
+                ToolCallKind::ImageGeneration
+            );
+        }
+    }
 
     #[test]
     fn truncate_never_splits_a_character() {

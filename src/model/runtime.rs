@@ -63,6 +63,10 @@ pub struct TokenUsage {
     pub cached_input_tokens: u64,
     pub output_tokens: u64,
     pub reasoning_output_tokens: u64,
+    /// Input tokens written to the provider's prompt cache (part of
+    /// `input_tokens`, like `cached_input_tokens`); 0 when not reported.
+    #[serde(default)]
+    pub cache_write_input_tokens: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

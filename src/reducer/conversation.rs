@@ -117,7 +117,15 @@ impl Sighting<'_> {
                         "model item in payload {raw_payload_id} is not valid JSON: {err}"
                     ))
                 })?;
-                normalize_item(&value, raw_payload_id).map_err(super::Fail::Invalid)
+                match normalize_item(&value, raw_payload_id) {
+                    Ok(Some(item)) => Ok(item),
+                    // A known text was normalised to an item before, so it
+                    // is never a skipped one.
+                    Ok(None) => Err(super::Fail::Invalid(format!(
+                        "model item in payload {raw_payload_id} is not a conversation item"
+                    ))),
+                    Err(message) => Err(super::Fail::Invalid(message)),
+                }
             }
         }
     }
@@ -556,6 +564,22 @@ fn reasoning_parts(item: &Value, raw_payload_id: &str) -> Result<Vec<Conversatio
             ));
         }
     }
+    // Reasoning kept by the provider (Responses `store: true`) carries its
+    // `id` and often nothing else: the id is then what identifies it, as the
+    // encrypted blob does otherwise. With an encrypted blob the id is not
+    // part of the body.
+    let has_encrypted = parts
+        .iter()
+        .any(|part| matches!(part, ConversationPart::Encoded { .. }));
+    if !has_encrypted
+        && let Some(id) = item.get("id").and_then(Value::as_str)
+        && !id.is_empty()
+    {
+        parts.push(ConversationPart::Encoded {
+            label: "id".to_string(),
+            value: id.to_string(),
+        });
+    }
     if parts.is_empty() {
         return Err(format!(
             "reasoning item in payload {raw_payload_id} contained no content, summary, or encrypted_content"
@@ -619,8 +643,33 @@ fn agent_message_item(item: &Value, raw_payload_id: &str) -> Result<Normalized, 
     ))
 }
 
-/// Normalises one Responses item. Unknown item types are errors, never skipped.
-pub(crate) fn normalize_item(item: &Value, raw_payload_id: &str) -> Result<Normalized, String> {
+/// Harness metadata a host attaches to items it sends (Codex, after June
+/// 2026); the model never sees it, so it is no part of an item's identity.
+const METADATA_PASSTHROUGH: &str = "internal_chat_message_metadata_passthrough";
+
+/// Normalises one Responses item; `None` for an item that is not
+/// conversation: `additional_tools` (tool declarations placed in a request's
+/// input). `internal_chat_message_metadata_passthrough` is removed first, so
+/// it reaches neither identity nor a JSON body. Unknown item types are
+/// errors, never skipped.
+pub(crate) fn normalize_item(
+    item: &Value,
+    raw_payload_id: &str,
+) -> Result<Option<Normalized>, String> {
+    if item.get("type").and_then(Value::as_str) == Some("additional_tools") {
+        return Ok(None);
+    }
+    if let Value::Object(map) = item
+        && map.contains_key(METADATA_PASSTHROUGH)
+    {
+        let mut map = map.clone();
+        map.shift_remove(METADATA_PASSTHROUGH);
+        return normalize_model_item(&Value::Object(map), raw_payload_id).map(Some);
+    }
+    normalize_model_item(item, raw_payload_id).map(Some)
+}
+
+fn normalize_model_item(item: &Value, raw_payload_id: &str) -> Result<Normalized, String> {
     use ConversationItemKind as Kind;
     use ConversationRole as Role;
     let Some(item_type) = item.get("type").and_then(Value::as_str) else {
@@ -775,15 +824,19 @@ fn message_item(item: &Value, raw_payload_id: &str) -> Result<Normalized, String
     ))
 }
 
-/// Normalises a list of items, failing on the first bad one.
+/// Normalises a list of items, failing on the first bad one and leaving
+/// out the ones that are not conversation (see [`normalize_item`]).
 pub(crate) fn normalize_items(
     items: &[Value],
     raw_payload_id: &str,
 ) -> Result<Vec<Normalized>, String> {
-    items
-        .iter()
-        .map(|item| normalize_item(item, raw_payload_id))
-        .collect()
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        if let Some(item) = normalize_item(item, raw_payload_id)? {
+            out.push(item);
+        }
+    }
+    Ok(out)
 }
 
 /// Inter-agent delivery fields of an item: (author, recipient, content).

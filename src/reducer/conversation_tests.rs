@@ -713,3 +713,141 @@ fn only_the_reference_phases_set_a_channel() {
         ]
     );
 }
+
+/// Harness metadata is stripped before identity: an item resent with other
+/// metadata is the same item, and a JSON body never shows it.
+#[test]
+fn metadata_passthrough_is_no_part_of_item_identity() {
+    let mut log = Log::started();
+    let with = |turn: &str, item: serde_json::Value| {
+        let mut item = item;
+        item["internal_chat_message_metadata_passthrough"] = json!({"turn_id": turn});
+        item
+    };
+    let search = json!({"type": "web_search_call", "call_id": "ws-1", "action": {"query": "q"}});
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        vec![
+            with("t1", message("user", "hi")),
+            with("t1", search.clone()),
+        ],
+    );
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-2",
+        vec![with("t2", message("user", "hi")), search],
+    );
+    let state = log.reduce_ok();
+    assert_eq!(
+        state.inference_calls["inf-2"].request_item_ids,
+        ids(&["000001", "000002"])
+    );
+    let ConversationPart::Json { summary, .. } = &parts(&state, "000002")[0] else {
+        panic!("json body");
+    };
+    assert!(!summary.contains("passthrough"), "{summary}");
+}
+
+/// `additional_tools` items declare tools inside a request's input; they are
+/// not conversation.
+#[test]
+fn additional_tools_items_in_requests_are_skipped() {
+    let mut log = Log::started();
+    let tools = json!({"type": "additional_tools", "role": "developer",
+                       "tools": [{"type": "function", "name": "f"}]});
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        vec![tools.clone(), message("user", "hi")],
+    );
+    // A bare list, and a repeated key, take the other reading paths.
+    log.inference_request_text(
+        ROOT,
+        "turn-1",
+        "inf-2",
+        &format!(
+            r#"{{"input":[],"input":[{tools},{}]}}"#,
+            message("user", "hi")
+        ),
+    );
+    let state = log.reduce_ok();
+    assert_eq!(state.conversation_items.len(), 1);
+    assert_eq!(
+        state.inference_calls["inf-2"].request_item_ids,
+        ids(&["000001"])
+    );
+}
+
+#[test]
+fn cache_write_input_tokens_are_kept_in_token_usage() {
+    let mut log = Log::started();
+    log.inference(ROOT, "turn-1", "inf-1", vec![message("user", "hi")]);
+    let payload = log.payload(
+        crate::event::PayloadKind::InferenceResponse,
+        &json!({"response_id": "resp-1", "output_items": [],
+                "token_usage": {"input_tokens": 100, "cached_input_tokens": 60,
+                                "cache_write_input_tokens": 30, "output_tokens": 5,
+                                "reasoning_output_tokens": 1, "total_tokens": 105}}),
+    );
+    log.push(
+        Some(ROOT),
+        Some("turn-1"),
+        crate::event::EventPayload::InferenceCompleted {
+            inference_call_id: "inf-1".to_string(),
+            response_id: Some("resp-1".to_string()),
+            upstream_request_id: None,
+            response_payload: payload,
+        },
+    );
+    let state = log.reduce_ok();
+    let usage = state.inference_calls["inf-1"].usage.clone().expect("usage");
+    assert_eq!(usage.cache_write_input_tokens, 30);
+    assert_eq!(usage.input_tokens, 100);
+    assert_eq!(usage.cached_input_tokens, 60);
+}
+
+/// Reasoning kept by the provider is resent by id alone: it is the same item
+/// as the response's reasoning with that id, which keeps its summary.
+#[test]
+fn reasoning_with_an_id_is_identified_by_it() {
+    let mut log = Log::started();
+    log.inference(ROOT, "turn-1", "inf-1", vec![message("user", "hi")]);
+    log.complete(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        "resp-1",
+        vec![json!({"type": "reasoning", "id": "rs_1",
+                    "summary": [{"type": "summary_text", "text": "thinking about hi"}]})],
+    );
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-2",
+        vec![
+            message("user", "hi"),
+            json!({"type": "reasoning", "id": "rs_1", "summary": []}),
+        ],
+    );
+    let state = log.reduce_ok();
+    assert_eq!(
+        state.inference_calls["inf-2"].request_item_ids,
+        ids(&["000001", "000002"])
+    );
+    assert_eq!(
+        parts(&state, "000002"),
+        [
+            ConversationPart::Summary {
+                text: "thinking about hi".to_string()
+            },
+            ConversationPart::Encoded {
+                label: "id".to_string(),
+                value: "rs_1".to_string()
+            }
+        ]
+    );
+}

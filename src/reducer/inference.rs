@@ -36,6 +36,7 @@ fn usage_of(value: &Value) -> Option<TokenUsage> {
         cached_input_tokens: field("cached_input_tokens").unwrap_or(0),
         output_tokens: field("output_tokens")?,
         reasoning_output_tokens: field("reasoning_output_tokens").unwrap_or(0),
+        cache_write_input_tokens: field("cache_write_input_tokens").unwrap_or(0),
     })
 }
 
@@ -263,7 +264,10 @@ impl Reducer {
             let Ok(value) = serde_json::from_str::<Value>(raw.get()) else {
                 return Ok(None);
             };
-            let item = normalize_item(&value, payload_id).map_err(super::Fail::Invalid)?;
+            let Some(item) = normalize_item(&value, payload_id).map_err(super::Fail::Invalid)?
+            else {
+                continue;
+            };
             // Reasoning is always parsed: a later sighting may add readable
             // text to the item it matches.
             if let Some(text) = text
