@@ -1,4 +1,5 @@
-//! Conversation items: normalising Responses-shaped JSON items, content
+//! Conversation items: normalising Responses-shaped JSON items (the other
+//! providers' shapes are read into the same items by `providers.rs`), content
 //! identity, and reconciling requests, responses and compaction histories
 //! into stable item ids; plus the hooks that link each new item to tools,
 //! code cells and agent edges through indexes.
@@ -35,7 +36,7 @@ pub(crate) struct Normalized {
 }
 
 impl Normalized {
-    fn new(
+    pub(crate) fn new(
         role: ConversationRole,
         channel: Option<ConversationChannel>,
         kind: ConversationItemKind,
@@ -454,7 +455,7 @@ fn output_body(value: Option<&Value>, raw_payload_id: &str) -> ConversationBody 
     ConversationBody { parts }
 }
 
-fn role_of(role: &str) -> Option<ConversationRole> {
+pub(crate) fn role_of(role: &str) -> Option<ConversationRole> {
     match role {
         "system" => Some(ConversationRole::System),
         "developer" => Some(ConversationRole::Developer),

@@ -11,12 +11,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::conversation::{ItemOrigin, Normalized, Sighting, normalize_item, normalize_items};
+use super::conversation::{ItemOrigin, Normalized, Sighting, normalize_item};
+use super::providers::{NO_RESPONSE_SHAPE, read_response, request_items};
 use super::{PayloadSource, Reducer, Res, invalid, key, unknown};
 use crate::event::{Event, ExecutionStatus, Hash, InferenceRequestInputMode, PayloadRef};
-use crate::model::{
-    ConversationItemKind, ExecutionWindow, InferenceCall, ItemId, ProducerRef, TokenUsage,
-};
+use crate::model::{ConversationItemKind, ExecutionWindow, InferenceCall, ItemId, ProducerRef};
 
 /// The fields of an `inference_started` event.
 pub(crate) struct Start<'a> {
@@ -27,17 +26,6 @@ pub(crate) struct Start<'a> {
     pub provider_name: &'a str,
     pub request_input_mode: Option<&'a InferenceRequestInputMode<PayloadRef>>,
     pub request_payload: &'a PayloadRef,
-}
-
-fn usage_of(value: &Value) -> Option<TokenUsage> {
-    let field = |name: &str| value.get(name).and_then(Value::as_u64);
-    Some(TokenUsage {
-        input_tokens: field("input_tokens")?,
-        cached_input_tokens: field("cached_input_tokens").unwrap_or(0),
-        output_tokens: field("output_tokens")?,
-        reasoning_output_tokens: field("reasoning_output_tokens").unwrap_or(0),
-        cache_write_input_tokens: field("cache_write_input_tokens").unwrap_or(0),
-    })
 }
 
 /// The top level of a request object, skimmed: the items stay JSON text.
@@ -65,21 +53,6 @@ fn skim_request(bytes: &[u8]) -> Option<(Vec<&RawValue>, Option<String>)> {
         .previous_response_id
         .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
     Some((items, previous))
-}
-
-/// The `input` array of a request payload (or the payload itself when it is
-/// an array).
-fn input_items<'v>(value: &'v Value, id: &str) -> Res<&'v Vec<Value>> {
-    if let Value::Array(items) = value {
-        return Ok(items);
-    }
-    match value.get("input") {
-        None => invalid(format!(
-            "inference request payload {id} did not contain input"
-        )),
-        Some(Value::Array(items)) => Ok(items),
-        Some(_) => invalid(format!("request payload {id} had non-array input")),
-    }
 }
 
 impl Reducer {
@@ -226,7 +199,7 @@ impl Reducer {
     }
 
     /// The normalised items of a request payload through its whole parsed
-    /// JSON, and that JSON.
+    /// JSON (any provider's shape, see `providers.rs`), and that JSON.
     fn parsed_request_items(
         &mut self,
         src: &dyn PayloadSource,
@@ -234,8 +207,7 @@ impl Reducer {
         payload_id: &str,
     ) -> Res<(Vec<Normalized>, Arc<Value>)> {
         let request = self.payload_json(src, payload)?;
-        let input = input_items(&request, payload_id)?;
-        let items = normalize_items(input, payload_id).map_err(super::Fail::Invalid)?;
+        let items = request_items(&request, payload_id).map_err(super::Fail::Invalid)?;
         Ok((items, request))
     }
 
@@ -345,20 +317,20 @@ impl Reducer {
         let already_has_response = !call.response_item_ids.is_empty();
         let raw_response_payload_id = self.raw_payload_id(response_payload);
         let response = self.payload_json(src, response_payload)?;
-        let Some(Value::Array(output)) = response.get("output_items") else {
+        // Any provider's response shape (see `providers.rs`).
+        let Some(reply) =
+            read_response(&response, &raw_response_payload_id).map_err(super::Fail::Invalid)?
+        else {
             return invalid(format!(
-                "response payload {raw_response_payload_id} of inference {id} did not contain output_items"
+                "response payload {raw_response_payload_id} of inference {id} did not contain {NO_RESPONSE_SHAPE}"
             ));
         };
-        let items =
-            normalize_items(output, &raw_response_payload_id).map_err(super::Fail::Invalid)?;
-        let response_id = response_id
-            .map(str::to_string)
-            .or_else(|| text_field(&response, "response_id"));
+        let items = reply.items;
+        let response_id = response_id.map(str::to_string).or(reply.response_id);
         let upstream = upstream_request_id
             .map(str::to_string)
             .or_else(|| text_field(&response, "upstream_request_id"));
-        let usage = response.get("token_usage").and_then(usage_of);
+        let usage = reply.usage;
 
         let response_item_ids = if already_has_response {
             Vec::new()
@@ -456,18 +428,23 @@ impl Reducer {
             call.response_item_ids.is_empty(),
         ) {
             let response = self.payload_json(src, payload)?;
-            match response.get("output_items") {
-                Some(Value::Array(output)) => {
-                    let items = normalize_items(output, raw_id).map_err(super::Fail::Invalid)?;
-                    partial_items =
-                        Some(self.add_response_items(event, id, &thread_id, &turn_id, items)?);
-                    partial_usage = response.get("token_usage").and_then(usage_of);
+            // Any provider's response shape (see `providers.rs`).
+            match read_response(&response, raw_id).map_err(super::Fail::Invalid)? {
+                Some(reply) => {
+                    partial_items = Some(self.add_response_items(
+                        event,
+                        id,
+                        &thread_id,
+                        &turn_id,
+                        reply.items,
+                    )?);
+                    partial_usage = reply.usage;
                 }
-                _ => self.diagnose(
+                None => self.diagnose(
                     Some(event.seq),
                     "partial_response_without_items",
                     format!(
-                        "partial response payload {raw_id} of inference {id} has no output_items"
+                        "partial response payload {raw_id} of inference {id} has no {NO_RESPONSE_SHAPE}"
                     ),
                 ),
             }

@@ -23,6 +23,7 @@ mod code_cell;
 mod compaction;
 mod conversation;
 mod inference;
+mod providers;
 mod terminal;
 mod thread;
 mod tool;
