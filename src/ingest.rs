@@ -351,7 +351,7 @@ impl Import<'_, '_, '_> {
         // The seqs a whole log skips are kept as `events_dropped` records, so
         // the stored log carries the input's seqs and stays contiguous.
         if let Some(last) = rollout.last_wire_seq {
-            let skipped = crate::export::bundle::seq_gap_records(last, wire_seq, wall_time_unix_ms)
+            let skipped = seq_gap_records(last, wire_seq, wall_time_unix_ms)
                 .map_err(|err| Error::input(location, err))?;
             for gap in skipped {
                 self.put(location, &rollout_id, gap)?;
@@ -603,6 +603,39 @@ pub(crate) fn check_manifest_rollout(
             "event is for rollout {event_rollout} but the bundle manifest says {manifest_rollout}"
         ),
     ))
+}
+
+/// The most seqs one gap in a bundle may skip: each becomes a record, so a
+/// line claiming seq 10^12 must not make a trillion of them.
+pub const SEQ_GAP_MAX: u64 = 4096;
+
+/// The `events_dropped` records standing for the seqs between the last
+/// event's seq (`last`, 0 before the first) and `seq`, so a log keeps the
+/// seqs its lines carry and stays contiguous (the store's invariant). A gap
+/// over [`SEQ_GAP_MAX`] is an error.
+pub(crate) fn seq_gap_records(
+    last: u64,
+    seq: u64,
+    wall_time_unix_ms: i64,
+) -> std::result::Result<Vec<Event>, String> {
+    let missing = seq.saturating_sub(last + 1);
+    if missing > SEQ_GAP_MAX {
+        return Err(format!(
+            "seq {seq} follows seq {last}: a gap of {missing} seqs is over the limit of {SEQ_GAP_MAX}"
+        ));
+    }
+    Ok((last + 1..seq)
+        .map(|skipped| Event {
+            seq: skipped,
+            wall_time_unix_ms,
+            thread_id: None,
+            codex_turn_id: None,
+            payload: EventPayload::EventsDropped {
+                count: 1,
+                reason: format!("seq {skipped} is missing from the input"),
+            },
+        })
+        .collect())
 }
 
 /// `seq` must increase strictly within a rollout of one file; records it.

@@ -31,7 +31,7 @@ use crate::event::{Event, EventPayload, PayloadKind, PayloadRef, RAW_EVENT_SCHEM
 use crate::ingest::{
     BundleManifest, Confinement, IngestOptions, JsonlSource, WireBytes, check_manifest_rollout,
     check_seq_increases, max_line_bytes, open_no_follow_checked, read_bundle_manifest,
-    read_wire_lines, wire_ref_bytes,
+    read_wire_lines, seq_gap_records, wire_ref_bytes,
 };
 use crate::reducer::MemoryPayloads;
 use crate::store::Store;
@@ -103,39 +103,6 @@ pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<Loa
         payloads,
         payload_paths,
     })
-}
-
-/// The most seqs one gap in a bundle may skip: each becomes a record, so a
-/// line claiming seq 10^12 must not make a trillion of them.
-pub const SEQ_GAP_MAX: u64 = 4096;
-
-/// The `events_dropped` records standing for the seqs between the last
-/// event's seq (`last`, 0 before the first) and `seq`, so a log keeps the
-/// seqs its lines carry and stays contiguous (the store's invariant). A gap
-/// over [`SEQ_GAP_MAX`] is an error.
-pub(crate) fn seq_gap_records(
-    last: u64,
-    seq: u64,
-    wall_time_unix_ms: i64,
-) -> std::result::Result<Vec<Event>, String> {
-    let missing = seq.saturating_sub(last + 1);
-    if missing > SEQ_GAP_MAX {
-        return Err(format!(
-            "seq {seq} follows seq {last}: a gap of {missing} seqs is over the limit of {SEQ_GAP_MAX}"
-        ));
-    }
-    Ok((last + 1..seq)
-        .map(|skipped| Event {
-            seq: skipped,
-            wall_time_unix_ms,
-            thread_id: None,
-            codex_turn_id: None,
-            payload: EventPayload::EventsDropped {
-                count: 1,
-                reason: format!("seq {skipped} is missing from the input"),
-            },
-        })
-        .collect())
 }
 
 fn load_ref(
