@@ -16,7 +16,11 @@
 //!   errors naming the seq and the ids, except that once `events_dropped` was
 //!   seen, unknown references become diagnostics;
 //! - unknown and `other` events, and anything still pending at `finish`, end
-//!   up in `diagnostics`, never silently dropped.
+//!   up in `diagnostics`, never silently dropped;
+//! - under [`ReduceOptions::keep_going`], an event that fails leaves the
+//!   state as it was before it (its cited payloads stay registered) and
+//!   becomes a `reduce_error` diagnostic; the strict fold ([`Reducer::apply`],
+//!   [`reduce`]) is the same code either way.
 
 mod agents;
 mod code_cell;
@@ -33,6 +37,10 @@ mod test_support;
 #[cfg(test)]
 #[path = "properties_tests.rs"]
 mod properties_tests;
+
+#[cfg(test)]
+#[path = "keep_going_tests.rs"]
+mod keep_going_tests;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -100,6 +108,26 @@ impl PayloadSource for MemoryPayloads {
     }
 }
 
+/// How a reduction treats an event the state cannot take. The default is
+/// strict: the first such event ends the reduction with its error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReduceOptions {
+    /// Skip an event the reducer cannot take instead of stopping: the state
+    /// stays as it was before that event (the payloads it cites stay
+    /// registered in `raw_payloads`, so ids in the message resolve), the
+    /// error becomes a [`Diagnostic::REDUCE_ERROR`] diagnostic naming its
+    /// seq, event type and ids, and the fold goes on with the next event.
+    /// A log a strict reduction accepts gives the same state either way.
+    pub keep_going: bool,
+}
+
+impl ReduceOptions {
+    /// The options of a keep-going reduction.
+    pub fn keep_going() -> ReduceOptions {
+        ReduceOptions { keep_going: true }
+    }
+}
+
 /// Why a reduction failed. The text always names the seq and the ids involved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -117,6 +145,30 @@ pub enum ReduceError {
     /// Saved reducer state could not be decoded.
     #[error("saved reducer state could not be resumed: {reason}")]
     Resume { reason: String },
+}
+
+impl ReduceError {
+    /// The seq of the event at fault, if the error has one.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ReduceError::Event { seq, .. } | ReduceError::PayloadUnavailable { seq, .. } => {
+                Some(*seq)
+            }
+            ReduceError::Resume { .. } => None,
+        }
+    }
+
+    /// The message without its `seq N: ` prefix (a diagnostic keeps the seq
+    /// in its own field).
+    pub fn detail(&self) -> String {
+        match self {
+            ReduceError::Event { message, .. } => message.clone(),
+            ReduceError::PayloadUnavailable { hash, reason, .. } => {
+                format!("payload {hash} is unavailable: {reason}")
+            }
+            ReduceError::Resume { .. } => self.to_string(),
+        }
+    }
 }
 
 /// Internal failure of one handler, before the seq is attached.
@@ -163,7 +215,7 @@ const PAYLOAD_CACHE_ENTRIES_MAX: usize = 64;
 
 /// Parsed payload JSON by hash. Not part of the saved state: it only saves
 /// work and never changes a result.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct PayloadCache {
     entries: FxIndexMap<Hash, Arc<Value>>,
     /// Insertion order of `entries`, oldest first (evicted first).
@@ -172,7 +224,10 @@ struct PayloadCache {
 
 /// The fold state: the reduced trace plus the indexes and pending queues that
 /// make each event O(its own size).
-#[derive(Debug, Serialize, Deserialize)]
+///
+/// `Clone` is what a keep-going reduction checkpoints with; a clone continues
+/// exactly as the original would.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reducer {
     trace: RolloutTrace,
     /// `(hash, kind)` to the index of its entry in `trace.raw_payloads`.
@@ -668,11 +723,24 @@ impl Reducer {
 
     /// Records a diagnostic.
     pub(crate) fn diagnose(&mut self, seq: Option<u64>, code: &str, message: String) {
-        self.trace.diagnostics.push(Diagnostic {
-            seq,
-            code: code.to_string(),
-            message,
+        self.trace
+            .diagnostics
+            .push(Diagnostic::new(seq, code, message));
+    }
+
+    /// Records `event` as skipped by a keep-going reduction: its cited
+    /// payloads are registered (as every cited payload is, so the raw payload
+    /// ids in `error` name them), and a `reduce_error` diagnostic names its
+    /// seq, type, ids and `error`. Nothing else of the event is applied.
+    fn skip_failed(&mut self, event: &Event, error: &ReduceError) {
+        event.payload.for_each_ref(|r| {
+            self.register_raw_payload(r);
         });
+        let mut diagnostic =
+            Diagnostic::new(Some(event.seq), Diagnostic::REDUCE_ERROR, error.detail());
+        diagnostic.event_type = Some(event.payload.type_name().to_string());
+        diagnostic.ids = event_ids(&self.trace.rollout_id, event);
+        self.trace.diagnostics.push(diagnostic);
     }
 
     /// The `raw_payload:{n}` id of a cited payload, registering it on first
@@ -814,19 +882,298 @@ impl Reducer {
     }
 }
 
-/// Reduces a whole log in one pass.
+/// Reduces a whole log in one pass (strict: the first event the state cannot
+/// take is the error).
 pub fn reduce<'a>(
     rollout_id: &str,
     events: impl IntoIterator<Item = &'a Event>,
     payloads: &dyn PayloadSource,
 ) -> Result<RolloutTrace, ReduceError> {
+    reduce_with(rollout_id, events, payloads, ReduceOptions::default())
+}
+
+/// Reduces a whole log in one pass under `options`. With
+/// [`ReduceOptions::keep_going`] an event the state cannot take is skipped
+/// and recorded as a [`Diagnostic::REDUCE_ERROR`] diagnostic; only a failure
+/// to rebuild the state before such an event (a payload that could be read
+/// before and not now) is still an error.
+pub fn reduce_with<'a>(
+    rollout_id: &str,
+    events: impl IntoIterator<Item = &'a Event>,
+    payloads: &dyn PayloadSource,
+    options: ReduceOptions,
+) -> Result<RolloutTrace, ReduceError> {
     let events: Vec<&Event> = events.into_iter().collect();
+    if options.keep_going {
+        return reduce_keep_going(rollout_id, &events, payloads);
+    }
     let mut reducer = Reducer::new(rollout_id);
     reducer.reserve_for(&events);
     for event in events {
         reducer.apply(event, payloads)?;
     }
     Ok(reducer.finish())
+}
+
+/// The keep-going fold. A handler may change the state before it finds that
+/// its event is bad (items created before a later one of the same request
+/// fails, a live history taken out), so a failed event's reducer is thrown
+/// away and the state before that event is rebuilt: from the checkpoint (a
+/// clone of the state right after the previous failure, or a fresh reducer
+/// before the first) by applying again the events that succeeded since. The
+/// fold is pure, so they succeed again with the same effects. The rebuilt
+/// state records the skipped event and becomes the next checkpoint.
+///
+/// Cost: a log without failures is folded exactly as by the strict fold (no
+/// clone, no copy of any event). Each failure costs one clone of the state
+/// plus applying again the events since the previous failure, so all the
+/// rebuilding together applies each event at most once more, and `k`
+/// failures clone the state `k` times.
+fn reduce_keep_going(
+    rollout_id: &str,
+    events: &[&Event],
+    payloads: &dyn PayloadSource,
+) -> Result<RolloutTrace, ReduceError> {
+    let fresh = || {
+        let mut reducer = Reducer::new(rollout_id);
+        reducer.reserve_for(events);
+        reducer
+    };
+    let mut reducer = fresh();
+    let mut checkpoint: Option<Reducer> = None;
+    // Events before this index are in `checkpoint` (or were none).
+    let mut checkpoint_end = 0;
+    for (index, event) in events.iter().enumerate() {
+        let Err(error) = reducer.apply(event, payloads) else {
+            continue;
+        };
+        let mut rebuilt = checkpoint.take().unwrap_or_else(fresh);
+        for again in &events[checkpoint_end..index] {
+            rebuilt.apply(again, payloads)?;
+        }
+        rebuilt.skip_failed(event, &error);
+        checkpoint = Some(rebuilt.clone());
+        checkpoint_end = index + 1;
+        reducer = rebuilt;
+    }
+    Ok(reducer.finish())
+}
+
+/// The ids `event` names, by wire field name (see [`Diagnostic::ids`]).
+fn event_ids<'e>(rollout_id: &str, event: &'e Event) -> IndexMap<String, String> {
+    let mut own: Vec<(&'static str, &'e str)> = Vec::new();
+    let mut id = |name: &'static str, value: &'e str| own.push((name, value));
+    match &event.payload {
+        EventPayload::RolloutStarted {
+            trace_id,
+            root_thread_id,
+        } => {
+            id("trace_id", trace_id);
+            id("root_thread_id", root_thread_id);
+        }
+        EventPayload::ThreadStarted {
+            thread_id,
+            agent_path,
+            ..
+        }
+        | EventPayload::ThreadResumed {
+            thread_id,
+            agent_path,
+            ..
+        } => {
+            id("thread_id", thread_id);
+            id("agent_path", agent_path);
+        }
+        EventPayload::ThreadEnded { thread_id, .. } => id("thread_id", thread_id),
+        EventPayload::CodexTurnStarted {
+            codex_turn_id,
+            thread_id,
+        } => {
+            id("thread_id", thread_id);
+            id("codex_turn_id", codex_turn_id);
+        }
+        EventPayload::CodexTurnEnded { codex_turn_id, .. } => id("codex_turn_id", codex_turn_id),
+        EventPayload::InferenceStarted {
+            inference_call_id,
+            thread_id,
+            codex_turn_id,
+            request_input_mode,
+            ..
+        } => {
+            id("thread_id", thread_id);
+            id("codex_turn_id", codex_turn_id);
+            id("inference_call_id", inference_call_id);
+            match request_input_mode {
+                None | Some(crate::event::InferenceRequestInputMode::FullSnapshot) => {}
+                Some(crate::event::InferenceRequestInputMode::Incremental {
+                    previous_response_id,
+                })
+                | Some(crate::event::InferenceRequestInputMode::IncrementalWithUntracedPrefix {
+                    previous_response_id,
+                    ..
+                }) => id("previous_response_id", previous_response_id),
+            }
+        }
+        EventPayload::InferenceCompleted {
+            inference_call_id,
+            response_id,
+            ..
+        } => {
+            id("inference_call_id", inference_call_id);
+            if let Some(response_id) = response_id {
+                id("response_id", response_id);
+            }
+        }
+        EventPayload::InferenceFailed {
+            inference_call_id, ..
+        }
+        | EventPayload::InferenceCancelled {
+            inference_call_id, ..
+        } => id("inference_call_id", inference_call_id),
+        EventPayload::ToolCallStarted {
+            tool_call_id,
+            model_visible_call_id,
+            code_mode_runtime_tool_id,
+            requester,
+            ..
+        } => {
+            id("tool_call_id", tool_call_id);
+            if let Some(call) = model_visible_call_id {
+                id("model_visible_call_id", call);
+            }
+            if let Some(tool) = code_mode_runtime_tool_id {
+                id("code_mode_runtime_tool_id", tool);
+            }
+            if let crate::event::RawToolCallRequester::CodeCell { runtime_cell_id } = requester {
+                id("runtime_cell_id", runtime_cell_id);
+            }
+        }
+        EventPayload::McpToolCallCorrelationAssigned {
+            tool_call_id,
+            mcp_call_id,
+        } => {
+            id("tool_call_id", tool_call_id);
+            id("mcp_call_id", mcp_call_id);
+        }
+        EventPayload::ToolCallRuntimeStarted { tool_call_id, .. }
+        | EventPayload::ToolCallRuntimeEnded { tool_call_id, .. }
+        | EventPayload::ToolCallEnded { tool_call_id, .. } => id("tool_call_id", tool_call_id),
+        EventPayload::CodeCellStarted {
+            runtime_cell_id,
+            model_visible_call_id,
+            ..
+        } => {
+            id("runtime_cell_id", runtime_cell_id);
+            id("model_visible_call_id", model_visible_call_id);
+        }
+        EventPayload::CodeCellInitialResponse {
+            runtime_cell_id, ..
+        }
+        | EventPayload::CodeCellEnded {
+            runtime_cell_id, ..
+        }
+        | EventPayload::CodeCellStoredValues {
+            runtime_cell_id, ..
+        } => id("runtime_cell_id", runtime_cell_id),
+        EventPayload::CompactionRequestStarted {
+            compaction_id,
+            compaction_request_id,
+            thread_id,
+            codex_turn_id,
+            ..
+        } => {
+            id("thread_id", thread_id);
+            id("codex_turn_id", codex_turn_id);
+            id("compaction_id", compaction_id);
+            id("compaction_request_id", compaction_request_id);
+        }
+        EventPayload::CompactionRequestCompleted {
+            compaction_id,
+            compaction_request_id,
+            ..
+        }
+        | EventPayload::CompactionRequestFailed {
+            compaction_id,
+            compaction_request_id,
+            ..
+        } => {
+            id("compaction_id", compaction_id);
+            id("compaction_request_id", compaction_request_id);
+        }
+        EventPayload::CompactionInstalled { compaction_id, .. } => {
+            id("compaction_id", compaction_id);
+        }
+        EventPayload::LocalCompactionInstalled {
+            compaction_id,
+            inference_call_id,
+            ..
+        } => {
+            id("compaction_id", compaction_id);
+            if let Some(call) = inference_call_id {
+                id("inference_call_id", call);
+            }
+        }
+        EventPayload::AgentResultObserved {
+            edge_id,
+            child_thread_id,
+            child_codex_turn_id,
+            parent_thread_id,
+            ..
+        } => {
+            id("edge_id", edge_id);
+            id("child_thread_id", child_thread_id);
+            id("child_codex_turn_id", child_codex_turn_id);
+            id("parent_thread_id", parent_thread_id);
+        }
+        EventPayload::TerminalSessionEnded {
+            terminal_id,
+            thread_id,
+            ..
+        } => {
+            id("thread_id", thread_id);
+            id("terminal_id", terminal_id);
+        }
+        EventPayload::RolloutEnded { .. }
+        | EventPayload::ProtocolEventObserved { .. }
+        | EventPayload::Other { .. }
+        | EventPayload::EventsDropped { .. }
+        | EventPayload::Unknown { .. } => {}
+    }
+    let mut ids = IndexMap::new();
+    ids.insert("rollout_id".to_string(), rollout_id.to_string());
+    // The envelope's thread and turn stand in for a payload without its own,
+    // and are kept beside a payload's that differs (a mismatch is often the
+    // error).
+    for (name, envelope, renamed) in [
+        ("thread_id", &event.thread_id, "envelope_thread_id"),
+        (
+            "codex_turn_id",
+            &event.codex_turn_id,
+            "envelope_codex_turn_id",
+        ),
+    ] {
+        let payload = own
+            .iter()
+            .find(|(field, _)| *field == name)
+            .map(|(_, v)| *v);
+        match (payload, envelope.as_deref()) {
+            (Some(value), envelope) => {
+                ids.insert(name.to_string(), value.to_string());
+                if let Some(envelope) = envelope.filter(|envelope| *envelope != value) {
+                    ids.insert(renamed.to_string(), envelope.to_string());
+                }
+            }
+            (None, Some(envelope)) => {
+                ids.insert(name.to_string(), envelope.to_string());
+            }
+            (None, None) => {}
+        }
+    }
+    for (name, value) in own {
+        ids.entry(name.to_string())
+            .or_insert_with(|| value.to_string());
+    }
+    ids
 }
 
 /// Deterministic pretty JSON of the state (byte-identical for the same log).
