@@ -11,6 +11,7 @@ mod cli;
 mod codemode;
 mod demo;
 mod diff;
+mod keep_going;
 mod recorder;
 mod reducer;
 mod store;
