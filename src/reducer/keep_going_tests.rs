@@ -404,3 +404,51 @@ fn a_payload_that_cannot_be_read_again_while_rebuilding_is_an_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_failure_found_before_anything_changed_is_skipped_without_rebuilding() {
+    // The unknown turn is found before the handler writes anything, so the
+    // fold goes on without rebuilding: no payload is read twice.
+    let mut log = Log::started();
+    log.inference(ROOT, "turn-1", "inf-1", vec![message("user", "hello")]);
+    log.complete(
+        ROOT,
+        "turn-1",
+        "inf-1",
+        "resp-1",
+        vec![message("assistant", "hi")],
+    );
+    let bad = log.inference(ROOT, "turn-missing", "inf-2", vec![message("user", "x")]);
+    log.inference(
+        ROOT,
+        "turn-1",
+        "inf-3",
+        vec![
+            message("user", "hello"),
+            message("assistant", "hi"),
+            message("user", "again"),
+        ],
+    );
+    let source = ReadsOnce {
+        inner: log.payloads.clone(),
+        read: RefCell::new(Vec::new()),
+    };
+    let state = reduce_with(
+        "rollout-test",
+        &log.events,
+        &source,
+        ReduceOptions::keep_going(),
+    )
+    .expect("no payload is read twice");
+    assert_eq!(reduce_error_seqs(&state), [bad]);
+    let expected = reduce(
+        "rollout-test",
+        &without_events(&log, &[bad]).events,
+        &log.payloads,
+    )
+    .expect("the rest reduces");
+    assert_eq!(
+        state_to_json(&without_reduce_errors(state)),
+        state_to_json(&expected)
+    );
+}

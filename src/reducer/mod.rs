@@ -20,7 +20,14 @@
 //! - under [`ReduceOptions::keep_going`], an event that fails leaves the
 //!   state as it was before it (its cited payloads stay registered) and
 //!   becomes a `reduce_error` diagnostic; the strict fold ([`Reducer::apply`],
-//!   [`reduce`]) is the same code either way.
+//!   [`reduce`]) stops at it, as always.
+//!
+//! The state's fields are [`Tracked`]: a mutable borrow marks them changed,
+//! which is how keep-going knows a failed handler left the state untouched
+//! (else it rebuilds the state before the event). For split borrows inside
+//! the trace, borrow it once (`let trace = &mut *self.trace;`). A handler
+//! that looks a reference up with `get` before `get_mut` lets keep-going
+//! skip an unknown one without rebuilding.
 
 mod agents;
 mod code_cell;
@@ -229,11 +236,11 @@ struct PayloadCache {
 /// exactly as the original would.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reducer {
-    trace: RolloutTrace,
+    trace: Tracked<RolloutTrace>,
     /// `(hash, kind)` to the index of its entry in `trace.raw_payloads`.
     /// Not saved: rebuilt from `trace.raw_payloads` on resume.
     #[serde(skip)]
-    raw_payload_index: FxIndexMap<(Hash, usize), usize>,
+    raw_payload_index: Tracked<FxIndexMap<(Hash, usize), usize>>,
     /// The payload kinds seen, by name; `raw_payload_index` keys a kind by
     /// its position here, so its keys are plain data and dropping the index
     /// frees two buffers instead of visiting every entry. Not saved either.
@@ -241,49 +248,49 @@ pub struct Reducer {
     payload_kinds: FxIndexSet<PayloadKind>,
     /// Content identity of every conversation item, by its position in
     /// `trace.conversation_items` (same length, same order).
-    item_identity: Vec<Hash>,
+    item_identity: Tracked<Vec<Hash>>,
     /// BLAKE3 of a request item's exact JSON text to its content identity,
     /// for every non-reasoning request item normalised so far. A cache (its
     /// answers equal normalising again), so not saved.
     #[serde(skip)]
     item_identity_by_text: FxIndexMap<Hash, Hash>,
     /// Live model-visible history per thread (compared by the next full request).
-    snapshots: FxIndexMap<String, Vec<ItemId>>,
+    snapshots: Tracked<FxIndexMap<String, Vec<ItemId>>>,
     /// `thread, response_id` to inference call id.
-    inference_by_response: FxIndexMap<String, String>,
+    inference_by_response: Tracked<FxIndexMap<String, String>>,
     /// `thread, call_id` to items carrying that call id, in creation order.
-    items_by_call: FxIndexMap<String, Vec<ItemId>>,
+    items_by_call: Tracked<FxIndexMap<String, Vec<ItemId>>>,
     /// `thread, call_id, kind` to the first item of that kind.
-    first_item_by_call_kind: FxIndexMap<String, ItemId>,
+    first_item_by_call_kind: Tracked<FxIndexMap<String, ItemId>>,
     /// `thread, call_id` of code-mode `exec` calls (notify outputs reuse them).
-    exec_calls: FxIndexSet<String>,
+    exec_calls: Tracked<FxIndexSet<String>>,
     /// `thread, model-visible call_id` to tool call id.
-    tool_by_visible_call: FxIndexMap<String, String>,
+    tool_by_visible_call: Tracked<FxIndexMap<String, String>>,
     /// Turn id to its inference calls and code cells (closed at turn end).
-    inferences_by_turn: FxIndexMap<String, Vec<String>>,
-    code_cells_by_turn: FxIndexMap<String, Vec<String>>,
+    inferences_by_turn: Tracked<FxIndexMap<String, Vec<String>>>,
+    code_cells_by_turn: Tracked<FxIndexMap<String, Vec<String>>>,
     /// `thread, turn` to the latest plain assistant message item.
-    latest_assistant_message: FxIndexMap<String, ItemId>,
+    latest_assistant_message: Tracked<FxIndexMap<String, ItemId>>,
     /// `thread, runtime_cell_id` to code cell id (pending or materialised).
-    code_cell_by_runtime: FxIndexMap<String, String>,
+    code_cell_by_runtime: Tracked<FxIndexMap<String, String>>,
     /// `thread, call_id` to materialised code cell id.
-    code_cell_by_call: FxIndexMap<String, String>,
+    code_cell_by_call: Tracked<FxIndexMap<String, String>>,
     /// `thread, call_id` to a code cell start waiting for its `exec` item.
-    pending_code_cells: FxIndexMap<String, PendingCodeCell>,
+    pending_code_cells: Tracked<FxIndexMap<String, PendingCodeCell>>,
     /// Code cell id to lifecycle events waiting for the cell to materialise.
-    pending_code_cell_events: FxIndexMap<String, Vec<PendingLifecycle>>,
+    pending_code_cell_events: Tracked<FxIndexMap<String, Vec<PendingLifecycle>>>,
     /// Compaction id to its request ids.
-    requests_by_compaction: FxIndexMap<String, Vec<String>>,
+    requests_by_compaction: Tracked<FxIndexMap<String, Vec<String>>>,
     /// Agent delivery edges waiting for the recipient item, by edge id.
-    pending_edges: FxIndexMap<String, PendingEdge>,
+    pending_edges: Tracked<FxIndexMap<String, PendingEdge>>,
     /// Delivery key to pending edge ids, oldest first.
-    pending_edges_by_delivery: FxIndexMap<String, VecDeque<String>>,
+    pending_edges_by_delivery: Tracked<FxIndexMap<String, VecDeque<String>>>,
     /// Delivery key to inter-agent items no edge targets yet, oldest first.
-    unlinked_agent_items: FxIndexMap<String, VecDeque<ItemId>>,
+    unlinked_agent_items: Tracked<FxIndexMap<String, VecDeque<ItemId>>>,
     /// Tool call id to the edge it produced (resolved or pending).
-    edge_by_tool: FxIndexMap<String, String>,
+    edge_by_tool: Tracked<FxIndexMap<String, String>>,
     /// Set once an `events_dropped` event was seen.
-    events_dropped: bool,
+    events_dropped: Tracked<bool>,
     #[serde(skip)]
     cache: PayloadCache,
     /// The payloads the current event cites and their `raw_payloads`
@@ -297,30 +304,30 @@ impl Reducer {
     /// A reducer for an empty log of `rollout_id`.
     pub fn new(rollout_id: &str) -> Reducer {
         Reducer {
-            trace: RolloutTrace::new(rollout_id),
-            raw_payload_index: FxIndexMap::default(),
+            trace: Tracked::new(RolloutTrace::new(rollout_id)),
+            raw_payload_index: Tracked::new(FxIndexMap::default()),
             payload_kinds: FxIndexSet::default(),
-            item_identity: Vec::new(),
+            item_identity: Tracked::new(Vec::new()),
             item_identity_by_text: FxIndexMap::default(),
-            snapshots: FxIndexMap::default(),
-            inference_by_response: FxIndexMap::default(),
-            items_by_call: FxIndexMap::default(),
-            first_item_by_call_kind: FxIndexMap::default(),
-            exec_calls: FxIndexSet::default(),
-            tool_by_visible_call: FxIndexMap::default(),
-            inferences_by_turn: FxIndexMap::default(),
-            code_cells_by_turn: FxIndexMap::default(),
-            latest_assistant_message: FxIndexMap::default(),
-            code_cell_by_runtime: FxIndexMap::default(),
-            code_cell_by_call: FxIndexMap::default(),
-            pending_code_cells: FxIndexMap::default(),
-            pending_code_cell_events: FxIndexMap::default(),
-            requests_by_compaction: FxIndexMap::default(),
-            pending_edges: FxIndexMap::default(),
-            pending_edges_by_delivery: FxIndexMap::default(),
-            unlinked_agent_items: FxIndexMap::default(),
-            edge_by_tool: FxIndexMap::default(),
-            events_dropped: false,
+            snapshots: Tracked::new(FxIndexMap::default()),
+            inference_by_response: Tracked::new(FxIndexMap::default()),
+            items_by_call: Tracked::new(FxIndexMap::default()),
+            first_item_by_call_kind: Tracked::new(FxIndexMap::default()),
+            exec_calls: Tracked::new(FxIndexSet::default()),
+            tool_by_visible_call: Tracked::new(FxIndexMap::default()),
+            inferences_by_turn: Tracked::new(FxIndexMap::default()),
+            code_cells_by_turn: Tracked::new(FxIndexMap::default()),
+            latest_assistant_message: Tracked::new(FxIndexMap::default()),
+            code_cell_by_runtime: Tracked::new(FxIndexMap::default()),
+            code_cell_by_call: Tracked::new(FxIndexMap::default()),
+            pending_code_cells: Tracked::new(FxIndexMap::default()),
+            pending_code_cell_events: Tracked::new(FxIndexMap::default()),
+            requests_by_compaction: Tracked::new(FxIndexMap::default()),
+            pending_edges: Tracked::new(FxIndexMap::default()),
+            pending_edges_by_delivery: Tracked::new(FxIndexMap::default()),
+            unlinked_agent_items: Tracked::new(FxIndexMap::default()),
+            edge_by_tool: Tracked::new(FxIndexMap::default()),
+            events_dropped: Tracked::new(false),
             cache: PayloadCache::default(),
             event_payloads: Vec::new(),
         }
@@ -383,15 +390,29 @@ impl Reducer {
         event: &Event,
         payloads: &dyn PayloadSource,
     ) -> Result<(), ReduceError> {
-        let seq = event.seq;
+        self.register_cited(event);
+        self.dispatch_cited(event, payloads)
+    }
+
+    /// Registers the payloads `event` cites, before it is handled.
+    fn register_cited(&mut self, event: &Event) {
         self.event_payloads.clear();
         event.payload.for_each_ref(|r| {
             let (kind, index) = self.register_raw_payload(r);
             self.event_payloads.push((r.hash, kind, index));
         });
+    }
+
+    /// Handles `event`, whose payloads [`Reducer::register_cited`] registered.
+    fn dispatch_cited(
+        &mut self,
+        event: &Event,
+        payloads: &dyn PayloadSource,
+    ) -> Result<(), ReduceError> {
+        let seq = event.seq;
         match self.dispatch(event, payloads) {
             Ok(()) => Ok(()),
-            Err(Fail::Unknown(message)) if self.events_dropped => {
+            Err(Fail::Unknown(message)) if *self.events_dropped => {
                 self.diagnose(Some(seq), "unresolved_reference", message);
                 Ok(())
             }
@@ -436,7 +457,7 @@ impl Reducer {
         self.resolve_pending_edges_at_end();
         self.report_pending_code_cells_at_end();
         self.project_terminal_observations();
-        self.trace
+        self.trace.into_inner()
     }
 
     fn dispatch(&mut self, event: &Event, src: &dyn PayloadSource) -> Res<()> {
@@ -694,7 +715,7 @@ impl Reducer {
             // The reference keeps only the payload ref, registered above.
             EventPayload::ProtocolEventObserved { .. } => Ok(()),
             EventPayload::EventsDropped { count, reason } => {
-                self.events_dropped = true;
+                *self.events_dropped = true;
                 self.diagnose(
                     Some(event.seq),
                     "events_dropped",
@@ -733,14 +754,127 @@ impl Reducer {
     /// ids in `error` name them), and a `reduce_error` diagnostic names its
     /// seq, type, ids and `error`. Nothing else of the event is applied.
     fn skip_failed(&mut self, event: &Event, error: &ReduceError) {
-        event.payload.for_each_ref(|r| {
-            self.register_raw_payload(r);
-        });
+        self.register_cited(event);
         let mut diagnostic =
             Diagnostic::new(Some(event.seq), Diagnostic::REDUCE_ERROR, error.detail());
         diagnostic.event_type = Some(event.payload.type_name().to_string());
         diagnostic.ids = event_ids(&self.trace.rollout_id, event);
         self.trace.diagnostics.push(diagnostic);
+    }
+
+    /// Marks every part of the state as unchanged (see [`Tracked`]).
+    fn clear_changes(&mut self) {
+        let Reducer {
+            trace,
+            raw_payload_index,
+            payload_kinds: _,
+            item_identity,
+            item_identity_by_text: _,
+            snapshots,
+            inference_by_response,
+            items_by_call,
+            first_item_by_call_kind,
+            exec_calls,
+            tool_by_visible_call,
+            inferences_by_turn,
+            code_cells_by_turn,
+            latest_assistant_message,
+            code_cell_by_runtime,
+            code_cell_by_call,
+            pending_code_cells,
+            pending_code_cell_events,
+            requests_by_compaction,
+            pending_edges,
+            pending_edges_by_delivery,
+            unlinked_agent_items,
+            edge_by_tool,
+            events_dropped,
+            cache: _,
+            event_payloads: _,
+        } = self;
+        trace.clear();
+        raw_payload_index.clear();
+        item_identity.clear();
+        snapshots.clear();
+        inference_by_response.clear();
+        items_by_call.clear();
+        first_item_by_call_kind.clear();
+        exec_calls.clear();
+        tool_by_visible_call.clear();
+        inferences_by_turn.clear();
+        code_cells_by_turn.clear();
+        latest_assistant_message.clear();
+        code_cell_by_runtime.clear();
+        code_cell_by_call.clear();
+        pending_code_cells.clear();
+        pending_code_cell_events.clear();
+        requests_by_compaction.clear();
+        pending_edges.clear();
+        pending_edges_by_delivery.clear();
+        unlinked_agent_items.clear();
+        edge_by_tool.clear();
+        events_dropped.clear();
+    }
+
+    /// Whether any part of the state may have changed since
+    /// [`Reducer::clear_changes`]. The fields not looked at are caches (their
+    /// answers never change a result), the payload kind interner (codes are
+    /// internal) and per-event scratch. Both functions name every field, so
+    /// a new one does not compile until it is sorted into one or the other.
+    fn changed(&self) -> bool {
+        let Reducer {
+            trace,
+            raw_payload_index,
+            payload_kinds: _,
+            item_identity,
+            item_identity_by_text: _,
+            snapshots,
+            inference_by_response,
+            items_by_call,
+            first_item_by_call_kind,
+            exec_calls,
+            tool_by_visible_call,
+            inferences_by_turn,
+            code_cells_by_turn,
+            latest_assistant_message,
+            code_cell_by_runtime,
+            code_cell_by_call,
+            pending_code_cells,
+            pending_code_cell_events,
+            requests_by_compaction,
+            pending_edges,
+            pending_edges_by_delivery,
+            unlinked_agent_items,
+            edge_by_tool,
+            events_dropped,
+            cache: _,
+            event_payloads: _,
+        } = self;
+        [
+            trace.changed(),
+            raw_payload_index.changed(),
+            item_identity.changed(),
+            snapshots.changed(),
+            inference_by_response.changed(),
+            items_by_call.changed(),
+            first_item_by_call_kind.changed(),
+            exec_calls.changed(),
+            tool_by_visible_call.changed(),
+            inferences_by_turn.changed(),
+            code_cells_by_turn.changed(),
+            latest_assistant_message.changed(),
+            code_cell_by_runtime.changed(),
+            code_cell_by_call.changed(),
+            pending_code_cells.changed(),
+            pending_code_cell_events.changed(),
+            requests_by_compaction.changed(),
+            pending_edges.changed(),
+            pending_edges_by_delivery.changed(),
+            unlinked_agent_items.changed(),
+            edge_by_tool.changed(),
+            events_dropped.changed(),
+        ]
+        .contains(&true)
     }
 
     /// The `raw_payload:{n}` id of a cited payload, registering it on first
@@ -775,8 +909,9 @@ impl Reducer {
         if let Some(&index) = self.raw_payload_index.get(&index_key) {
             return (kind, index);
         }
+        let raw_payload_id = self.trace.raw_payloads.next_id();
         let index = self.trace.raw_payloads.push(RawPayloadEntry {
-            raw_payload_id: self.trace.raw_payloads.next_id(),
+            raw_payload_id,
             kind: payload.kind.clone(),
             blake3: payload.hash,
             size_bytes: payload.size_bytes,
@@ -889,24 +1024,7 @@ pub fn reduce<'a>(
     events: impl IntoIterator<Item = &'a Event>,
     payloads: &dyn PayloadSource,
 ) -> Result<RolloutTrace, ReduceError> {
-    reduce_with(rollout_id, events, payloads, ReduceOptions::default())
-}
-
-/// Reduces a whole log in one pass under `options`. With
-/// [`ReduceOptions::keep_going`] an event the state cannot take is skipped
-/// and recorded as a [`Diagnostic::REDUCE_ERROR`] diagnostic; only a failure
-/// to rebuild the state before such an event (a payload that could be read
-/// before and not now) is still an error.
-pub fn reduce_with<'a>(
-    rollout_id: &str,
-    events: impl IntoIterator<Item = &'a Event>,
-    payloads: &dyn PayloadSource,
-    options: ReduceOptions,
-) -> Result<RolloutTrace, ReduceError> {
     let events: Vec<&Event> = events.into_iter().collect();
-    if options.keep_going {
-        return reduce_keep_going(rollout_id, &events, payloads);
-    }
     let mut reducer = Reducer::new(rollout_id);
     reducer.reserve_for(&events);
     for event in events {
@@ -915,20 +1033,45 @@ pub fn reduce_with<'a>(
     Ok(reducer.finish())
 }
 
-/// The keep-going fold. A handler may change the state before it finds that
-/// its event is bad (items created before a later one of the same request
-/// fails, a live history taken out), so a failed event's reducer is thrown
-/// away and the state before that event is rebuilt: from the checkpoint (a
-/// clone of the state right after the previous failure, or a fresh reducer
-/// before the first) by applying again the events that succeeded since. The
-/// fold is pure, so they succeed again with the same effects. The rebuilt
-/// state records the skipped event and becomes the next checkpoint.
+/// Reduces a whole log in one pass under `options`: strict (as [`reduce`])
+/// by default. With [`ReduceOptions::keep_going`] an event the state cannot
+/// take is skipped and recorded as a [`Diagnostic::REDUCE_ERROR`]
+/// diagnostic; only a failure to rebuild the state before such an event (a
+/// payload that could be read before and not now) is still an error.
+pub fn reduce_with<'a>(
+    rollout_id: &str,
+    events: impl IntoIterator<Item = &'a Event>,
+    payloads: &dyn PayloadSource,
+    options: ReduceOptions,
+) -> Result<RolloutTrace, ReduceError> {
+    if !options.keep_going {
+        return reduce(rollout_id, events, payloads);
+    }
+    let events: Vec<&Event> = events.into_iter().collect();
+    reduce_keep_going(rollout_id, &events, payloads)
+}
+
+/// The keep-going fold. Each event's payloads are registered, then the
+/// state's change marks are cleared (see [`Tracked`]) and the event handled.
+/// When it fails:
+/// - if nothing but the registration changed (most failures: an unknown
+///   turn, call or response is found before anything is written), the state
+///   is already the one before the event, and the event is recorded as
+///   skipped;
+/// - otherwise the handler changed the state before finding that its event is
+///   bad (items created before a later one of the same request fails), so
+///   that reducer is thrown away and the state before the event rebuilt: from
+///   the checkpoint (a fresh reducer before the first such failure, then a
+///   clone taken right after each) by applying again the events since, which
+///   succeed again with the same effects (the fold is pure), and skipping
+///   again the ones skipped since. The rebuilt state records the event as
+///   skipped and becomes the next checkpoint.
 ///
-/// Cost: a log without failures is folded exactly as by the strict fold (no
-/// clone, no copy of any event). Each failure costs one clone of the state
-/// plus applying again the events since the previous failure, so all the
-/// rebuilding together applies each event at most once more, and `k`
-/// failures clone the state `k` times.
+/// Cost: a log without failures is folded as by the strict fold, plus
+/// clearing the marks per event. A failure of the first kind costs its
+/// diagnostic; one of the second kind a clone of the state plus applying
+/// again the events since the previous one, so all rebuilding together
+/// applies each event at most once more.
 fn reduce_keep_going(
     rollout_id: &str,
     events: &[&Event],
@@ -941,15 +1084,30 @@ fn reduce_keep_going(
     };
     let mut reducer = fresh();
     let mut checkpoint: Option<Reducer> = None;
-    // Events before this index are in `checkpoint` (or were none).
+    // Events from this index on are not in `checkpoint` (or there is none).
     let mut checkpoint_end = 0;
+    // The events skipped since then, in order, with their errors.
+    let mut skipped: VecDeque<(usize, ReduceError)> = VecDeque::new();
     for (index, event) in events.iter().enumerate() {
-        let Err(error) = reducer.apply(event, payloads) else {
+        reducer.register_cited(event);
+        reducer.clear_changes();
+        let Err(error) = reducer.dispatch_cited(event, payloads) else {
             continue;
         };
+        if !reducer.changed() {
+            reducer.skip_failed(event, &error);
+            skipped.push_back((index, error));
+            continue;
+        }
         let mut rebuilt = checkpoint.take().unwrap_or_else(fresh);
-        for again in &events[checkpoint_end..index] {
-            rebuilt.apply(again, payloads)?;
+        for (again, again_event) in events.iter().enumerate().take(index).skip(checkpoint_end) {
+            match skipped.front() {
+                Some((at, skipped_error)) if *at == again => {
+                    rebuilt.skip_failed(again_event, skipped_error);
+                    skipped.pop_front();
+                }
+                _ => rebuilt.apply(again_event, payloads)?,
+            }
         }
         rebuilt.skip_failed(event, &error);
         checkpoint = Some(rebuilt.clone());
@@ -1201,5 +1359,92 @@ pub(crate) fn push_unique(list: &mut Vec<String>, value: &str) {
 pub(crate) fn push_unique_item(list: &mut Vec<ItemId>, id: &ItemId) {
     if !list.contains(id) {
         list.push(id.clone());
+    }
+}
+
+/// A part of the fold state that records whether it may have changed since
+/// [`Tracked::clear`]: the keep-going fold's test of whether a failed event
+/// changed anything. A mutable borrow (`DerefMut`) counts even if nothing
+/// is written, and a value made by `new` or `Default` counts as changed, so
+/// swapping the field out (`std::mem::take`) counts too. What it cannot see:
+/// interior mutability (the state has none) and a value moved from one field
+/// into another of the same type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Tracked<T> {
+    value: T,
+    #[serde(skip)]
+    changed: bool,
+}
+
+impl<T> Tracked<T> {
+    fn new(value: T) -> Tracked<T> {
+        Tracked {
+            value,
+            changed: true,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.changed = false;
+    }
+
+    fn changed(&self) -> bool {
+        self.changed
+    }
+
+    fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+impl<T: Default> Default for Tracked<T> {
+    fn default() -> Tracked<T> {
+        Tracked::new(T::default())
+    }
+}
+
+impl<T> std::ops::Deref for Tracked<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> std::ops::DerefMut for Tracked<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.changed = true;
+        &mut self.value
+    }
+}
+
+impl<T: IntoIterator> IntoIterator for Tracked<T> {
+    type Item = T::Item;
+    type IntoIter = T::IntoIter;
+    fn into_iter(self) -> T::IntoIter {
+        self.value.into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Tracked<T>
+where
+    &'a T: IntoIterator,
+{
+    type Item = <&'a T as IntoIterator>::Item;
+    type IntoIter = <&'a T as IntoIterator>::IntoIter;
+    fn into_iter(self) -> Self::IntoIter {
+        (&self.value).into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a mut Tracked<T>
+where
+    &'a mut T: IntoIterator,
+{
+    type Item = <&'a mut T as IntoIterator>::Item;
+    type IntoIter = <&'a mut T as IntoIterator>::IntoIter;
+    fn into_iter(self) -> Self::IntoIter {
+        self.changed = true;
+        (&mut self.value).into_iter()
     }
 }
