@@ -5,6 +5,11 @@
 //! The rollout shape is in `common/reduce_synth.rs`. Payloads are built once,
 //! outside the measured loop; the bench never does I/O. The group
 //! `reduce_1k_outputs` repeats the sizes with 1 KiB command outputs.
+//! `reduce_keep_going` reduces n and 4n with `ReduceOptions::keep_going`,
+//! without failures and with 1, 10 and 100 skipped events spread evenly:
+//! `rebuilt` ones (found after a mutable borrow: each costs a clone of the
+//! state and applying the events since the previous one again) and
+//! `unchanged` ones (found before anything changed: skipped in place).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -15,12 +20,12 @@ use std::time::{Duration, Instant};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tracefold::reducer::reduce;
+use tracefold::reducer::{ReduceOptions, reduce, reduce_with};
 
 #[path = "common/reduce_synth.rs"]
 mod reduce_synth;
 
-use reduce_synth::{Synth, synthetic, synthetic_with_output};
+use reduce_synth::{Synth, synthetic, synthetic_with_output, with_failures};
 
 /// The fold only: each state is freed right after its run, outside the
 /// timer, so the next run reuses that memory. `iter_with_large_drop` would
@@ -66,5 +71,52 @@ fn bench_reduce_1k_outputs(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_reduce, bench_reduce_1k_outputs);
+/// Keep-going reductions: the same fold, plus the rebuild per skipped event.
+fn bench_reduce_keep_going(c: &mut Criterion) {
+    let n = 10_000usize;
+    let mut group = c.benchmark_group("reduce_keep_going");
+    group.sample_size(10);
+    for factor in [1usize, 4] {
+        for (failures, unchanged) in [
+            (0usize, false),
+            (1, false),
+            (10, false),
+            (100, false),
+            (100, true),
+        ] {
+            let synth = with_failures(synthetic(n * factor), failures, unchanged);
+            let kind = if unchanged { "unchanged" } else { "rebuilt" };
+            group.throughput(Throughput::Elements(synth.events.len() as u64));
+            group.bench_with_input(
+                BenchmarkId::from_parameter(format!("{factor}n/{failures}_{kind}")),
+                &synth,
+                |b, synth| {
+                    b.iter_custom(|iters| {
+                        let mut timed = Duration::ZERO;
+                        for _ in 0..iters {
+                            let start = Instant::now();
+                            let state = black_box(reduce_with(
+                                "bench",
+                                &synth.events,
+                                &synth.payloads,
+                                ReduceOptions::keep_going(),
+                            ));
+                            timed += start.elapsed();
+                            drop(state);
+                        }
+                        timed
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_reduce,
+    bench_reduce_1k_outputs,
+    bench_reduce_keep_going
+);
 criterion_main!(benches);

@@ -3,10 +3,18 @@
 //! event of single runs, and instruction counts under valgrind.
 //!
 //! ```text
-//! cargo run --release --example reduce_work -- EVENTS [RUNS]
+//! cargo run --release --example reduce_work -- EVENTS [RUNS [SKIPPED [unchanged]]]
 //! valgrind --tool=callgrind --toggle-collect='tracefold::reducer::reduce*' \
 //!     target/release/examples/reduce_work EVENTS [RUNS]
+//! valgrind --tool=callgrind --toggle-collect='tracefold::reducer::reduce_with*' \
+//!     target/release/examples/reduce_work EVENTS RUNS SKIPPED [unchanged]
 //! ```
+//!
+//! With `SKIPPED`, the rollout gets that many events the reducer cannot take
+//! and is reduced with `ReduceOptions::keep_going` (0: keep-going on the
+//! valid rollout): ends of unknown turns, which make the state before them
+//! be rebuilt, or with `unchanged`, completions of unknown inference calls,
+//! found before anything changed (`reduce_synth::with_failures`).
 //!
 //! Each run reduces the whole rollout; only the fold is timed, and its state
 //! is freed after the timer stops, as in the criterion bench.
@@ -15,7 +23,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use tracefold::reducer::reduce;
+use tracefold::reducer::{ReduceOptions, reduce, reduce_with};
 
 #[path = "../benches/common/reduce_synth.rs"]
 mod reduce_synth;
@@ -30,15 +38,41 @@ fn main() -> ExitCode {
         Some(text) => text.parse::<usize>().ok().filter(|&value| value > 0),
     };
     let (Some(events), Some(runs)) = (parse(args.next(), 10_000), parse(args.next(), 1)) else {
-        eprintln!("usage: reduce_work [EVENTS] [RUNS] (positive integers)");
+        eprintln!(
+            "usage: reduce_work [EVENTS] [RUNS [SKIPPED]] (positive integers; SKIPPED may be 0)"
+        );
         return ExitCode::from(2);
     };
+    let skipped = match args.next().map(|text| text.parse::<usize>()) {
+        None => None,
+        Some(Ok(skipped)) => Some(skipped),
+        Some(Err(_)) => {
+            eprintln!(
+                "usage: reduce_work [EVENTS] [RUNS [SKIPPED]] (positive integers; SKIPPED may be 0)"
+            );
+            return ExitCode::from(2);
+        }
+    };
     let synth = reduce_synth::synthetic(events);
+    let synth = match skipped {
+        Some(skipped) => {
+            reduce_synth::with_failures(synth, skipped, args.next().as_deref() == Some("unchanged"))
+        }
+        None => synth,
+    };
     let events = synth.events.len();
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let start = Instant::now();
-        let state = black_box(reduce("work", &synth.events, &synth.payloads));
+        let state = black_box(match skipped {
+            None => reduce("work", &synth.events, &synth.payloads),
+            Some(_) => reduce_with(
+                "work",
+                &synth.events,
+                &synth.payloads,
+                ReduceOptions::keep_going(),
+            ),
+        });
         times.push(start.elapsed());
         if let Err(err) = state {
             eprintln!("reduce failed: {err}");

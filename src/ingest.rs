@@ -165,9 +165,7 @@ fn ingest_into(
         events: 0,
     };
     let max_line_bytes = max_line_bytes(store.options().max_payload_bytes);
-    let torn_tail_bytes = read_wire_lines(source, max_line_bytes, options, |location, event| {
-        import.event(location, event)
-    })?;
+    let torn_tail_bytes = read_wire_lines(source, max_line_bytes, options, &mut import)?;
     let events = import.events;
     let rollouts: Vec<RolloutOutcome> = import
         .rollouts
@@ -187,14 +185,27 @@ pub(crate) fn max_line_bytes(max_payload_bytes: u64) -> u64 {
     max_payload_bytes.saturating_mul(2).saturating_add(1 << 20)
 }
 
-/// Reads wire events line by line, calling `on_event` with each event and
-/// its location (`file:line`). Returns the bytes of a torn last line that
-/// `allow_torn_tail` dropped (0 if none).
+/// What [`read_wire_lines`] hands each line to.
+pub(crate) trait WireLines {
+    /// One event and its location (`file:line`).
+    fn event(&mut self, location: &str, event: WireEvent<WirePayloadRef>) -> Result<()>;
+
+    /// A complete line that is not an event (too long, not UTF-8, not a wire
+    /// event), with its text when it is UTF-8: returning the error stops the
+    /// read (the default), returning `Ok` skips the line.
+    fn bad_line(&mut self, location: &str, text: Option<&str>, error: Error) -> Result<()> {
+        let _ = (location, text);
+        Err(error)
+    }
+}
+
+/// Reads wire events line by line into `lines`. Returns the bytes of a torn
+/// last line that `allow_torn_tail` dropped (0 if none).
 pub(crate) fn read_wire_lines(
     source: JsonlSource<'_>,
     max_line_bytes: u64,
     options: &IngestOptions<'_>,
-    mut on_event: impl FnMut(&str, WireEvent<WirePayloadRef>) -> Result<()>,
+    lines: &mut impl WireLines,
 ) -> Result<u64> {
     let mut reader = BufReader::with_capacity(1 << 16, source.reader);
     let mut consumed = 0u64;
@@ -216,14 +227,27 @@ pub(crate) fn read_wire_lines(
         }
         let location = format!("{}:{line_number}", source.name);
         if line.len() as u64 > max_line_bytes {
-            return Err(Error::input(
-                location,
-                format!("line longer than {max_line_bytes} bytes"),
-            ));
+            lines.bad_line(
+                &location,
+                None,
+                Error::input(
+                    location.clone(),
+                    format!("line longer than {max_line_bytes} bytes"),
+                ),
+            )?;
+            // Skipped: the rest of the line goes unread to its newline.
+            consumed += skip_past_newline(&mut reader)
+                .map_err(|err| Error::io(format!("read {}", source.name), err))?;
+            continue;
         }
         let complete = line.last() == Some(&b'\n');
         let text = match std::str::from_utf8(&line) {
             Ok(text) => text.trim_end_matches(['\n', '\r']),
+            Err(err) if complete => {
+                let message = format!("invalid UTF-8 at byte {}", err.valid_up_to());
+                lines.bad_line(&location, None, Error::input(location.clone(), message))?;
+                continue;
+            }
             Err(err) => {
                 return Err(Error::input(
                     location,
@@ -249,9 +273,39 @@ pub(crate) fn read_wire_lines(
                     ),
                 ));
             }
-            Err(err) => return Err(Error::input(location, err.to_string())),
+            Err(err) => {
+                lines.bad_line(
+                    &location,
+                    Some(text),
+                    Error::input(location.clone(), err.to_string()),
+                )?;
+                continue;
+            }
         };
-        on_event(&location, event)?;
+        lines.event(&location, event)?;
+    }
+}
+
+/// Reads and discards up to and including the next newline (or to the end);
+/// returns the bytes read.
+fn skip_past_newline(reader: &mut impl BufRead) -> std::io::Result<u64> {
+    let mut skipped = 0u64;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(skipped);
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(at) => {
+                reader.consume(at + 1);
+                return Ok(skipped + at as u64 + 1);
+            }
+            None => {
+                let len = buf.len();
+                reader.consume(len);
+                skipped += len as u64;
+            }
+        }
     }
 }
 
@@ -294,8 +348,14 @@ struct StoredCursor {
     last_seq: Seq,
 }
 
+impl WireLines for Import<'_, '_, '_> {
+    fn event(&mut self, location: &str, event: WireEvent<WirePayloadRef>) -> Result<()> {
+        self.import_event(location, event)
+    }
+}
+
 impl Import<'_, '_, '_> {
-    fn event(&mut self, location: &str, mut event: WireEvent<WirePayloadRef>) -> Result<()> {
+    fn import_event(&mut self, location: &str, mut event: WireEvent<WirePayloadRef>) -> Result<()> {
         // Before anything uses the rollout id: the store keeps the redacted one.
         if let Some(redactor) = self.redactor {
             redactor.redact_event(
@@ -896,6 +956,30 @@ pub struct BundleManifest {
 
 /// Reads and checks a bundle's manifest.
 pub fn read_bundle_manifest(bundle_dir: &Path) -> Result<BundleManifest> {
+    let manifest = read_bundle_manifest_any_version(bundle_dir)?;
+    check_manifest_schema_version(bundle_dir, &manifest)?;
+    Ok(manifest)
+}
+
+/// The error for a manifest `schema_version` this build does not read.
+pub(crate) fn check_manifest_schema_version(
+    bundle_dir: &Path,
+    manifest: &BundleManifest,
+) -> Result<()> {
+    if manifest.schema_version == 1 {
+        return Ok(());
+    }
+    Err(Error::input(
+        bundle_dir.join("manifest.json").display().to_string(),
+        format!(
+            "unsupported manifest schema_version {}",
+            manifest.schema_version
+        ),
+    ))
+}
+
+/// Reads a bundle's manifest and checks all but its `schema_version`.
+pub(crate) fn read_bundle_manifest_any_version(bundle_dir: &Path) -> Result<BundleManifest> {
     let path = bundle_dir.join("manifest.json");
     let bytes = read_payload_file(bundle_dir, "manifest.json", 1 << 20)
         .map_err(|err| Error::input(path.display().to_string(), err.to_string()))?;
@@ -905,15 +989,6 @@ pub fn read_bundle_manifest(bundle_dir: &Path) -> Result<BundleManifest> {
             format!("malformed manifest: {err}"),
         )
     })?;
-    if manifest.schema_version != 1 {
-        return Err(Error::input(
-            path.display().to_string(),
-            format!(
-                "unsupported manifest schema_version {}",
-                manifest.schema_version
-            ),
-        ));
-    }
     if manifest.rollout_id.is_empty() {
         return Err(Error::input(path.display().to_string(), "empty rollout_id"));
     }

@@ -13,6 +13,7 @@ mod conformance;
 mod demo;
 mod diff;
 mod export;
+mod keep_going;
 mod recorder;
 mod reducer;
 mod store;

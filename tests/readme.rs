@@ -2,7 +2,9 @@
 //!
 //! Every `console` block of the README is run: each `$ ` line is a command
 //! (`tracefold ...` or `cargo run --release -- ...`, both run as the built
-//! binary; `| head -N` keeps the first N lines), in a fresh directory holding
+//! binary; `| head -N` keeps the first N lines; `2>&1` shows standard error
+//! after standard output; `echo $?` prints the exit code of the command
+//! before it, which then may be other than 0), in a fresh directory holding
 //! a copy of `examples/` and no store, as on a fresh clone. What the README
 //! shows under a command must be what it prints, where `...` and `…` stand
 //! for any text. Values that differ from run to run (a new rollout's UUID,
@@ -106,7 +108,12 @@ fn masked(line: &str) -> String {
 }
 
 /// Runs one README command line in `dir`; returns (exit code, stdout, stderr).
+/// With `2>&1`, standard error is appended to stdout and returned empty.
 fn run(dir: &Path, command: &str) -> (Option<i32>, String, String) {
+    let (command, merged) = match command.strip_suffix(" 2>&1") {
+        Some(command) => (command, true),
+        None => (command, false),
+    };
     let (command, head) = match command.split_once(" | head -") {
         Some((command, n)) => (
             command,
@@ -135,11 +142,12 @@ fn run(dir: &Path, command: &str) -> (Option<i32>, String, String) {
             .map(|line| format!("{line}\n"))
             .collect();
     }
-    (
-        out.status.code(),
-        stdout,
-        String::from_utf8(out.stderr).expect("utf-8"),
-    )
+    let mut stderr = String::from_utf8(out.stderr).expect("utf-8");
+    if merged {
+        stdout.push_str(&stderr);
+        stderr.clear();
+    }
+    (out.status.code(), stdout, stderr)
 }
 
 #[test]
@@ -151,6 +159,7 @@ fn every_console_example_of_the_readme_prints_what_the_readme_shows() {
         // Each block starts from a fresh clone: examples, no store.
         let dir = tempfile::tempdir().expect("tempdir");
         copy_dir(&example(""), &dir.path().join("examples"));
+        let mut steps: Vec<(&str, Vec<String>)> = Vec::new();
         let mut lines = block.iter().peekable();
         while let Some(line) = lines.next() {
             let command = line
@@ -163,6 +172,16 @@ fn every_console_example_of_the_readme_prints_what_the_readme_shows() {
                 }
                 expected.push(lines.next().expect("peeked").clone());
             }
+            steps.push((command, expected));
+        }
+        let mut last_code = None;
+        for (index, (command, expected)) in steps.iter().enumerate() {
+            let command = *command;
+            if command == "echo $?" {
+                let code = last_code.take().expect("`echo $?` follows a command");
+                assert_eq!(expected, &[format!("{code}")], "$ echo $?");
+                continue;
+            }
             let (code, stdout, stderr) = run(dir.path(), command);
             commands_run += 1;
             let is_error = expected
@@ -173,7 +192,14 @@ fn every_console_example_of_the_readme_prints_what_the_readme_shows() {
             } else {
                 (stdout.clone(), Some(0))
             };
-            assert_eq!(code, expected_code, "$ {command}\n{stdout}{stderr}");
+            let code_is_shown = steps
+                .get(index + 1)
+                .is_some_and(|(next, _)| *next == "echo $?");
+            if code_is_shown {
+                last_code = Some(code.expect("exit code"));
+            } else {
+                assert_eq!(code, expected_code, "$ {command}\n{stdout}{stderr}");
+            }
             let shown: Vec<&str> = shown.lines().collect();
             assert_eq!(
                 shown.len(),

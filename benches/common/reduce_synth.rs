@@ -218,3 +218,50 @@ pub fn synthetic_with_output(target: usize, output_bytes: usize) -> Synth {
 fn summary_item(n: u64) -> Value {
     json!({"type": "compaction", "encrypted_content": format!("summary-{n}")})
 }
+
+/// `synth` with `failures` events the reducer cannot take spread evenly
+/// through it, seqs renumbered: the input of the keep-going bench, where each
+/// is skipped. With `before_any_change`, each is the completion of an
+/// inference call that never started (citing a response payload), which the
+/// reducer finds before it changes anything; otherwise the end of a turn that
+/// never started, which it finds only after borrowing the turns mutably, so
+/// the state before it is rebuilt.
+pub fn with_failures(mut synth: Synth, failures: usize, before_any_change: bool) -> Synth {
+    let response = synth.events.iter().find_map(|event| match &event.payload {
+        EventPayload::InferenceCompleted {
+            response_payload, ..
+        } => Some(response_payload.clone()),
+        _ => None,
+    });
+    let len = synth.events.len();
+    for i in (0..failures).rev() {
+        let at = len * (i + 1) / (failures + 1);
+        let payload = match (&response, before_any_change) {
+            (Some(response), true) => EventPayload::InferenceCompleted {
+                inference_call_id: format!("inference-missing-{i}"),
+                response_id: None,
+                upstream_request_id: None,
+                response_payload: response.clone(),
+            },
+            _ => EventPayload::CodexTurnEnded {
+                codex_turn_id: format!("turn-missing-{i}"),
+                status: ExecutionStatus::Completed,
+            },
+        };
+        synth.events.insert(
+            at,
+            Event {
+                seq: 0,
+                wall_time_unix_ms: 0,
+                thread_id: Some("root".to_string()),
+                codex_turn_id: None,
+                payload,
+            },
+        );
+    }
+    for (index, event) in synth.events.iter_mut().enumerate() {
+        event.seq = index as u64 + 1;
+        event.wall_time_unix_ms = event.seq as i64;
+    }
+    synth
+}

@@ -28,6 +28,24 @@ pub const EXIT_NEGATIVE: i32 = 1;
 /// Exit code of an error.
 pub const EXIT_ERROR: i32 = 2;
 
+/// The reduce commands' `--help` epilogue: what `--keep-going` does and
+/// their exit codes.
+const KEEP_GOING_HELP: &str = "\
+Without --keep-going the first event the reducer cannot take (an unknown turn, \
+a reused call id, a request without input, ...) is an error naming its seq and ids, \
+and nothing is written.
+
+With --keep-going such an event is skipped: the state stays as it was before it, \
+the fold goes on with the next event, and the state is written with a \
+reduce_error diagnostic (seq, event_type, ids, message) for each skipped event. \
+Each is also printed on stderr as `skipped seq N TYPE (IDS): MESSAGE`. reduce-bundle --keep-going also leaves out each line a strict read refuses (malformed, \
+an unknown schema_version, another rollout's, a seq that does not increase, a payload \
+file missing or outside the bundle), with a line_skipped diagnostic naming its file and \
+line, printed as `left out FILE:LINE: MESSAGE`.
+
+Exit codes: 0 the whole log was reduced; 1 the state was written but events \
+were skipped or lines left out (--keep-going); 2 an error, nothing written.";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "tracefold",
@@ -92,13 +110,18 @@ enum Command {
     /// Check every chunk, payload and log; exit 1 with one line per finding
     Verify,
     /// Reduce a stored rollout to its state JSON
+    #[command(after_help = KEEP_GOING_HELP)]
     Reduce {
         rollout: String,
         /// Output file, `-` for stdout [default: stdout]
         #[arg(short = 'o', long = "out")]
         out: Option<PathBuf>,
+        /// Skip events the reducer cannot take and write the partial state (exit 1 if any was skipped)
+        #[arg(long)]
+        keep_going: bool,
     },
     /// Reduce a reference bundle directly, without a store
+    #[command(after_help = KEEP_GOING_HELP)]
     ReduceBundle {
         bundle_dir: PathBuf,
         /// Output file, `-` for stdout [default: BUNDLE_DIR/state.json]
@@ -107,6 +130,9 @@ enum Command {
         /// Keep every complete line when the last line is torn
         #[arg(long)]
         allow_torn_tail: bool,
+        /// Leave out lines a strict read refuses, skip events the reducer cannot take, and write the partial state (exit 1 if any)
+        #[arg(long)]
+        keep_going: bool,
     },
     /// Run the built-in simulated agent host into the store, reduce it and print a summary
     Demo {
@@ -336,12 +362,23 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Payload { hash } => store_cmds::payload(cli, hash),
         Command::Stats { json } => store_cmds::stats(cli, *json),
         Command::Verify => store_cmds::verify(cli),
-        Command::Reduce { rollout, out } => reduce_cmds::reduce(cli, rollout, out.as_deref()),
+        Command::Reduce {
+            rollout,
+            out,
+            keep_going,
+        } => reduce_cmds::reduce(cli, rollout, out.as_deref(), *keep_going),
         Command::ReduceBundle {
             bundle_dir,
             out,
             allow_torn_tail,
-        } => reduce_cmds::reduce_bundle(cli, bundle_dir, out.as_deref(), *allow_torn_tail),
+            keep_going,
+        } => reduce_cmds::reduce_bundle(
+            cli,
+            bundle_dir,
+            out.as_deref(),
+            *allow_torn_tail,
+            *keep_going,
+        ),
         Command::Export {
             rollout,
             format,

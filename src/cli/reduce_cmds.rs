@@ -8,12 +8,15 @@ use std::path::Path;
 
 use super::output::{self, note, write_to};
 use super::terminal::escape;
-use super::{Cli, EXIT_OK};
+use super::{Cli, EXIT_NEGATIVE, EXIT_OK};
 use crate::event::wire::to_line;
-use crate::export::bundle::{BundleOptions, BundleReport, read_bundle, write_bundle};
-use crate::export::{PayloadIds, RefStyle, reduce_loaded, reduce_stored, to_wire};
+use crate::export::bundle::{BundleOptions, BundleReport, read_bundle_with, write_bundle};
+use crate::export::{
+    PayloadIds, RefStyle, reduce_loaded_with, reduce_stored, reduce_stored_with, to_wire,
+};
 use crate::ingest::IngestOptions;
-use crate::reducer::write_state_json;
+use crate::model::RolloutTrace;
+use crate::reducer::{ReduceOptions, write_state_json};
 
 /// `export --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -26,13 +29,99 @@ pub(super) enum ExportFormat {
     State,
 }
 
-pub(super) fn reduce(cli: &Cli, rollout: &str, out: Option<&Path>) -> anyhow::Result<i32> {
+/// `--keep-going` as reduce options.
+fn reduce_options(keep_going: bool) -> ReduceOptions {
+    ReduceOptions { keep_going }
+}
+
+/// After the state was written: one stderr line per bundle line a
+/// keep-going read left out (location and error) and per event a keep-going
+/// reduction skipped (seq, event type, ids, error), and a count; exit 1 (a
+/// negative answer: the state is partial) if there was any, else 0.
+fn report_skipped(state: &RolloutTrace) -> i32 {
+    let lines: Vec<_> = state
+        .diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.is_line_skipped())
+        .collect();
+    let skipped: Vec<_> = state
+        .diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.is_reduce_error())
+        .collect();
+    if skipped.is_empty() && lines.is_empty() {
+        return EXIT_OK;
+    }
+    for diagnostic in &lines {
+        eprintln!("left out {}", escape(&diagnostic.message));
+    }
+    for diagnostic in &skipped {
+        let seq = diagnostic
+            .seq
+            .map_or_else(|| "?".to_string(), |seq| seq.to_string());
+        let ids: Vec<String> = diagnostic
+            .ids
+            .iter()
+            .filter(|(name, _)| *name != "rollout_id")
+            .map(|(name, value)| format!("{name} {value}"))
+            .collect();
+        let what = diagnostic.event_type.as_deref().unwrap_or("event");
+        let what = if ids.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what} ({})", ids.join(", "))
+        };
+        eprintln!(
+            "skipped seq {seq} {}: {}",
+            escape(&what),
+            escape(&diagnostic.message)
+        );
+    }
+    let count = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    let mut parts = Vec::new();
+    if !lines.is_empty() {
+        parts.push(format!(
+            "{} left out of the reading",
+            count(lines.len(), "line", "lines")
+        ));
+    }
+    if !skipped.is_empty() {
+        parts.push(format!(
+            "{} skipped",
+            count(skipped.len(), "event", "events")
+        ));
+    }
+    let codes = match (lines.is_empty(), skipped.is_empty()) {
+        (false, false) => "a line_skipped or reduce_error diagnostic",
+        (false, true) => "a line_skipped diagnostic",
+        _ => "a reduce_error diagnostic",
+    };
+    eprintln!(
+        "rollout {}: {}; the state has {codes} for each",
+        escape(&state.rollout_id),
+        parts.join(", ")
+    );
+    EXIT_NEGATIVE
+}
+
+pub(super) fn reduce(
+    cli: &Cli,
+    rollout: &str,
+    out: Option<&Path>,
+    keep_going: bool,
+) -> anyhow::Result<i32> {
     let store = cli.open_existing_store()?;
-    let state = reduce_stored(&store, rollout)?;
+    let state = reduce_stored_with(&store, rollout, reduce_options(keep_going))?;
     write_to(out.unwrap_or(Path::new("-")), |out| {
         write_state_json(&state, out)
     })?;
-    Ok(EXIT_OK)
+    Ok(report_skipped(&state))
 }
 
 pub(super) fn reduce_bundle(
@@ -40,6 +129,7 @@ pub(super) fn reduce_bundle(
     bundle_dir: &Path,
     out: Option<&Path>,
     allow_torn_tail: bool,
+    keep_going: bool,
 ) -> anyhow::Result<i32> {
     let options = IngestOptions {
         allow_torn_tail,
@@ -47,13 +137,13 @@ pub(super) fn reduce_bundle(
         max_payload_bytes: cli.max_payload_bytes,
         ..IngestOptions::default()
     };
-    let bundle = read_bundle(bundle_dir, &options)?;
-    let state = reduce_loaded(&bundle)?;
+    let bundle = read_bundle_with(bundle_dir, &options, reduce_options(keep_going))?;
+    let state = reduce_loaded_with(&bundle, reduce_options(keep_going))?;
     let default_out = bundle_dir.join("state.json");
     write_to(out.unwrap_or(&default_out), |out| {
         write_state_json(&state, out)
     })?;
-    Ok(EXIT_OK)
+    Ok(report_skipped(&state))
 }
 
 pub(super) fn export(

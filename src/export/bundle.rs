@@ -29,11 +29,13 @@ use crate::error::{Error, Result};
 use crate::event::wire::{WireEvent, WirePayloadRef, to_line};
 use crate::event::{Event, EventPayload, PayloadKind, PayloadRef, RAW_EVENT_SCHEMA_VERSION};
 use crate::ingest::{
-    BundleManifest, Confinement, IngestOptions, JsonlSource, WireBytes, check_manifest_rollout,
-    check_seq_increases, max_line_bytes, open_no_follow_checked, read_bundle_manifest,
-    read_wire_lines, seq_gap_records, wire_ref_bytes,
+    BundleManifest, Confinement, IngestOptions, JsonlSource, WireBytes, WireLines,
+    check_manifest_rollout, check_manifest_schema_version, check_seq_increases, max_line_bytes,
+    open_no_follow_checked, read_bundle_manifest_any_version, read_wire_lines, seq_gap_records,
+    wire_ref_bytes,
 };
-use crate::reducer::MemoryPayloads;
+use crate::model::Diagnostic;
+use crate::reducer::{MemoryPayloads, ReduceOptions};
 use crate::store::Store;
 
 use super::PayloadIds;
@@ -50,14 +52,52 @@ pub struct LoadedBundle {
     /// The bundle's path of each payload citation, in log order (the order
     /// the reducer mints `raw_payload` ids in).
     pub payload_paths: Vec<String>,
+    /// What a keep-going read ([`read_bundle_with`]) let pass: a
+    /// [`Diagnostic::LINE_SKIPPED`] per line it left out, and one for a
+    /// manifest `schema_version` it read as version 1. Always empty from a
+    /// strict read.
+    pub read_diagnostics: Vec<Diagnostic>,
 }
 
 /// Reads a reference bundle into memory; no payload may exceed
-/// `options.max_payload_bytes`.
+/// `options.max_payload_bytes`. Strict: the first line that breaks a rule
+/// is an error naming its file and line.
 pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<LoadedBundle> {
-    let manifest = read_bundle_manifest(bundle_dir)?;
-    let limit = options.max_payload_bytes;
-    let confinement = Confinement::new(bundle_dir);
+    read_bundle_with(bundle_dir, options, ReduceOptions::default())
+}
+
+/// Reads a reference bundle for a reduction under `reduce`. Strict as
+/// [`read_bundle`] by default. With [`ReduceOptions::keep_going`] a line
+/// that breaks a rule is left out with a [`Diagnostic::LINE_SKIPPED`]
+/// diagnostic in [`LoadedBundle::read_diagnostics`] naming its file, line
+/// and (when it has one) seq, type and ids: a line that is not a wire event
+/// (malformed JSON, an unknown event `schema_version`, too long, not UTF-8),
+/// an event for another rollout than the manifest's, a seq that does not
+/// increase, and an event whose payload cannot be read (a missing file, a
+/// path outside the bundle, a payload over the size limit). A left-out line
+/// whose seq follows the last one read becomes an `events_dropped` record at
+/// that seq, so later seqs stay as the bundle has them and the reducer knows
+/// an event is missing. A manifest `schema_version` other than 1 is read as
+/// version 1, with a diagnostic. Still errors: a manifest that cannot be
+/// read, an unreadable or unsafe log file, a torn last line (see
+/// `allow_torn_tail`), and a gap over [`crate::ingest::SEQ_GAP_MAX`] seqs.
+pub fn read_bundle_with(
+    bundle_dir: &Path,
+    options: &IngestOptions<'_>,
+    reduce: ReduceOptions,
+) -> Result<LoadedBundle> {
+    let manifest = read_bundle_manifest_any_version(bundle_dir)?;
+    let mut read_diagnostics = Vec::new();
+    if let Err(err) = check_manifest_schema_version(bundle_dir, &manifest) {
+        if !reduce.keep_going {
+            return Err(err);
+        }
+        read_diagnostics.push(Diagnostic::new(
+            None,
+            Diagnostic::LINE_SKIPPED,
+            format!("{err}; read as version 1"),
+        ));
+    }
     let log_path = bundle_dir.join(&manifest.raw_event_log);
     // The log is opened under the payload rules (inside, no symlink, regular).
     let file = open_no_follow_checked(bundle_dir, &manifest.raw_event_log)?;
@@ -66,17 +106,70 @@ pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<Loa
         base_dir: bundle_dir.to_path_buf(),
         reader: Box::new(file),
     };
-    let mut payloads = MemoryPayloads::new();
-    let mut payload_paths = Vec::new();
-    let mut events: Vec<Event> = Vec::new();
-    let mut last_seq = BTreeMap::new();
-    read_wire_lines(source, max_line_bytes(limit), options, |location, event| {
-        check_manifest_rollout(location, &event.rollout_id, &manifest.rollout_id)?;
-        check_seq_increases(location, &manifest.rollout_id, event.seq, &mut last_seq)?;
+    let limit = options.max_payload_bytes;
+    let mut reading = BundleReading {
+        confinement: Confinement::new(bundle_dir),
+        limit,
+        keep_going: reduce.keep_going,
+        rollout_id: manifest.rollout_id.clone(),
+        payloads: MemoryPayloads::new(),
+        payload_paths: Vec::new(),
+        events: Vec::new(),
+        last_seq: BTreeMap::new(),
+        read_diagnostics,
+    };
+    read_wire_lines(source, max_line_bytes(limit), options, &mut reading)?;
+    Ok(LoadedBundle {
+        manifest,
+        events: reading.events,
+        payloads: reading.payloads,
+        payload_paths: reading.payload_paths,
+        read_diagnostics: reading.read_diagnostics,
+    })
+}
+
+/// A bundle's log being read into memory.
+struct BundleReading {
+    confinement: Confinement,
+    limit: u64,
+    keep_going: bool,
+    /// The manifest's rollout id.
+    rollout_id: String,
+    payloads: MemoryPayloads,
+    payload_paths: Vec<String>,
+    events: Vec<Event>,
+    last_seq: BTreeMap<String, u64>,
+    read_diagnostics: Vec<Diagnostic>,
+}
+
+impl BundleReading {
+    /// Reads one event; an error leaves everything as it was (payload bytes
+    /// already loaded stay in the memory store, cited by nothing).
+    fn read_event(&mut self, location: &str, event: WireEvent<WirePayloadRef>) -> Result<()> {
+        check_manifest_rollout(location, &event.rollout_id, &self.rollout_id)?;
         let seq = event.seq;
-        let skipped = seq_gap_records(events.len() as u64, seq, event.wall_time_unix_ms)
+        let previous = self.last_seq.get(&self.rollout_id).copied();
+        check_seq_increases(location, &self.rollout_id, seq, &mut self.last_seq)?;
+        let paths_before = self.payload_paths.len();
+        let loaded = self.load_event(location, event);
+        if loaded.is_err() {
+            self.payload_paths.truncate(paths_before);
+            match previous {
+                Some(previous) => self.last_seq.insert(self.rollout_id.clone(), previous),
+                None => self.last_seq.remove(&self.rollout_id),
+            };
+        }
+        loaded
+    }
+
+    /// Loads the payloads of `event` (seq checked) and appends it after the
+    /// records of the seqs it skips.
+    fn load_event(&mut self, location: &str, event: WireEvent<WirePayloadRef>) -> Result<()> {
+        let seq = event.seq;
+        let skipped = seq_gap_records(self.events.len() as u64, seq, event.wall_time_unix_ms)
             .map_err(|err| Error::input(location, err))?;
-        events.extend(skipped);
+        let (confinement, limit) = (&self.confinement, self.limit);
+        let (payload_paths, payloads) = (&mut self.payload_paths, &mut self.payloads);
         let payload = event
             .payload
             .try_map_refs(|r| {
@@ -85,10 +178,11 @@ pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<Loa
                 } else {
                     payload_paths.push(format!("payloads/{}.json", payload_paths.len() + 1));
                 }
-                load_ref(&confinement, r, limit, &mut payloads)
+                load_ref(confinement, r, limit, payloads)
             })
             .map_err(|err| Error::input(location, format!("seq {seq}: {err}")))?;
-        events.push(Event {
+        self.events.extend(skipped);
+        self.events.push(Event {
             seq,
             wall_time_unix_ms: event.wall_time_unix_ms,
             thread_id: event.thread_id,
@@ -96,13 +190,125 @@ pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<Loa
             payload,
         });
         Ok(())
-    })?;
-    Ok(LoadedBundle {
-        manifest,
-        events,
-        payloads,
-        payload_paths,
-    })
+    }
+
+    /// Leaves out the line at `location` (keep-going): a diagnostic, and an
+    /// `events_dropped` record at its seq when that seq is the next one.
+    fn skip_line(&mut self, location: &str, line: LineFacts, error: &Error) -> Result<()> {
+        // The error names the location itself.
+        let mut diagnostic = Diagnostic::new(line.seq, Diagnostic::LINE_SKIPPED, error.to_string());
+        diagnostic.event_type = line.event_type;
+        diagnostic.ids = line.ids;
+        self.read_diagnostics.push(diagnostic);
+        let last = self.events.len() as u64;
+        if let Some(seq) = line.seq
+            && line.same_rollout
+            && seq > last
+        {
+            let mut records = seq_gap_records(last, seq, line.wall_time_unix_ms)
+                .map_err(|err| Error::input(location, err))?;
+            records.push(Event {
+                seq,
+                wall_time_unix_ms: line.wall_time_unix_ms,
+                thread_id: None,
+                codex_turn_id: None,
+                payload: EventPayload::EventsDropped {
+                    count: 1,
+                    reason: format!(
+                        "{location} was left out (its line_skipped diagnostic says why)"
+                    ),
+                },
+            });
+            self.events.extend(records);
+            self.last_seq.insert(self.rollout_id.clone(), seq);
+        }
+        Ok(())
+    }
+}
+
+impl WireLines for BundleReading {
+    fn event(&mut self, location: &str, event: WireEvent<WirePayloadRef>) -> Result<()> {
+        if !self.keep_going {
+            return self.read_event(location, event);
+        }
+        let facts = LineFacts::of_event(&event, &self.rollout_id);
+        match self.read_event(location, event) {
+            Ok(()) => Ok(()),
+            Err(err) => self.skip_line(location, facts, &err),
+        }
+    }
+
+    fn bad_line(&mut self, location: &str, text: Option<&str>, error: Error) -> Result<()> {
+        if !self.keep_going {
+            return Err(error);
+        }
+        let facts = text
+            .map(|text| LineFacts::of_text(text, &self.rollout_id))
+            .unwrap_or_default();
+        self.skip_line(location, facts, &error)
+    }
+}
+
+/// What is known of a line left out: for its diagnostic and its seq.
+#[derive(Default)]
+struct LineFacts {
+    seq: Option<u64>,
+    wall_time_unix_ms: i64,
+    event_type: Option<String>,
+    ids: indexmap::IndexMap<String, String>,
+    /// Whether it names the manifest's rollout (only then does its seq count).
+    same_rollout: bool,
+}
+
+impl LineFacts {
+    fn of_event(event: &WireEvent<WirePayloadRef>, manifest_rollout: &str) -> LineFacts {
+        let mut ids = indexmap::IndexMap::new();
+        ids.insert("rollout_id".to_string(), event.rollout_id.clone());
+        if let Some(thread_id) = &event.thread_id {
+            ids.insert("thread_id".to_string(), thread_id.clone());
+        }
+        if let Some(turn_id) = &event.codex_turn_id {
+            ids.insert("codex_turn_id".to_string(), turn_id.clone());
+        }
+        LineFacts {
+            seq: Some(event.seq),
+            wall_time_unix_ms: event.wall_time_unix_ms,
+            event_type: Some(event.payload.type_name().to_string()),
+            ids,
+            same_rollout: event.rollout_id == manifest_rollout,
+        }
+    }
+
+    /// What a line that is not a wire event still says, if it is a JSON
+    /// object: its `seq`, `type`, and envelope ids.
+    fn of_text(text: &str, manifest_rollout: &str) -> LineFacts {
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_str(text) else {
+            return LineFacts::default();
+        };
+        let string = |key: &str| object.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        let mut ids = indexmap::IndexMap::new();
+        for key in ["rollout_id", "thread_id", "codex_turn_id"] {
+            if let Some(value) = string(key) {
+                ids.insert(key.to_string(), value);
+            }
+        }
+        let event_type = object
+            .get("payload")
+            .and_then(|payload| payload.get("type"))
+            .and_then(|v| v.as_str())
+            .or_else(|| object.get("type").and_then(|v| v.as_str()))
+            .map(str::to_string);
+        LineFacts {
+            seq: object.get("seq").and_then(serde_json::Value::as_u64),
+            wall_time_unix_ms: object
+                .get("wall_time_unix_ms")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0),
+            event_type,
+            same_rollout: string("rollout_id").as_deref() == Some(manifest_rollout),
+            ids,
+        }
+    }
 }
 
 fn load_ref(

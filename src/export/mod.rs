@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::event::wire::{WireEvent, WirePayloadRef};
 use crate::event::{Event, PayloadRef, RAW_EVENT_SCHEMA_VERSION};
 use crate::model::RolloutTrace;
-use crate::reducer::{PayloadSource, Reducer};
+use crate::reducer::{PayloadSource, ReduceOptions, Reducer, reduce_with};
 use crate::store::{RolloutManifest, Store};
 
 /// Assigns `raw_payload:{n}` ids, one per citation in log order, as the
@@ -154,6 +154,27 @@ pub fn reduce_stored(store: &Store, rollout_id: &str) -> Result<RolloutTrace> {
     Ok(state)
 }
 
+/// [`reduce_stored`] under `options`: with [`ReduceOptions::keep_going`],
+/// events the reducer cannot take are skipped and become `reduce_error`
+/// diagnostics of the state (the rollout's events are read into memory
+/// first, to rebuild the state before such an event). An event the store
+/// cannot read is still an error.
+pub fn reduce_stored_with(
+    store: &Store,
+    rollout_id: &str,
+    options: ReduceOptions,
+) -> Result<RolloutTrace> {
+    if !options.keep_going {
+        return reduce_stored(store, rollout_id);
+    }
+    let manifest = store.manifest(rollout_id)?;
+    let events = store.events_of(&manifest).collect::<Result<Vec<Event>>>()?;
+    let mut state = reduce_with(rollout_id, &events, store, options)
+        .map_err(|err| Error::Other(format!("reduce rollout {rollout_id}: {err}")))?;
+    fill_identity(&mut state, &manifest);
+    Ok(state)
+}
+
 /// Reduces a bundle read into memory to its state.
 pub fn reduce_loaded(bundle: &bundle::LoadedBundle) -> Result<RolloutTrace> {
     let rollout_id = &bundle.manifest.rollout_id;
@@ -164,8 +185,36 @@ pub fn reduce_loaded(bundle: &bundle::LoadedBundle) -> Result<RolloutTrace> {
             .map_err(|err| Error::Other(format!("reduce bundle rollout {rollout_id}: {err}")))?;
     }
     let mut state = reducer.finish();
-    // The bundle's own payload paths (the reducer writes where an export
-    // would put each payload).
+    fill_bundle_identity(&mut state, bundle);
+    Ok(state)
+}
+
+/// [`reduce_loaded`] under `options` (see [`reduce_stored_with`]). With
+/// `keep_going`, the lines a keep-going read left out
+/// ([`bundle::read_bundle_with`]) are the first diagnostics.
+pub fn reduce_loaded_with(
+    bundle: &bundle::LoadedBundle,
+    options: ReduceOptions,
+) -> Result<RolloutTrace> {
+    if !options.keep_going {
+        return reduce_loaded(bundle);
+    }
+    let rollout_id = &bundle.manifest.rollout_id;
+    let mut state = reduce_with(rollout_id, &bundle.events, &bundle.payloads, options)
+        .map_err(|err| Error::Other(format!("reduce bundle rollout {rollout_id}: {err}")))?;
+    fill_bundle_identity(&mut state, bundle);
+    // What the read left out comes first: it was found before the fold.
+    state
+        .diagnostics
+        .splice(0..0, bundle.read_diagnostics.iter().cloned());
+    Ok(state)
+}
+
+/// A bundle's manifest gives the trace id and root thread a log without
+/// `rollout_started` lacks, and the start time; each raw payload takes the
+/// bundle's own path (the reducer writes where an export would put it). Every
+/// citation has its entry, in log order, skipped events' too.
+fn fill_bundle_identity(state: &mut RolloutTrace, bundle: &bundle::LoadedBundle) {
     for (entry, path) in state.raw_payloads.values_mut().zip(&bundle.payload_paths) {
         entry.path.clone_from(path);
     }
@@ -177,7 +226,6 @@ pub fn reduce_loaded(bundle: &bundle::LoadedBundle) -> Result<RolloutTrace> {
         .root_thread_id
         .get_or_insert_with(|| manifest.root_thread_id.clone());
     state.started_at_unix_ms = Some(manifest.started_at_unix_ms);
-    Ok(state)
 }
 
 /// A log without `rollout_started` (a bundle written by a test harness) gets

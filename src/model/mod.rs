@@ -231,4 +231,50 @@ pub struct Diagnostic {
     /// A stable snake_case code, e.g. `unknown_event_type`.
     pub code: String,
     pub message: String,
+    /// The wire type of the event (set on [`Diagnostic::REDUCE_ERROR`], and
+    /// on [`Diagnostic::LINE_SKIPPED`] when the line has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// The ids the event names, by wire field name, in this order:
+    /// `rollout_id`, `thread_id`, `codex_turn_id`, then the event's own
+    /// (`inference_call_id`, `tool_call_id`, ...); an envelope thread or turn
+    /// that differs from the payload's is `envelope_thread_id` /
+    /// `envelope_codex_turn_id`. Set on [`Diagnostic::REDUCE_ERROR`] (and the
+    /// envelope's on [`Diagnostic::LINE_SKIPPED`]); absent from the JSON when
+    /// empty.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub ids: IndexMap<String, String>,
+}
+
+impl Diagnostic {
+    /// The code of an event a keep-going reduction skipped because the
+    /// reducer could not take it (the error a strict reduction stops at).
+    pub const REDUCE_ERROR: &'static str = "reduce_error";
+
+    /// The code of a bundle line a keep-going read left out (a line that
+    /// breaks a rule a strict read refuses), or of a manifest
+    /// `schema_version` it read as version 1. Its message names the file and
+    /// line; `seq`, `event_type` and `ids` are set when the line has them.
+    pub const LINE_SKIPPED: &'static str = "line_skipped";
+
+    /// A diagnostic without event type or ids.
+    pub fn new(seq: Option<u64>, code: &str, message: String) -> Diagnostic {
+        Diagnostic {
+            seq,
+            code: code.to_string(),
+            message,
+            event_type: None,
+            ids: IndexMap::new(),
+        }
+    }
+
+    /// Whether this records an event a keep-going reduction skipped.
+    pub fn is_reduce_error(&self) -> bool {
+        self.code == Diagnostic::REDUCE_ERROR
+    }
+
+    /// Whether this records a bundle line a keep-going read left out.
+    pub fn is_line_skipped(&self) -> bool {
+        self.code == Diagnostic::LINE_SKIPPED
+    }
 }

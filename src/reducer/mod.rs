@@ -16,7 +16,18 @@
 //!   errors naming the seq and the ids, except that once `events_dropped` was
 //!   seen, unknown references become diagnostics;
 //! - unknown and `other` events, and anything still pending at `finish`, end
-//!   up in `diagnostics`, never silently dropped.
+//!   up in `diagnostics`, never silently dropped;
+//! - under [`ReduceOptions::keep_going`], an event that fails leaves the
+//!   state as it was before it (its cited payloads stay registered) and
+//!   becomes a `reduce_error` diagnostic; the strict fold ([`Reducer::apply`],
+//!   [`reduce`]) stops at it, as always.
+//!
+//! The state's fields are [`Tracked`]: a mutable borrow marks them changed,
+//! which is how keep-going knows a failed handler left the state untouched
+//! (else it rebuilds the state before the event). For split borrows inside
+//! the trace, borrow it once (`let trace = &mut *self.trace;`). A handler
+//! that looks a reference up with `get` before `get_mut` lets keep-going
+//! skip an unknown one without rebuilding.
 
 mod agents;
 mod code_cell;
@@ -34,6 +45,10 @@ mod test_support;
 #[cfg(test)]
 #[path = "properties_tests.rs"]
 mod properties_tests;
+
+#[cfg(test)]
+#[path = "keep_going_tests.rs"]
+mod keep_going_tests;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -101,6 +116,26 @@ impl PayloadSource for MemoryPayloads {
     }
 }
 
+/// How a reduction treats an event the state cannot take. The default is
+/// strict: the first such event ends the reduction with its error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReduceOptions {
+    /// Skip an event the reducer cannot take instead of stopping: the state
+    /// stays as it was before that event (the payloads it cites stay
+    /// registered in `raw_payloads`, so ids in the message resolve), the
+    /// error becomes a [`Diagnostic::REDUCE_ERROR`] diagnostic naming its
+    /// seq, event type and ids, and the fold goes on with the next event.
+    /// A log a strict reduction accepts gives the same state either way.
+    pub keep_going: bool,
+}
+
+impl ReduceOptions {
+    /// The options of a keep-going reduction.
+    pub fn keep_going() -> ReduceOptions {
+        ReduceOptions { keep_going: true }
+    }
+}
+
 /// Why a reduction failed. The text always names the seq and the ids involved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -118,6 +153,30 @@ pub enum ReduceError {
     /// Saved reducer state could not be decoded.
     #[error("saved reducer state could not be resumed: {reason}")]
     Resume { reason: String },
+}
+
+impl ReduceError {
+    /// The seq of the event at fault, if the error has one.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ReduceError::Event { seq, .. } | ReduceError::PayloadUnavailable { seq, .. } => {
+                Some(*seq)
+            }
+            ReduceError::Resume { .. } => None,
+        }
+    }
+
+    /// The message without its `seq N: ` prefix (a diagnostic keeps the seq
+    /// in its own field).
+    pub fn detail(&self) -> String {
+        match self {
+            ReduceError::Event { message, .. } => message.clone(),
+            ReduceError::PayloadUnavailable { hash, reason, .. } => {
+                format!("payload {hash} is unavailable: {reason}")
+            }
+            ReduceError::Resume { .. } => self.to_string(),
+        }
+    }
 }
 
 /// Internal failure of one handler, before the seq is attached.
@@ -164,7 +223,7 @@ const PAYLOAD_CACHE_ENTRIES_MAX: usize = 64;
 
 /// Parsed payload JSON by hash. Not part of the saved state: it only saves
 /// work and never changes a result.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct PayloadCache {
     entries: FxIndexMap<Hash, Arc<Value>>,
     /// Insertion order of `entries`, oldest first (evicted first).
@@ -173,13 +232,16 @@ struct PayloadCache {
 
 /// The fold state: the reduced trace plus the indexes and pending queues that
 /// make each event O(its own size).
-#[derive(Debug, Serialize, Deserialize)]
+///
+/// `Clone` is what a keep-going reduction checkpoints with; a clone continues
+/// exactly as the original would.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reducer {
-    trace: RolloutTrace,
+    trace: Tracked<RolloutTrace>,
     /// `(hash, kind)` to the index of its entry in `trace.raw_payloads`.
     /// Not saved: rebuilt from `trace.raw_payloads` on resume.
     #[serde(skip)]
-    raw_payload_index: FxIndexMap<(Hash, usize), usize>,
+    raw_payload_index: Tracked<FxIndexMap<(Hash, usize), usize>>,
     /// The payload kinds seen, by name; `raw_payload_index` keys a kind by
     /// its position here, so its keys are plain data and dropping the index
     /// frees two buffers instead of visiting every entry. Not saved either.
@@ -187,49 +249,49 @@ pub struct Reducer {
     payload_kinds: FxIndexSet<PayloadKind>,
     /// Content identity of every conversation item, by its position in
     /// `trace.conversation_items` (same length, same order).
-    item_identity: Vec<Hash>,
+    item_identity: Tracked<Vec<Hash>>,
     /// BLAKE3 of a request item's exact JSON text to its content identity,
     /// for every non-reasoning request item normalised so far. A cache (its
     /// answers equal normalising again), so not saved.
     #[serde(skip)]
     item_identity_by_text: FxIndexMap<Hash, Hash>,
     /// Live model-visible history per thread (compared by the next full request).
-    snapshots: FxIndexMap<String, Vec<ItemId>>,
+    snapshots: Tracked<FxIndexMap<String, Vec<ItemId>>>,
     /// `thread, response_id` to inference call id.
-    inference_by_response: FxIndexMap<String, String>,
+    inference_by_response: Tracked<FxIndexMap<String, String>>,
     /// `thread, call_id` to items carrying that call id, in creation order.
-    items_by_call: FxIndexMap<String, Vec<ItemId>>,
+    items_by_call: Tracked<FxIndexMap<String, Vec<ItemId>>>,
     /// `thread, call_id, kind` to the first item of that kind.
-    first_item_by_call_kind: FxIndexMap<String, ItemId>,
+    first_item_by_call_kind: Tracked<FxIndexMap<String, ItemId>>,
     /// `thread, call_id` of code-mode `exec` calls (notify outputs reuse them).
-    exec_calls: FxIndexSet<String>,
+    exec_calls: Tracked<FxIndexSet<String>>,
     /// `thread, model-visible call_id` to tool call id.
-    tool_by_visible_call: FxIndexMap<String, String>,
+    tool_by_visible_call: Tracked<FxIndexMap<String, String>>,
     /// Turn id to its inference calls and code cells (closed at turn end).
-    inferences_by_turn: FxIndexMap<String, Vec<String>>,
-    code_cells_by_turn: FxIndexMap<String, Vec<String>>,
+    inferences_by_turn: Tracked<FxIndexMap<String, Vec<String>>>,
+    code_cells_by_turn: Tracked<FxIndexMap<String, Vec<String>>>,
     /// `thread, turn` to the latest plain assistant message item.
-    latest_assistant_message: FxIndexMap<String, ItemId>,
+    latest_assistant_message: Tracked<FxIndexMap<String, ItemId>>,
     /// `thread, runtime_cell_id` to code cell id (pending or materialised).
-    code_cell_by_runtime: FxIndexMap<String, String>,
+    code_cell_by_runtime: Tracked<FxIndexMap<String, String>>,
     /// `thread, call_id` to materialised code cell id.
-    code_cell_by_call: FxIndexMap<String, String>,
+    code_cell_by_call: Tracked<FxIndexMap<String, String>>,
     /// `thread, call_id` to a code cell start waiting for its `exec` item.
-    pending_code_cells: FxIndexMap<String, PendingCodeCell>,
+    pending_code_cells: Tracked<FxIndexMap<String, PendingCodeCell>>,
     /// Code cell id to lifecycle events waiting for the cell to materialise.
-    pending_code_cell_events: FxIndexMap<String, Vec<PendingLifecycle>>,
+    pending_code_cell_events: Tracked<FxIndexMap<String, Vec<PendingLifecycle>>>,
     /// Compaction id to its request ids.
-    requests_by_compaction: FxIndexMap<String, Vec<String>>,
+    requests_by_compaction: Tracked<FxIndexMap<String, Vec<String>>>,
     /// Agent delivery edges waiting for the recipient item, by edge id.
-    pending_edges: FxIndexMap<String, PendingEdge>,
+    pending_edges: Tracked<FxIndexMap<String, PendingEdge>>,
     /// Delivery key to pending edge ids, oldest first.
-    pending_edges_by_delivery: FxIndexMap<String, VecDeque<String>>,
+    pending_edges_by_delivery: Tracked<FxIndexMap<String, VecDeque<String>>>,
     /// Delivery key to inter-agent items no edge targets yet, oldest first.
-    unlinked_agent_items: FxIndexMap<String, VecDeque<ItemId>>,
+    unlinked_agent_items: Tracked<FxIndexMap<String, VecDeque<ItemId>>>,
     /// Tool call id to the edge it produced (resolved or pending).
-    edge_by_tool: FxIndexMap<String, String>,
+    edge_by_tool: Tracked<FxIndexMap<String, String>>,
     /// Set once an `events_dropped` event was seen.
-    events_dropped: bool,
+    events_dropped: Tracked<bool>,
     #[serde(skip)]
     cache: PayloadCache,
     /// The payload references of the current event (by address), their
@@ -244,30 +306,30 @@ impl Reducer {
     /// A reducer for an empty log of `rollout_id`.
     pub fn new(rollout_id: &str) -> Reducer {
         Reducer {
-            trace: RolloutTrace::new(rollout_id),
-            raw_payload_index: FxIndexMap::default(),
+            trace: Tracked::new(RolloutTrace::new(rollout_id)),
+            raw_payload_index: Tracked::new(FxIndexMap::default()),
             payload_kinds: FxIndexSet::default(),
-            item_identity: Vec::new(),
+            item_identity: Tracked::new(Vec::new()),
             item_identity_by_text: FxIndexMap::default(),
-            snapshots: FxIndexMap::default(),
-            inference_by_response: FxIndexMap::default(),
-            items_by_call: FxIndexMap::default(),
-            first_item_by_call_kind: FxIndexMap::default(),
-            exec_calls: FxIndexSet::default(),
-            tool_by_visible_call: FxIndexMap::default(),
-            inferences_by_turn: FxIndexMap::default(),
-            code_cells_by_turn: FxIndexMap::default(),
-            latest_assistant_message: FxIndexMap::default(),
-            code_cell_by_runtime: FxIndexMap::default(),
-            code_cell_by_call: FxIndexMap::default(),
-            pending_code_cells: FxIndexMap::default(),
-            pending_code_cell_events: FxIndexMap::default(),
-            requests_by_compaction: FxIndexMap::default(),
-            pending_edges: FxIndexMap::default(),
-            pending_edges_by_delivery: FxIndexMap::default(),
-            unlinked_agent_items: FxIndexMap::default(),
-            edge_by_tool: FxIndexMap::default(),
-            events_dropped: false,
+            snapshots: Tracked::new(FxIndexMap::default()),
+            inference_by_response: Tracked::new(FxIndexMap::default()),
+            items_by_call: Tracked::new(FxIndexMap::default()),
+            first_item_by_call_kind: Tracked::new(FxIndexMap::default()),
+            exec_calls: Tracked::new(FxIndexSet::default()),
+            tool_by_visible_call: Tracked::new(FxIndexMap::default()),
+            inferences_by_turn: Tracked::new(FxIndexMap::default()),
+            code_cells_by_turn: Tracked::new(FxIndexMap::default()),
+            latest_assistant_message: Tracked::new(FxIndexMap::default()),
+            code_cell_by_runtime: Tracked::new(FxIndexMap::default()),
+            code_cell_by_call: Tracked::new(FxIndexMap::default()),
+            pending_code_cells: Tracked::new(FxIndexMap::default()),
+            pending_code_cell_events: Tracked::new(FxIndexMap::default()),
+            requests_by_compaction: Tracked::new(FxIndexMap::default()),
+            pending_edges: Tracked::new(FxIndexMap::default()),
+            pending_edges_by_delivery: Tracked::new(FxIndexMap::default()),
+            unlinked_agent_items: Tracked::new(FxIndexMap::default()),
+            edge_by_tool: Tracked::new(FxIndexMap::default()),
+            events_dropped: Tracked::new(false),
             cache: PayloadCache::default(),
             event_payloads: Vec::new(),
         }
@@ -330,16 +392,30 @@ impl Reducer {
         event: &Event,
         payloads: &dyn PayloadSource,
     ) -> Result<(), ReduceError> {
-        let seq = event.seq;
+        self.register_cited(event);
+        self.dispatch_cited(event, payloads)
+    }
+
+    /// Registers the payloads `event` cites, before it is handled.
+    fn register_cited(&mut self, event: &Event) {
         self.event_payloads.clear();
         event.payload.for_each_ref(|r| {
             let (kind, index) = self.register_citation(r);
             self.event_payloads
                 .push((r as *const PayloadRef as usize, kind, index));
         });
+    }
+
+    /// Handles `event`, whose payloads [`Reducer::register_cited`] registered.
+    fn dispatch_cited(
+        &mut self,
+        event: &Event,
+        payloads: &dyn PayloadSource,
+    ) -> Result<(), ReduceError> {
+        let seq = event.seq;
         match self.dispatch(event, payloads) {
             Ok(()) => Ok(()),
-            Err(Fail::Unknown(message)) if self.events_dropped => {
+            Err(Fail::Unknown(message)) if *self.events_dropped => {
                 self.diagnose(Some(seq), "unresolved_reference", message);
                 Ok(())
             }
@@ -384,7 +460,7 @@ impl Reducer {
         self.resolve_pending_edges_at_end();
         self.report_pending_code_cells_at_end();
         self.project_terminal_observations();
-        self.trace
+        self.trace.into_inner()
     }
 
     fn dispatch(&mut self, event: &Event, src: &dyn PayloadSource) -> Res<()> {
@@ -644,11 +720,14 @@ impl Reducer {
             // The reference keeps only the payload ref, registered above.
             EventPayload::ProtocolEventObserved { .. } => Ok(()),
             EventPayload::EventsDropped { count, reason } => {
-                self.events_dropped = true;
+                *self.events_dropped = true;
                 self.diagnose(
                     Some(event.seq),
                     "events_dropped",
-                    format!("the recorder dropped {count} events: {reason}"),
+                    format!(
+                        "{count} event{} dropped: {reason}",
+                        if *count == 1 { "" } else { "s" }
+                    ),
                 );
                 Ok(())
             }
@@ -673,11 +752,138 @@ impl Reducer {
 
     /// Records a diagnostic.
     pub(crate) fn diagnose(&mut self, seq: Option<u64>, code: &str, message: String) {
-        self.trace.diagnostics.push(Diagnostic {
-            seq,
-            code: code.to_string(),
-            message,
-        });
+        self.trace
+            .diagnostics
+            .push(Diagnostic::new(seq, code, message));
+    }
+
+    /// Records `event` as skipped by a keep-going reduction: a
+    /// `reduce_error` diagnostic names its seq, type, ids and `error`. Its
+    /// cited payloads must be registered already (as every cited payload is,
+    /// one entry per citation, so the raw payload ids stay those of a strict
+    /// fold and the ids in `error` name them). Nothing else of the event is
+    /// applied.
+    fn skip_failed(&mut self, event: &Event, error: &ReduceError) {
+        let mut diagnostic =
+            Diagnostic::new(Some(event.seq), Diagnostic::REDUCE_ERROR, error.detail());
+        diagnostic.event_type = Some(event.payload.type_name().to_string());
+        diagnostic.ids = event_ids(&self.trace.rollout_id, event);
+        self.trace.diagnostics.push(diagnostic);
+    }
+
+    /// Marks every part of the state as unchanged (see [`Tracked`]).
+    fn clear_changes(&mut self) {
+        let Reducer {
+            trace,
+            raw_payload_index,
+            payload_kinds: _,
+            item_identity,
+            item_identity_by_text: _,
+            snapshots,
+            inference_by_response,
+            items_by_call,
+            first_item_by_call_kind,
+            exec_calls,
+            tool_by_visible_call,
+            inferences_by_turn,
+            code_cells_by_turn,
+            latest_assistant_message,
+            code_cell_by_runtime,
+            code_cell_by_call,
+            pending_code_cells,
+            pending_code_cell_events,
+            requests_by_compaction,
+            pending_edges,
+            pending_edges_by_delivery,
+            unlinked_agent_items,
+            edge_by_tool,
+            events_dropped,
+            cache: _,
+            event_payloads: _,
+        } = self;
+        trace.clear();
+        raw_payload_index.clear();
+        item_identity.clear();
+        snapshots.clear();
+        inference_by_response.clear();
+        items_by_call.clear();
+        first_item_by_call_kind.clear();
+        exec_calls.clear();
+        tool_by_visible_call.clear();
+        inferences_by_turn.clear();
+        code_cells_by_turn.clear();
+        latest_assistant_message.clear();
+        code_cell_by_runtime.clear();
+        code_cell_by_call.clear();
+        pending_code_cells.clear();
+        pending_code_cell_events.clear();
+        requests_by_compaction.clear();
+        pending_edges.clear();
+        pending_edges_by_delivery.clear();
+        unlinked_agent_items.clear();
+        edge_by_tool.clear();
+        events_dropped.clear();
+    }
+
+    /// Whether any part of the state may have changed since
+    /// [`Reducer::clear_changes`]. The fields not looked at are caches (their
+    /// answers never change a result), the payload kind interner (codes are
+    /// internal) and per-event scratch. Both functions name every field, so
+    /// a new one does not compile until it is sorted into one or the other.
+    fn changed(&self) -> bool {
+        let Reducer {
+            trace,
+            raw_payload_index,
+            payload_kinds: _,
+            item_identity,
+            item_identity_by_text: _,
+            snapshots,
+            inference_by_response,
+            items_by_call,
+            first_item_by_call_kind,
+            exec_calls,
+            tool_by_visible_call,
+            inferences_by_turn,
+            code_cells_by_turn,
+            latest_assistant_message,
+            code_cell_by_runtime,
+            code_cell_by_call,
+            pending_code_cells,
+            pending_code_cell_events,
+            requests_by_compaction,
+            pending_edges,
+            pending_edges_by_delivery,
+            unlinked_agent_items,
+            edge_by_tool,
+            events_dropped,
+            cache: _,
+            event_payloads: _,
+        } = self;
+        [
+            trace.changed(),
+            raw_payload_index.changed(),
+            item_identity.changed(),
+            snapshots.changed(),
+            inference_by_response.changed(),
+            items_by_call.changed(),
+            first_item_by_call_kind.changed(),
+            exec_calls.changed(),
+            tool_by_visible_call.changed(),
+            inferences_by_turn.changed(),
+            code_cells_by_turn.changed(),
+            latest_assistant_message.changed(),
+            code_cell_by_runtime.changed(),
+            code_cell_by_call.changed(),
+            pending_code_cells.changed(),
+            pending_code_cell_events.changed(),
+            requests_by_compaction.changed(),
+            pending_edges.changed(),
+            pending_edges_by_delivery.changed(),
+            unlinked_agent_items.changed(),
+            edge_by_tool.changed(),
+            events_dropped.changed(),
+        ]
+        .contains(&true)
     }
 
     /// The `raw_payload:{n}` id of a payload reference: its own citation when
@@ -717,8 +923,9 @@ impl Reducer {
     fn register_citation(&mut self, payload: &PayloadRef) -> (usize, usize) {
         let kind = self.kind_code(&payload.kind);
         let ordinal = self.trace.raw_payloads.len() + 1;
+        let raw_payload_id = self.trace.raw_payloads.next_id();
         let index = self.trace.raw_payloads.push(RawPayloadEntry {
-            raw_payload_id: self.trace.raw_payloads.next_id(),
+            raw_payload_id,
             kind: payload.kind.clone(),
             path: format!("payloads/{ordinal}.json"),
             blake3: payload.hash,
@@ -827,7 +1034,8 @@ impl Reducer {
     }
 }
 
-/// Reduces a whole log in one pass.
+/// Reduces a whole log in one pass (strict: the first event the state cannot
+/// take is the error).
 pub fn reduce<'a>(
     rollout_id: &str,
     events: impl IntoIterator<Item = &'a Event>,
@@ -840,6 +1048,309 @@ pub fn reduce<'a>(
         reducer.apply(event, payloads)?;
     }
     Ok(reducer.finish())
+}
+
+/// Reduces a whole log in one pass under `options`: strict (as [`reduce`])
+/// by default. With [`ReduceOptions::keep_going`] an event the state cannot
+/// take is skipped and recorded as a [`Diagnostic::REDUCE_ERROR`]
+/// diagnostic; only a failure to rebuild the state before such an event (a
+/// payload that could be read before and not now) is still an error.
+pub fn reduce_with<'a>(
+    rollout_id: &str,
+    events: impl IntoIterator<Item = &'a Event>,
+    payloads: &dyn PayloadSource,
+    options: ReduceOptions,
+) -> Result<RolloutTrace, ReduceError> {
+    if !options.keep_going {
+        return reduce(rollout_id, events, payloads);
+    }
+    let events: Vec<&Event> = events.into_iter().collect();
+    reduce_keep_going(rollout_id, &events, payloads)
+}
+
+/// The keep-going fold. Each event's payloads are registered, then the
+/// state's change marks are cleared (see [`Tracked`]) and the event handled.
+/// When it fails:
+/// - if nothing but the registration changed (most failures: an unknown
+///   turn, call or response is found before anything is written), the state
+///   is already the one before the event, and the event is recorded as
+///   skipped;
+/// - otherwise the handler changed the state before finding that its event is
+///   bad (items created before a later one of the same request fails), so
+///   that reducer is thrown away and the state before the event rebuilt: from
+///   the checkpoint (a fresh reducer before the first such failure, then a
+///   clone taken right after each) by applying again the events since, which
+///   succeed again with the same effects (the fold is pure), and skipping
+///   again the ones skipped since. The rebuilt state records the event as
+///   skipped and becomes the next checkpoint.
+///
+/// Cost: a log without failures is folded as by the strict fold, plus
+/// clearing the marks per event. A failure of the first kind costs its
+/// diagnostic; one of the second kind a clone of the state plus applying
+/// again the events since the previous one, so all rebuilding together
+/// applies each event at most once more.
+fn reduce_keep_going(
+    rollout_id: &str,
+    events: &[&Event],
+    payloads: &dyn PayloadSource,
+) -> Result<RolloutTrace, ReduceError> {
+    let fresh = || {
+        let mut reducer = Reducer::new(rollout_id);
+        reducer.reserve_for(events);
+        reducer
+    };
+    let mut reducer = fresh();
+    let mut checkpoint: Option<Reducer> = None;
+    // Events from this index on are not in `checkpoint` (or there is none).
+    let mut checkpoint_end = 0;
+    // The events skipped since then, in order, with their errors.
+    let mut skipped: VecDeque<(usize, ReduceError)> = VecDeque::new();
+    for (index, event) in events.iter().enumerate() {
+        reducer.register_cited(event);
+        reducer.clear_changes();
+        let Err(error) = reducer.dispatch_cited(event, payloads) else {
+            continue;
+        };
+        if !reducer.changed() {
+            reducer.skip_failed(event, &error);
+            skipped.push_back((index, error));
+            continue;
+        }
+        let mut rebuilt = checkpoint.take().unwrap_or_else(fresh);
+        for (again, again_event) in events.iter().enumerate().take(index).skip(checkpoint_end) {
+            match skipped.front() {
+                Some((at, skipped_error)) if *at == again => {
+                    rebuilt.register_cited(again_event);
+                    rebuilt.skip_failed(again_event, skipped_error);
+                    skipped.pop_front();
+                }
+                _ => rebuilt.apply(again_event, payloads)?,
+            }
+        }
+        rebuilt.register_cited(event);
+        rebuilt.skip_failed(event, &error);
+        checkpoint = Some(rebuilt.clone());
+        checkpoint_end = index + 1;
+        reducer = rebuilt;
+    }
+    Ok(reducer.finish())
+}
+
+/// The ids `event` names, by wire field name (see [`Diagnostic::ids`]).
+fn event_ids<'e>(rollout_id: &str, event: &'e Event) -> IndexMap<String, String> {
+    let mut own: Vec<(&'static str, &'e str)> = Vec::new();
+    let mut id = |name: &'static str, value: &'e str| own.push((name, value));
+    match &event.payload {
+        EventPayload::RolloutStarted {
+            trace_id,
+            root_thread_id,
+        } => {
+            id("trace_id", trace_id);
+            id("root_thread_id", root_thread_id);
+        }
+        EventPayload::ThreadStarted {
+            thread_id,
+            agent_path,
+            ..
+        }
+        | EventPayload::ThreadResumed {
+            thread_id,
+            agent_path,
+            ..
+        } => {
+            id("thread_id", thread_id);
+            id("agent_path", agent_path);
+        }
+        EventPayload::ThreadEnded { thread_id, .. } => id("thread_id", thread_id),
+        EventPayload::CodexTurnStarted {
+            codex_turn_id,
+            thread_id,
+        } => {
+            id("thread_id", thread_id);
+            id("codex_turn_id", codex_turn_id);
+        }
+        EventPayload::CodexTurnEnded { codex_turn_id, .. } => id("codex_turn_id", codex_turn_id),
+        EventPayload::InferenceStarted {
+            inference_call_id,
+            thread_id,
+            codex_turn_id,
+            request_input_mode,
+            ..
+        } => {
+            id("thread_id", thread_id);
+            id("codex_turn_id", codex_turn_id);
+            id("inference_call_id", inference_call_id);
+            match request_input_mode {
+                None | Some(crate::event::InferenceRequestInputMode::FullSnapshot) => {}
+                Some(crate::event::InferenceRequestInputMode::Incremental {
+                    previous_response_id,
+                })
+                | Some(crate::event::InferenceRequestInputMode::IncrementalWithUntracedPrefix {
+                    previous_response_id,
+                    ..
+                }) => id("previous_response_id", previous_response_id),
+            }
+        }
+        EventPayload::InferenceCompleted {
+            inference_call_id,
+            response_id,
+            ..
+        } => {
+            id("inference_call_id", inference_call_id);
+            if let Some(response_id) = response_id {
+                id("response_id", response_id);
+            }
+        }
+        EventPayload::InferenceFailed {
+            inference_call_id, ..
+        }
+        | EventPayload::InferenceCancelled {
+            inference_call_id, ..
+        } => id("inference_call_id", inference_call_id),
+        EventPayload::ToolCallStarted {
+            tool_call_id,
+            model_visible_call_id,
+            code_mode_runtime_tool_id,
+            requester,
+            ..
+        } => {
+            id("tool_call_id", tool_call_id);
+            if let Some(call) = model_visible_call_id {
+                id("model_visible_call_id", call);
+            }
+            if let Some(tool) = code_mode_runtime_tool_id {
+                id("code_mode_runtime_tool_id", tool);
+            }
+            if let crate::event::RawToolCallRequester::CodeCell { runtime_cell_id } = requester {
+                id("runtime_cell_id", runtime_cell_id);
+            }
+        }
+        EventPayload::McpToolCallCorrelationAssigned {
+            tool_call_id,
+            mcp_call_id,
+        } => {
+            id("tool_call_id", tool_call_id);
+            id("mcp_call_id", mcp_call_id);
+        }
+        EventPayload::ToolCallRuntimeStarted { tool_call_id, .. }
+        | EventPayload::ToolCallRuntimeEnded { tool_call_id, .. }
+        | EventPayload::ToolCallEnded { tool_call_id, .. } => id("tool_call_id", tool_call_id),
+        EventPayload::CodeCellStarted {
+            runtime_cell_id,
+            model_visible_call_id,
+            ..
+        } => {
+            id("runtime_cell_id", runtime_cell_id);
+            id("model_visible_call_id", model_visible_call_id);
+        }
+        EventPayload::CodeCellInitialResponse {
+            runtime_cell_id, ..
+        }
+        | EventPayload::CodeCellEnded {
+            runtime_cell_id, ..
+        }
+        | EventPayload::CodeCellStoredValues {
+            runtime_cell_id, ..
+        } => id("runtime_cell_id", runtime_cell_id),
+        EventPayload::CompactionRequestStarted {
+            compaction_id,
+            compaction_request_id,
+            thread_id,
+            codex_turn_id,
+            ..
+        } => {
+            id("thread_id", thread_id);
+            id("codex_turn_id", codex_turn_id);
+            id("compaction_id", compaction_id);
+            id("compaction_request_id", compaction_request_id);
+        }
+        EventPayload::CompactionRequestCompleted {
+            compaction_id,
+            compaction_request_id,
+            ..
+        }
+        | EventPayload::CompactionRequestFailed {
+            compaction_id,
+            compaction_request_id,
+            ..
+        } => {
+            id("compaction_id", compaction_id);
+            id("compaction_request_id", compaction_request_id);
+        }
+        EventPayload::CompactionInstalled { compaction_id, .. } => {
+            id("compaction_id", compaction_id);
+        }
+        EventPayload::LocalCompactionInstalled {
+            compaction_id,
+            inference_call_id,
+            ..
+        } => {
+            id("compaction_id", compaction_id);
+            if let Some(call) = inference_call_id {
+                id("inference_call_id", call);
+            }
+        }
+        EventPayload::AgentResultObserved {
+            edge_id,
+            child_thread_id,
+            child_codex_turn_id,
+            parent_thread_id,
+            ..
+        } => {
+            id("edge_id", edge_id);
+            id("child_thread_id", child_thread_id);
+            id("child_codex_turn_id", child_codex_turn_id);
+            id("parent_thread_id", parent_thread_id);
+        }
+        EventPayload::TerminalSessionEnded {
+            terminal_id,
+            thread_id,
+            ..
+        } => {
+            id("thread_id", thread_id);
+            id("terminal_id", terminal_id);
+        }
+        EventPayload::RolloutEnded { .. }
+        | EventPayload::ProtocolEventObserved { .. }
+        | EventPayload::Other { .. }
+        | EventPayload::EventsDropped { .. }
+        | EventPayload::Unknown { .. } => {}
+    }
+    let mut ids = IndexMap::new();
+    ids.insert("rollout_id".to_string(), rollout_id.to_string());
+    // The envelope's thread and turn stand in for a payload without its own,
+    // and are kept beside a payload's that differs (a mismatch is often the
+    // error).
+    for (name, envelope, renamed) in [
+        ("thread_id", &event.thread_id, "envelope_thread_id"),
+        (
+            "codex_turn_id",
+            &event.codex_turn_id,
+            "envelope_codex_turn_id",
+        ),
+    ] {
+        let payload = own
+            .iter()
+            .find(|(field, _)| *field == name)
+            .map(|(_, v)| *v);
+        match (payload, envelope.as_deref()) {
+            (Some(value), envelope) => {
+                ids.insert(name.to_string(), value.to_string());
+                if let Some(envelope) = envelope.filter(|envelope| *envelope != value) {
+                    ids.insert(renamed.to_string(), envelope.to_string());
+                }
+            }
+            (None, Some(envelope)) => {
+                ids.insert(name.to_string(), envelope.to_string());
+            }
+            (None, None) => {}
+        }
+    }
+    for (name, value) in own {
+        ids.entry(name.to_string())
+            .or_insert_with(|| value.to_string());
+    }
+    ids
 }
 
 /// Deterministic pretty JSON of the state (byte-identical for the same log).
@@ -867,5 +1378,92 @@ pub(crate) fn push_unique(list: &mut Vec<String>, value: &str) {
 pub(crate) fn push_unique_item(list: &mut Vec<ItemId>, id: &ItemId) {
     if !list.contains(id) {
         list.push(id.clone());
+    }
+}
+
+/// A part of the fold state that records whether it may have changed since
+/// [`Tracked::clear`]: the keep-going fold's test of whether a failed event
+/// changed anything. A mutable borrow (`DerefMut`) counts even if nothing
+/// is written, and a value made by `new` or `Default` counts as changed, so
+/// swapping the field out (`std::mem::take`) counts too. What it cannot see:
+/// interior mutability (the state has none) and a value moved from one field
+/// into another of the same type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Tracked<T> {
+    value: T,
+    #[serde(skip)]
+    changed: bool,
+}
+
+impl<T> Tracked<T> {
+    fn new(value: T) -> Tracked<T> {
+        Tracked {
+            value,
+            changed: true,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.changed = false;
+    }
+
+    fn changed(&self) -> bool {
+        self.changed
+    }
+
+    fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+impl<T: Default> Default for Tracked<T> {
+    fn default() -> Tracked<T> {
+        Tracked::new(T::default())
+    }
+}
+
+impl<T> std::ops::Deref for Tracked<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> std::ops::DerefMut for Tracked<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.changed = true;
+        &mut self.value
+    }
+}
+
+impl<T: IntoIterator> IntoIterator for Tracked<T> {
+    type Item = T::Item;
+    type IntoIter = T::IntoIter;
+    fn into_iter(self) -> T::IntoIter {
+        self.value.into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Tracked<T>
+where
+    &'a T: IntoIterator,
+{
+    type Item = <&'a T as IntoIterator>::Item;
+    type IntoIter = <&'a T as IntoIterator>::IntoIter;
+    fn into_iter(self) -> Self::IntoIter {
+        (&self.value).into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a mut Tracked<T>
+where
+    &'a mut T: IntoIterator,
+{
+    type Item = <&'a mut T as IntoIterator>::Item;
+    type IntoIter = <&'a mut T as IntoIterator>::IntoIter;
+    fn into_iter(self) -> Self::IntoIter {
+        self.changed = true;
+        (&mut self.value).into_iter()
     }
 }

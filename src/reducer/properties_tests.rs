@@ -638,3 +638,151 @@ proptest! {
         prop_assert_eq!(store_round_trip_json(&log), in_memory);
     }
 }
+
+/// `events` with the events at `failed` seqs replaced by what a skipped
+/// event still does: cite its payloads (one `protocol_event_observed` per
+/// cited payload, same seq), which registers them in the same order.
+fn with_only_citations_of(events: &[Event], failed: &[u64]) -> Vec<Event> {
+    let mut out = Vec::with_capacity(events.len());
+    for event in events {
+        if !failed.contains(&event.seq) {
+            out.push(event.clone());
+            continue;
+        }
+        for cited in event.payload.payload_refs() {
+            out.push(Event {
+                seq: event.seq,
+                wall_time_unix_ms: event.wall_time_unix_ms,
+                thread_id: None,
+                codex_turn_id: None,
+                payload: EventPayload::ProtocolEventObserved {
+                    event_type: "skipped".to_string(),
+                    event_payload: cited.clone(),
+                },
+            });
+        }
+    }
+    out
+}
+
+/// Removes, duplicates or swaps events, or inserts after an inference start
+/// a request in the same turn that creates items and then fails (a call id
+/// reused with other arguments) and its completion; renumbers the seqs.
+fn mutate(log: &mut Log, cuts: &[(prop::sample::Index, u8)]) {
+    for (n, (index, op)) in cuts.iter().enumerate() {
+        if log.events.is_empty() {
+            break;
+        }
+        let at = index.index(log.events.len());
+        match op {
+            0 => {
+                log.events.remove(at);
+            }
+            1 => {
+                let copy = log.events[at].clone();
+                log.events.insert(at, copy);
+            }
+            2 => {
+                let other = (at + 1) % log.events.len();
+                log.events.swap(at, other);
+            }
+            _ => {
+                let Some(start) = log.events[at..]
+                    .iter()
+                    .position(|e| matches!(e.payload, EventPayload::InferenceStarted { .. }))
+                else {
+                    continue;
+                };
+                let EventPayload::InferenceStarted {
+                    thread_id,
+                    codex_turn_id,
+                    ..
+                } = log.events[at + start].payload.clone()
+                else {
+                    continue;
+                };
+                let id = format!("inference-poison-{n}");
+                let call = format!("call-poison-{n}");
+                let request = log.payload(
+                    PayloadKind::InferenceRequest,
+                    &json!({"input": [
+                        message("user", &format!("poison {n}")),
+                        function_call(&call, "shell", "{\"cmd\":\"ls\"}"),
+                        function_call(&call, "shell", "{\"cmd\":\"rm\"}"),
+                    ]}),
+                );
+                let response = log.payload(
+                    PayloadKind::InferenceResponse,
+                    &json!({"output_items": [message("assistant", "never")]}),
+                );
+                let envelope = |payload| Event {
+                    seq: 0,
+                    wall_time_unix_ms: 0,
+                    thread_id: Some(thread_id.clone()),
+                    codex_turn_id: Some(codex_turn_id.clone()),
+                    payload,
+                };
+                let started = envelope(EventPayload::InferenceStarted {
+                    inference_call_id: id.clone(),
+                    thread_id: thread_id.clone(),
+                    codex_turn_id: codex_turn_id.clone(),
+                    model: "m".into(),
+                    provider_name: "p".into(),
+                    request_input_mode: None,
+                    request_payload: request,
+                });
+                let completed = envelope(EventPayload::InferenceCompleted {
+                    inference_call_id: id,
+                    response_id: Some(format!("resp-poison-{n}")),
+                    upstream_request_id: None,
+                    response_payload: response,
+                });
+                let after = at + start + 1;
+                log.events.insert(after, completed);
+                log.events.insert(after, started);
+            }
+        }
+    }
+    renumber(&mut log.events);
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Keep-going is atomic per event: its state is the strict state of the
+    /// log in which each skipped event only cites its payloads, plus one
+    /// `reduce_error` diagnostic per skipped event; the first of them is
+    /// where the strict reduction stops; a log the strict reduction accepts
+    /// gives the same bytes.
+    #[test]
+    fn keep_going_equals_the_strict_fold_without_the_skipped_events(
+        log in rollout(),
+        cuts in prop::collection::vec((any::<prop::sample::Index>(), 0..4u8), 0..6),
+    ) {
+        let mut log = log;
+        mutate(&mut log, &cuts);
+        let options = super::ReduceOptions::keep_going();
+        let kept = super::reduce_with("r", &log.events, &log.payloads, options)
+            .expect("keep-going never fails on an in-memory log");
+        let skipped: Vec<u64> = kept
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_reduce_error())
+            .filter_map(|d| d.seq)
+            .collect();
+        prop_assert!(skipped.windows(2).all(|w| w[0] < w[1]), "{:?}", skipped);
+        match reduce("r", &log.events, &log.payloads) {
+            Ok(strict) => {
+                prop_assert!(skipped.is_empty());
+                prop_assert_eq!(state_to_json(&kept), state_to_json(&strict));
+            }
+            Err(err) => prop_assert_eq!(skipped.first().copied(), err.seq()),
+        }
+        let rest = with_only_citations_of(&log.events, &skipped);
+        let expected = reduce("r", &rest, &log.payloads);
+        prop_assert!(expected.is_ok(), "the events kept fail strictly: {:?}", expected.err());
+        let mut kept = kept;
+        kept.diagnostics.retain(|d| !d.is_reduce_error());
+        prop_assert_eq!(state_to_json(&kept), state_to_json(&expected.expect("checked")));
+    }
+}

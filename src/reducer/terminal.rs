@@ -414,7 +414,7 @@ impl Reducer {
     /// reads both collections front to back instead of probing a table per
     /// operation.
     pub(super) fn project_terminal_observations(&mut self) {
-        let trace = &mut self.trace;
+        let trace = &mut *self.trace;
         for tool in trace.tool_calls.values() {
             let Some(operation) = tool
                 .terminal_operation_id
