@@ -737,3 +737,39 @@ fn several_compaction_attempts_under_one_compaction_id_are_all_kept() {
         serde_json::json!(["attempt-1", "attempt-2"])
     );
 }
+
+/// Point 8: numbers in JSON summaries keep the payload's spelling, as the
+/// reference's serde_json with `arbitrary_precision` writes them (exponent
+/// marker `e`, an unsigned exponent with `+`): in arguments given as a JSON
+/// string, and in a JSON output inside the payload.
+#[test]
+fn numbers_in_json_summaries_keep_their_spelling() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = dir.path().join("numbers");
+    let request = r#"{"input": [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go"}]},
+        {"type": "function_call", "call_id": "call-1", "name": "calc",
+         "arguments": "{\"ratio\": 1.50, \"big\": 123456789012345678901234567890, \"e\": 1E2, \"n\": -0, \"i\": 7}"},
+        {"type": "function_call_output", "call_id": "call-1", "output": {"result": 2.50, "exp": 3e-7, "list": [1.0, 10]}}
+    ]}"#;
+    write_bundle(
+        &bundle,
+        &one_inference([1, 2, 3, 4], "payloads/1.json", "payloads/2.json"),
+        &[("1.json", request), ("2.json", RESPONSE)],
+    );
+    let state = reduce(&bundle).expect("reduces");
+    let summary = |id: &str| {
+        state["conversation_items"][id]["body"]["parts"][0]["summary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: {}", state["conversation_items"]))
+            .to_string()
+    };
+    assert_eq!(
+        summary("conversation_item:2"),
+        r#"{"ratio":1.50,"big":123456789012345678901234567890,"e":1e+2,"n":-0,"i":7}"#
+    );
+    assert_eq!(
+        summary("conversation_item:3"),
+        r#"{"result":2.50,"exp":3e-7,"list":[1.0,10]}"#
+    );
+}

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::conversation::{ItemOrigin, Normalized, Sighting, normalize_items};
+use super::conversation::{ItemOrigin, Normalized, Sighting, SourcePayload, normalize_items};
 use super::{PayloadSource, Reducer, Res, invalid, unknown};
 use crate::event::{Event, ExecutionStatus, PayloadRef};
 use crate::model::{Compaction, CompactionMode, CompactionRequest, ExecutionWindow, ProducerRef};
@@ -151,9 +151,12 @@ impl Reducer {
         let value = self.payload_json(src, checkpoint)?;
         let history = |name: &str| -> Res<Vec<Sighting<'_>>> {
             match value.get(name) {
-                Some(Value::Array(items)) => normalize_items(items, &raw_checkpoint_payload_id)
-                    .map(|items| items.into_iter().map(Sighting::from).collect())
-                    .map_err(super::Fail::Invalid),
+                Some(Value::Array(items)) => normalize_items(
+                    items,
+                    SourcePayload::new(&raw_checkpoint_payload_id, &value),
+                )
+                .map(|items| items.into_iter().map(Sighting::from).collect())
+                .map_err(super::Fail::Invalid),
                 Some(_) => invalid(format!(
                     "checkpoint payload {raw_checkpoint_payload_id} had non-array {name}"
                 )),

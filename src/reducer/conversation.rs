@@ -13,12 +13,36 @@ use std::collections::VecDeque;
 
 use serde_json::Value;
 
+use super::spelling::{ParsedJson, has_float, write_compact, write_scalar};
 use super::{Reducer, Res, invalid, key, push_unique, push_unique_item};
 use crate::event::{Event, Hash, truncate_utf8};
 use crate::model::{
     AgentMessageMetadata, ConversationBody, ConversationChannel, ConversationItem,
     ConversationItemKind, ConversationPart, ConversationRole, ItemId, ProducerRef,
 };
+
+/// The payload conversation parts are read from: its raw payload id (what
+/// it displays as, in parts and in messages) and its parsed JSON, whose
+/// number spellings JSON parts keep (see `spelling.rs`; a value that is not
+/// a node of `json`, such as a copy, is written as serde_json writes it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SourcePayload<'a> {
+    pub id: &'a str,
+    pub json: &'a ParsedJson<'a>,
+}
+
+impl<'a> SourcePayload<'a> {
+    /// Parts read from `json`, the payload `id`.
+    pub(crate) fn new(id: &'a str, json: &'a ParsedJson<'a>) -> SourcePayload<'a> {
+        SourcePayload { id, json }
+    }
+}
+
+impl std::fmt::Display for SourcePayload<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id)
+    }
+}
 
 /// Maximum bytes of a JSON part summary.
 pub(crate) const JSON_SUMMARY_BYTES_MAX: usize = 240;
@@ -113,12 +137,12 @@ impl Sighting<'_> {
                 raw_payload_id,
                 ..
             } => {
-                let value: Value = serde_json::from_str(raw.get()).map_err(|err| {
+                let value = ParsedJson::parse_str(raw.get()).map_err(|err| {
                     super::Fail::Invalid(format!(
                         "model item in payload {raw_payload_id} is not valid JSON: {err}"
                     ))
                 })?;
-                match normalize_item(&value, raw_payload_id) {
+                match normalize_item(&value, SourcePayload::new(raw_payload_id, &value)) {
                     Ok(Some(item)) => Ok(item),
                     // A known text was normalised to an item before, so it
                     // is never a skipped one.
@@ -253,9 +277,10 @@ fn channel_name(channel: Option<ConversationChannel>) -> &'static str {
 }
 
 /// Writes `value` as canonical JSON: object keys sorted, no whitespace.
-/// Strings and scalars are written by serde_json's compact serialiser, straight
-/// into `out` (no per-key allocation).
-fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+/// Strings and scalars are written by serde_json's compact serialiser (a
+/// number as `json` spells it, when `value` is part of `json`), straight into
+/// `out` (no per-key allocation).
+fn write_canonical(value: &Value, json: Option<&ParsedJson<'_>>, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
@@ -268,7 +293,7 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
                 // Writing into a Vec cannot fail, and a str always serialises.
                 let _ = serde_json::to_writer(&mut *out, name);
                 out.push(b':');
-                write_canonical(inner, out);
+                write_canonical(inner, json, out);
             }
             out.push(b'}');
         }
@@ -278,21 +303,30 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
                 if index > 0 {
                     out.push(b',');
                 }
-                write_canonical(inner, out);
+                write_canonical(inner, json, out);
             }
             out.push(b']');
         }
-        scalar => {
-            let _ = serde_json::to_writer(&mut *out, scalar);
-        }
+        scalar => write_scalar(scalar, json, out),
     }
 }
 
 /// A JSON part: bounded UTF-8-safe summary plus the hash of the full body.
-pub(crate) fn json_part(value: &Value, raw_payload_id: &str) -> ConversationPart {
+/// The summary is the compact JSON the reference writes: numbers as the
+/// payload spells them (see `spelling.rs`).
+pub(crate) fn json_part(value: &Value, raw_payload_id: SourcePayload<'_>) -> ConversationPart {
+    let json = has_float(value).then_some(raw_payload_id.json);
     let mut canonical = Vec::with_capacity(256);
-    write_canonical(value, &mut canonical);
-    let compact = value.to_string();
+    write_canonical(value, json, &mut canonical);
+    let compact = match json {
+        None => value.to_string(),
+        Some(json) => {
+            let mut out = Vec::with_capacity(256);
+            write_compact(value, Some(json), &mut out);
+            // Only serde_json's output and number tokens of a UTF-8 text.
+            String::from_utf8(out).unwrap_or_else(|_| value.to_string())
+        }
+    };
     ConversationPart::Json {
         summary: truncate_utf8(&compact, JSON_SUMMARY_BYTES_MAX).to_string(),
         raw_payload_id: raw_payload_id.to_string(),
@@ -343,10 +377,14 @@ fn call_id_of(item: &Value) -> Option<String> {
 pub(crate) fn payload_ref_part(
     label: &str,
     value: &Value,
-    raw_payload_id: &str,
+    raw_payload_id: SourcePayload<'_>,
 ) -> ConversationPart {
     let mut canonical = Vec::with_capacity(64);
-    write_canonical(value, &mut canonical);
+    write_canonical(
+        value,
+        has_float(value).then_some(raw_payload_id.json),
+        &mut canonical,
+    );
     ConversationPart::PayloadRef {
         label: label.to_string(),
         raw_payload_id: raw_payload_id.to_string(),
@@ -363,7 +401,7 @@ pub(crate) fn payload_ref_part(
 /// Completions `{image_url: {url}}`, Anthropic `{source: {type: base64,
 /// media_type, data} | {type: url, url} | {type: file, file_id}}`. Any other
 /// shape hashes its canonical JSON without `cache_control`.
-pub(crate) fn image_part(part: &Value, raw_payload_id: &str) -> ConversationPart {
+pub(crate) fn image_part(part: &Value, raw_payload_id: SourcePayload<'_>) -> ConversationPart {
     const LABEL: &str = "input_image";
     fn text(value: Option<&Value>) -> Option<&str> {
         value.and_then(Value::as_str)
@@ -424,11 +462,14 @@ pub(crate) fn without_cache_control(value: &Value) -> std::borrow::Cow<'_, Value
 /// Arguments (as the reference reads them): a string that parses as JSON,
 /// scalars included, is JSON, other strings are text, any other value is
 /// JSON, and missing arguments are `payload_ref{label: "payload"}`.
-pub(crate) fn text_or_json_body(value: Option<&Value>, raw_payload_id: &str) -> ConversationBody {
+pub(crate) fn text_or_json_body(
+    value: Option<&Value>,
+    raw_payload_id: SourcePayload<'_>,
+) -> ConversationBody {
     let part = match value {
         None => payload_ref_part("payload", &Value::Null, raw_payload_id),
-        Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
-            Ok(parsed) => json_part(&parsed, raw_payload_id),
+        Some(Value::String(text)) => match ParsedJson::parse_str(text) {
+            Ok(parsed) => json_part(&parsed, SourcePayload::new(raw_payload_id.id, &parsed)),
             Err(_) => ConversationPart::Text { text: text.clone() },
         },
         Some(other) => json_part(other, raw_payload_id),
@@ -441,7 +482,7 @@ pub(crate) fn text_or_json_body(value: Option<&Value>, raw_payload_id: &str) -> 
 /// content items) is read like message content (one text part per text
 /// item), any other value is JSON, and a missing output is
 /// `payload_ref{label: "tool_output"}`.
-fn output_body(value: Option<&Value>, raw_payload_id: &str) -> ConversationBody {
+fn output_body(value: Option<&Value>, raw_payload_id: SourcePayload<'_>) -> ConversationBody {
     let parts = match value {
         Some(Value::String(text)) => vec![ConversationPart::Text { text: text.clone() }],
         Some(Value::Array(_)) => content_parts(value, raw_payload_id),
@@ -485,7 +526,10 @@ fn channel_of_phase(phase: &str) -> Option<ConversationChannel> {
 /// it has none); content that is not a list is `payload_ref{label:
 /// "content"}`, and a list that gives no part is `payload_ref{label:
 /// "empty_content"}`.
-fn content_parts(content: Option<&Value>, raw_payload_id: &str) -> Vec<ConversationPart> {
+fn content_parts(
+    content: Option<&Value>,
+    raw_payload_id: SourcePayload<'_>,
+) -> Vec<ConversationPart> {
     let Some(list @ Value::Array(entries)) = content else {
         return vec![payload_ref_part(
             "content",
@@ -514,7 +558,10 @@ fn content_parts(content: Option<&Value>, raw_payload_id: &str) -> Vec<Conversat
     parts
 }
 
-fn reasoning_parts(item: &Value, raw_payload_id: &str) -> Result<Vec<ConversationPart>, String> {
+fn reasoning_parts(
+    item: &Value,
+    raw_payload_id: SourcePayload<'_>,
+) -> Result<Vec<ConversationPart>, String> {
     let mut parts = Vec::new();
     for (name, is_summary) in [("content", false), ("summary", true)] {
         let Some(entries) = item.get(name) else {
@@ -589,7 +636,10 @@ fn reasoning_parts(item: &Value, raw_payload_id: &str) -> Result<Vec<Conversatio
     Ok(parts)
 }
 
-fn agent_message_item(item: &Value, raw_payload_id: &str) -> Result<Normalized, String> {
+fn agent_message_item(
+    item: &Value,
+    raw_payload_id: SourcePayload<'_>,
+) -> Result<Normalized, String> {
     let author = item.get("author").and_then(Value::as_str);
     let recipient = item.get("recipient").and_then(Value::as_str);
     let (Some(author), Some(recipient)) = (author, recipient) else {
@@ -655,7 +705,7 @@ const METADATA_PASSTHROUGH: &str = "internal_chat_message_metadata_passthrough";
 /// errors, never skipped.
 pub(crate) fn normalize_item(
     item: &Value,
-    raw_payload_id: &str,
+    raw_payload_id: SourcePayload<'_>,
 ) -> Result<Option<Normalized>, String> {
     if item.get("type").and_then(Value::as_str) == Some("additional_tools") {
         return Ok(None);
@@ -670,7 +720,10 @@ pub(crate) fn normalize_item(
     normalize_model_item(item, raw_payload_id).map(Some)
 }
 
-fn normalize_model_item(item: &Value, raw_payload_id: &str) -> Result<Normalized, String> {
+fn normalize_model_item(
+    item: &Value,
+    raw_payload_id: SourcePayload<'_>,
+) -> Result<Normalized, String> {
     use ConversationItemKind as Kind;
     use ConversationRole as Role;
     let Some(item_type) = item.get("type").and_then(Value::as_str) else {
@@ -800,7 +853,7 @@ fn normalize_model_item(item: &Value, raw_payload_id: &str) -> Result<Normalized
     })
 }
 
-fn message_item(item: &Value, raw_payload_id: &str) -> Result<Normalized, String> {
+fn message_item(item: &Value, raw_payload_id: SourcePayload<'_>) -> Result<Normalized, String> {
     let Some(role) = item.get("role").and_then(Value::as_str) else {
         return Err(format!(
             "message item in payload {raw_payload_id} did not contain a string role"
@@ -829,7 +882,7 @@ fn message_item(item: &Value, raw_payload_id: &str) -> Result<Normalized, String
 /// out the ones that are not conversation (see [`normalize_item`]).
 pub(crate) fn normalize_items(
     items: &[Value],
-    raw_payload_id: &str,
+    raw_payload_id: SourcePayload<'_>,
 ) -> Result<Vec<Normalized>, String> {
     let mut out = Vec::with_capacity(items.len());
     for item in items {

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::conversation::{ItemOrigin, Normalized, Sighting, normalize_item};
+use super::conversation::{ItemOrigin, Normalized, Sighting, SourcePayload, normalize_item};
 use super::providers::{NO_RESPONSE_SHAPE, read_response, request_items};
+use super::spelling::ParsedJson;
 use super::{PayloadSource, Reducer, Res, invalid, key, unknown};
 use crate::event::{Event, ExecutionStatus, Hash, InferenceRequestInputMode, PayloadRef};
 use crate::model::{ConversationItemKind, ExecutionWindow, InferenceCall, ItemId, ProducerRef};
@@ -205,9 +206,10 @@ impl Reducer {
         src: &dyn PayloadSource,
         payload: &PayloadRef,
         payload_id: &str,
-    ) -> Res<(Vec<Normalized>, Arc<Value>)> {
+    ) -> Res<(Vec<Normalized>, Arc<ParsedJson<'static>>)> {
         let request = self.payload_json(src, payload)?;
-        let items = request_items(&request, payload_id).map_err(super::Fail::Invalid)?;
+        let items = request_items(&request, SourcePayload::new(payload_id, &request))
+            .map_err(super::Fail::Invalid)?;
         Ok((items, request))
     }
 
@@ -233,10 +235,11 @@ impl Reducer {
                 });
                 continue;
             }
-            let Ok(value) = serde_json::from_str::<Value>(raw.get()) else {
+            let Ok(value) = ParsedJson::parse_str(raw.get()) else {
                 return Ok(None);
             };
-            let Some(item) = normalize_item(&value, payload_id).map_err(super::Fail::Invalid)?
+            let Some(item) = normalize_item(&value, SourcePayload::new(payload_id, &value))
+                .map_err(super::Fail::Invalid)?
             else {
                 continue;
             };
@@ -318,8 +321,11 @@ impl Reducer {
         let raw_response_payload_id = self.raw_payload_id(response_payload);
         let response = self.payload_json(src, response_payload)?;
         // Any provider's response shape (see `providers.rs`).
-        let Some(reply) =
-            read_response(&response, &raw_response_payload_id).map_err(super::Fail::Invalid)?
+        let Some(reply) = read_response(
+            &response,
+            SourcePayload::new(&raw_response_payload_id, &response),
+        )
+        .map_err(super::Fail::Invalid)?
         else {
             return invalid(format!(
                 "response payload {raw_response_payload_id} of inference {id} did not contain {NO_RESPONSE_SHAPE}"
@@ -429,7 +435,7 @@ impl Reducer {
         ) {
             let response = self.payload_json(src, payload)?;
             // Any provider's response shape (see `providers.rs`).
-            match read_response(&response, raw_id).map_err(super::Fail::Invalid)? {
+            match read_response(&response, SourcePayload::new(raw_id, &response)).map_err(super::Fail::Invalid)? {
                 Some(reply) => {
                     partial_items = Some(self.add_response_items(
                         event,

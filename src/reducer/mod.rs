@@ -35,6 +35,7 @@ mod compaction;
 mod conversation;
 mod inference;
 mod providers;
+mod spelling;
 mod terminal;
 mod thread;
 mod tool;
@@ -56,13 +57,13 @@ use std::sync::Arc;
 use indexmap::{IndexMap, IndexSet};
 use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::event::{Event, EventPayload, Hash, PayloadKind, PayloadRef};
 use crate::model::{Diagnostic, ItemId, RawPayloadEntry, RolloutTrace};
 
 use agents::PendingEdge;
 use code_cell::{PendingCodeCell, PendingLifecycle};
+use spelling::ParsedJson;
 
 /// Private indexes hash with FxHash: deterministic and much cheaper than
 /// SipHash for the short ids and digests the reducer looks up per event.
@@ -225,7 +226,7 @@ const PAYLOAD_CACHE_ENTRIES_MAX: usize = 64;
 /// work and never changes a result.
 #[derive(Debug, Default, Clone)]
 struct PayloadCache {
-    entries: FxIndexMap<Hash, Arc<Value>>,
+    entries: FxIndexMap<Hash, Arc<ParsedJson<'static>>>,
     /// Insertion order of `entries`, oldest first (evicted first).
     order: VecDeque<Hash>,
 }
@@ -965,17 +966,18 @@ impl Reducer {
         })
     }
 
-    /// The parsed JSON of a payload, through the bounded cache.
+    /// The parsed JSON of a payload (with its numbers' spellings), through
+    /// the bounded cache.
     pub(crate) fn payload_json(
         &mut self,
         src: &dyn PayloadSource,
         payload: &PayloadRef,
-    ) -> Res<Arc<Value>> {
+    ) -> Res<Arc<ParsedJson<'static>>> {
         if let Some(value) = self.cache.entries.get(&payload.hash) {
             return Ok(Arc::clone(value));
         }
         let bytes = self.payload_bytes(src, payload)?;
-        let value: Value = match serde_json::from_slice(&bytes) {
+        let value = match ParsedJson::parse(bytes) {
             Ok(value) => value,
             Err(err) => {
                 let id = self.raw_payload_id(payload);

@@ -31,7 +31,7 @@
 use serde_json::Value;
 
 use super::conversation::{
-    Normalized, image_part, json_part, normalize_items, payload_ref_part, role_of,
+    Normalized, SourcePayload, image_part, json_part, normalize_items, payload_ref_part, role_of,
     text_or_json_body, without_cache_control,
 };
 use crate::model::{
@@ -48,7 +48,7 @@ use crate::model::{
 /// error.
 pub(crate) fn request_items(
     request: &Value,
-    raw_payload_id: &str,
+    raw_payload_id: SourcePayload<'_>,
 ) -> Result<Vec<Normalized>, String> {
     if let Value::Array(items) = request {
         return normalize_items(items, raw_payload_id);
@@ -96,7 +96,7 @@ pub(crate) struct Reply {
 /// `None` for a payload of none of these shapes (see [`NO_RESPONSE_SHAPE`]).
 pub(crate) fn read_response(
     response: &Value,
-    raw_payload_id: &str,
+    raw_payload_id: SourcePayload<'_>,
 ) -> Result<Option<Reply>, String> {
     let text = |name: &str| {
         response
@@ -228,7 +228,7 @@ fn anthropic_usage(usage: &Value) -> Option<TokenUsage> {
 ///   `payload_ref{label: "tool_output"}`).
 fn messages_request_items(
     request: &Value,
-    raw_payload_id: &str,
+    raw_payload_id: SourcePayload<'_>,
 ) -> Result<Vec<Normalized>, String> {
     let messages = match request.get("messages") {
         Some(Value::Array(messages)) => messages,
@@ -253,7 +253,7 @@ fn messages_request_items(
 /// message) into its items.
 fn read_message(
     message: &Value,
-    raw_payload_id: &str,
+    raw_payload_id: SourcePayload<'_>,
     out: &mut Vec<Normalized>,
 ) -> Result<(), String> {
     let Some(role_name) = message.get("role").and_then(Value::as_str) else {
@@ -351,7 +351,7 @@ fn read_message(
 fn read_content(
     role: Role,
     content: &Value,
-    raw_payload_id: &str,
+    raw_payload_id: SourcePayload<'_>,
     out: &mut Vec<Normalized>,
 ) -> Result<(), String> {
     match content {
@@ -392,7 +392,7 @@ fn read_content(
 fn read_blocks(
     role: Role,
     list: &Value,
-    raw_payload_id: &str,
+    raw_payload_id: SourcePayload<'_>,
     out: &mut Vec<Normalized>,
 ) -> Result<(), String> {
     let blocks = list.as_array().map(Vec::as_slice).unwrap_or_default();
@@ -498,7 +498,7 @@ fn reasoning(parts: Vec<ConversationPart>) -> Normalized {
 
 /// An Anthropic `thinking` block: readable text (when not empty) and the
 /// signature.
-fn thinking(block: &Value, raw_payload_id: &str) -> Result<Normalized, String> {
+fn thinking(block: &Value, raw_payload_id: SourcePayload<'_>) -> Result<Normalized, String> {
     let mut parts = Vec::new();
     if let Some(text) = block.get("thinking").and_then(Value::as_str)
         && !text.is_empty()
@@ -526,7 +526,7 @@ fn thinking(block: &Value, raw_payload_id: &str) -> Result<Normalized, String> {
 fn function_call_item(
     arguments: Option<&Value>,
     call_id: Option<&str>,
-    raw_payload_id: &str,
+    raw_payload_id: SourcePayload<'_>,
 ) -> Normalized {
     Normalized::new(
         Role::Assistant,
@@ -539,7 +539,7 @@ fn function_call_item(
 }
 
 /// A Chat Completions `tool_calls` entry.
-fn chat_tool_call(call: &Value, raw_payload_id: &str) -> Result<Normalized, String> {
+fn chat_tool_call(call: &Value, raw_payload_id: SourcePayload<'_>) -> Result<Normalized, String> {
     let call_id = call.get("id").and_then(Value::as_str);
     match call.get("type").and_then(Value::as_str) {
         None | Some("function") => Ok(function_call_item(
@@ -582,7 +582,10 @@ fn chat_tool_call(call: &Value, raw_payload_id: &str) -> Result<Normalized, Stri
 /// a string is text, a list gives text and image parts (other blocks are
 /// labelled references, a list that gives nothing is `empty_content`), null
 /// or absent is `payload_ref{label: "tool_output"}` (the Responses rules).
-fn tool_output_body(content: Option<&Value>, raw_payload_id: &str) -> ConversationBody {
+fn tool_output_body(
+    content: Option<&Value>,
+    raw_payload_id: SourcePayload<'_>,
+) -> ConversationBody {
     let parts = match content {
         Some(Value::String(text)) => vec![ConversationPart::Text { text: text.clone() }],
         Some(list @ Value::Array(blocks)) => {
