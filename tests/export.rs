@@ -201,6 +201,44 @@ fn a_demo_exported_as_a_codex_bundle_holds_only_reference_event_types_and_payloa
         );
     }
     assert_only_gap_diagnostics(&reduced);
+
+    // `path` on every raw payload: the stored rollout's state names where
+    // the export writes each citation's file, and the bundle's state names
+    // the bundle's own files; both agree on each path the bundle has.
+    let paths = |state: &Value| -> BTreeMap<String, String> {
+        state["raw_payloads"]
+            .as_object()
+            .expect("raw payloads")
+            .iter()
+            .map(|(id, entry)| {
+                let path = entry["path"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{id} has no path: {entry}"));
+                (
+                    path.to_string(),
+                    entry["blake3"].as_str().expect("blake3").to_string(),
+                )
+            })
+            .collect()
+    };
+    let stored_paths = paths(&original);
+    let bundle_paths = paths(&reduced);
+    assert_eq!(
+        stored_paths.len(),
+        original["raw_payloads"].as_object().expect("map").len(),
+        "one path per raw payload"
+    );
+    assert!(
+        bundle_paths.len() < stored_paths.len(),
+        "the left-out events cite payloads"
+    );
+    for (path, blake3) in &bundle_paths {
+        assert!(
+            bundle.join(path).is_file(),
+            "{path} is not a file of the bundle"
+        );
+        assert_eq!(stored_paths.get(path), Some(blake3), "{path}");
+    }
     ok(
         &store,
         &[
