@@ -17,6 +17,9 @@ pub mod reducer;
 pub mod store;
 pub mod writer;
 
+#[cfg(test)]
+mod format_v1_tests;
+
 pub use error::{Error, Result};
 
 /// The README's Rust examples, compiled and run as doc-tests, so the

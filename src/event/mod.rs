@@ -1325,5 +1325,8 @@ pub struct Event {
 }
 
 #[cfg(test)]
+pub(crate) mod samples;
+
+#[cfg(test)]
 #[path = "event_tests.rs"]
 mod tests;

@@ -883,21 +883,21 @@ fn dir_size(path: &Path) -> u64 {
         .sum()
 }
 
-fn chunk_key(hash: &Hash) -> [u8; 33] {
+pub(crate) fn chunk_key(hash: &Hash) -> [u8; 33] {
     let mut key = [0u8; 33];
     key[0] = PREFIX_CHUNK;
     key[1..].copy_from_slice(&hash.0);
     key
 }
 
-fn payload_key(hash: &Hash) -> [u8; 33] {
+pub(crate) fn payload_key(hash: &Hash) -> [u8; 33] {
     let mut key = [0u8; 33];
     key[0] = PREFIX_PAYLOAD;
     key[1..].copy_from_slice(&hash.0);
     key
 }
 
-fn event_key(rollout_num: u64, seq: Seq) -> [u8; 17] {
+pub(crate) fn event_key(rollout_num: u64, seq: Seq) -> [u8; 17] {
     let mut key = [0u8; 17];
     key[0] = PREFIX_EVENT;
     key[1..9].copy_from_slice(&rollout_num.to_be_bytes());
@@ -905,7 +905,7 @@ fn event_key(rollout_num: u64, seq: Seq) -> [u8; 17] {
     key
 }
 
-fn manifest_key(rollout_num: u64) -> [u8; 9] {
+pub(crate) fn manifest_key(rollout_num: u64) -> [u8; 9] {
     let mut key = [0u8; 9];
     key[0] = PREFIX_MANIFEST;
     key[1..].copy_from_slice(&rollout_num.to_be_bytes());

@@ -20,9 +20,9 @@ pub const RECIPE_FANOUT: usize = 4096;
 /// zstd level for chunks: level 3 measured 2.6x on LLM JSON at ~120 MB/s.
 const ZSTD_LEVEL: i32 = 3;
 
-const CHUNK_RECORD_VERSION: u8 = 1;
-const CHUNK_RAW: u8 = 0;
-const CHUNK_ZSTD: u8 = 1;
+pub(crate) const CHUNK_RECORD_VERSION: u8 = 1;
+pub(crate) const CHUNK_RAW: u8 = 0;
+pub(crate) const CHUNK_ZSTD: u8 = 1;
 
 /// The largest decoded chunk: a data chunk or an index chunk of hashes.
 const CHUNK_DECODED_MAX_BYTES: usize = RECIPE_FANOUT * 32;
