@@ -500,7 +500,7 @@ fn items_are_found_by_ordinal_and_a_saved_state_out_of_step_is_refused() {
     // Items reordered in a saved state: refused on resume, naming the item.
     let mut saved: serde_json::Value = serde_json::from_slice(&reducer.save()).expect("saved json");
     let mut reordered = saved.clone();
-    let items = reordered["trace"]["conversation_items"]
+    let items = reordered["reducer"]["trace"]["conversation_items"]
         .as_object_mut()
         .expect("items");
     let first = items
@@ -515,8 +515,25 @@ fn items_are_found_by_ordinal_and_a_saved_state_out_of_step_is_refused() {
         "{err}"
     );
 
+    // Another version, or none (a state saved before versions): refused,
+    // naming it.
+    let mut other_version = saved.clone();
+    other_version["saved_state_version"] = serde_json::json!(2);
+    let err =
+        Reducer::resume(&serde_json::to_vec(&other_version).expect("json")).expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("saved state version 2; this build resumes version 1"),
+        "{err}"
+    );
+    let unversioned = saved["reducer"].clone();
+    let err =
+        Reducer::resume(&serde_json::to_vec(&unversioned).expect("json")).expect_err("refused");
+    assert!(err.to_string().contains("no saved_state_version"), "{err}");
+    assert_eq!(saved["saved_state_version"], 1);
+
     // One identity missing: refused on resume, naming both counts.
-    saved["item_identity"]
+    saved["reducer"]["item_identity"]
         .as_array_mut()
         .expect("identities")
         .pop();
