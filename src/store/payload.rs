@@ -27,6 +27,25 @@ pub(crate) const CHUNK_ZSTD: u8 = 1;
 /// The largest decoded chunk: a data chunk or an index chunk of hashes.
 const CHUNK_DECODED_MAX_BYTES: usize = RECIPE_FANOUT * 32;
 
+// What the format and the chunker rely on, checked when compiling.
+const _: () = {
+    use fastcdc::v2020 as cdc;
+    assert!(CHUNK_MIN_BYTES < CHUNK_AVG_BYTES && CHUNK_AVG_BYTES < CHUNK_MAX_BYTES);
+    assert!(CHUNK_MIN_BYTES >= cdc::MINIMUM_MIN && CHUNK_MIN_BYTES <= cdc::MINIMUM_MAX);
+    assert!(CHUNK_AVG_BYTES >= cdc::AVERAGE_MIN && CHUNK_AVG_BYTES <= cdc::AVERAGE_MAX);
+    assert!(CHUNK_MAX_BYTES >= cdc::MAXIMUM_MIN && CHUNK_MAX_BYTES <= cdc::MAXIMUM_MAX);
+    // Every data chunk decodes within the limit a reader enforces.
+    assert!(CHUNK_MAX_BYTES <= CHUNK_DECODED_MAX_BYTES);
+    // A recipe of `RECIPE_FANOUT` hashes (32 bytes each, with room to
+    // spare for the other fields) fits in one codec record.
+    assert!(RECIPE_FANOUT * 33 + 128 <= crate::codec::RECORD_BODY_BYTES_MAX);
+    // A base chain has room for one base; a base prefix spans whole chunks.
+    assert!(BASE_DEPTH_MAX >= 1);
+    assert!(BASE_PREFIX_MIN_BYTES >= CHUNK_MIN_BYTES);
+    // The two codecs are distinct bytes.
+    assert!(CHUNK_RAW != CHUNK_ZSTD);
+};
+
 /// One chunk ready to store: its hash and its stored (maybe compressed) form.
 #[derive(Debug, Clone)]
 pub struct PreparedChunk {
