@@ -1131,6 +1131,11 @@ impl Reducer {
             produced_by: origin.produced_by.clone(),
         });
         self.item_identity.push(identity);
+        // Identity alignment: entry n of `item_identity` is item n's.
+        debug_assert_eq!(
+            self.item_identity.len(),
+            self.trace.conversation_items.len()
+        );
         if let Some(thread) = self.trace.threads.get_mut(thread_id) {
             thread.conversation_item_ids.push(id.clone());
         }

@@ -134,6 +134,15 @@ impl RolloutManifest {
 
     /// Folds one appended event into the manifest.
     fn observe(&mut self, event: &Event) {
+        // Contiguous logs: each event takes the seq after the last one.
+        debug_assert_eq!(
+            event.seq,
+            self.event_count + 1,
+            "rollout {}: seq {} after {}",
+            self.rollout_id,
+            event.seq,
+            self.event_count
+        );
         self.event_count = event.seq;
         if self.started_at_unix_ms.is_none() {
             self.started_at_unix_ms = Some(event.wall_time_unix_ms);
