@@ -125,7 +125,30 @@ fn start_of<'a, R>(thread_id: Option<&'a str>, payload: &'a EventPayload<R>) -> 
             thread_id.unwrap_or_default(),
             model_visible_call_id,
         ),
-        _ => None,
+        // Not starts (a resume continues a start the log may not hold).
+        // Listed so that a new variant must be sorted here.
+        EventPayload::RolloutEnded { .. }
+        | EventPayload::ThreadEnded { .. }
+        | EventPayload::ThreadResumed { .. }
+        | EventPayload::CodexTurnEnded { .. }
+        | EventPayload::InferenceCompleted { .. }
+        | EventPayload::InferenceFailed { .. }
+        | EventPayload::InferenceCancelled { .. }
+        | EventPayload::McpToolCallCorrelationAssigned { .. }
+        | EventPayload::ToolCallRuntimeStarted { .. }
+        | EventPayload::ToolCallRuntimeEnded { .. }
+        | EventPayload::ToolCallEnded { .. }
+        | EventPayload::CodeCellInitialResponse { .. }
+        | EventPayload::CodeCellEnded { .. }
+        | EventPayload::CodeCellStoredValues { .. }
+        | EventPayload::CompactionRequestCompleted { .. }
+        | EventPayload::CompactionRequestFailed { .. }
+        | EventPayload::AgentResultObserved { .. }
+        | EventPayload::ProtocolEventObserved { .. }
+        | EventPayload::TerminalSessionEnded { .. }
+        | EventPayload::EventsDropped { .. }
+        | EventPayload::Other { .. }
+        | EventPayload::Unknown { .. } => None,
     }
 }
 
