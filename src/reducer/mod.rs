@@ -819,66 +819,12 @@ impl Reducer {
         self.trace.diagnostics.push(diagnostic);
     }
 
-    /// Marks every part of the state as unchanged (see [`Tracked`]).
-    fn clear_changes(&mut self) {
-        let Reducer {
-            trace,
-            raw_payload_index,
-            payload_kinds: _,
-            item_identity,
-            item_identity_by_text: _,
-            snapshots,
-            inference_by_response,
-            items_by_call,
-            first_item_by_call_kind,
-            exec_calls,
-            tool_by_visible_call,
-            inferences_by_turn,
-            code_cells_by_turn,
-            latest_assistant_message,
-            code_cell_by_runtime,
-            code_cell_by_call,
-            pending_code_cells,
-            pending_code_cell_events,
-            requests_by_compaction,
-            pending_edges,
-            pending_edges_by_delivery,
-            unlinked_agent_items,
-            edge_by_tool,
-            events_dropped,
-            cache: _,
-            event_payloads: _,
-        } = self;
-        trace.clear();
-        raw_payload_index.clear();
-        item_identity.clear();
-        snapshots.clear();
-        inference_by_response.clear();
-        items_by_call.clear();
-        first_item_by_call_kind.clear();
-        exec_calls.clear();
-        tool_by_visible_call.clear();
-        inferences_by_turn.clear();
-        code_cells_by_turn.clear();
-        latest_assistant_message.clear();
-        code_cell_by_runtime.clear();
-        code_cell_by_call.clear();
-        pending_code_cells.clear();
-        pending_code_cell_events.clear();
-        requests_by_compaction.clear();
-        pending_edges.clear();
-        pending_edges_by_delivery.clear();
-        unlinked_agent_items.clear();
-        edge_by_tool.clear();
-        events_dropped.clear();
-    }
-
-    /// Whether any part of the state may have changed since
-    /// [`Reducer::clear_changes`]. The fields not looked at are caches (their
-    /// answers never change a result), the payload kind interner (codes are
-    /// internal) and per-event scratch. Both functions name every field, so
-    /// a new one does not compile until it is sorted into one or the other.
-    fn changed(&self) -> bool {
+    /// The change mark of every tracked part of the state (see [`Tracked`]).
+    /// The fields left out are caches (their answers never change a result),
+    /// the payload kind interner (codes are internal) and per-event scratch.
+    /// Every field is named, so a new one does not compile until it is
+    /// sorted into one or the other.
+    fn change_marks(&mut self) -> [&mut bool; 22] {
         let Reducer {
             trace,
             raw_payload_index,
@@ -908,30 +854,42 @@ impl Reducer {
             event_payloads: _,
         } = self;
         [
-            trace.changed(),
-            raw_payload_index.changed(),
-            item_identity.changed(),
-            snapshots.changed(),
-            inference_by_response.changed(),
-            items_by_call.changed(),
-            first_item_by_call_kind.changed(),
-            exec_calls.changed(),
-            tool_by_visible_call.changed(),
-            inferences_by_turn.changed(),
-            code_cells_by_turn.changed(),
-            latest_assistant_message.changed(),
-            code_cell_by_runtime.changed(),
-            code_cell_by_call.changed(),
-            pending_code_cells.changed(),
-            pending_code_cell_events.changed(),
-            requests_by_compaction.changed(),
-            pending_edges.changed(),
-            pending_edges_by_delivery.changed(),
-            unlinked_agent_items.changed(),
-            edge_by_tool.changed(),
-            events_dropped.changed(),
+            &mut trace.changed,
+            &mut raw_payload_index.changed,
+            &mut item_identity.changed,
+            &mut snapshots.changed,
+            &mut inference_by_response.changed,
+            &mut items_by_call.changed,
+            &mut first_item_by_call_kind.changed,
+            &mut exec_calls.changed,
+            &mut tool_by_visible_call.changed,
+            &mut inferences_by_turn.changed,
+            &mut code_cells_by_turn.changed,
+            &mut latest_assistant_message.changed,
+            &mut code_cell_by_runtime.changed,
+            &mut code_cell_by_call.changed,
+            &mut pending_code_cells.changed,
+            &mut pending_code_cell_events.changed,
+            &mut requests_by_compaction.changed,
+            &mut pending_edges.changed,
+            &mut pending_edges_by_delivery.changed,
+            &mut unlinked_agent_items.changed,
+            &mut edge_by_tool.changed,
+            &mut events_dropped.changed,
         ]
-        .contains(&true)
+    }
+
+    /// Marks every part of the state as unchanged (see [`Tracked`]).
+    fn clear_changes(&mut self) {
+        for mark in self.change_marks() {
+            *mark = false;
+        }
+    }
+
+    /// Whether any part of the state may have changed since
+    /// [`Reducer::clear_changes`].
+    fn changed(&mut self) -> bool {
+        self.change_marks().into_iter().any(|mark| *mark)
     }
 
     /// The `raw_payload:{n}` id of a payload reference: its own citation when
@@ -1431,7 +1389,7 @@ pub(crate) fn push_unique_item(list: &mut Vec<ItemId>, id: &ItemId) {
 }
 
 /// A part of the fold state that records whether it may have changed since
-/// [`Tracked::clear`]: the keep-going fold's test of whether a failed event
+/// [`Reducer::clear_changes`]: the keep-going fold's test of whether a failed event
 /// changed anything. A mutable borrow (`DerefMut`) counts even if nothing
 /// is written, and a value made by `new` or `Default` counts as changed, so
 /// swapping the field out (`std::mem::take`) counts too. What it cannot see:
@@ -1451,14 +1409,6 @@ impl<T> Tracked<T> {
             value,
             changed: true,
         }
-    }
-
-    fn clear(&mut self) {
-        self.changed = false;
-    }
-
-    fn changed(&self) -> bool {
-        self.changed
     }
 
     fn into_inner(self) -> T {
