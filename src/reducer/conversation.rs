@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 
 use serde_json::Value;
 
-use super::spelling::{ParsedJson, has_float, write_compact, write_scalar};
+use super::spelling::{KeyOrder, ParsedJson, has_float, write_json};
 use super::{Reducer, Res, invalid, key, push_unique, push_unique_item};
 use crate::event::{Event, Hash, truncate_utf8};
 use crate::model::{
@@ -276,53 +276,18 @@ fn channel_name(channel: Option<ConversationChannel>) -> &'static str {
     }
 }
 
-/// Writes `value` as canonical JSON: object keys sorted, no whitespace.
-/// Strings and scalars are written by serde_json's compact serialiser (a
-/// number as `json` spells it, when `value` is part of `json`), straight into
-/// `out` (no per-key allocation).
-fn write_canonical(value: &Value, json: Option<&ParsedJson<'_>>, out: &mut Vec<u8>) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push(b'{');
-            for (index, (name, inner)) in entries.into_iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                // Writing into a Vec cannot fail, and a str always serialises.
-                let _ = serde_json::to_writer(&mut *out, name);
-                out.push(b':');
-                write_canonical(inner, json, out);
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (index, inner) in items.iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                write_canonical(inner, json, out);
-            }
-            out.push(b']');
-        }
-        scalar => write_scalar(scalar, json, out),
-    }
-}
-
 /// A JSON part: bounded UTF-8-safe summary plus the hash of the full body.
 /// The summary is the compact JSON the reference writes: numbers as the
 /// payload spells them (see `spelling.rs`).
 pub(crate) fn json_part(value: &Value, raw_payload_id: SourcePayload<'_>) -> ConversationPart {
     let json = has_float(value).then_some(raw_payload_id.json);
     let mut canonical = Vec::with_capacity(256);
-    write_canonical(value, json, &mut canonical);
+    write_json(value, json, KeyOrder::Sorted, &mut canonical);
     let compact = match json {
         None => value.to_string(),
         Some(json) => {
             let mut out = Vec::with_capacity(256);
-            write_compact(value, Some(json), &mut out);
+            write_json(value, Some(json), KeyOrder::AsGiven, &mut out);
             // Only serde_json's output and number tokens of a UTF-8 text.
             String::from_utf8(out).unwrap_or_else(|_| value.to_string())
         }
@@ -380,9 +345,10 @@ pub(crate) fn payload_ref_part(
     raw_payload_id: SourcePayload<'_>,
 ) -> ConversationPart {
     let mut canonical = Vec::with_capacity(64);
-    write_canonical(
+    write_json(
         value,
         has_float(value).then_some(raw_payload_id.json),
+        KeyOrder::Sorted,
         &mut canonical,
     );
     ConversationPart::PayloadRef {

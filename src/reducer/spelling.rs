@@ -231,20 +231,39 @@ fn normalise(token: &str) -> String {
     }
 }
 
-/// Writes `value` as compact JSON (serde_json's compact form), each number
-/// as `json` spells it when `value` is part of `json`.
-pub(crate) fn write_compact(value: &Value, json: Option<&ParsedJson<'_>>, out: &mut Vec<u8>) {
+/// How [`write_json`] orders an object's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyOrder {
+    /// As the object has them: serde_json's compact form (a summary).
+    AsGiven,
+    /// Sorted: canonical JSON (what identities hash).
+    Sorted,
+}
+
+/// Writes `value` as JSON without whitespace, keys in `order`, straight into
+/// `out`; strings and scalars as serde_json's compact serialiser writes them,
+/// each number as `json` spells it when `value` is part of `json`.
+pub(crate) fn write_json(
+    value: &Value,
+    json: Option<&ParsedJson<'_>>,
+    order: KeyOrder,
+    out: &mut Vec<u8>,
+) {
     match value {
         Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            if order == KeyOrder::Sorted {
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+            }
             out.push(b'{');
-            for (index, (name, inner)) in map.iter().enumerate() {
+            for (index, (name, inner)) in entries.into_iter().enumerate() {
                 if index > 0 {
                     out.push(b',');
                 }
                 // Writing into a Vec cannot fail, and a str always serialises.
                 let _ = serde_json::to_writer(&mut *out, name);
                 out.push(b':');
-                write_compact(inner, json, out);
+                write_json(inner, json, order, out);
             }
             out.push(b'}');
         }
@@ -254,21 +273,18 @@ pub(crate) fn write_compact(value: &Value, json: Option<&ParsedJson<'_>>, out: &
                 if index > 0 {
                     out.push(b',');
                 }
-                write_compact(inner, json, out);
+                write_json(inner, json, order, out);
             }
             out.push(b']');
         }
-        scalar => write_scalar(scalar, json, out),
+        scalar => {
+            if let Some(spelled) = json.and_then(|json| json.spelling(scalar)) {
+                out.extend_from_slice(spelled.as_bytes());
+            } else {
+                let _ = serde_json::to_writer(&mut *out, scalar);
+            }
+        }
     }
-}
-
-/// Writes a scalar as serde_json does, a number as `json` spells it.
-pub(crate) fn write_scalar(scalar: &Value, json: Option<&ParsedJson<'_>>, out: &mut Vec<u8>) {
-    if let Some(spelled) = json.and_then(|json| json.spelling(scalar)) {
-        out.extend_from_slice(spelled.as_bytes());
-        return;
-    }
-    let _ = serde_json::to_writer(&mut *out, scalar);
 }
 
 #[cfg(test)]
@@ -278,7 +294,7 @@ mod tests {
     fn compact(text: &str) -> String {
         let json = ParsedJson::parse_str(text).expect("json");
         let mut out = Vec::new();
-        write_compact(&json, Some(&json), &mut out);
+        write_json(&json, Some(&json), KeyOrder::AsGiven, &mut out);
         String::from_utf8(out).expect("utf-8")
     }
 
@@ -316,7 +332,7 @@ mod tests {
             ParsedJson::parse_str(r#"{"a": 1.50, "b": 2.50, "a": 3.50}"#).expect("json");
         assert!(!duplicated.has_spellings());
         let mut out = Vec::new();
-        write_compact(&duplicated, Some(&duplicated), &mut out);
+        write_json(&duplicated, Some(&duplicated), KeyOrder::AsGiven, &mut out);
         assert_eq!(
             String::from_utf8(out).expect("utf-8"),
             r#"{"a":3.5,"b":2.5}"#
@@ -328,7 +344,7 @@ mod tests {
         let json = ParsedJson::parse_str(r#"{"a": 1.50}"#).expect("json");
         let copy: Value = (*json).clone();
         let mut out = Vec::new();
-        write_compact(&copy, Some(&json), &mut out);
+        write_json(&copy, Some(&json), KeyOrder::AsGiven, &mut out);
         assert_eq!(String::from_utf8(out).expect("utf-8"), r#"{"a":1.5}"#);
     }
 }
