@@ -1,6 +1,8 @@
 //! Integration tests: the built-in simulated host, end to end.
 
-use tracefold::demo::{DemoConfig, run};
+use std::path::Path;
+
+use tracefold::demo::{DemoConfig, DemoReport, run};
 use tracefold::export::reduce_stored;
 use tracefold::model::{AgentOrigin, InteractionEdgeKind};
 use tracefold::recorder::{Recorder, RecorderConfig};
@@ -8,10 +10,10 @@ use tracefold::store::{Store, StoreOptions};
 
 use crate::support::ok;
 
-#[test]
-fn a_small_demo_reduces_to_the_threads_edges_cells_terminals_and_compaction_it_scripted() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("store");
+/// The small demo (6 turns, 1 child agent, seed 11, compaction past 8 KiB)
+/// recorded into a store in `dir`, with nothing dropped.
+fn record_small_demo(dir: &Path) -> (Store, DemoReport) {
+    let store = Store::open(dir, StoreOptions::default()).expect("store");
     let recorder = Recorder::start(&store, RecorderConfig::default()).expect("recorder");
     let config = DemoConfig {
         turns: 6,
@@ -22,6 +24,13 @@ fn a_small_demo_reduces_to_the_threads_edges_cells_terminals_and_compaction_it_s
     let report = run(&recorder, config);
     recorder.shutdown().expect("shutdown");
     assert_eq!(recorder.stats().events_dropped, 0);
+    (store, report)
+}
+
+#[test]
+fn a_small_demo_reduces_to_the_threads_edges_cells_terminals_and_compaction_it_scripted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, report) = record_small_demo(dir.path());
     let state = reduce_stored(&store, &report.rollout_id).expect("reduces");
 
     assert!(state.diagnostics.is_empty(), "{:?}", state.diagnostics);
@@ -248,16 +257,7 @@ fn the_demo_writes_every_field_codex_protocol_requires_in_its_runtime_payloads()
     use tracefold::event::{EventPayload, ToolCallKind};
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("store");
-    let recorder = Recorder::start(&store, RecorderConfig::default()).expect("recorder");
-    let config = DemoConfig {
-        turns: 6,
-        agents: 1,
-        seed: 11,
-        compaction_threshold_bytes: 8 * 1024,
-    };
-    let report = run(&recorder, config);
-    recorder.shutdown().expect("shutdown");
+    let (store, report) = record_small_demo(dir.path());
     let json = |hash: &tracefold::event::Hash| -> serde_json::Value {
         serde_json::from_slice(&store.read_payload(hash).expect("payload")).expect("json")
     };

@@ -113,6 +113,21 @@ fn export_bundle(store: &Path, rollout: &str, out: &Path, extra: &[&str]) -> Str
     stderr
 }
 
+/// `reduce-bundle BUNDLE -o SCRATCH/reduced.json`, read back.
+fn reduce_bundle(store: &Path, bundle: &Path, scratch: &Path) -> Value {
+    let out = scratch.join("reduced.json");
+    ok(
+        store,
+        &[
+            "reduce-bundle",
+            bundle.to_str().expect("utf-8"),
+            "-o",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    serde_json::from_slice(&std::fs::read(&out).expect("state")).expect("json")
+}
+
 #[test]
 fn a_demo_exported_as_a_codex_bundle_holds_only_reference_event_types_and_payload_kinds() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -174,18 +189,7 @@ fn a_demo_exported_as_a_codex_bundle_holds_only_reference_event_types_and_payloa
         "the left-out events' seqs are gaps"
     );
     // The bundle reduces and imports (tracefold's reader accepts the gaps).
-    let reduced = dir.path().join("reduced.json");
-    ok(
-        &store,
-        &[
-            "reduce-bundle",
-            bundle.to_str().expect("utf-8"),
-            "-o",
-            reduced.to_str().expect("utf-8"),
-        ],
-    );
-    let reduced: Value =
-        serde_json::from_slice(&std::fs::read(&reduced).expect("state")).expect("json");
+    let reduced = reduce_bundle(&store, &bundle, dir.path());
     let original: Value =
         serde_json::from_slice(&std::fs::read(&state).expect("state")).expect("json");
     for collection in [
@@ -400,18 +404,7 @@ fn every_kind_of_extension_is_left_out_or_made_readable_and_the_bundle_still_red
         "tool_invocation"
     );
     // It reduces, with both threads, and imports.
-    let reduced = dir.path().join("reduced.json");
-    ok(
-        &store,
-        &[
-            "reduce-bundle",
-            bundle.to_str().expect("utf-8"),
-            "-o",
-            reduced.to_str().expect("utf-8"),
-        ],
-    );
-    let reduced: Value =
-        serde_json::from_slice(&std::fs::read(&reduced).expect("state")).expect("json");
+    let reduced = reduce_bundle(&store, &bundle, dir.path());
     assert_eq!(reduced["threads"].as_object().expect("threads").len(), 2);
     assert_only_gap_diagnostics(&reduced);
     assert_eq!(reduced["status"], "completed");
