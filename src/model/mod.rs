@@ -45,27 +45,76 @@ pub type ItemId = Arc<str>;
 pub const REDUCED_TRACE_SCHEMA_VERSION: u32 = 1;
 
 /// The whole reduced state of one rollout (`state.json`).
+///
+/// Each collection is keyed by its objects' own id and lists them in the
+/// order the reducer created them. What the reducer could not place is in
+/// `diagnostics`, never dropped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RolloutTrace {
+    /// Version of this JSON shape: [`REDUCED_TRACE_SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// From `RolloutStarted`; `None` until that event is seen.
+    /// From `RolloutStarted`; `None` until that event is seen (`reduce-bundle`
+    /// then takes the bundle manifest's).
     pub trace_id: Option<String>,
+    /// The rollout the log belongs to, as the store or bundle manifest names
+    /// it (not read from events). In Codex traces it equals the root thread
+    /// id.
     pub rollout_id: String,
+    /// Wall time (ms since the Unix epoch) of `RolloutStarted`; `None`
+    /// before it. `reduce-bundle` sets it to the manifest's start time.
     pub started_at_unix_ms: Option<i64>,
+    /// Wall time (ms since the Unix epoch) of `RolloutEnded`; `None` while
+    /// the rollout runs, and again after its root thread is resumed.
     pub ended_at_unix_ms: Option<i64>,
+    /// Set by `RolloutEnded`; `running` before it, and again after a
+    /// `thread_resumed` of the root thread. A child thread's end never
+    /// changes it.
     pub status: RolloutStatus,
+    /// The root thread named by `RolloutStarted`; `None` before it
+    /// (`reduce-bundle` then takes the manifest's).
     pub root_thread_id: Option<String>,
+    /// Every thread, keyed by the host's thread id, in start order (a thread
+    /// first seen through `thread_resumed` counts as started there).
     pub threads: IndexMap<String, AgentThread>,
+    /// Every Codex turn, keyed by the host's turn id, in start order.
     pub codex_turns: IndexMap<String, CodexTurn>,
+    /// Every model-visible item, keyed by its reducer-minted
+    /// `conversation_item:{n:06}` id, in creation order.
     pub conversation_items: OrdinalMap<ConversationItem>,
+    /// Every inference call, keyed by the host's `inference_call_id`, in
+    /// start order.
     pub inference_calls: IndexMap<String, InferenceCall>,
+    /// Every code-mode `exec` cell whose model-visible `exec` item appeared,
+    /// keyed by its [`CodeCell::code_cell_id`] (`code_cell:{call_id}`), in
+    /// the order they materialised (a cell whose item never appeared is a
+    /// diagnostic instead).
     pub code_cells: IndexMap<String, CodeCell>,
+    /// Every dispatched tool call, keyed by the host's `tool_call_id`, in
+    /// start order. Code-mode `exec` calls are not here: they are
+    /// `code_cells`.
     pub tool_calls: IndexMap<String, ToolCall>,
+    /// Every terminal session (a process of `exec_command`), keyed by the
+    /// runtime's process/session id, in the order their first operation
+    /// named them.
     pub terminal_sessions: IndexMap<String, TerminalSession>,
+    /// Every `exec_command` / `write_stdin` operation, keyed by its
+    /// reducer-minted `terminal_operation:{n:06}` id, in creation order.
     pub terminal_operations: OrdinalMap<TerminalOperation>,
+    /// Every installed compaction (remote or local), keyed by the host's
+    /// `compaction_id`, in install order.
     pub compactions: IndexMap<String, Compaction>,
+    /// Every remote compaction request, keyed by the host's
+    /// `compaction_request_id`, in start order.
     pub compaction_requests: IndexMap<String, CompactionRequest>,
+    /// Every multi-agent edge whose target is known, keyed by its `edge:...`
+    /// id, in the order the targets were found. An edge still waiting for its
+    /// delivery item at the end of the log is a diagnostic, except a spawn
+    /// edge, which then targets the child thread.
     pub interaction_edges: IndexMap<String, InteractionEdge>,
+    /// One entry per payload citation in log order, keyed by its
+    /// reducer-minted `raw_payload:{n:06}` id. Every event's citations are
+    /// registered, including events that are otherwise only kept as
+    /// evidence (protocol events) or that a keep-going reduction skipped.
     pub raw_payloads: OrdinalMap<RawPayloadEntry>,
     /// Our addition: everything the reducer could not place (unknown events,
     /// dropped events, leftovers at the end of the log). Never silent drops.
@@ -104,10 +153,18 @@ impl RolloutTrace {
 /// `seq` is the causal order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionWindow {
+    /// Wall time (ms since the Unix epoch) of the event that opened the
+    /// window.
     pub started_at_unix_ms: i64,
+    /// `seq` of the event that opened the window.
     pub started_seq: u64,
+    /// Wall time (ms since the Unix epoch) of the event that closed the
+    /// window; `None` while it runs.
     pub ended_at_unix_ms: Option<i64>,
+    /// `seq` of the event that closed the window; `None` while it runs.
     pub ended_seq: Option<u64>,
+    /// `running` until an end event (for inference calls and code cells,
+    /// possibly their turn's end) sets the final status.
     pub status: ExecutionStatus,
 }
 
@@ -148,7 +205,12 @@ impl ExecutionWindow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "RawPayloadJson", into = "RawPayloadJson")]
 pub struct RawPayloadEntry {
+    /// `raw_payload:{n:06}`, minted by the reducer: the n-th citation in log
+    /// order. This is the id every `raw_*_payload_id` field and every
+    /// body part's `raw_payload_id` refers to.
     pub raw_payload_id: String,
+    /// What the payload holds (`inference_request`, `tool_result`, ...), as
+    /// the citing event declared it.
     pub kind: PayloadKind,
     /// Where the payload file is, relative to a bundle directory: the
     /// bundle's own path for `reduce-bundle`, else `payloads/{n}.json`, where
@@ -156,6 +218,7 @@ pub struct RawPayloadEntry {
     pub path: String,
     /// BLAKE3 of the payload bytes, lower-case hex.
     pub blake3: Hash,
+    /// Length of the payload bytes.
     pub size_bytes: u64,
 }
 
@@ -226,10 +289,17 @@ impl OrdinalKeyed for TerminalOperation {
 /// Something the reducer saw but could not place; kept instead of dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
-    /// The event it came from; `None` for end-of-log findings without one.
+    /// The event it came from (for an end-of-log finding, the event that
+    /// left the thing pending, e.g. the `code_cell_started`); `None` only for
+    /// a bundle-read finding no line carries (the manifest's
+    /// `schema_version`, a skipped line without a readable seq).
     pub seq: Option<u64>,
-    /// A stable snake_case code, e.g. `unknown_event_type`.
+    /// A stable snake_case code, e.g. `unknown_event_type`, `other_event`,
+    /// `events_dropped`, `unresolved_reference`,
+    /// `unmaterialized_code_cell`, `undelivered_interaction_edge`,
+    /// [`Diagnostic::REDUCE_ERROR`] or [`Diagnostic::LINE_SKIPPED`].
     pub code: String,
+    /// Human-readable explanation, naming the ids and payloads involved.
     pub message: String,
     /// The wire type of the event (set on [`Diagnostic::REDUCE_ERROR`], and
     /// on [`Diagnostic::LINE_SKIPPED`] when the line has one).
