@@ -21,21 +21,43 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<RECORD_BODY_BYTES_MAX>()
 }
 
-/// Why a record could not be decoded.
+/// Why a record could not be decoded ([`decode_record`]) or encoded
+/// ([`encode_record`]: only [`CodecError::Encode`] and
+/// [`CodecError::TooLarge`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
+    /// The stored bytes (their length given) are too few to hold the 5-byte
+    /// header, so there is no version or checksum to check.
     #[error("record is {0} bytes, shorter than its 5-byte header")]
     Truncated(usize),
+    /// The record's version byte (given) is not [`FORMAT_VERSION`]: written
+    /// by a build with another record format, or damaged.
     #[error("record format version {0} is not supported (this build reads {FORMAT_VERSION})")]
     Version(u8),
+    /// The CRC32 over key and body does not match the header: a damaged
+    /// byte, or a record read under another key than it was written under.
     #[error("record checksum mismatch (stored {stored:08x}, computed {computed:08x})")]
-    Checksum { stored: u32, computed: u32 },
+    Checksum {
+        /// The CRC32 in the record's header.
+        stored: u32,
+        /// The CRC32 of the key asked for and the body as read.
+        computed: u32,
+    },
+    /// The checksum matched but bincode could not decode the body as the
+    /// requested type (bincode's message given), including a body whose
+    /// decoding would claim more than [`RECORD_BODY_BYTES_MAX`] bytes.
     #[error("record body does not decode: {0}")]
     Body(String),
+    /// The body decoded but left this many bytes unread, so it is not a
+    /// value of the requested type.
     #[error("record body has {0} trailing bytes")]
     Trailing(usize),
+    /// bincode could not encode the value (its message given).
     #[error("record body does not encode: {0}")]
     Encode(String),
+    /// The encoded body (its length in bytes given) is over
+    /// [`RECORD_BODY_BYTES_MAX`], so it could not be read back; refused at
+    /// write time.
     #[error("record body of {0} bytes is over the limit of {RECORD_BODY_BYTES_MAX} bytes")]
     TooLarge(usize),
 }
@@ -48,6 +70,10 @@ fn checksum(key: &[u8], body: &[u8]) -> u32 {
 }
 
 /// Encodes `value` as a record stored under `key`.
+///
+/// Fails with [`CodecError::Encode`] when bincode cannot encode the value
+/// and [`CodecError::TooLarge`] when the body is over
+/// [`RECORD_BODY_BYTES_MAX`].
 pub fn encode_record<T: Encode>(key: &[u8], value: &T) -> Result<Vec<u8>, CodecError> {
     let mut out = vec![FORMAT_VERSION, 0, 0, 0, 0];
     bincode::encode_into_std_write(value, &mut out, config())
@@ -61,6 +87,11 @@ pub fn encode_record<T: Encode>(key: &[u8], value: &T) -> Result<Vec<u8>, CodecE
 }
 
 /// Decodes a record stored under `key`, checking version and checksum.
+///
+/// `key` must be the key the record was encoded for (the checksum covers
+/// it). Fails, in the order checked, with [`CodecError::Truncated`],
+/// [`CodecError::Version`], [`CodecError::Checksum`], [`CodecError::Body`]
+/// or [`CodecError::Trailing`].
 pub fn decode_record<T: Decode<()>>(key: &[u8], bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() < HEADER_LEN {
         return Err(CodecError::Truncated(bytes.len()));

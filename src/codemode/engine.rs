@@ -52,6 +52,28 @@ impl fmt::Debug for Terminator {
 
 /// A JavaScript engine. One engine value serves many cells; each cell gets
 /// its own [`Vm`], created and used on that cell's own thread.
+///
+/// Hosts pick one when building the service
+/// ([`QuickJsEngine`](crate::codemode::QuickJsEngine), or `V8Engine` with
+/// the `v8` feature) and otherwise only see it through the service:
+///
+/// ```
+/// use std::sync::Arc;
+/// use serde_json::Value;
+/// use tracefold::codemode::{CodeModeService, Engine, NestedToolCall, QuickJsEngine, ToolHost};
+///
+/// struct NoTools;
+/// impl ToolHost for NoTools {
+///     fn call_tool(&self, _call: NestedToolCall) -> Result<Value, String> {
+///         Err("no tools".to_string())
+///     }
+/// }
+///
+/// fn session<E: Engine>(engine: E) -> CodeModeService<E> {
+///     CodeModeService::new(engine, Arc::new(NoTools))
+/// }
+/// assert_eq!(session(QuickJsEngine).engine_name(), "quickjs");
+/// ```
 pub trait Engine: Send + Sync + 'static {
     /// The per-cell VM. It never leaves the thread that created it.
     type Vm: Vm;

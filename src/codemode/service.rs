@@ -38,10 +38,47 @@ fn yield_duration(yield_time_ms: u64) -> Duration {
 }
 
 /// What a cell's nested tools and notifications reach.
+///
+/// ```
+/// use std::sync::Arc;
+/// use serde_json::{Value, json};
+/// use tracefold::codemode::{
+///     CodeModeService, ExecuteRequest, NestedToolCall, NoopTraceSink, ToolDefinition, ToolHost,
+/// };
+///
+/// struct Files;
+/// impl ToolHost for Files {
+///     fn call_tool(&self, call: NestedToolCall) -> Result<Value, String> {
+///         match call.tool_name.as_str() {
+///             "read_file" => Ok(json!({ "path": call.input["path"], "content": "fn main() {}" })),
+///             other => Err(format!("{other} is not available")),
+///         }
+///     }
+/// }
+///
+/// let service = CodeModeService::quickjs(Arc::new(Files));
+/// let request = ExecuteRequest {
+///     cell_id: service.allocate_cell_id(),
+///     tool_call_id: "call_1".to_string(),
+///     enabled_tools: vec![ToolDefinition::new("read_file", "Reads a file.")],
+///     source: "const f = await tools.read_file({path: 'main.rs'});\n\
+///              text(f.content.length);"
+///         .to_string(),
+///     stored_values: Default::default(),
+///     yield_time_ms: None,
+///     max_output_tokens: None,
+/// };
+/// let response = service.execute(request, Arc::new(NoopTraceSink)).unwrap();
+/// assert_eq!(response.text(), "12");
+/// ```
 pub trait ToolHost: Send + Sync {
     /// Runs one nested tool call. Called off the JavaScript thread, once per
-    /// call; it may block (a call that never answers leaves only its own
-    /// thread waiting: yields and terminate keep working).
+    /// call, and only after the cell's `CodeCellStarted` was recorded (never
+    /// for a cell terminated before that); it may block (a call that never
+    /// answers leaves only its own thread waiting: yields and terminate keep
+    /// working). `Ok(value)` resolves the script's promise with `value`;
+    /// `Err(text)` rejects it with `new Error(text)`, as does a panic here
+    /// (`the tool host panicked`).
     fn call_tool(&self, call: NestedToolCall) -> Result<Value, String>;
 
     /// `notify(text)` from a cell. Called on the cell's thread: it must
@@ -84,6 +121,51 @@ enum Observer {
 }
 
 /// Runs exec cells on engine `E` (QuickJS by default).
+///
+/// One service is one session: it allocates cell ids and keeps the stored
+/// values finished cells commit. Its methods take `&self` and may be called
+/// from several threads. Dropping it stops every live cell.
+///
+/// A cell that yields, then is waited on:
+///
+/// ```
+/// use std::sync::Arc;
+/// use serde_json::Value;
+/// use tracefold::codemode::{
+///     CodeModeService, ExecuteRequest, NestedToolCall, NoopTraceSink, RuntimeResponse,
+///     ToolHost, WaitRequest,
+/// };
+///
+/// struct NoTools;
+/// impl ToolHost for NoTools {
+///     fn call_tool(&self, _call: NestedToolCall) -> Result<Value, String> {
+///         Err("no tools".to_string())
+///     }
+/// }
+///
+/// let service = CodeModeService::quickjs(Arc::new(NoTools));
+/// let cell_id = service.allocate_cell_id();
+/// let request = ExecuteRequest {
+///     cell_id: cell_id.clone(),
+///     tool_call_id: "call_1".to_string(),
+///     enabled_tools: Vec::new(),
+///     source: "text('first'); yield_control();\n\
+///              await new Promise((done) => setTimeout(done, 200));\n\
+///              store('runs', 1); text('second');"
+///         .to_string(),
+///     stored_values: Default::default(),
+///     yield_time_ms: Some(5_000),
+///     max_output_tokens: None,
+/// };
+/// let first = service.execute(request, Arc::new(NoopTraceSink)).unwrap();
+/// assert!(first.is_yield());
+/// assert_eq!(first.text(), "first");
+///
+/// let waited = service.wait(WaitRequest::new(cell_id, 5_000), Arc::new(NoopTraceSink)).unwrap();
+/// assert!(matches!(waited.response(), RuntimeResponse::Result { error_text: None, .. }));
+/// assert_eq!(waited.response().text(), "second");
+/// assert_eq!(service.stored_values()["runs"], 1);
+/// ```
 pub struct CodeModeService<E: Engine = QuickJsEngine> {
     engine: Arc<E>,
     tool_host: Arc<dyn ToolHost>,

@@ -17,7 +17,57 @@ use super::types::{NestedToolCall, RuntimeResponse, StoredValues, WaitRequest};
 /// Where code mode's trace events go. Payloads are inline JSON values; the
 /// host (the recorder) stores them as payloads. `record` must not block for
 /// long and must not panic.
+///
+/// The recorder's [`TurnRecorder`](crate::recorder::TurnRecorder) is the
+/// sink a host normally passes; a sink of one's own sees the events as
+/// made:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use serde_json::Value;
+/// use tracefold::codemode::{
+///     CodeModeService, CodeModeTraceSink, ExecuteRequest, NestedToolCall, ToolHost,
+/// };
+/// use tracefold::event::EventPayload;
+///
+/// #[derive(Default)]
+/// struct Collect(Mutex<Vec<EventPayload<Value>>>);
+/// impl CodeModeTraceSink for Collect {
+///     fn record(&self, payload: EventPayload<Value>) {
+///         self.0.lock().unwrap().push(payload);
+///     }
+/// }
+/// struct NoTools;
+/// impl ToolHost for NoTools {
+///     fn call_tool(&self, _call: NestedToolCall) -> Result<Value, String> {
+///         Err("no tools".to_string())
+///     }
+/// }
+///
+/// let service = CodeModeService::quickjs(Arc::new(NoTools));
+/// let sink = Arc::new(Collect::default());
+/// let request = ExecuteRequest {
+///     cell_id: service.allocate_cell_id(),
+///     tool_call_id: "call_1".to_string(),
+///     enabled_tools: Vec::new(),
+///     source: "text('hi');".to_string(),
+///     stored_values: Default::default(),
+///     yield_time_ms: None,
+///     max_output_tokens: None,
+/// };
+/// service.execute(request, sink.clone()).unwrap();
+/// let events = sink.0.lock().unwrap();
+/// // Started, first response (already the result), ended.
+/// assert_eq!(events.len(), 3);
+/// assert!(matches!(events[0], EventPayload::CodeCellStarted { .. }));
+/// ```
 pub trait CodeModeTraceSink: Send + Sync {
+    /// Takes one event: a cell's `CodeCellStarted`, `CodeCellInitialResponse`,
+    /// `CodeCellStoredValues` and `CodeCellEnded`, and `ToolCallStarted` /
+    /// `ToolCallEnded` for its nested tool calls and traced waits. Called
+    /// from the observing caller's thread and from nested-call threads,
+    /// each event once; a cell's start always comes before its nested
+    /// calls. There is no error path: an event the sink cannot keep is lost.
     fn record(&self, payload: EventPayload<Value>);
 }
 

@@ -27,7 +27,12 @@ pub type StoredValues = BTreeMap<String, Value>;
 /// A nested tool a cell may call as `tools.<name>(input)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolDefinition {
+    /// What the script calls it by (`tools.<name>`), and the
+    /// [`NestedToolCall::tool_name`] the host receives; a call of a name the
+    /// cell was not given fails in the script with `unknown tool: <name>`.
     pub name: String,
+    /// Free text for whoever writes the script; the cell sees it in
+    /// `ALL_TOOLS`, the runtime never interprets it.
     pub description: String,
 }
 
@@ -46,9 +51,13 @@ impl ToolDefinition {
 pub struct ExecuteRequest {
     /// Runtime cell id, allocated by the caller (see
     /// [`CodeModeService::allocate_cell_id`](crate::codemode::CodeModeService::allocate_cell_id))
-    /// so tracing and waits can name the cell before it runs.
+    /// so tracing and waits can name the cell before it runs. It must not
+    /// name a cell still live in the service
+    /// ([`CodeModeError::CellAlreadyExists`]).
     pub cell_id: String,
-    /// The model-visible `exec` call id.
+    /// The model-visible `exec` call id: the `call_id` of the model's `exec`
+    /// tool call, recorded as the cell's `model_visible_call_id` and handed
+    /// to nested calls as [`NestedToolCall::exec_call_id`].
     pub tool_call_id: String,
     /// The nested tools the cell sees as `tools.<name>`.
     pub enabled_tools: Vec<ToolDefinition>,
@@ -68,8 +77,19 @@ pub struct ExecuteRequest {
 /// Re-observes (or terminates) a live cell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WaitRequest {
+    /// The cell to observe, as [`ExecuteRequest::cell_id`] named it. An id
+    /// with no live cell answers [`WaitOutcome::MissingCell`].
     pub cell_id: String,
+    /// How long to observe before answering `Yielded`, in milliseconds, cut
+    /// to [`YIELD_TIME_MS_MAX`](crate::codemode::YIELD_TIME_MS_MAX); `0`
+    /// answers at once with the output so far. Unlike `execute` there is no
+    /// default here: the host applies the `wait` tool's. Ignored when
+    /// `terminate` is set.
     pub yield_time_ms: u64,
+    /// Stop the cell instead of observing it: the answer is `Terminated`
+    /// with the output not yet delivered, and the cell's stored-value writes
+    /// are discarded. A cell that had already finished answers its `Result`
+    /// instead (its writes stay committed).
     pub terminate: bool,
     /// Output budget of this response; `None` means
     /// [`DEFAULT_MAX_OUTPUT_TOKENS`].
@@ -102,8 +122,20 @@ impl WaitRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum ContentItem {
-    InputText { text: String },
-    InputImage { image_url: String },
+    /// Text: what the script passed to `text(value)` (a non-string as its
+    /// JSON), or a line the service adds (`Script error:` and the error, the
+    /// [`TRUNCATION_MARKER`](crate::codemode::TRUNCATION_MARKER) line).
+    InputText {
+        /// The text; counts against the response's output budget.
+        text: String,
+    },
+    /// An image the script passed to `image(url)`.
+    InputImage {
+        /// The URL string exactly as the script gave it (a `data:` URL
+        /// included); never fetched or checked, and not counted against the
+        /// output budget.
+        image_url: String,
+    },
 }
 
 impl ContentItem {
@@ -121,21 +153,39 @@ pub enum RuntimeResponse {
     /// cell keeps running. `content_items` is the output since the last
     /// response.
     Yielded {
+        /// The observed cell ([`ExecuteRequest::cell_id`]).
         cell_id: String,
+        /// Output since the last response, cut to this response's output
+        /// budget (a marker says what was cut).
         content_items: Vec<ContentItem>,
     },
     /// The cell was terminated; its stored-value writes were discarded.
     Terminated {
+        /// The terminated cell ([`ExecuteRequest::cell_id`]).
         cell_id: String,
+        /// Output no earlier response delivered, as of the terminate, cut
+        /// to this response's output budget.
         content_items: Vec<ContentItem>,
     },
     /// The cell finished: normally (`error_text: None`, `exit()` included)
     /// or with a script error. `stored_values` is the cell's view at the end
     /// (its snapshot plus its own writes).
     Result {
+        /// The finished cell ([`ExecuteRequest::cell_id`]), or the id a wait
+        /// found no live cell for.
         cell_id: String,
+        /// Output since the last response, then a `Script error:` item when
+        /// `error_text` is set, cut to this response's output budget. Empty
+        /// for a missing cell.
         content_items: Vec<ContentItem>,
+        /// The cell's stored values at its end (not the session's map, which
+        /// [`CodeModeService::stored_values`](crate::codemode::CodeModeService::stored_values)
+        /// gives). Empty for a missing cell.
         stored_values: StoredValues,
+        /// `None` when the module finished (its promise fulfilled) or the
+        /// script called `exit()`; otherwise why it failed: the thrown value (`Name:
+        /// message` for an `Error`), [`STALLED_SCRIPT`](crate::codemode::STALLED_SCRIPT),
+        /// a dead runtime, or `exec cell <id> not found` for a missing cell.
         error_text: Option<String>,
     },
 }
@@ -181,7 +231,13 @@ impl RuntimeResponse {
 /// `Result` with an error). Only a live-cell answer is a cell lifecycle event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WaitOutcome {
+    /// The cell was live: the response is `Yielded`, `Terminated` or its
+    /// `Result`, and a terminal one was recorded as the cell's end.
     LiveCell(RuntimeResponse),
+    /// No live cell had that id (never started, or its end already
+    /// delivered): the response is a `Result` with an `exec cell <id> not
+    /// found` error ([`missing_cell_response`](crate::codemode::missing_cell_response)),
+    /// and nothing about the cell was recorded.
     MissingCell(RuntimeResponse),
 }
 
@@ -213,6 +269,8 @@ pub struct NestedToolCall {
     pub tool_call_id: String,
     /// The cell-local runtime id (`tool-N`).
     pub runtime_tool_id: String,
+    /// The tool called: one of the cell's
+    /// [`ExecuteRequest::enabled_tools`], by [`ToolDefinition::name`].
     pub tool_name: String,
     /// The JSON value the script passed (`null` when it passed nothing).
     pub input: Value,
@@ -223,10 +281,24 @@ pub struct NestedToolCall {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CodeModeError {
+    /// `execute` was given the id (given) of a cell still live in this
+    /// service; nothing was started or recorded.
     #[error("exec cell {0} already exists")]
     CellAlreadyExists(String),
+    /// A `wait` (not a terminate) came while another observer, `execute` or
+    /// another `wait`, was observing the cell (id given); the cell runs on
+    /// untouched and no cell event was recorded
+    /// ([`wait_traced`](crate::codemode::CodeModeService::wait_traced) still
+    /// records its `wait` call, as failed).
     #[error("exec cell {0} already has an active observer")]
     Busy(String),
+    /// `execute` could not start the cell; nothing was recorded.
     #[error("failed to start exec cell {cell_id}: {reason}")]
-    Spawn { cell_id: String, reason: String },
+    Spawn {
+        /// The cell that was not started ([`ExecuteRequest::cell_id`]).
+        cell_id: String,
+        /// Why: the cell thread could not be spawned, or the engine failed
+        /// to create its VM or evaluate the prelude (the engine's text).
+        reason: String,
+    },
 }

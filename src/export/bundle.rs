@@ -43,11 +43,16 @@ use super::output::{resolve_output_path, sync_dir};
 
 /// A bundle read into memory.
 pub struct LoadedBundle {
+    /// The bundle's `manifest.json`. Its `schema_version` is 1, except from
+    /// a keep-going read, which reads another version as 1 and says so in
+    /// `read_diagnostics`.
     pub manifest: BundleManifest,
     /// Every line's own seq; each seq a line skips (the reference's writer
     /// consumes a seq when an event fails to serialise) is an
     /// `events_dropped` record, as `import-codex` stores it.
     pub events: Vec<Event>,
+    /// The bytes of every payload `events` cite, by BLAKE3 content hash (a
+    /// [`PayloadRef`]'s `hash`): the payload source to reduce `events` with.
     pub payloads: MemoryPayloads,
     /// The bundle's path of each payload citation, in log order (the order
     /// the reducer mints `raw_payload` ids in).
