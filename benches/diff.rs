@@ -10,11 +10,10 @@ use std::time::Instant;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use tracefold::demo::{DemoConfig, run};
-use tracefold::diff::{DiffPolicy, diff, diff_with_payloads};
-use tracefold::export::reduce_stored;
-use tracefold::recorder::{Durability, Recorder, RecorderConfig};
-use tracefold::store::{Store, StoreOptions};
-use tracefold::writer::WriterConfig;
+use tracefold::{
+    DiffPolicy, Durability, Recorder, RecorderConfig, Store, StoreOptions, WriterConfig, diff,
+    diff_with_payloads, reduce_stored,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let turns = std::env::var("TRACEFOLD_DIFF_BENCH_TURNS")

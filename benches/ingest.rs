@@ -24,11 +24,10 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use tracefold::event::ExecutionStatus;
-use tracefold::recorder::{
-    Overflow, Recorder, RecorderConfig, RolloutStart, ThreadStart, TurnRecorder,
+use tracefold::{
+    Overflow, Recorder, RecorderConfig, RolloutStart, Store, StoreOptions, ThreadStart,
+    TurnRecorder, WriterConfig,
 };
-use tracefold::store::{Store, StoreOptions};
-use tracefold::writer::WriterConfig;
 
 use common::{
     ReferenceWriter, Workload, demo_workload, dir_bytes, record_with_tracefold,

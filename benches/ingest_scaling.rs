@@ -19,8 +19,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tracefold::ingest::{IMPORT_CACHE_CAPACITY_BYTES, IngestOptions, JsonlSource, ingest_jsonl};
-use tracefold::store::{Store, StoreOptions};
+use tracefold::{
+    IMPORT_CACHE_CAPACITY_BYTES, IngestOptions, JsonlSource, Store, StoreOptions, ingest_jsonl,
+};
 
 const PAYLOAD_BYTES: usize = 512;
 

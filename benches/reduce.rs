@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tracefold::reducer::{ReduceOptions, reduce, reduce_with};
+use tracefold::{ReduceOptions, reduce, reduce_with};
 
 #[path = "common/reduce_synth.rs"]
 mod reduce_synth;

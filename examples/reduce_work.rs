@@ -23,7 +23,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use tracefold::reducer::{ReduceOptions, reduce, reduce_with};
+use tracefold::{ReduceOptions, reduce, reduce_with};
 
 #[path = "../benches/common/reduce_synth.rs"]
 mod reduce_synth;

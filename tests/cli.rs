@@ -271,7 +271,7 @@ fn a_payload_over_the_size_limit_is_rejected() {
 #[test]
 fn a_second_process_opening_the_same_store_is_refused_with_the_holders_pid() {
     let (_dir, store, _) = seeded_store();
-    let held = tracefold::store::Store::open(&store, tracefold::store::StoreOptions::default())
+    let held = tracefold::Store::open(&store, tracefold::StoreOptions::default())
         .expect("this process opens the store");
     let err = fails(&store, &["rollouts"]);
     assert!(

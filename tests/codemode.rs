@@ -895,10 +895,10 @@ mod traced_through_the_recorder {
         ToolHost, WaitRequest,
     };
     use tracefold::event::{CodeCellRuntimeStatus, ExecutionStatus, RolloutStatus};
-    use tracefold::export::reduce_stored;
     use tracefold::model::ToolCallRequester;
-    use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart, TurnRecorder};
-    use tracefold::store::{Store, StoreOptions};
+    use tracefold::reduce_stored;
+    use tracefold::{Recorder, RecorderConfig, RolloutStart, ThreadStart, TurnRecorder};
+    use tracefold::{Store, StoreOptions};
 
     struct Files;
 

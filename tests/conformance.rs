@@ -31,9 +31,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tracefold::export::bundle::read_bundle;
-use tracefold::export::reduce_loaded;
-use tracefold::ingest::IngestOptions;
+use tracefold::{IngestOptions, read_bundle, reduce_loaded};
 
 /// Keys tracefold adds to the reference's objects: where (a path with `*` for
 /// a collection entry's id and `[]` for a list index; `""` is the top level),

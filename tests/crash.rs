@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tracefold::event::EventPayload;
-use tracefold::store::{Store, StoreOptions};
+use tracefold::{Store, StoreOptions};
 
 use crate::support::Words;
 

@@ -3,10 +3,8 @@
 use std::path::Path;
 
 use tracefold::demo::{DemoConfig, DemoReport, run};
-use tracefold::export::reduce_stored;
 use tracefold::model::{AgentOrigin, InteractionEdgeKind};
-use tracefold::recorder::{Recorder, RecorderConfig};
-use tracefold::store::{Store, StoreOptions};
+use tracefold::{Recorder, RecorderConfig, Store, StoreOptions, reduce_stored};
 
 use crate::support::ok;
 

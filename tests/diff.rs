@@ -10,16 +10,12 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use tracefold::demo::{DemoConfig, run};
-use tracefold::diff::replay::ReplaySource;
-use tracefold::diff::{
-    DiffPolicy, assert_replay_equivalent, check_replay_equivalent, diff, diff_with_payloads,
-};
 use tracefold::event::PayloadRef;
-use tracefold::export::reduce_stored;
 use tracefold::model::{ConversationPart, RolloutTrace};
-use tracefold::recorder::{Recorder, RecorderConfig};
-use tracefold::reducer::PayloadSource;
-use tracefold::store::{Store, StoreOptions};
+use tracefold::{
+    DiffPolicy, PayloadSource, Recorder, RecorderConfig, ReplaySource, Store, StoreOptions,
+    assert_replay_equivalent, check_replay_equivalent, diff, diff_with_payloads, reduce_stored,
+};
 
 use crate::support::{line, ok, root_start_lines, tracefold};
 

@@ -10,11 +10,9 @@
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use tracefold::codec::{decode_record, encode_record};
-use tracefold::event::wire::{WirePayloadRef, parse_line};
+use tracefold::__internal::{Recipe, WirePayloadRef, decode_record, encode_record, parse_line};
 use tracefold::event::{Event, EventPayload, Hash, PayloadKind, PayloadRef};
-use tracefold::reducer::{MemoryPayloads, reduce};
-use tracefold::store::{Recipe, RolloutManifest};
+use tracefold::{MemoryPayloads, RolloutManifest, reduce};
 
 use crate::support::line;
 

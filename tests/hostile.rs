@@ -341,10 +341,7 @@ fn a_sled_panic_on_a_damaged_store_is_one_error_line_with_sleds_message() {
         }
         let damaged = dir.path().join(format!("damaged-{offset}"));
         flipped_copy(&pristine, &damaged, offset);
-        let opened = tracefold::store::Store::open_existing(
-            &damaged,
-            tracefold::store::StoreOptions::default(),
-        );
+        let opened = tracefold::Store::open_existing(&damaged, tracefold::StoreOptions::default());
         let message = match opened {
             Err(tracefold::Error::Open { message, .. }) => message,
             Err(other) => panic!("flip at {offset}: unexpected error {other}"),
@@ -386,15 +383,15 @@ struct FailReads {
     seen: std::sync::atomic::AtomicU64,
 }
 
-impl tracefold::store::FaultInjector for FailReads {
-    fn check(&self, point: tracefold::store::FaultPoint) -> std::io::Result<()> {
-        if point != tracefold::store::FaultPoint::Read {
+impl tracefold::FaultInjector for FailReads {
+    fn check(&self, point: tracefold::FaultPoint) -> std::io::Result<()> {
+        if point != tracefold::FaultPoint::Read {
             return Ok(());
         }
         let n = self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         if self.failing.contains(&n) {
             Err(std::io::Error::from_raw_os_error(
-                tracefold::store::faults::EIO,
+                tracefold::__internal::EIO,
             ))
         } else {
             Ok(())
@@ -404,13 +401,13 @@ impl tracefold::store::FaultInjector for FailReads {
 
 fn open_with_faults(
     store: &Path,
-    faults: std::sync::Arc<dyn tracefold::store::FaultInjector>,
-) -> tracefold::store::Store {
-    tracefold::store::Store::open(
+    faults: std::sync::Arc<dyn tracefold::FaultInjector>,
+) -> tracefold::Store {
+    tracefold::Store::open(
         store,
-        tracefold::store::StoreOptions {
+        tracefold::StoreOptions {
             faults: Some(faults),
-            ..tracefold::store::StoreOptions::default()
+            ..tracefold::StoreOptions::default()
         },
     )
     .expect("open")
@@ -420,7 +417,7 @@ fn open_with_faults(
 fn verify_goes_on_past_read_errors_and_lists_each() {
     let (_dir, store, _) = seeded_store();
     // How many records a clean verify reads.
-    let counter = std::sync::Arc::new(tracefold::store::ScriptedFaults::new());
+    let counter = std::sync::Arc::new(tracefold::ScriptedFaults::new());
     let reads = {
         let opened = open_with_faults(&store, counter.clone());
         assert_eq!(opened.verify().expect("verify"), []);
@@ -455,8 +452,8 @@ fn verify_goes_on_past_read_errors_and_lists_each() {
     let big = dir.path().join("big");
     let file = crate::support::growing_conversation_jsonl(dir.path(), "r", 20, 5);
     ok(&big, &["ingest", file.to_str().expect("utf-8")]);
-    let all = std::sync::Arc::new(tracefold::store::ScriptedFaults::new());
-    all.fail_reads(Some(tracefold::store::faults::EIO));
+    let all = std::sync::Arc::new(tracefold::ScriptedFaults::new());
+    all.fail_reads(Some(tracefold::__internal::EIO));
     let findings = open_with_faults(&big, all.clone())
         .verify()
         .expect("verify");

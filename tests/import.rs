@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tracefold::event::{EventPayload, ExecutionStatus, PayloadKind, RolloutStatus};
-use tracefold::export::reduce_stored;
-use tracefold::ingest::{IngestOptions, JsonlSource, ingest_jsonl};
-use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart};
-use tracefold::store::{ScriptedFaults, Store, StoreOptions};
+use tracefold::{
+    IngestOptions, JsonlSource, Recorder, RecorderConfig, RolloutStart, ScriptedFaults, Store,
+    StoreOptions, ThreadStart, ingest_jsonl, reduce_stored,
+};
 
 use crate::support::{
     example, fails, growing_conversation_jsonl, ingest_rejected, line, ok, read_events,
@@ -250,7 +250,7 @@ fn recorder_store(dir: &Path) -> Store {
     Store::open(dir, StoreOptions::default()).expect("open")
 }
 
-fn start(recorder: &Recorder, root: &str) -> tracefold::recorder::RolloutRecorder {
+fn start(recorder: &Recorder, root: &str) -> tracefold::RolloutRecorder {
     recorder.start_rollout(RolloutStart {
         rollout_id: Some("session".into()),
         trace_id: Some("trace".into()),

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use tracefold::event::{Event, EventPayload};
-use tracefold::export::bundle::{LoadedBundle, read_bundle, read_bundle_with};
-use tracefold::export::{reduce_loaded, reduce_loaded_with};
-use tracefold::ingest::IngestOptions;
 use tracefold::model::RolloutTrace;
-use tracefold::reducer::{ReduceOptions, reduce, state_to_json};
+use tracefold::{
+    IngestOptions, LoadedBundle, ReduceOptions, read_bundle, read_bundle_with, reduce,
+    reduce_loaded, reduce_loaded_with, state_to_json,
+};
 
 use crate::support::{copy_dir, example, fails, ok, tracefold};
 

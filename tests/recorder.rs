@@ -9,12 +9,11 @@ use serde_json::{Value, json};
 use tracefold::event::{
     ExecutionStatus, RawToolCallRequester, RolloutStatus, ToolCallKind, ToolCallSummary,
 };
-use tracefold::export::reduce_stored;
 use tracefold::model::{AgentOrigin, InteractionEdgeKind, RolloutTrace, TraceAnchor};
-use tracefold::recorder::{
-    ChildSpawn, Recorder, RecorderConfig, RolloutStart, ThreadStart, ToolCallStart, TurnRecorder,
+use tracefold::{
+    ChildSpawn, Recorder, RecorderConfig, RolloutStart, Store, StoreOptions, ThreadStart,
+    ToolCallStart, TurnRecorder, reduce_stored,
 };
-use tracefold::store::{Store, StoreOptions};
 
 fn user(text: &str) -> Value {
     json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})

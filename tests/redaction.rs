@@ -16,13 +16,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use tracefold::__internal::rule_marker;
 use tracefold::event::{
     EventPayload, ExecutionStatus, JsonText, RawToolCallRequester, ToolCallKind, ToolCallSummary,
 };
-use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart, ToolCallStart};
-use tracefold::redact::{Redactor, rule_marker};
-use tracefold::store::{Store, StoreOptions};
-use tracefold::writer::WriterConfig;
+use tracefold::{
+    Recorder, RecorderConfig, Redactor, RolloutStart, Store, StoreOptions, ThreadStart,
+    ToolCallStart, WriterConfig,
+};
 
 use crate::support::{copy_dir, example, files_under, line, ok, read_events, tracefold};
 

@@ -9,7 +9,7 @@ use tracefold::event::{
     RawToolCallRequester, RolloutStatus, ToolCallKind, ToolCallSummary,
 };
 use tracefold::model::{AgentOrigin, InteractionEdgeKind, TraceAnchor};
-use tracefold::reducer::{MemoryPayloads, Reducer, reduce, state_to_json, write_state_json};
+use tracefold::{MemoryPayloads, Reducer, reduce, state_to_json, write_state_json};
 
 #[derive(Default)]
 struct Rollout {
@@ -372,8 +372,8 @@ fn realistic_rollout_reduces_to_the_prescribed_state() {
 /// Writes the rollout as a reference bundle: `manifest.json`, `trace.jsonl`
 /// with file payload refs, one pretty-printed JSON file per payload.
 fn write_reference_bundle(rollout: &Rollout, dir: &std::path::Path) {
-    use tracefold::event::wire::{WireEvent, WirePayloadRef, to_line};
-    use tracefold::reducer::PayloadSource;
+    use tracefold::__internal::{WireEvent, WirePayloadRef, to_line};
+    use tracefold::PayloadSource;
     std::fs::create_dir_all(dir.join("payloads")).expect("mkdir");
     let manifest = json!({
         "schema_version": 1, "trace_id": "t-1", "rollout_id": "r-1",

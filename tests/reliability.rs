@@ -12,11 +12,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use tracefold::__internal::{EIO, ENOSPC};
 use tracefold::event::{EventPayload, ExecutionStatus};
-use tracefold::ingest::{IngestOptions, JsonlSource, ingest_jsonl};
-use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart, TurnRecorder};
-use tracefold::store::faults::{EIO, ENOSPC};
-use tracefold::store::{FaultInjector, ScriptedFaults, Store, StoreOptions};
+use tracefold::{
+    FaultInjector, IngestOptions, JsonlSource, Recorder, RecorderConfig, RolloutStart,
+    ScriptedFaults, Store, StoreOptions, ThreadStart, TurnRecorder, ingest_jsonl,
+};
 
 use crate::support::{fails, growing_conversation_jsonl, ok, read_events, seeded_store, stats};
 
@@ -417,7 +418,7 @@ fn a_dropped_event_is_recorded_in_the_log_and_reduces_to_a_diagnostic() {
         &event.payload,
         EventPayload::EventsDropped { count: 1, reason } if reason.contains("over the limit")
     )));
-    let state = tracefold::reducer::reduce("r", events.iter(), &store)
+    let state = tracefold::reduce("r", events.iter(), &store)
         .expect("a recorded drop is a diagnostic, not a fatal error");
     assert!(
         state.diagnostics.iter().any(|d| d.code == "events_dropped"),

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use serde_json::json;
 use tracefold::event::{EventPayload, ExecutionStatus, PayloadKind};
-use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart};
-use tracefold::store::{Store, StoreOptions};
+use tracefold::{Recorder, RecorderConfig, RolloutStart, Store, StoreOptions, ThreadStart};
 
 use crate::support::read_events;
 
@@ -243,9 +242,9 @@ proptest! {
 fn recorder_handles_are_usable_from_many_threads_at_once() {
     // Handles are Send + Sync and cheap to clone.
     fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<tracefold::recorder::TurnRecorder>();
-    assert_send_sync::<tracefold::recorder::ThreadRecorder>();
-    assert_send_sync::<tracefold::recorder::RolloutRecorder>();
+    assert_send_sync::<tracefold::TurnRecorder>();
+    assert_send_sync::<tracefold::ThreadRecorder>();
+    assert_send_sync::<tracefold::RolloutRecorder>();
     assert_send_sync::<Arc<Recorder>>();
 }
 

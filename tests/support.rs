@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
+use tracefold::Store;
 use tracefold::event::Event;
-use tracefold::store::Store;
 
 /// Runs the `tracefold` binary against `store` with `args`.
 pub fn tracefold(store: &Path, args: &[&str]) -> Output {

@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde_json::Value;
+use tracefold::__internal::{WireEvent, WirePayloadRef};
 use tracefold::demo::{DemoConfig, run};
-use tracefold::event::wire::{WireEvent, WirePayloadRef};
 use tracefold::event::{EventPayload, PayloadKind};
-use tracefold::recorder::{Recorder, RecorderConfig};
-use tracefold::store::{Store, StoreOptions};
+use tracefold::{Recorder, RecorderConfig, Store, StoreOptions};
 
 /// Conversation size at which the bench workload compacts.
 pub const COMPACTION_THRESHOLD_BYTES: usize = 400 * 1024;
@@ -94,9 +93,9 @@ pub fn record_with_tracefold(store: &Store, workload: &Workload) -> Recorder {
 /// records.
 pub fn record_with_tracefold_batched(store: &Store, workload: &Workload) -> Recorder {
     let config = RecorderConfig {
-        writer: tracefold::writer::WriterConfig {
-            durability: tracefold::recorder::Durability::Buffered,
-            ..tracefold::writer::WriterConfig::default()
+        writer: tracefold::WriterConfig {
+            durability: tracefold::Durability::Buffered,
+            ..tracefold::WriterConfig::default()
         },
     };
     record_with(store, workload, config)

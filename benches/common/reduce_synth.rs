@@ -6,11 +6,11 @@
 #![allow(dead_code)]
 
 use serde_json::{Value, json};
+use tracefold::MemoryPayloads;
 use tracefold::event::{
     Event, EventPayload, ExecutionStatus, PayloadKind, PayloadRef, RawToolCallRequester,
     ToolCallKind, ToolCallSummary,
 };
-use tracefold::reducer::MemoryPayloads;
 
 pub struct Synth {
     pub events: Vec<Event>,

@@ -4,9 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tracefold::codec::decode_record;
+use tracefold::__internal::decode_record;
 use tracefold::event::Event;
-use tracefold::store::{Recipe, RolloutManifest};
+use tracefold::{Recipe, RolloutManifest};
 
 fn decode_all(key: &[u8], bytes: &[u8]) {
     let _ = decode_record::<Event>(key, bytes);

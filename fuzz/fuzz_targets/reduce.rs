@@ -5,9 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tracefold::event::wire::{WirePayloadRef, parse_line};
+use tracefold::__internal::{WirePayloadRef, parse_line};
 use tracefold::event::{Event, EventPayload, PayloadRef};
-use tracefold::reducer::{MemoryPayloads, reduce};
+use tracefold::{MemoryPayloads, reduce};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

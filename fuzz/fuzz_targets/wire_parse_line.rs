@@ -6,5 +6,5 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let _ = tracefold::event::wire::parse_line(&text);
+    let _ = tracefold::__internal::parse_line(&text);
 });

@@ -126,31 +126,36 @@ enum Observer {
 /// values finished cells commit. Its methods take `&self` and may be called
 /// from several threads. Dropping it stops every live cell.
 ///
-/// A cell that yields, then is waited on:
+/// A cell that yields, then is waited on. The cell's nested tool call
+/// blocks until the host opens a gate, so the first observation is the yield
+/// whatever the machine's load:
 ///
 /// ```
-/// use std::sync::Arc;
+/// use std::sync::{Arc, Mutex, mpsc};
 /// use serde_json::Value;
 /// use tracefold::codemode::{
 ///     CodeModeService, ExecuteRequest, NestedToolCall, NoopTraceSink, RuntimeResponse,
-///     ToolHost, WaitRequest,
+///     ToolDefinition, ToolHost, WaitRequest,
 /// };
 ///
-/// struct NoTools;
-/// impl ToolHost for NoTools {
+/// struct Gate(Mutex<mpsc::Receiver<()>>);
+/// impl ToolHost for Gate {
 ///     fn call_tool(&self, _call: NestedToolCall) -> Result<Value, String> {
-///         Err("no tools".to_string())
+///         let gate = self.0.lock().map_err(|e| e.to_string())?;
+///         gate.recv().map_err(|e| e.to_string())?;
+///         Ok(Value::Null)
 ///     }
 /// }
 ///
-/// let service = CodeModeService::quickjs(Arc::new(NoTools));
+/// let (open, gate) = mpsc::channel();
+/// let service = CodeModeService::quickjs(Arc::new(Gate(Mutex::new(gate))));
 /// let cell_id = service.allocate_cell_id();
 /// let request = ExecuteRequest {
 ///     cell_id: cell_id.clone(),
 ///     tool_call_id: "call_1".to_string(),
-///     enabled_tools: Vec::new(),
+///     enabled_tools: vec![ToolDefinition::new("gate", "returns when the host says so")],
 ///     source: "text('first'); yield_control();\n\
-///              await new Promise((done) => setTimeout(done, 200));\n\
+///              await tools.gate({});\n\
 ///              store('runs', 1); text('second');"
 ///         .to_string(),
 ///     stored_values: Default::default(),
@@ -161,6 +166,7 @@ enum Observer {
 /// assert!(first.is_yield());
 /// assert_eq!(first.text(), "first");
 ///
+/// open.send(()).unwrap();
 /// let waited = service.wait(WaitRequest::new(cell_id, 5_000), Arc::new(NoopTraceSink)).unwrap();
 /// assert!(matches!(waited.response(), RuntimeResponse::Result { error_text: None, .. }));
 /// assert_eq!(waited.response().text(), "second");

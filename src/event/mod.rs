@@ -12,9 +12,9 @@
 
 mod starts;
 mod types;
-pub mod wire;
+pub(crate) mod wire;
 
-pub use starts::{DuplicateStart, StartTracker};
+pub(crate) use starts::{DuplicateStart, StartTracker};
 
 use std::fmt;
 use std::str::FromStr;

@@ -1085,6 +1085,7 @@ impl CompactionRequestRecorder {
 }
 
 /// Code mode records through the turn that executes (or waits on) a cell.
+#[cfg(feature = "codemode")]
 impl crate::codemode::CodeModeTraceSink for TurnRecorder {
     fn record(&self, payload: EventPayload<Value>) {
         TurnRecorder::record(self, || payload);
