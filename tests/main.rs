@@ -22,6 +22,7 @@ mod crash;
 mod environment;
 mod fuzz;
 mod hostile;
+mod house;
 mod import;
 mod output_paths;
 mod readme;
