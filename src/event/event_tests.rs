@@ -103,6 +103,19 @@ fn every_known_type_name_matches_its_variant() {
 }
 
 #[test]
+fn every_variant_has_its_serde_tag_as_type_name_and_its_known_name_in_variant_order() {
+    let (samples, _) = every_variant_with_planted_strings();
+    for sample in samples {
+        let json = serde_json::to_value(&sample).expect("serialises");
+        assert_eq!(json["type"], sample.type_name());
+        // The bincode variant index (one varint byte) is the position in
+        // `KNOWN_EVENT_TYPES`.
+        let bytes = bincode::encode_to_vec(&sample, bincode::config::standard()).expect("encodes");
+        assert_eq!(KNOWN_EVENT_TYPES[usize::from(bytes[0])], sample.type_name());
+    }
+}
+
+#[test]
 fn bincode_round_trips_an_event() {
     let event = Event {
         seq: 7,
