@@ -1,0 +1,129 @@
+//! Payload references of an input resolved to bytes: a confined file's
+//! exact bytes, an inline value, inline text or base64 (redacted first when
+//! a redactor is given), or a payload the store already holds. Nothing over
+//! the payload limit is accepted.
+
+use crate::error::{Error, Result};
+use crate::event::wire::WirePayloadRef;
+use crate::event::{Hash, PayloadKind, PayloadRef};
+use crate::redact::Redactor;
+use crate::store::Writes;
+
+use super::Confinement;
+
+/// Resolves a wire reference to a stored one. With `stage`, new payload
+/// bytes are staged in the write; without, they are only hashed (an event
+/// compared with the stored log stores nothing).
+pub(super) fn resolve_ref(
+    writes: &mut Writes<'_>,
+    base: &Confinement,
+    r: WirePayloadRef,
+    redactor: Option<&Redactor>,
+    stage: bool,
+) -> Result<PayloadRef> {
+    match wire_ref_bytes(base, r, writes.max_payload_bytes(), redactor)? {
+        WireBytes::Bytes { kind, bytes } if stage => writes.put_payload_bytes(kind, &bytes),
+        WireBytes::Bytes { kind, bytes } => Ok(PayloadRef {
+            kind,
+            hash: Hash::of(&bytes),
+            size_bytes: bytes.len() as u64,
+        }),
+        WireBytes::Stored {
+            kind,
+            blake3,
+            size_bytes,
+        } => match writes.payload_size(&blake3)? {
+            None => Err(Error::Other(format!(
+                "payload {blake3} is not in this store (export with inline payloads to move rollouts between stores)"
+            ))),
+            Some(stored) if stored != size_bytes => Err(Error::Other(format!(
+                "payload {blake3} is {stored} bytes in this store, but the reference claims size_bytes {size_bytes}"
+            ))),
+            Some(_) => Ok(PayloadRef {
+                kind,
+                hash: blake3,
+                size_bytes,
+            }),
+        },
+    }
+}
+
+/// A wire payload reference made concrete: the bytes to store, or a
+/// payload some store already holds.
+pub(crate) enum WireBytes {
+    Bytes {
+        kind: PayloadKind,
+        bytes: Vec<u8>,
+    },
+    Stored {
+        kind: PayloadKind,
+        blake3: Hash,
+        size_bytes: u64,
+    },
+}
+
+/// The bytes a wire payload reference stands for: a confined file's exact
+/// bytes, an inline value as compact JSON (key order kept), inline text or
+/// base64. With a redactor, secrets are replaced first (a file's bytes are
+/// kept exactly unless something was redacted). Nothing over `limit_bytes`
+/// is accepted.
+pub(crate) fn wire_ref_bytes(
+    base: &Confinement,
+    r: WirePayloadRef,
+    limit_bytes: u64,
+    redactor: Option<&Redactor>,
+) -> Result<WireBytes> {
+    let (kind, bytes) = match r {
+        WirePayloadRef::File {
+            kind,
+            path,
+            raw_payload_id,
+        } => {
+            let bytes = base
+                .read(&path, limit_bytes)
+                .map_err(|err| Error::Other(format!("payload {raw_payload_id} ({path}): {err}")))?;
+            (kind, redacted_bytes(redactor, bytes))
+        }
+        WirePayloadRef::Inline { kind, mut value } => {
+            if let Some(redactor) = redactor {
+                redactor.redact_json(&mut value);
+            }
+            let bytes = serde_json::to_vec(&value)
+                .map_err(|err| Error::Other(format!("inline payload: {err}")))?;
+            (kind, bytes)
+        }
+        WirePayloadRef::InlineText { kind, text } => {
+            match redactor.and_then(|redactor| redactor.redact_str(&text)) {
+                Some(redacted) => (kind, redacted.into_bytes()),
+                None => (kind, text.into_bytes()),
+            }
+        }
+        WirePayloadRef::InlineBase64 { kind, bytes } => (kind, redacted_bytes(redactor, bytes)),
+        WirePayloadRef::Stored {
+            kind,
+            blake3,
+            size_bytes,
+            ..
+        } => {
+            return Ok(WireBytes::Stored {
+                kind,
+                blake3,
+                size_bytes,
+            });
+        }
+    };
+    if bytes.len() as u64 > limit_bytes {
+        return Err(Error::PayloadTooLarge {
+            size_bytes: bytes.len() as u64,
+            limit_bytes,
+        });
+    }
+    Ok(WireBytes::Bytes { kind, bytes })
+}
+
+fn redacted_bytes(redactor: Option<&Redactor>, bytes: Vec<u8>) -> Vec<u8> {
+    match redactor.and_then(|redactor| redactor.redact_bytes(&bytes)) {
+        Some(redacted) => redacted,
+        None => bytes,
+    }
+}
