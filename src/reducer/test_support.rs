@@ -17,6 +17,22 @@ pub(crate) fn item_ids(ids: &[&str]) -> Vec<crate::model::ItemId> {
     ids.iter().map(|id| (*id).into()).collect()
 }
 
+/// Conversation item ids from their ordinals (`"000001"`).
+pub(crate) fn ids(ordinals: &[&str]) -> Vec<crate::model::ItemId> {
+    ordinals
+        .iter()
+        .map(|ordinal| format!("conversation_item:{ordinal}").into())
+        .collect()
+}
+
+/// The parts of the conversation item with ordinal `n` (`"000001"`).
+pub(crate) fn parts(state: &RolloutTrace, n: &str) -> Vec<crate::model::ConversationPart> {
+    state.conversation_items[&*format!("conversation_item:{n}")]
+        .body
+        .parts
+        .clone()
+}
+
 pub(crate) const ROOT: &str = "thread-root";
 
 /// Events and payloads of one test rollout.
