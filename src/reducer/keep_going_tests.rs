@@ -9,13 +9,13 @@ use std::sync::Arc;
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
-use super::test_support::{Log, ROOT, function_call, message};
-use super::{
+use crate::event::{Event, EventPayload, ExecutionStatus, Hash, PayloadRef};
+use crate::model::{Diagnostic, RolloutTrace};
+use crate::reducer::test_support::{Log, ROOT, function_call, message};
+use crate::reducer::{
     MemoryPayloads, PayloadSource, ReduceError, ReduceOptions, Reducer, reduce, reduce_with,
     state_to_json,
 };
-use crate::event::{Event, EventPayload, ExecutionStatus, Hash, PayloadRef};
-use crate::model::{Diagnostic, RolloutTrace};
 
 fn keep_going(log: &Log) -> RolloutTrace {
     reduce_with(
