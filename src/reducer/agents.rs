@@ -12,8 +12,10 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::keys::{Delivery, InThread};
 use super::thread::spawn_edge_id;
-use super::{PayloadSource, Reducer, Res, invalid, key, push_unique, push_unique_item, unknown};
+use super::tool::Runtime;
+use super::{PayloadSource, Reducer, Res, invalid, push_unique, push_unique_item, unknown};
 use crate::event::{Event, PayloadRef, ToolCallKind};
 use crate::model::{InteractionEdge, InteractionEdgeKind, ItemId, TraceAnchor};
 
@@ -44,12 +46,42 @@ pub(crate) struct AgentResult<'a> {
     pub carried_payload: Option<&'a PayloadRef>,
 }
 
-fn tool_edge_id(tool_call_id: &str) -> String {
-    format!("edge:tool:{tool_call_id}")
+/// What a tool's edge says beyond the tool itself: its id and kind, the
+/// thread it goes to, the message it delivers, and when it ended.
+struct ToolEdge {
+    edge_id: String,
+    kind: InteractionEdgeKind,
+    target_thread_id: String,
+    message: String,
+    ended_at_unix_ms: Option<i64>,
 }
 
-fn delivery_key(thread_id: &str, author: &str, content: &str) -> String {
-    key(&key(thread_id, author), content)
+/// What a sub-agent activity payload reports: what the agent did (its
+/// `kind`, lower-cased) and the agent's thread.
+struct SubAgentActivity {
+    activity: String,
+    agent_thread_id: String,
+}
+
+impl SubAgentActivity {
+    /// The activity a runtime end payload reports, if it names an agent
+    /// thread.
+    fn of(value: &Value) -> Option<SubAgentActivity> {
+        let agent_thread_id = id_text(value.get("agent_thread_id"))?;
+        let activity = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        Some(SubAgentActivity {
+            activity,
+            agent_thread_id,
+        })
+    }
+}
+
+fn tool_edge_id(tool_call_id: &str) -> String {
+    format!("edge:tool:{tool_call_id}")
 }
 
 fn id_text(value: Option<&Value>) -> Option<String> {
@@ -123,18 +155,15 @@ impl Reducer {
         )
     }
 
-    // One call site per edge kind; a parameter struct would only rename them.
-    #[allow(clippy::too_many_arguments)]
-    fn tool_edge_pending(
-        &self,
-        event: &Event,
-        tool_call_id: &str,
-        edge_id: String,
-        kind: InteractionEdgeKind,
-        target_thread_id: String,
-        message: String,
-        ended_at_unix_ms: Option<i64>,
-    ) -> PendingEdge {
+    /// The pending edge of tool call `tool_call_id`, from its thread's agent.
+    fn tool_edge_pending(&self, event: &Event, tool_call_id: &str, edge: ToolEdge) -> PendingEdge {
+        let ToolEdge {
+            edge_id,
+            kind,
+            target_thread_id,
+            message,
+            ended_at_unix_ms,
+        } = edge;
         let (thread_id, started_at_unix_ms) = self
             .trace
             .tool_calls
@@ -163,13 +192,10 @@ impl Reducer {
         &mut self,
         event: &Event,
         src: &dyn PayloadSource,
-        tool_call_id: &str,
-        kind: &ToolCallKind,
-        payload: &PayloadRef,
+        runtime: Runtime<'_>,
     ) -> Res<()> {
-        let payload_id = self.raw_payload_id(payload);
-        let value = self.payload_json(src, payload)?;
-        self.receiver_edge(event, tool_call_id, kind, &payload_id, &value, None)
+        let value = self.payload_json(src, runtime.payload)?;
+        self.receiver_edge(event, runtime, &value, None)
     }
 
     /// The edge of a close, task or message tool from its runtime payload's
@@ -177,12 +203,16 @@ impl Reducer {
     fn receiver_edge(
         &mut self,
         event: &Event,
-        tool_call_id: &str,
-        kind: &ToolCallKind,
-        payload_id: &str,
+        runtime: Runtime<'_>,
         value: &Value,
         ended: Option<i64>,
     ) -> Res<()> {
+        let Runtime {
+            tool_call_id,
+            kind,
+            payload_id,
+            ..
+        } = runtime;
         let Some(receiver) = id_text(value.get("receiver_thread_id")) else {
             return invalid(format!(
                 "agent runtime payload {payload_id} of tool call {tool_call_id} did not contain receiver_thread_id"
@@ -196,15 +226,14 @@ impl Reducer {
         } else {
             InteractionEdgeKind::AssignAgentTask
         };
-        let pending = self.tool_edge_pending(
-            event,
-            tool_call_id,
-            tool_edge_id(tool_call_id),
-            edge_kind,
-            receiver,
-            prompt_of(value),
-            ended,
-        );
+        let edge = ToolEdge {
+            edge_id: tool_edge_id(tool_call_id),
+            kind: edge_kind,
+            target_thread_id: receiver,
+            message: prompt_of(value),
+            ended_at_unix_ms: ended,
+        };
+        let pending = self.tool_edge_pending(event, tool_call_id, edge);
         self.queue_or_resolve_edge(pending)
     }
 
@@ -212,29 +241,15 @@ impl Reducer {
         &mut self,
         event: &Event,
         src: &dyn PayloadSource,
-        tool_call_id: &str,
-        kind: &ToolCallKind,
-        payload: &PayloadRef,
+        runtime: Runtime<'_>,
     ) -> Res<()> {
-        let payload_id = self.raw_payload_id(payload);
-        let value = self.payload_json(src, payload)?;
+        let value = self.payload_json(src, runtime.payload)?;
         let ended = Some(event.wall_time_unix_ms);
-        if let Some(agent_thread_id) = id_text(value.get("agent_thread_id")) {
-            let activity = value
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            return self.sub_agent_activity(
-                event,
-                src,
-                tool_call_id,
-                kind,
-                &activity,
-                agent_thread_id,
-            );
+        if let Some(activity) = SubAgentActivity::of(&value) {
+            return self.sub_agent_activity(event, src, runtime, activity);
         }
-        match kind {
+        let tool_call_id = runtime.tool_call_id;
+        match runtime.kind {
             ToolCallKind::SpawnAgent => {
                 // A spawn end without a new thread id failed: no edge.
                 let Some(child) = id_text(value.get("new_thread_id")) else {
@@ -247,33 +262,39 @@ impl Reducer {
                         .map(|tool| tool.thread_id.clone())
                         .unwrap_or_default()
                 });
-                let mut pending = self.tool_edge_pending(
-                    event,
-                    tool_call_id,
-                    spawn_edge_id(&parent, &child),
-                    InteractionEdgeKind::SpawnAgent,
-                    child.clone(),
-                    prompt_of(&value),
-                    ended,
-                );
+                let edge = ToolEdge {
+                    edge_id: spawn_edge_id(&parent, &child),
+                    kind: InteractionEdgeKind::SpawnAgent,
+                    target_thread_id: child.clone(),
+                    message: prompt_of(&value),
+                    ended_at_unix_ms: ended,
+                };
+                let mut pending = self.tool_edge_pending(event, tool_call_id, edge);
                 pending.spawn_fallback_thread_id = Some(child);
                 self.queue_or_resolve_edge(pending)
             }
-            _ => self.receiver_edge(event, tool_call_id, kind, &payload_id, &value, ended),
+            _ => self.receiver_edge(event, runtime, &value, ended),
         }
     }
 
+    /// The edge a sub-agent's activity reports: a spawn that started, a
+    /// task or message it took, or a close that interrupted it.
     fn sub_agent_activity(
         &mut self,
         event: &Event,
         src: &dyn PayloadSource,
-        tool_call_id: &str,
-        kind: &ToolCallKind,
-        activity: &str,
-        target_thread_id: String,
+        runtime: Runtime<'_>,
+        activity: SubAgentActivity,
     ) -> Res<()> {
+        let Runtime {
+            tool_call_id, kind, ..
+        } = runtime;
+        let SubAgentActivity {
+            activity,
+            agent_thread_id: target_thread_id,
+        } = activity;
         let ended = Some(event.wall_time_unix_ms);
-        let (edge_id, edge_kind) = match (kind, activity) {
+        let (edge_id, edge_kind) = match (kind, activity.as_str()) {
             (ToolCallKind::SpawnAgent, "started") => {
                 let parent = self
                     .trace
@@ -304,15 +325,14 @@ impl Reducer {
         };
         let invocation = self.tool_invocation_ref(tool_call_id);
         let message = self.agent_invocation_message(src, invocation.as_ref())?;
-        let mut pending = self.tool_edge_pending(
-            event,
-            tool_call_id,
+        let edge = ToolEdge {
             edge_id,
-            edge_kind,
-            target_thread_id.clone(),
-            message.unwrap_or_default(),
-            ended,
-        );
+            kind: edge_kind,
+            target_thread_id: target_thread_id.clone(),
+            message: message.unwrap_or_default(),
+            ended_at_unix_ms: ended,
+        };
+        let mut pending = self.tool_edge_pending(event, tool_call_id, edge);
         if edge_kind == InteractionEdgeKind::SpawnAgent {
             pending.spawn_fallback_thread_id = Some(target_thread_id.clone());
         }
@@ -358,15 +378,14 @@ impl Reducer {
             // stays on the tool call's payloads.
             return Ok(());
         }
-        let pending = self.tool_edge_pending(
-            event,
-            tool_call_id,
-            tool_edge_id(tool_call_id),
-            InteractionEdgeKind::CloseAgent,
-            receiver.to_string(),
-            String::new(),
-            ended,
-        );
+        let edge = ToolEdge {
+            edge_id: tool_edge_id(tool_call_id),
+            kind: InteractionEdgeKind::CloseAgent,
+            target_thread_id: receiver.to_string(),
+            message: String::new(),
+            ended_at_unix_ms: ended,
+        };
+        let pending = self.tool_edge_pending(event, tool_call_id, edge);
         self.resolve_edge(
             pending,
             TraceAnchor::Thread {
@@ -388,10 +407,8 @@ impl Reducer {
                 ));
             }
         }
-        let source = match self
-            .latest_assistant_message
-            .get(&key(result.child_thread_id, result.child_codex_turn_id))
-        {
+        let child_turn = InThread::new(result.child_thread_id, result.child_codex_turn_id);
+        let source = match self.conversation.latest_assistant_message.get(&child_turn) {
             Some(item_id) => TraceAnchor::ConversationItem {
                 item_id: item_id.clone(),
             },
@@ -426,8 +443,8 @@ impl Reducer {
             let target = existing.target.clone();
             return self.resolve_edge(pending, target);
         }
-        let delivery = delivery_key(&pending.target_thread_id, &pending.author, &pending.message);
-        if let Some(existing) = self.pending_edges.get_mut(&pending.edge_id) {
+        let delivery = Delivery::new(&pending.target_thread_id, &pending.author, &pending.message);
+        if let Some(existing) = self.agents.pending_edges.get_mut(&pending.edge_id) {
             if existing.kind != pending.kind
                 || existing.source != pending.source
                 || existing.target_thread_id != pending.target_thread_id
@@ -449,21 +466,28 @@ impl Reducer {
             return Ok(());
         }
         if let Some(item_id) = self
-            .unlinked_agent_items
+            .agents
+            .unlinked_items
             .get_mut(&delivery)
             .and_then(VecDeque::pop_front)
         {
             return self.resolve_edge(pending, TraceAnchor::ConversationItem { item_id });
         }
         if let TraceAnchor::ToolCall { tool_call_id } = &pending.source {
-            self.edge_by_tool
+            self.agents
+                .edge_by_tool
                 .insert(tool_call_id.clone(), pending.edge_id.clone());
         }
-        self.pending_edges_by_delivery
-            .entry(delivery)
-            .or_default()
-            .push_back(pending.edge_id.clone());
-        self.pending_edges.insert(pending.edge_id.clone(), pending);
+        let waiting = &mut self.agents.pending_by_delivery;
+        match waiting.get_mut(&delivery) {
+            Some(edge_ids) => edge_ids.push_back(pending.edge_id.clone()),
+            None => {
+                waiting.insert(delivery.owned(), VecDeque::from([pending.edge_id.clone()]));
+            }
+        }
+        self.agents
+            .pending_edges
+            .insert(pending.edge_id.clone(), pending);
         Ok(())
     }
 
@@ -475,13 +499,14 @@ impl Reducer {
         content: &str,
         item_id: &ItemId,
     ) -> Res<()> {
-        let delivery = delivery_key(thread_id, author, content);
+        let delivery = Delivery::new(thread_id, author, content);
         while let Some(edge_id) = self
-            .pending_edges_by_delivery
+            .agents
+            .pending_by_delivery
             .get_mut(&delivery)
             .and_then(VecDeque::pop_front)
         {
-            if let Some(pending) = self.pending_edges.shift_remove(&edge_id) {
+            if let Some(pending) = self.agents.pending_edges.shift_remove(&edge_id) {
                 return self.resolve_edge(
                     pending,
                     TraceAnchor::ConversationItem {
@@ -490,10 +515,13 @@ impl Reducer {
                 );
             }
         }
-        self.unlinked_agent_items
-            .entry(delivery)
-            .or_default()
-            .push_back(item_id.clone());
+        let unlinked = &mut self.agents.unlinked_items;
+        match unlinked.get_mut(&delivery) {
+            Some(items) => items.push_back(item_id.clone()),
+            None => {
+                unlinked.insert(delivery.owned(), VecDeque::from([item_id.clone()]));
+            }
+        }
         Ok(())
     }
 
@@ -503,7 +531,8 @@ impl Reducer {
             _ => Vec::new(),
         };
         if let TraceAnchor::ToolCall { tool_call_id } = &pending.source {
-            self.edge_by_tool
+            self.agents
+                .edge_by_tool
                 .insert(tool_call_id.clone(), pending.edge_id.clone());
         }
         let edge = InteractionEdge {
@@ -548,19 +577,19 @@ impl Reducer {
 
     /// Adds a tool's result payload to the edge it produced.
     pub(super) fn attach_result_to_edge(&mut self, tool_call_id: &str, result_id: &str) {
-        let Some(edge_id) = self.edge_by_tool.get(tool_call_id) else {
+        let Some(edge_id) = self.agents.edge_by_tool.get(tool_call_id) else {
             return;
         };
         if let Some(edge) = self.trace.interaction_edges.get_mut(edge_id) {
             push_unique(&mut edge.carried_raw_payload_ids, result_id);
-        } else if let Some(pending) = self.pending_edges.get_mut(edge_id) {
+        } else if let Some(pending) = self.agents.pending_edges.get_mut(edge_id) {
             push_unique(&mut pending.carried_raw_payload_ids, result_id);
         }
     }
 
     /// End-of-log: spawn fallbacks to the child thread; diagnostics for the rest.
     pub(super) fn resolve_pending_edges_at_end(&mut self) {
-        let pending_edges = std::mem::take(&mut self.pending_edges);
+        let pending_edges = std::mem::take(&mut self.agents.pending_edges);
         for (edge_id, pending) in pending_edges {
             let seq = pending.seq;
             if let Some(child) = pending.spawn_fallback_thread_id.clone()

@@ -13,8 +13,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::keys::InThread;
 use super::tool::invocation_arguments;
-use super::{PayloadSource, Reducer, Res, invalid, key, unknown};
+use super::{PayloadSource, Reducer, Res, invalid, unknown};
 use crate::event::{CodeCellRuntimeStatus, Event, ExecutionStatus, PayloadRef};
 use crate::model::{CodeCell, ConversationItemKind, ExecutionWindow, ItemId, ProducerRef};
 
@@ -31,6 +32,13 @@ pub(crate) struct PendingCodeCell {
     started_seq: u64,
     nested_tool_call_ids: Vec<String>,
     wait_tool_call_ids: Vec<String>,
+}
+
+/// A `wait` tool call, whose invocation payload names the cell it waits on.
+pub(crate) struct WaitCall<'a> {
+    pub tool_call_id: &'a str,
+    pub thread_id: &'a str,
+    pub invocation_payload: &'a PayloadRef,
 }
 
 /// What a lifecycle event says about a cell.
@@ -95,7 +103,8 @@ impl Reducer {
             .get(&plain)
             .map(|cell| cell.thread_id.as_str())
             .or_else(|| {
-                self.pending_code_cells
+                self.cells
+                    .pending
                     .get(&plain)
                     .map(|pending| pending.thread_id.as_str())
             })
@@ -120,21 +129,21 @@ impl Reducer {
         self.require_thread(thread_id, &what)?;
         self.require_turn_in_thread(turn_id, thread_id, &what)?;
         let cell_id = self.code_cell_id(thread_id, call_id);
-        if self.trace.code_cells.contains_key(&cell_id)
-            || self.pending_code_cells.contains_key(&cell_id)
+        if self.trace.code_cells.contains_key(&cell_id) || self.cells.pending.contains_key(&cell_id)
         {
             return invalid(format!(
                 "duplicate code cell start {cell_id} (runtime cell {runtime_cell_id})"
             ));
         }
-        let runtime_key = key(thread_id, runtime_cell_id);
-        if let Some(other) = self.code_cell_by_runtime.get(&runtime_key) {
+        let runtime_key = InThread::new(thread_id, runtime_cell_id);
+        if let Some(other) = self.cells.by_runtime.get(&runtime_key) {
             return invalid(format!(
                 "runtime code cell {runtime_cell_id} in thread {thread_id} mapped to both {other} and {cell_id}"
             ));
         }
-        self.code_cell_by_runtime
-            .insert(runtime_key, cell_id.clone());
+        self.cells
+            .by_runtime
+            .insert(runtime_key.owned(), cell_id.clone());
         let pending = PendingCodeCell {
             code_cell_id: cell_id.clone(),
             thread_id: thread_id.to_string(),
@@ -147,21 +156,24 @@ impl Reducer {
             nested_tool_call_ids: Vec::new(),
             wait_tool_call_ids: Vec::new(),
         };
-        let call_key = key(thread_id, call_id);
-        let source_item = if self.exec_calls.contains(&call_key) {
-            self.items_by_call.get(&call_key).and_then(|items| {
-                items.iter().find(|id| {
-                    self.item(id)
-                        .is_some_and(|item| item.kind == ConversationItemKind::CustomToolCall)
+        let call = InThread::new(thread_id, call_id);
+        let source_item = if self.cells.exec_calls.contains(&call) {
+            self.conversation
+                .items_by_call
+                .get(&call)
+                .and_then(|items| {
+                    items.iter().find(|id| {
+                        self.item(id)
+                            .is_some_and(|item| item.kind == ConversationItemKind::CustomToolCall)
+                    })
                 })
-            })
         } else {
             None
         };
         match source_item.cloned() {
             Some(source_item_id) => self.materialize_code_cell(pending, source_item_id),
             None => {
-                self.pending_code_cells.insert(cell_id, pending);
+                self.cells.pending.insert(cell_id, pending);
                 Ok(())
             }
         }
@@ -171,7 +183,7 @@ impl Reducer {
     /// output item with the exec call id (including `notify`) is a cell output.
     pub(super) fn link_item_to_code_cell(
         &mut self,
-        call_key: &str,
+        call: &InThread<&str>,
         item_id: &ItemId,
         is_exec_call: bool,
     ) -> Res<()> {
@@ -181,13 +193,13 @@ impl Reducer {
         if is_exec_call {
             let call_id = item.call_id.clone().unwrap_or_default();
             let cell_id = self.code_cell_id(&item.thread_id, &call_id);
-            if let Some(pending) = self.pending_code_cells.shift_remove(&cell_id) {
+            if let Some(pending) = self.cells.pending.shift_remove(&cell_id) {
                 return self.materialize_code_cell(pending, item_id.clone());
             }
             return Ok(());
         }
         if item.kind == ConversationItemKind::CustomToolCallOutput
-            && let Some(cell_id) = self.code_cell_by_call.get(call_key).cloned()
+            && let Some(cell_id) = self.cells.by_call.get(call).cloned()
         {
             self.add_code_cell_output(&cell_id, item_id);
         }
@@ -214,7 +226,7 @@ impl Reducer {
         source_item_id: ItemId,
     ) -> Res<()> {
         let cell_id = pending.code_cell_id.clone();
-        let call_key = key(&pending.thread_id, &pending.model_visible_call_id);
+        let call = InThread::new(&pending.thread_id, &pending.model_visible_call_id).owned();
         self.trace.code_cells.insert(
             cell_id.clone(),
             CodeCell {
@@ -241,15 +253,16 @@ impl Reducer {
                 stored_values_raw_payload_ids: Vec::new(),
             },
         );
-        self.code_cell_by_call
-            .insert(call_key.clone(), cell_id.clone());
-        self.code_cells_by_turn
+        self.cells.by_call.insert(call.clone(), cell_id.clone());
+        self.cells
+            .by_turn
             .entry(pending.codex_turn_id)
             .or_default()
             .push(cell_id.clone());
         let outputs: Vec<ItemId> = self
+            .conversation
             .items_by_call
-            .get(&call_key)
+            .get(&call)
             .map(|items| {
                 items
                     .iter()
@@ -265,7 +278,7 @@ impl Reducer {
         for output in outputs {
             self.add_code_cell_output(&cell_id, &output);
         }
-        if let Some(mut events) = self.pending_code_cell_events.shift_remove(&cell_id) {
+        if let Some(mut events) = self.cells.pending_events.shift_remove(&cell_id) {
             events.sort_by_key(|pending| pending.seq);
             for pending in events {
                 self.apply_lifecycle(&cell_id, &pending);
@@ -284,8 +297,9 @@ impl Reducer {
         let what = format!("{} for runtime cell {runtime_cell_id}", kind.describe());
         let thread_id = Self::envelope_thread(event, &what)?;
         let Some(cell_id) = self
-            .code_cell_by_runtime
-            .get(&key(thread_id, runtime_cell_id))
+            .cells
+            .by_runtime
+            .get(&InThread::new(thread_id, runtime_cell_id))
             .cloned()
         else {
             return unknown(format!(
@@ -302,7 +316,8 @@ impl Reducer {
         if self.trace.code_cells.contains_key(&cell_id) {
             self.apply_lifecycle(&cell_id, &pending);
         } else {
-            self.pending_code_cell_events
+            self.cells
+                .pending_events
                 .entry(cell_id)
                 .or_default()
                 .push(pending);
@@ -348,7 +363,7 @@ impl Reducer {
     pub(super) fn add_nested_tool(&mut self, cell_id: &str, tool_call_id: &str) {
         if let Some(cell) = self.trace.code_cells.get_mut(cell_id) {
             cell.nested_tool_call_ids.push(tool_call_id.to_string());
-        } else if let Some(pending) = self.pending_code_cells.get_mut(cell_id) {
+        } else if let Some(pending) = self.cells.pending.get_mut(cell_id) {
             pending.nested_tool_call_ids.push(tool_call_id.to_string());
         }
     }
@@ -358,10 +373,13 @@ impl Reducer {
         &mut self,
         event: &Event,
         src: &dyn PayloadSource,
-        tool_call_id: &str,
-        thread_id: &str,
-        payload: &PayloadRef,
+        wait: WaitCall<'_>,
     ) -> Res<()> {
+        let WaitCall {
+            tool_call_id,
+            thread_id,
+            invocation_payload: payload,
+        } = wait;
         let payload_id = self.raw_payload_id(payload);
         let invocation = self.payload_json(src, payload)?;
         let runtime_cell_id =
@@ -378,8 +396,9 @@ impl Reducer {
             ));
         };
         let Some(cell_id) = self
-            .code_cell_by_runtime
-            .get(&key(thread_id, &runtime_cell_id))
+            .cells
+            .by_runtime
+            .get(&InThread::new(thread_id, &runtime_cell_id))
             .cloned()
         else {
             // A wait on a cell this log never started (e.g. "exec cell N not
@@ -395,7 +414,7 @@ impl Reducer {
         };
         if let Some(cell) = self.trace.code_cells.get_mut(&cell_id) {
             cell.wait_tool_call_ids.push(tool_call_id.to_string());
-        } else if let Some(pending) = self.pending_code_cells.get_mut(&cell_id) {
+        } else if let Some(pending) = self.cells.pending.get_mut(&cell_id) {
             pending.wait_tool_call_ids.push(tool_call_id.to_string());
         }
         Ok(())
@@ -403,7 +422,7 @@ impl Reducer {
 
     /// End-of-log: cells whose `exec` item never appeared, and their events.
     pub(super) fn report_pending_code_cells_at_end(&mut self) {
-        let cells = std::mem::take(&mut self.pending_code_cells);
+        let cells = std::mem::take(&mut self.cells.pending);
         for (cell_id, pending) in cells {
             self.diagnose(
                 Some(pending.started_seq),
@@ -414,7 +433,7 @@ impl Reducer {
                 ),
             );
         }
-        let events = std::mem::take(&mut self.pending_code_cell_events);
+        let events = std::mem::take(&mut self.cells.pending_events);
         for (cell_id, events) in events {
             for pending in events {
                 self.diagnose(

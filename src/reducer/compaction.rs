@@ -23,6 +23,16 @@ pub(crate) struct RequestStart<'a> {
     pub request_payload: &'a PayloadRef,
 }
 
+/// The fields of a `compaction_installed` or `local_compaction_installed`
+/// event.
+pub(crate) struct Install<'a> {
+    pub compaction_id: &'a str,
+    /// `None` for a remote install, `Some(inference_call_id)` for a local
+    /// one.
+    pub local: Option<Option<&'a str>>,
+    pub checkpoint_payload: &'a PayloadRef,
+}
+
 impl Reducer {
     pub(super) fn compaction_request_started(
         &mut self,
@@ -55,7 +65,8 @@ impl Reducer {
                 error: None,
             },
         );
-        self.requests_by_compaction
+        self.compaction
+            .request_ids
             .entry(start.compaction_id.to_string())
             .or_default()
             .push(id.to_string());
@@ -106,16 +117,17 @@ impl Reducer {
         Ok(())
     }
 
-    /// `local` is `None` for a remote install, `Some(inference_call_id)` for
-    /// a local one.
     pub(super) fn compaction_installed(
         &mut self,
         event: &Event,
         src: &dyn PayloadSource,
-        compaction_id: &str,
-        local: Option<Option<&str>>,
-        checkpoint: &PayloadRef,
+        install: Install<'_>,
     ) -> Res<()> {
+        let Install {
+            compaction_id,
+            local,
+            checkpoint_payload: checkpoint,
+        } = install;
         if let Some(existing) = self.trace.compactions.get(compaction_id) {
             return invalid(format!(
                 "duplicate compaction install {compaction_id} in thread {} (installed at seq {})",
@@ -170,28 +182,34 @@ impl Reducer {
         let producer = ProducerRef::Compaction {
             compaction_id: compaction_id.to_string(),
         };
-        let candidates = self.snapshots.get(&thread_id).cloned().unwrap_or_default();
+        let candidates = self
+            .conversation
+            .snapshots
+            .get(&thread_id)
+            .cloned()
+            .unwrap_or_default();
         let plain = ItemOrigin {
+            event,
             thread_id: &thread_id,
             codex_turn_id: Some(&turn_id),
             produced_by: Vec::new(),
         };
-        let input_item_ids = self.reconcile_full(event, &plain, input, &candidates)?;
+        let input_item_ids = self.reconcile_full(&plain, input, &candidates)?;
         let produced = ItemOrigin {
+            event,
             thread_id: &thread_id,
             codex_turn_id: Some(&turn_id),
             produced_by: vec![producer],
         };
-        let marker_item_id = self.create_item(
-            event,
-            &produced,
-            Normalized::compaction_marker(compaction_id),
-        )?;
-        let replacement_item_ids = self.reconcile_full(event, &produced, replacement, &[])?;
-        self.snapshots
+        let marker_item_id =
+            self.create_item(&produced, Normalized::compaction_marker(compaction_id))?;
+        let replacement_item_ids = self.reconcile_full(&produced, replacement, &[])?;
+        self.conversation
+            .snapshots
             .insert(thread_id.clone(), replacement_item_ids.clone());
         let request_ids = self
-            .requests_by_compaction
+            .compaction
+            .request_ids
             .get(compaction_id)
             .cloned()
             .unwrap_or_default();

@@ -6,9 +6,10 @@
 //! domain (rollout end, dropped, protocol, other and unknown events).
 
 use super::{
-    Fail, PayloadSource, ReduceError, Reducer, Res, agents, code_cell, compaction, inference, tool,
+    Fail, PayloadSource, ReduceError, Reducer, Res, agents, code_cell, compaction, inference,
+    terminal, thread, tool,
 };
-use crate::event::{Event, EventPayload};
+use crate::event::{Event, EventPayload, ExecutionStatus};
 
 impl Reducer {
     /// Handles `event`, whose payloads [`Reducer::register_cited`] registered.
@@ -50,12 +51,28 @@ impl Reducer {
                 thread_id,
                 agent_path,
                 metadata_payload,
-            } => self.thread_started(event, src, thread_id, agent_path, metadata_payload.as_ref()),
+            } => self.thread_started(
+                event,
+                src,
+                thread::Start {
+                    thread_id,
+                    agent_path,
+                    metadata_payload: metadata_payload.as_ref(),
+                },
+            ),
             EventPayload::ThreadResumed {
                 thread_id,
                 agent_path,
                 metadata_payload,
-            } => self.thread_resumed(event, src, thread_id, agent_path, metadata_payload.as_ref()),
+            } => self.thread_resumed(
+                event,
+                src,
+                thread::Start {
+                    thread_id,
+                    agent_path,
+                    metadata_payload: metadata_payload.as_ref(),
+                },
+            ),
             EventPayload::ThreadEnded { thread_id, status } => {
                 self.thread_ended(event, thread_id, *status)
             }
@@ -96,10 +113,12 @@ impl Reducer {
             } => self.inference_completed(
                 event,
                 src,
-                inference_call_id,
-                response_id.as_deref(),
-                upstream_request_id.as_deref(),
-                response_payload,
+                inference::Completion {
+                    inference_call_id,
+                    response_id: response_id.as_deref(),
+                    upstream_request_id: upstream_request_id.as_deref(),
+                    response_payload,
+                },
             ),
             EventPayload::InferenceFailed {
                 inference_call_id,
@@ -109,11 +128,13 @@ impl Reducer {
             } => self.inference_ended_early(
                 event,
                 src,
-                inference_call_id,
-                upstream_request_id.as_deref(),
-                error,
-                partial_response_payload.as_ref(),
-                crate::event::ExecutionStatus::Failed,
+                inference::EarlyEnd {
+                    inference_call_id,
+                    upstream_request_id: upstream_request_id.as_deref(),
+                    error,
+                    partial_response_payload: partial_response_payload.as_ref(),
+                    status: ExecutionStatus::Failed,
+                },
             ),
             EventPayload::InferenceCancelled {
                 inference_call_id,
@@ -123,11 +144,13 @@ impl Reducer {
             } => self.inference_ended_early(
                 event,
                 src,
-                inference_call_id,
-                upstream_request_id.as_deref(),
-                reason,
-                partial_response_payload.as_ref(),
-                crate::event::ExecutionStatus::Cancelled,
+                inference::EarlyEnd {
+                    inference_call_id,
+                    upstream_request_id: upstream_request_id.as_deref(),
+                    error: reason,
+                    partial_response_payload: partial_response_payload.as_ref(),
+                    status: ExecutionStatus::Cancelled,
+                },
             ),
             EventPayload::ToolCallStarted {
                 tool_call_id,
@@ -162,12 +185,28 @@ impl Reducer {
                 tool_call_id,
                 status,
                 runtime_payload,
-            } => self.tool_runtime_ended(event, src, tool_call_id, *status, runtime_payload),
+            } => self.tool_runtime_ended(
+                event,
+                src,
+                tool::RuntimeEnd {
+                    tool_call_id,
+                    status: *status,
+                    runtime_payload,
+                },
+            ),
             EventPayload::ToolCallEnded {
                 tool_call_id,
                 status,
                 result_payload,
-            } => self.tool_ended(event, src, tool_call_id, *status, result_payload.as_ref()),
+            } => self.tool_ended(
+                event,
+                src,
+                tool::End {
+                    tool_call_id,
+                    status: *status,
+                    result_payload: result_payload.as_ref(),
+                },
+            ),
             EventPayload::CodeCellStarted {
                 runtime_cell_id,
                 model_visible_call_id,
@@ -245,7 +284,15 @@ impl Reducer {
             EventPayload::CompactionInstalled {
                 compaction_id,
                 checkpoint_payload,
-            } => self.compaction_installed(event, src, compaction_id, None, checkpoint_payload),
+            } => self.compaction_installed(
+                event,
+                src,
+                compaction::Install {
+                    compaction_id,
+                    local: None,
+                    checkpoint_payload,
+                },
+            ),
             EventPayload::LocalCompactionInstalled {
                 compaction_id,
                 inference_call_id,
@@ -253,9 +300,11 @@ impl Reducer {
             } => self.compaction_installed(
                 event,
                 src,
-                compaction_id,
-                Some(inference_call_id.as_deref()),
-                checkpoint_payload,
+                compaction::Install {
+                    compaction_id,
+                    local: Some(inference_call_id.as_deref()),
+                    checkpoint_payload,
+                },
             ),
             EventPayload::AgentResultObserved {
                 edge_id,
@@ -283,11 +332,13 @@ impl Reducer {
                 runtime_payload,
             } => self.terminal_session_ended(
                 event,
-                terminal_id,
-                thread_id,
-                *status,
-                *exit_code,
-                runtime_payload.as_ref(),
+                terminal::SessionEnd {
+                    terminal_id,
+                    thread_id,
+                    status: *status,
+                    exit_code: *exit_code,
+                    runtime_payload: runtime_payload.as_ref(),
+                },
             ),
             // The reference keeps only the payload ref, registered above.
             EventPayload::ProtocolEventObserved { .. } => Ok(()),

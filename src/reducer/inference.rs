@@ -12,9 +12,10 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::conversation::{ItemOrigin, Normalized, Sighting, SourcePayload, normalize_item};
+use super::keys::InThread;
 use super::providers::{NO_RESPONSE_SHAPE, read_response, request_items};
 use super::spelling::ParsedJson;
-use super::{PayloadSource, Reducer, Res, invalid, key, unknown};
+use super::{PayloadSource, Reducer, Res, invalid, unknown};
 use crate::event::{Event, ExecutionStatus, Hash, InferenceRequestInputMode, PayloadRef};
 use crate::model::{ConversationItemKind, ExecutionWindow, InferenceCall, ItemId, ProducerRef};
 
@@ -27,6 +28,33 @@ pub(crate) struct Start<'a> {
     pub provider_name: &'a str,
     pub request_input_mode: Option<&'a InferenceRequestInputMode<PayloadRef>>,
     pub request_payload: &'a PayloadRef,
+}
+
+/// The fields of an `inference_completed` event.
+pub(crate) struct Completion<'a> {
+    pub inference_call_id: &'a str,
+    pub response_id: Option<&'a str>,
+    pub upstream_request_id: Option<&'a str>,
+    pub response_payload: &'a PayloadRef,
+}
+
+/// The fields of an `inference_failed` or `inference_cancelled` event, with
+/// the status it ends the call with.
+pub(crate) struct EarlyEnd<'a> {
+    pub inference_call_id: &'a str,
+    pub upstream_request_id: Option<&'a str>,
+    /// The error, or the reason of a cancellation.
+    pub error: &'a str,
+    pub partial_response_payload: Option<&'a PayloadRef>,
+    pub status: ExecutionStatus,
+}
+
+/// A request payload being read: the reference, its bytes and its
+/// `raw_payload:{n}` id.
+struct RequestPayload<'r> {
+    payload: &'r PayloadRef,
+    bytes: &'r [u8],
+    id: &'r str,
 }
 
 /// The top level of a request object, skimmed: the items stay JSON text.
@@ -75,13 +103,13 @@ impl Reducer {
         self.require_turn_in_thread(start.codex_turn_id, start.thread_id, &what)?;
         let raw_request_payload_id = self.raw_payload_id(start.request_payload);
         let request_bytes = self.payload_bytes(src, start.request_payload)?;
-        let (mut items, request_previous) = self.request_items(
-            src,
-            start.request_input_mode,
-            start.request_payload,
-            &request_bytes,
-            &raw_request_payload_id,
-        )?;
+        let request = RequestPayload {
+            payload: start.request_payload,
+            bytes: &request_bytes,
+            id: &raw_request_payload_id,
+        };
+        let (mut items, request_previous) =
+            self.request_items(src, start.request_input_mode, request)?;
 
         let previous_response_id = match start.request_input_mode {
             Some(InferenceRequestInputMode::FullSnapshot) => None,
@@ -101,6 +129,7 @@ impl Reducer {
             None => request_previous,
         };
         let origin = ItemOrigin {
+            event,
             thread_id: start.thread_id,
             codex_turn_id: Some(start.codex_turn_id),
             produced_by: Vec::new(),
@@ -109,20 +138,21 @@ impl Reducer {
         // (no hook reads it) and replaced by the request's items, or put back
         // unchanged when the request fails.
         let snapshot = self
+            .conversation
             .snapshots
             .get_mut(start.thread_id)
             .map(std::mem::take)
             .unwrap_or_default();
         let reconciled = match previous_response_id {
-            None => self.reconcile_full(event, &origin, items, &snapshot),
-            Some(previous) => {
-                self.incremental_items(event, &origin, &start, &previous, items, &snapshot)
-            }
+            None => self.reconcile_full(&origin, items, &snapshot),
+            Some(previous) => self
+                .previous_call_items(&start, &previous)
+                .and_then(|prefix| self.continue_chain(&origin, prefix, items, &snapshot)),
         };
         let request_item_ids = match reconciled {
             Ok(ids) => ids,
             Err(fail) => {
-                if let Some(live) = self.snapshots.get_mut(start.thread_id) {
+                if let Some(live) = self.conversation.snapshots.get_mut(start.thread_id) {
                     *live = snapshot;
                 }
                 return Err(fail);
@@ -130,10 +160,12 @@ impl Reducer {
         };
         let mut live = snapshot;
         live.clone_from(&request_item_ids);
-        match self.snapshots.get_mut(start.thread_id) {
+        match self.conversation.snapshots.get_mut(start.thread_id) {
             Some(slot) => *slot = live,
             None => {
-                self.snapshots.insert(start.thread_id.to_string(), live);
+                self.conversation
+                    .snapshots
+                    .insert(start.thread_id.to_string(), live);
             }
         }
         self.trace.inference_calls.insert(
@@ -156,7 +188,8 @@ impl Reducer {
                 error: None,
             },
         );
-        self.inferences_by_turn
+        self.inference
+            .by_turn
             .entry(start.codex_turn_id.to_string())
             .or_default()
             .push(id.to_string());
@@ -175,10 +208,13 @@ impl Reducer {
         &mut self,
         src: &dyn PayloadSource,
         start_mode: Option<&InferenceRequestInputMode<PayloadRef>>,
-        payload: &PayloadRef,
-        bytes: &'r [u8],
-        payload_id: &'r str,
+        request: RequestPayload<'r>,
     ) -> Res<(Vec<Sighting<'r>>, Option<String>)> {
+        let RequestPayload {
+            payload,
+            bytes,
+            id: payload_id,
+        } = request;
         if let Some((raw_items, previous)) = skim_request(bytes) {
             // Only a full request repeats what came before; the items of an
             // incremental one are new and not worth remembering.
@@ -226,7 +262,7 @@ impl Reducer {
         for &raw in raw_items {
             let text = remember.then(|| Hash::of(raw.get().as_bytes()));
             if let Some(text) = &text
-                && let Some(&identity) = self.item_identity_by_text.get(text)
+                && let Some(&identity) = self.conversation.item_identity_by_text.get(text)
             {
                 items.push(Sighting::Known {
                     identity,
@@ -248,29 +284,23 @@ impl Reducer {
             if let Some(text) = text
                 && item.kind != ConversationItemKind::Reasoning
             {
-                self.item_identity_by_text.insert(text, item.identity);
+                self.conversation
+                    .item_identity_by_text
+                    .insert(text, item.identity);
             }
             items.push(Sighting::Parsed(item));
         }
         Ok(Some(items))
     }
 
-    /// Items of an incremental request: the previous call's request and
-    /// response items, then the new ones (reusing the live history's items
-    /// position by position when it continues this chain).
-    fn incremental_items(
-        &mut self,
-        event: &Event,
-        origin: &ItemOrigin<'_>,
-        start: &Start<'_>,
-        previous: &str,
-        items: Vec<Sighting<'_>>,
-        snapshot: &[ItemId],
-    ) -> Res<Vec<ItemId>> {
+    /// The start of an incremental request's items: the request and response
+    /// items of the call that got response `previous` in this thread.
+    fn previous_call_items(&self, start: &Start<'_>, previous: &str) -> Res<Vec<ItemId>> {
         let id = start.inference_call_id;
         let Some(previous_call_id) = self
-            .inference_by_response
-            .get(&key(start.thread_id, previous))
+            .inference
+            .by_response
+            .get(&InThread::new(start.thread_id, previous))
         else {
             return unknown(format!(
                 "incremental inference request {id} referenced unknown previous_response_id {previous} in thread {}",
@@ -280,13 +310,25 @@ impl Reducer {
         let mut prefix = Vec::new();
         if let Some(previous_call) = self.trace.inference_calls.get(previous_call_id) {
             prefix.reserve(
-                previous_call.request_item_ids.len()
-                    + previous_call.response_item_ids.len()
-                    + items.len(),
+                previous_call.request_item_ids.len() + previous_call.response_item_ids.len(),
             );
             prefix.extend(previous_call.request_item_ids.iter().cloned());
             prefix.extend(previous_call.response_item_ids.iter().cloned());
         }
+        Ok(prefix)
+    }
+
+    /// The items of an incremental request: `prefix` (the previous call's
+    /// items) and then the new ones, reusing the live history's items
+    /// position by position when it continues this chain.
+    fn continue_chain(
+        &mut self,
+        origin: &ItemOrigin<'_>,
+        mut prefix: Vec<ItemId>,
+        items: Vec<Sighting<'_>>,
+        snapshot: &[ItemId],
+    ) -> Res<Vec<ItemId>> {
+        prefix.reserve(items.len());
         // When the live history already continues this chain (a retry
         // of the same request), reuse its items position by position.
         let continues = prefix.is_empty()
@@ -297,7 +339,7 @@ impl Reducer {
             } else {
                 None
             };
-            let item_id = self.reuse_at_or_create(event, origin, item, candidate)?;
+            let item_id = self.reuse_at_or_create(origin, item, candidate)?;
             prefix.push(item_id);
         }
         Ok(prefix)
@@ -307,11 +349,14 @@ impl Reducer {
         &mut self,
         event: &Event,
         src: &dyn PayloadSource,
-        id: &str,
-        response_id: Option<&str>,
-        upstream_request_id: Option<&str>,
-        response_payload: &PayloadRef,
+        completion: Completion<'_>,
     ) -> Res<()> {
+        let Completion {
+            inference_call_id: id,
+            response_id,
+            upstream_request_id,
+            response_payload,
+        } = completion;
         let Some(call) = self.trace.inference_calls.get(id) else {
             return unknown(format!("inference completion referenced unknown call {id}"));
         };
@@ -341,11 +386,11 @@ impl Reducer {
         let response_item_ids = if already_has_response {
             Vec::new()
         } else {
-            self.add_response_items(event, id, &thread_id, &turn_id, items)?
+            self.add_response_items(&response_origin(event, id, &thread_id, &turn_id), items)?
         };
         if let Some(response_id) = &response_id {
-            self.inference_by_response
-                .insert(key(&thread_id, response_id), id.to_string());
+            let response = InThread::new(&thread_id, response_id).owned();
+            self.inference.by_response.insert(response, id.to_string());
         }
         let Some(call) = self.trace.inference_calls.get_mut(id) else {
             return Ok(());
@@ -368,33 +413,26 @@ impl Reducer {
     }
 
     /// A response's items: created in the thread's conversation as produced
-    /// by inference `id`, and appended to the thread's live history.
+    /// by its inference call (see [`response_origin`]), and appended to the
+    /// thread's live history.
     fn add_response_items(
         &mut self,
-        event: &Event,
-        id: &str,
-        thread_id: &str,
-        turn_id: &str,
+        origin: &ItemOrigin<'_>,
         items: Vec<Normalized>,
     ) -> Res<Vec<ItemId>> {
-        let origin = ItemOrigin {
-            thread_id,
-            codex_turn_id: Some(turn_id),
-            produced_by: vec![ProducerRef::Inference {
-                inference_call_id: id.to_string(),
-            }],
-        };
+        let thread_id = origin.thread_id;
         let mut response_item_ids = Vec::new();
         // Register the response ids before creating items, so tool links
         // made by the item hooks find this call's response list.
         for item in items {
-            let item_id = self.create_item(event, &origin, item)?;
+            let item_id = self.create_item(origin, item)?;
             response_item_ids.push(item_id);
         }
-        match self.snapshots.get_mut(thread_id) {
+        match self.conversation.snapshots.get_mut(thread_id) {
             Some(live) => live.extend(response_item_ids.iter().cloned()),
             None => {
-                self.snapshots
+                self.conversation
+                    .snapshots
                     .insert(thread_id.to_string(), response_item_ids.clone());
             }
         }
@@ -405,17 +443,19 @@ impl Reducer {
     /// late payloads and ids still attach. A partial response's output items
     /// enter the conversation as the call's response items, as a completed
     /// response's do (unless the call already has response items).
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn inference_ended_early(
         &mut self,
         event: &Event,
         src: &dyn PayloadSource,
-        id: &str,
-        upstream_request_id: Option<&str>,
-        error: &str,
-        partial_response_payload: Option<&PayloadRef>,
-        status: ExecutionStatus,
+        end: EarlyEnd<'_>,
     ) -> Res<()> {
+        let EarlyEnd {
+            inference_call_id: id,
+            upstream_request_id,
+            error,
+            partial_response_payload,
+            status,
+        } = end;
         let partial = partial_response_payload.map(|payload| self.raw_payload_id(payload));
         let Some(call) = self.trace.inference_calls.get(id) else {
             let what = if status == ExecutionStatus::Failed {
@@ -437,13 +477,8 @@ impl Reducer {
             // Any provider's response shape (see `providers.rs`).
             match read_response(&response, SourcePayload::new(raw_id, &response)).map_err(super::Fail::Invalid)? {
                 Some(reply) => {
-                    partial_items = Some(self.add_response_items(
-                        event,
-                        id,
-                        &thread_id,
-                        &turn_id,
-                        reply.items,
-                    )?);
+                    let origin = response_origin(event, id, &thread_id, &turn_id);
+                    partial_items = Some(self.add_response_items(&origin, reply.items)?);
                     partial_usage = reply.usage;
                 }
                 None => self.diagnose(
@@ -476,6 +511,24 @@ impl Reducer {
         }
         call.error = Some(error.to_string());
         Ok(())
+    }
+}
+
+/// Where the items of inference call `id`'s response come from: produced
+/// by that call, in its thread and turn.
+fn response_origin<'a>(
+    event: &'a Event,
+    id: &str,
+    thread_id: &'a str,
+    turn_id: &'a str,
+) -> ItemOrigin<'a> {
+    ItemOrigin {
+        event,
+        thread_id,
+        codex_turn_id: Some(turn_id),
+        produced_by: vec![ProducerRef::Inference {
+            inference_call_id: id.to_string(),
+        }],
     }
 }
 

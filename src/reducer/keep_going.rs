@@ -3,7 +3,7 @@
 //! error recorded as a `reduce_error` diagnostic.
 //!
 //! Whether a failed handler changed anything is read from the change marks
-//! of the state's [`Tracked`] parts; only when it did is the state before
+//! of the state's [`Tracked`](super::Tracked) parts; only when it did is the state before
 //! the event rebuilt. A log without failures gives the same state as the
 //! strict fold.
 
@@ -14,7 +14,8 @@ use crate::event::Event;
 use crate::model::RolloutTrace;
 
 /// The keep-going fold. Each event's payloads are registered, then the
-/// state's change marks are cleared (see [`Tracked`]) and the event handled.
+/// state's change marks are cleared (see [`Tracked`](super::Tracked)) and
+/// the event handled.
 /// When it fails:
 /// - if nothing but the registration changed (most failures: an unknown
 ///   turn, call or response is found before anything is written), the state
@@ -82,67 +83,37 @@ pub(super) fn reduce_keep_going(
 }
 
 impl Reducer {
-    /// The change mark of every tracked part of the state (see [`Tracked`]).
-    /// The fields left out are caches (their answers never change a result),
+    /// The change mark of every tracked part of the state (see
+    /// [`Tracked`](super::Tracked)).
+    /// The parts left out are caches (their answers never change a result),
     /// the payload kind interner (codes are internal) and per-event scratch.
-    /// Every field is named, so a new one does not compile until it is
-    /// sorted into one or the other.
-    pub(super) fn change_marks(&mut self) -> [&mut bool; 22] {
+    /// Every field is named here and in each index group, so a new one does
+    /// not compile until it is sorted into one or the other.
+    pub(super) fn change_marks(&mut self) -> impl Iterator<Item = &mut bool> {
         let Reducer {
             trace,
-            raw_payload_index,
-            payload_kinds: _,
-            item_identity,
-            item_identity_by_text: _,
-            snapshots,
-            inference_by_response,
-            items_by_call,
-            first_item_by_call_kind,
-            exec_calls,
-            tool_by_visible_call,
-            inferences_by_turn,
-            code_cells_by_turn,
-            latest_assistant_message,
-            code_cell_by_runtime,
-            code_cell_by_call,
-            pending_code_cells,
-            pending_code_cell_events,
-            requests_by_compaction,
-            pending_edges,
-            pending_edges_by_delivery,
-            unlinked_agent_items,
-            edge_by_tool,
+            payloads,
+            conversation,
+            inference,
+            tools,
+            cells,
+            compaction,
+            agents,
             events_dropped,
-            cache: _,
-            event_payloads: _,
         } = self;
-        [
-            trace.change_mark(),
-            raw_payload_index.change_mark(),
-            item_identity.change_mark(),
-            snapshots.change_mark(),
-            inference_by_response.change_mark(),
-            items_by_call.change_mark(),
-            first_item_by_call_kind.change_mark(),
-            exec_calls.change_mark(),
-            tool_by_visible_call.change_mark(),
-            inferences_by_turn.change_mark(),
-            code_cells_by_turn.change_mark(),
-            latest_assistant_message.change_mark(),
-            code_cell_by_runtime.change_mark(),
-            code_cell_by_call.change_mark(),
-            pending_code_cells.change_mark(),
-            pending_code_cell_events.change_mark(),
-            requests_by_compaction.change_mark(),
-            pending_edges.change_mark(),
-            pending_edges_by_delivery.change_mark(),
-            unlinked_agent_items.change_mark(),
-            edge_by_tool.change_mark(),
-            events_dropped.change_mark(),
-        ]
+        [trace.change_mark(), events_dropped.change_mark()]
+            .into_iter()
+            .chain(payloads.change_marks())
+            .chain(conversation.change_marks())
+            .chain(inference.change_marks())
+            .chain(tools.change_marks())
+            .chain(cells.change_marks())
+            .chain(compaction.change_marks())
+            .chain(agents.change_marks())
     }
 
-    /// Marks every part of the state as unchanged (see [`Tracked`]).
+    /// Marks every part of the state as unchanged (see
+    /// [`Tracked`](super::Tracked)).
     pub(super) fn clear_changes(&mut self) {
         for mark in self.change_marks() {
             *mark = false;
@@ -152,7 +123,7 @@ impl Reducer {
     /// Whether any part of the state may have changed since
     /// [`Reducer::clear_changes`].
     pub(super) fn changed(&mut self) -> bool {
-        self.change_marks().into_iter().any(|mark| *mark)
+        self.change_marks().any(|mark| *mark)
     }
 }
 

@@ -36,8 +36,10 @@ mod conversation;
 mod diagnostics;
 mod dispatch;
 mod error;
+mod indexes;
 mod inference;
 mod keep_going;
+mod keys;
 mod payloads;
 mod providers;
 mod saved;
@@ -54,24 +56,23 @@ mod test_support;
 #[path = "properties_tests.rs"]
 mod properties_tests;
 
-use std::collections::VecDeque;
-
 use indexmap::{IndexMap, IndexSet};
 use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, EventPayload, Hash, PayloadKind};
+use crate::event::{Event, EventPayload};
 use crate::model::{ItemId, RolloutTrace};
 
 pub use error::ReduceError;
 pub(crate) use error::{Fail, Res, invalid, unknown};
-use payloads::PayloadCache;
 pub use payloads::{MemoryPayloads, PayloadSource};
 pub use saved::SAVED_STATE_VERSION;
 pub(crate) use tracked::Tracked;
 
-use agents::PendingEdge;
-use code_cell::{PendingCodeCell, PendingLifecycle};
+use indexes::{
+    AgentIndexes, CodeCellIndexes, CompactionIndexes, ConversationIndexes, InferenceIndexes,
+    PayloadIndexes, ToolIndexes,
+};
 
 /// Private indexes hash with FxHash: deterministic and much cheaper than
 /// SipHash for the short ids and digests the reducer looks up per event.
@@ -85,8 +86,10 @@ pub struct ReduceOptions {
     /// Skip an event the reducer cannot take instead of stopping: the state
     /// stays as it was before that event (the payloads it cites stay
     /// registered in `raw_payloads`, so ids in the message resolve), the
-    /// error becomes a [`Diagnostic::REDUCE_ERROR`] diagnostic naming its
-    /// seq, event type and ids, and the fold goes on with the next event.
+    /// error becomes a
+    /// [`Diagnostic::REDUCE_ERROR`](crate::model::Diagnostic::REDUCE_ERROR)
+    /// diagnostic naming its seq, event type and ids, and the fold goes on
+    /// with the next event.
     /// A log a strict reduction accepts gives the same state either way.
     pub keep_going: bool,
 }
@@ -98,85 +101,40 @@ impl ReduceOptions {
     }
 }
 
-/// Joins index key parts with a separator no id contains.
-pub(crate) fn key(a: &str, b: &str) -> String {
-    let mut out = String::with_capacity(a.len() + b.len() + 1);
-    out.push_str(a);
-    out.push('\u{1f}');
-    out.push_str(b);
-    out
-}
-
 /// The fold state: the reduced trace plus the indexes and pending queues that
-/// make each event O(its own size).
+/// make each event O(its own size), grouped by domain (see `indexes.rs`).
 ///
 /// `Clone` is what a keep-going reduction checkpoints with; a clone continues
 /// exactly as the original would.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reducer {
     trace: Tracked<RolloutTrace>,
-    /// `(hash, kind)` to the index of its entry in `trace.raw_payloads`.
-    /// Not saved: rebuilt from `trace.raw_payloads` on resume.
+    /// Payload citations; never saved (rebuilt from the trace on resume).
     #[serde(skip)]
-    raw_payload_index: Tracked<FxIndexMap<(Hash, usize), usize>>,
-    /// The payload kinds seen, by name; `raw_payload_index` keys a kind by
-    /// its position here, so its keys are plain data and dropping the index
-    /// frees two buffers instead of visiting every entry. Not saved either.
-    #[serde(skip)]
-    payload_kinds: FxIndexSet<PayloadKind>,
-    /// Content identity of every conversation item, by its position in
-    /// `trace.conversation_items` (same length, same order).
-    item_identity: Tracked<Vec<Hash>>,
-    /// BLAKE3 of a request item's exact JSON text to its content identity,
-    /// for every non-reasoning request item normalised so far. A cache (its
-    /// answers equal normalising again), so not saved.
-    #[serde(skip)]
-    item_identity_by_text: FxIndexMap<Hash, Hash>,
-    /// Live model-visible history per thread (compared by the next full request).
-    snapshots: Tracked<FxIndexMap<String, Vec<ItemId>>>,
-    /// `thread, response_id` to inference call id.
-    inference_by_response: Tracked<FxIndexMap<String, String>>,
-    /// `thread, call_id` to items carrying that call id, in creation order.
-    items_by_call: Tracked<FxIndexMap<String, Vec<ItemId>>>,
-    /// `thread, call_id, kind` to the first item of that kind.
-    first_item_by_call_kind: Tracked<FxIndexMap<String, ItemId>>,
-    /// `thread, call_id` of code-mode `exec` calls (notify outputs reuse them).
-    exec_calls: Tracked<FxIndexSet<String>>,
-    /// `thread, model-visible call_id` to tool call id.
-    tool_by_visible_call: Tracked<FxIndexMap<String, String>>,
-    /// Turn id to its inference calls and code cells (closed at turn end).
-    inferences_by_turn: Tracked<FxIndexMap<String, Vec<String>>>,
-    code_cells_by_turn: Tracked<FxIndexMap<String, Vec<String>>>,
-    /// `thread, turn` to the latest plain assistant message item.
-    latest_assistant_message: Tracked<FxIndexMap<String, ItemId>>,
-    /// `thread, runtime_cell_id` to code cell id (pending or materialised).
-    code_cell_by_runtime: Tracked<FxIndexMap<String, String>>,
-    /// `thread, call_id` to materialised code cell id.
-    code_cell_by_call: Tracked<FxIndexMap<String, String>>,
-    /// `thread, call_id` to a code cell start waiting for its `exec` item.
-    pending_code_cells: Tracked<FxIndexMap<String, PendingCodeCell>>,
-    /// Code cell id to lifecycle events waiting for the cell to materialise.
-    pending_code_cell_events: Tracked<FxIndexMap<String, Vec<PendingLifecycle>>>,
-    /// Compaction id to its request ids.
-    requests_by_compaction: Tracked<FxIndexMap<String, Vec<String>>>,
-    /// Agent delivery edges waiting for the recipient item, by edge id.
-    pending_edges: Tracked<FxIndexMap<String, PendingEdge>>,
-    /// Delivery key to pending edge ids, oldest first.
-    pending_edges_by_delivery: Tracked<FxIndexMap<String, VecDeque<String>>>,
-    /// Delivery key to inter-agent items no edge targets yet, oldest first.
-    unlinked_agent_items: Tracked<FxIndexMap<String, VecDeque<ItemId>>>,
-    /// Tool call id to the edge it produced (resolved or pending).
-    edge_by_tool: Tracked<FxIndexMap<String, String>>,
-    /// Set once an `events_dropped` event was seen.
+    payloads: PayloadIndexes,
+    // The index groups are flattened: saved state is one object of fields,
+    // whatever the grouping.
+    /// Item identities, live histories, call-id and turn links.
+    #[serde(flatten)]
+    conversation: ConversationIndexes,
+    /// Inference calls by response id and by turn.
+    #[serde(flatten)]
+    inference: InferenceIndexes,
+    /// Tool calls by model-visible call id.
+    #[serde(flatten)]
+    tools: ToolIndexes,
+    /// Code cells by runtime id, call id and turn, and what waits for them.
+    #[serde(flatten)]
+    cells: CodeCellIndexes,
+    /// Compaction requests by compaction.
+    #[serde(flatten)]
+    compaction: CompactionIndexes,
+    /// Agent edges waiting for delivery, and items waiting for an edge.
+    #[serde(flatten)]
+    agents: AgentIndexes,
+    /// Set once an `events_dropped` event was seen: from then on a reference
+    /// to something the log never started is a diagnostic, not an error.
     events_dropped: Tracked<bool>,
-    #[serde(skip)]
-    cache: PayloadCache,
-    /// The payload references of the current event (by address), their
-    /// kind codes and `raw_payloads` positions, registered before dispatch,
-    /// so a handler asking for the id of a reference gets its own citation
-    /// (two references to the same bytes in one event are two entries).
-    #[serde(skip)]
-    event_payloads: Vec<(usize, usize, usize)>,
 }
 
 impl Reducer {
@@ -184,31 +142,14 @@ impl Reducer {
     pub fn new(rollout_id: &str) -> Reducer {
         Reducer {
             trace: Tracked::new(RolloutTrace::new(rollout_id)),
-            raw_payload_index: Tracked::new(FxIndexMap::default()),
-            payload_kinds: FxIndexSet::default(),
-            item_identity: Tracked::new(Vec::new()),
-            item_identity_by_text: FxIndexMap::default(),
-            snapshots: Tracked::new(FxIndexMap::default()),
-            inference_by_response: Tracked::new(FxIndexMap::default()),
-            items_by_call: Tracked::new(FxIndexMap::default()),
-            first_item_by_call_kind: Tracked::new(FxIndexMap::default()),
-            exec_calls: Tracked::new(FxIndexSet::default()),
-            tool_by_visible_call: Tracked::new(FxIndexMap::default()),
-            inferences_by_turn: Tracked::new(FxIndexMap::default()),
-            code_cells_by_turn: Tracked::new(FxIndexMap::default()),
-            latest_assistant_message: Tracked::new(FxIndexMap::default()),
-            code_cell_by_runtime: Tracked::new(FxIndexMap::default()),
-            code_cell_by_call: Tracked::new(FxIndexMap::default()),
-            pending_code_cells: Tracked::new(FxIndexMap::default()),
-            pending_code_cell_events: Tracked::new(FxIndexMap::default()),
-            requests_by_compaction: Tracked::new(FxIndexMap::default()),
-            pending_edges: Tracked::new(FxIndexMap::default()),
-            pending_edges_by_delivery: Tracked::new(FxIndexMap::default()),
-            unlinked_agent_items: Tracked::new(FxIndexMap::default()),
-            edge_by_tool: Tracked::new(FxIndexMap::default()),
+            payloads: PayloadIndexes::default(),
+            conversation: ConversationIndexes::default(),
+            inference: InferenceIndexes::default(),
+            tools: ToolIndexes::default(),
+            cells: CodeCellIndexes::default(),
+            compaction: CompactionIndexes::default(),
+            agents: AgentIndexes::default(),
             events_dropped: Tracked::new(false),
-            cache: PayloadCache::default(),
-            event_payloads: Vec::new(),
         }
     }
 
@@ -249,13 +190,13 @@ impl Reducer {
         trace.terminal_sessions.reserve(runtimes);
         trace.raw_payloads.reserve(refs);
         trace.conversation_items.reserve(items);
-        self.raw_payload_index.reserve(refs);
-        self.item_identity.reserve(items);
-        self.inference_by_response.reserve(inferences);
-        self.inferences_by_turn.reserve(turns);
-        self.tool_by_visible_call.reserve(tools);
-        self.items_by_call.reserve(tools);
-        self.first_item_by_call_kind.reserve(tools * 2);
+        self.payloads.by_hash_and_kind.reserve(refs);
+        self.conversation.item_identity.reserve(items);
+        self.inference.by_response.reserve(inferences);
+        self.inference.by_turn.reserve(turns);
+        self.tools.by_visible_call.reserve(tools);
+        self.conversation.items_by_call.reserve(tools);
+        self.conversation.first_item_by_call_kind.reserve(tools * 2);
     }
 
     /// The state reduced so far (without end-of-log resolution).
@@ -338,7 +279,8 @@ pub fn reduce<'a>(
 
 /// Reduces a whole log in one pass under `options`: strict (as [`reduce`])
 /// by default. With [`ReduceOptions::keep_going`] an event the state cannot
-/// take is skipped and recorded as a [`Diagnostic::REDUCE_ERROR`]
+/// take is skipped and recorded as a
+/// [`Diagnostic::REDUCE_ERROR`](crate::model::Diagnostic::REDUCE_ERROR)
 /// diagnostic; only a failure to rebuild the state before such an event (a
 /// payload that could be read before and not now) is still an error.
 pub fn reduce_with<'a>(

@@ -87,10 +87,11 @@ pub(super) struct PayloadCache {
 impl Reducer {
     /// Registers the payloads `event` cites, before it is handled.
     pub(super) fn register_cited(&mut self, event: &Event) {
-        self.event_payloads.clear();
+        self.payloads.event_citations.clear();
         event.payload.for_each_ref(|r| {
             let (kind, index) = self.register_citation(r);
-            self.event_payloads
+            self.payloads
+                .event_citations
                 .push((r as *const PayloadRef as usize, kind, index));
         });
     }
@@ -102,7 +103,8 @@ impl Reducer {
     pub(crate) fn raw_payload_id(&mut self, payload: &PayloadRef) -> String {
         let address = payload as *const PayloadRef as usize;
         let own = self
-            .event_payloads
+            .payloads
+            .event_citations
             .iter()
             .find(|(cited, _, _)| *cited == address)
             .map(|&(_, _, index)| index);
@@ -110,7 +112,7 @@ impl Reducer {
             Some(index) => index,
             None => {
                 let kind = self.kind_code(&payload.kind);
-                match self.raw_payload_index.get(&(payload.hash, kind)) {
+                match self.payloads.by_hash_and_kind.get(&(payload.hash, kind)) {
                     Some(&index) => index,
                     None => self.register_citation(payload).1,
                 }
@@ -124,7 +126,7 @@ impl Reducer {
 
     /// The code of a payload kind in `raw_payload_index` keys.
     fn kind_code(&mut self, kind: &PayloadKind) -> usize {
-        self.payload_kinds.insert_full(payload_kind_key(kind)).0
+        self.payloads.kinds.insert_full(payload_kind_key(kind)).0
     }
 
     /// Registers one citation: a new entry in `trace.raw_payloads`. Returns
@@ -140,7 +142,8 @@ impl Reducer {
             blake3: payload.hash,
             size_bytes: payload.size_bytes,
         });
-        self.raw_payload_index
+        self.payloads
+            .by_hash_and_kind
             .entry((payload.hash, kind))
             .or_insert(index);
         (kind, index)
@@ -149,15 +152,18 @@ impl Reducer {
     /// Rebuilds the unsaved `(hash, kind)` index from `trace.raw_payloads`
     /// (first citation wins, as when it was built).
     pub(super) fn rebuild_raw_payload_index(&mut self) {
-        self.raw_payload_index.clear();
-        self.payload_kinds.clear();
+        self.payloads.by_hash_and_kind.clear();
+        self.payloads.kinds.clear();
         for index in 0..self.trace.raw_payloads.len() {
             let Some((_, entry)) = self.trace.raw_payloads.get_index(index) else {
                 continue;
             };
             let (hash, kind) = (entry.blake3, entry.kind.clone());
             let kind = self.kind_code(&kind);
-            self.raw_payload_index.entry((hash, kind)).or_insert(index);
+            self.payloads
+                .by_hash_and_kind
+                .entry((hash, kind))
+                .or_insert(index);
         }
     }
 
@@ -181,7 +187,7 @@ impl Reducer {
         src: &dyn PayloadSource,
         payload: &PayloadRef,
     ) -> Res<Arc<ParsedJson<'static>>> {
-        if let Some(value) = self.cache.entries.get(&payload.hash) {
+        if let Some(value) = self.payloads.cache.entries.get(&payload.hash) {
             return Ok(Arc::clone(value));
         }
         let bytes = self.payload_bytes(src, payload)?;
@@ -196,13 +202,16 @@ impl Reducer {
             }
         };
         let value = Arc::new(value);
-        if self.cache.entries.len() >= PAYLOAD_CACHE_ENTRIES_MAX
-            && let Some(oldest) = self.cache.order.pop_front()
+        if self.payloads.cache.entries.len() >= PAYLOAD_CACHE_ENTRIES_MAX
+            && let Some(oldest) = self.payloads.cache.order.pop_front()
         {
-            self.cache.entries.swap_remove(&oldest);
+            self.payloads.cache.entries.swap_remove(&oldest);
         }
-        self.cache.entries.insert(payload.hash, Arc::clone(&value));
-        self.cache.order.push_back(payload.hash);
+        self.payloads
+            .cache
+            .entries
+            .insert(payload.hash, Arc::clone(&value));
+        self.payloads.cache.order.push_back(payload.hash);
         Ok(value)
     }
 }

@@ -68,11 +68,11 @@ impl Reducer {
         };
         let mut reducer: Reducer =
             serde_json::from_str(text.get()).map_err(|err| resume_error(err.to_string()))?;
-        if reducer.item_identity.len() != reducer.trace.conversation_items.len() {
+        if reducer.conversation.item_identity.len() != reducer.trace.conversation_items.len() {
             return Err(ReduceError::Resume {
                 reason: format!(
                     "{} item identities for {} conversation items",
-                    reducer.item_identity.len(),
+                    reducer.conversation.item_identity.len(),
                     reducer.trace.conversation_items.len()
                 ),
             });

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::tool::invocation_arguments;
+use super::tool::{End, Runtime, invocation_arguments};
 use super::{PayloadSource, Reducer, Res, invalid, unknown};
 use crate::event::{Event, ExecutionStatus, PayloadRef, ToolCallKind, ToolCallSummary};
 use crate::model::{
@@ -57,16 +57,38 @@ fn command_of(value: &Value) -> (Vec<String>, String) {
     }
 }
 
+/// The fields of a `terminal_session_ended` event.
+pub(crate) struct SessionEnd<'a> {
+    pub terminal_id: &'a str,
+    pub thread_id: &'a str,
+    pub status: ExecutionStatus,
+    pub exit_code: Option<i32>,
+    pub runtime_payload: Option<&'a PayloadRef>,
+}
+
+/// A terminal operation to create for a tool call: what it does, and the
+/// terminal session it runs in when the payload names one.
+struct NewOperation {
+    kind: TerminalOperationKind,
+    request: TerminalRequest,
+    terminal_id: Option<String>,
+}
+
 impl Reducer {
+    /// Creates the terminal operation of tool call `tool_call_id`, citing
+    /// the payload `raw_payload_id`.
     fn create_terminal_operation(
         &mut self,
         event: &Event,
         tool_call_id: &str,
-        kind: TerminalOperationKind,
-        request: TerminalRequest,
-        terminal_id: Option<String>,
         raw_payload_id: &str,
+        operation: NewOperation,
     ) -> Res<String> {
+        let NewOperation {
+            kind,
+            request,
+            terminal_id,
+        } = operation;
         let Some(tool) = self.trace.tool_calls.get(tool_call_id) else {
             return unknown(format!(
                 "terminal operation referenced unknown tool call {tool_call_id}"
@@ -181,14 +203,12 @@ impl Reducer {
             yield_time_ms: u64_field(&arguments, "yield_time_ms"),
             max_output_tokens: u64_field(&arguments, "max_output_tokens"),
         };
-        self.create_terminal_operation(
-            event,
-            tool_call_id,
-            TerminalOperationKind::WriteStdin,
+        let operation = NewOperation {
+            kind: TerminalOperationKind::WriteStdin,
             request,
-            Some(session_id),
-            &payload_id,
-        )?;
+            terminal_id: Some(session_id),
+        };
+        self.create_terminal_operation(event, tool_call_id, &payload_id, operation)?;
         Ok(())
     }
 
@@ -196,11 +216,14 @@ impl Reducer {
         &mut self,
         event: &Event,
         src: &dyn PayloadSource,
-        tool_call_id: &str,
-        kind: &ToolCallKind,
-        payload: &PayloadRef,
-        payload_id: &str,
+        runtime: Runtime<'_>,
     ) -> Res<()> {
+        let Runtime {
+            tool_call_id,
+            kind,
+            payload,
+            payload_id,
+        } = runtime;
         let begin = self.payload_json(src, payload)?;
         let process_id = id_text(begin.get("process_id"));
         let existing = self
@@ -251,14 +274,12 @@ impl Reducer {
                 },
             )
         };
-        self.create_terminal_operation(
-            event,
-            tool_call_id,
-            operation_kind,
+        let operation = NewOperation {
+            kind: operation_kind,
             request,
-            process_id,
-            payload_id,
-        )?;
+            terminal_id: process_id,
+        };
+        self.create_terminal_operation(event, tool_call_id, payload_id, operation)?;
         Ok(())
     }
 
@@ -266,11 +287,15 @@ impl Reducer {
         &mut self,
         event: &Event,
         src: &dyn PayloadSource,
-        tool_call_id: &str,
+        runtime: Runtime<'_>,
         status: ExecutionStatus,
-        payload: &PayloadRef,
-        payload_id: &str,
     ) -> Res<()> {
+        let Runtime {
+            tool_call_id,
+            payload,
+            payload_id,
+            ..
+        } = runtime;
         let Some(tool) = self.trace.tool_calls.get(tool_call_id) else {
             return unknown(format!(
                 "tool runtime end referenced unknown call {tool_call_id}"
@@ -311,9 +336,13 @@ impl Reducer {
         event: &Event,
         src: &dyn PayloadSource,
         operation_id: &str,
-        status: ExecutionStatus,
-        result_payload: Option<&PayloadRef>,
+        end: End<'_>,
     ) -> Res<()> {
+        let End {
+            status,
+            result_payload,
+            ..
+        } = end;
         let mut result = None;
         let mut result_id = None;
         if let Some(payload) = result_payload {
@@ -377,15 +406,14 @@ impl Reducer {
         Ok(())
     }
 
-    pub(super) fn terminal_session_ended(
-        &mut self,
-        event: &Event,
-        terminal_id: &str,
-        thread_id: &str,
-        status: ExecutionStatus,
-        exit_code: Option<i32>,
-        runtime_payload: Option<&PayloadRef>,
-    ) -> Res<()> {
+    pub(super) fn terminal_session_ended(&mut self, event: &Event, end: SessionEnd<'_>) -> Res<()> {
+        let SessionEnd {
+            terminal_id,
+            thread_id,
+            status,
+            exit_code,
+            runtime_payload,
+        } = end;
         let payload_id = runtime_payload.map(|payload| self.raw_payload_id(payload));
         let Some(session) = self.trace.terminal_sessions.get_mut(terminal_id) else {
             return unknown(format!(

@@ -11,6 +11,14 @@ use super::{PayloadSource, Reducer, Res, invalid, unknown};
 use crate::event::{CodeCellRuntimeStatus, Event, ExecutionStatus, PayloadRef, RolloutStatus};
 use crate::model::{AgentOrigin, AgentThread, CodexTurn, ExecutionWindow};
 
+/// The fields of a `thread_started` or `thread_resumed` event.
+#[derive(Clone, Copy)]
+pub(crate) struct Start<'a> {
+    pub thread_id: &'a str,
+    pub agent_path: &'a str,
+    pub metadata_payload: Option<&'a PayloadRef>,
+}
+
 /// Fields read from a thread's session metadata payload.
 struct ThreadMetadata {
     agent_path: Option<String>,
@@ -64,11 +72,14 @@ impl Reducer {
     fn thread_metadata(
         &mut self,
         src: &dyn PayloadSource,
-        thread_id: &str,
-        agent_path: &str,
-        payload: Option<&PayloadRef>,
+        start: Start<'_>,
     ) -> Res<ThreadMetadata> {
-        let Some(payload) = payload else {
+        let Start {
+            thread_id,
+            agent_path,
+            metadata_payload,
+        } = start;
+        let Some(payload) = metadata_payload else {
             return Ok(ThreadMetadata {
                 agent_path: None,
                 nickname: None,
@@ -114,26 +125,29 @@ impl Reducer {
         &mut self,
         event: &Event,
         src: &dyn PayloadSource,
-        thread_id: &str,
-        agent_path: &str,
-        metadata: Option<&PayloadRef>,
+        start: Start<'_>,
     ) -> Res<()> {
+        let thread_id = start.thread_id;
         if self.trace.threads.contains_key(thread_id) {
             return invalid(format!("duplicate thread start for {thread_id}"));
         }
-        let meta = self.thread_metadata(src, thread_id, agent_path, metadata)?;
-        self.insert_thread(event, thread_id, agent_path, meta, Vec::new());
+        let meta = self.thread_metadata(src, start)?;
+        self.insert_thread(event, start, meta, Vec::new());
         Ok(())
     }
 
     fn insert_thread(
         &mut self,
         event: &Event,
-        thread_id: &str,
-        agent_path: &str,
+        start: Start<'_>,
         meta: ThreadMetadata,
         resumed_at_seqs: Vec<u64>,
     ) {
+        let Start {
+            thread_id,
+            agent_path,
+            ..
+        } = start;
         self.trace.threads.insert(
             thread_id.to_string(),
             AgentThread {
@@ -156,10 +170,9 @@ impl Reducer {
         &mut self,
         event: &Event,
         src: &dyn PayloadSource,
-        thread_id: &str,
-        agent_path: &str,
-        metadata: Option<&PayloadRef>,
+        start: Start<'_>,
     ) -> Res<()> {
+        let thread_id = start.thread_id;
         // A resumed root thread runs the rollout again (a resumed session).
         if self.trace.root_thread_id.as_deref() == Some(thread_id) {
             self.trace.status = RolloutStatus::Running;
@@ -170,7 +183,7 @@ impl Reducer {
             thread.execution.ended_at_unix_ms = None;
             thread.execution.ended_seq = None;
             thread.resumed_at_seqs.push(event.seq);
-            if let Some(payload) = metadata {
+            if let Some(payload) = start.metadata_payload {
                 let id = self.raw_payload_id(payload);
                 if let Some(thread) = self.trace.threads.get_mut(thread_id) {
                     thread.raw_metadata_payload_id.get_or_insert(id);
@@ -178,8 +191,8 @@ impl Reducer {
             }
             return Ok(());
         }
-        let meta = self.thread_metadata(src, thread_id, agent_path, metadata)?;
-        self.insert_thread(event, thread_id, agent_path, meta, vec![event.seq]);
+        let meta = self.thread_metadata(src, start)?;
+        self.insert_thread(event, start, meta, vec![event.seq]);
         Ok(())
     }
 
@@ -264,7 +277,7 @@ impl Reducer {
             ExecutionStatus::Failed => ExecutionStatus::Failed,
             ExecutionStatus::Aborted => ExecutionStatus::Aborted,
         };
-        if let Some(ids) = self.inferences_by_turn.get(turn_id) {
+        if let Some(ids) = self.inference.by_turn.get(turn_id) {
             for id in ids {
                 if let Some(call) = self.trace.inference_calls.get_mut(id)
                     && call.execution.is_running()
@@ -290,7 +303,7 @@ impl Reducer {
         let Some((runtime_status, execution_status)) = cell_status else {
             return;
         };
-        if let Some(ids) = self.code_cells_by_turn.get(turn_id) {
+        if let Some(ids) = self.cells.by_turn.get(turn_id) {
             for id in ids {
                 if let Some(cell) = self.trace.code_cells.get_mut(id)
                     && cell.execution.is_running()

@@ -7,7 +7,9 @@
 
 use serde_json::Value;
 
-use super::{PayloadSource, Reducer, Res, invalid, key, unknown};
+use super::code_cell::WaitCall;
+use super::keys::InThread;
+use super::{PayloadSource, Reducer, Res, invalid, unknown};
 use crate::event::{
     Event, ExecutionStatus, PayloadRef, RawToolCallRequester, ToolCallKind, ToolCallSummary,
 };
@@ -22,6 +24,33 @@ pub(crate) struct Start<'a> {
     pub kind: &'a ToolCallKind,
     pub summary: &'a ToolCallSummary,
     pub invocation_payload: Option<&'a PayloadRef>,
+}
+
+/// The fields of a `tool_call_runtime_ended` event.
+pub(crate) struct RuntimeEnd<'a> {
+    pub tool_call_id: &'a str,
+    pub status: ExecutionStatus,
+    pub runtime_payload: &'a PayloadRef,
+}
+
+/// The fields of a `tool_call_ended` event.
+#[derive(Clone, Copy)]
+pub(crate) struct End<'a> {
+    pub tool_call_id: &'a str,
+    pub status: ExecutionStatus,
+    pub result_payload: Option<&'a PayloadRef>,
+}
+
+/// A runtime begin or end payload of a tool call, as the terminal and agent
+/// handlers read it.
+#[derive(Clone, Copy)]
+pub(crate) struct Runtime<'a> {
+    pub tool_call_id: &'a str,
+    /// The kind the tool call started with.
+    pub kind: &'a ToolCallKind,
+    pub payload: &'a PayloadRef,
+    /// The payload's `raw_payload:{n}` id.
+    pub payload_id: &'a str,
 }
 
 /// The parsed `arguments` of a function-style invocation payload.
@@ -62,8 +91,9 @@ impl Reducer {
             RawToolCallRequester::Model => ToolCallRequester::Model,
             RawToolCallRequester::CodeCell { runtime_cell_id } => {
                 let Some(cell_id) = self
-                    .code_cell_by_runtime
-                    .get(&key(thread_id, runtime_cell_id))
+                    .cells
+                    .by_runtime
+                    .get(&InThread::new(thread_id, runtime_cell_id))
                     .cloned()
                 else {
                     return unknown(format!(
@@ -75,12 +105,13 @@ impl Reducer {
                 }
             }
         };
-        let visible_key = start
+        let visible = start
             .model_visible_call_id
-            .map(|call_id| key(thread_id, call_id));
-        if let (Some(call_id), Some(visible_key)) = (start.model_visible_call_id, &visible_key)
-            && let Some(other) = self.tool_by_visible_call.get(visible_key)
+            .map(|call_id| InThread::new(thread_id, call_id));
+        if let Some(visible) = &visible
+            && let Some(other) = self.tools.by_visible_call.get(visible)
         {
+            let call_id = visible.id;
             return invalid(format!(
                 "duplicate tool call for model-visible call id {call_id} in thread {thread_id}: {other} and {id}"
             ));
@@ -112,12 +143,14 @@ impl Reducer {
         if let ToolCallRequester::CodeCell { code_cell_id } = &requester {
             self.add_nested_tool(code_cell_id, id);
         }
-        if let Some(visible_key) = visible_key {
-            self.tool_by_visible_call
-                .insert(visible_key.clone(), id.to_string());
+        if let Some(visible) = visible {
+            self.tools
+                .by_visible_call
+                .insert(visible.owned(), id.to_string());
             let existing = self
+                .conversation
                 .items_by_call
-                .get(&visible_key)
+                .get(&visible)
                 .cloned()
                 .unwrap_or_default();
             for item_id in existing {
@@ -132,7 +165,12 @@ impl Reducer {
             }
             ToolCallKind::Other { name } if name == "wait" => {
                 if let Some(payload) = start.invocation_payload {
-                    self.link_wait_tool(event, src, id, thread_id, payload)?;
+                    let wait = WaitCall {
+                        tool_call_id: id,
+                        thread_id,
+                        invocation_payload: payload,
+                    };
+                    self.link_wait_tool(event, src, wait)?;
                 }
             }
             _ => {}
@@ -170,20 +208,19 @@ impl Reducer {
         };
         tool.raw_runtime_payload_ids.push(payload_id.clone());
         let kind = tool.kind.clone();
+        let runtime = Runtime {
+            tool_call_id,
+            kind: &kind,
+            payload: runtime_payload,
+            payload_id: &payload_id,
+        };
         match kind {
-            ToolCallKind::ExecCommand | ToolCallKind::WriteStdin => self.terminal_runtime_started(
-                event,
-                src,
-                tool_call_id,
-                &kind,
-                runtime_payload,
-                &payload_id,
-            ),
+            ToolCallKind::ExecCommand | ToolCallKind::WriteStdin => {
+                self.terminal_runtime_started(event, src, runtime)
+            }
             ToolCallKind::AssignAgentTask
             | ToolCallKind::SendMessage
-            | ToolCallKind::CloseAgent => {
-                self.agent_runtime_started(event, src, tool_call_id, &kind, runtime_payload)
-            }
+            | ToolCallKind::CloseAgent => self.agent_runtime_started(event, src, runtime),
             _ => Ok(()),
         }
     }
@@ -192,10 +229,13 @@ impl Reducer {
         &mut self,
         event: &Event,
         src: &dyn PayloadSource,
-        tool_call_id: &str,
-        status: ExecutionStatus,
-        runtime_payload: &PayloadRef,
+        end: RuntimeEnd<'_>,
     ) -> Res<()> {
+        let RuntimeEnd {
+            tool_call_id,
+            status,
+            runtime_payload,
+        } = end;
         let payload_id = self.raw_payload_id(runtime_payload);
         let Some(tool) = self.trace.tool_calls.get_mut(tool_call_id) else {
             return unknown(format!(
@@ -204,21 +244,20 @@ impl Reducer {
         };
         tool.raw_runtime_payload_ids.push(payload_id.clone());
         let kind = tool.kind.clone();
+        let runtime = Runtime {
+            tool_call_id,
+            kind: &kind,
+            payload: runtime_payload,
+            payload_id: &payload_id,
+        };
         match kind {
-            ToolCallKind::ExecCommand | ToolCallKind::WriteStdin => self.terminal_runtime_ended(
-                event,
-                src,
-                tool_call_id,
-                status,
-                runtime_payload,
-                &payload_id,
-            ),
+            ToolCallKind::ExecCommand | ToolCallKind::WriteStdin => {
+                self.terminal_runtime_ended(event, src, runtime, status)
+            }
             ToolCallKind::SpawnAgent
             | ToolCallKind::AssignAgentTask
             | ToolCallKind::SendMessage
-            | ToolCallKind::CloseAgent => {
-                self.agent_runtime_ended(event, src, tool_call_id, &kind, runtime_payload)
-            }
+            | ToolCallKind::CloseAgent => self.agent_runtime_ended(event, src, runtime),
             _ => Ok(()),
         }
     }
@@ -227,10 +266,13 @@ impl Reducer {
         &mut self,
         event: &Event,
         src: &dyn PayloadSource,
-        tool_call_id: &str,
-        status: ExecutionStatus,
-        result_payload: Option<&PayloadRef>,
+        end: End<'_>,
     ) -> Res<()> {
+        let End {
+            tool_call_id,
+            status,
+            result_payload,
+        } = end;
         let result_id = result_payload.map(|payload| self.raw_payload_id(payload));
         let Some(tool) = self.trace.tool_calls.get_mut(tool_call_id) else {
             return unknown(format!(
@@ -247,7 +289,7 @@ impl Reducer {
         if let Some(operation_id) = terminal_operation
             && !had_runtime
         {
-            self.terminal_end_from_result(event, src, &operation_id, status, result_payload)?;
+            self.terminal_end_from_result(event, src, &operation_id, end)?;
         }
         if let Some(result_id) = result_id {
             self.attach_result_to_edge(tool_call_id, &result_id);

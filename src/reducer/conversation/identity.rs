@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 
 use super::normalize::{SourcePayload, normalize_item};
 use super::{ItemOrigin, Reducer, Res};
-use crate::event::{Event, Hash};
+use crate::event::Hash;
 use crate::model::{
     AgentMessageMetadata, ConversationBody, ConversationChannel, ConversationItem,
     ConversationItemKind, ConversationPart, ConversationRole, ItemId,
@@ -42,23 +42,17 @@ impl Normalized {
         body: ConversationBody,
         call_id: Option<String>,
     ) -> Normalized {
-        let identity = identity_of(
-            role,
-            channel,
-            kind,
-            agent_message.as_ref(),
-            call_id.as_deref(),
-            &body,
-        );
-        Normalized {
+        let mut item = Normalized {
             role,
             channel,
             kind,
             agent_message,
             body,
             call_id,
-            identity,
-        }
+            identity: Hash([0; 32]),
+        };
+        item.identity = identity_of(&item);
+        item
     }
 
     /// The compaction marker item (empty body, unique per compaction, no
@@ -141,14 +135,11 @@ fn field(hasher: &mut blake3::Hasher, text: &str) {
     hasher.update(text.as_bytes());
 }
 
-fn identity_of(
-    role: ConversationRole,
-    channel: Option<ConversationChannel>,
-    kind: ConversationItemKind,
-    agent_message: Option<&AgentMessageMetadata>,
-    call_id: Option<&str>,
-    body: &ConversationBody,
-) -> Hash {
+/// The content identity of `item` (its `identity` field aside).
+fn identity_of(item: &Normalized) -> Hash {
+    let (role, channel, kind) = (item.role, item.channel, item.kind);
+    let (agent_message, call_id) = (item.agent_message.as_ref(), item.call_id.as_deref());
+    let body = &item.body;
     let mut hasher = blake3::Hasher::new();
     field(&mut hasher, kind_name(kind));
     let encrypted: Vec<&str> = body
@@ -215,8 +206,20 @@ fn identity_of(
     Hash(*hasher.finalize().as_bytes())
 }
 
+/// Every item kind, in the order of [`kind_name`]'s arms: a kind added there
+/// belongs here too, or saved index keys naming it cannot be read back.
+const ITEM_KINDS: [ConversationItemKind; 7] = [
+    ConversationItemKind::Message,
+    ConversationItemKind::Reasoning,
+    ConversationItemKind::FunctionCall,
+    ConversationItemKind::FunctionCallOutput,
+    ConversationItemKind::CustomToolCall,
+    ConversationItemKind::CustomToolCallOutput,
+    ConversationItemKind::CompactionMarker,
+];
+
 /// `format!("{kind:?}")` without allocating.
-pub(super) fn kind_name(kind: ConversationItemKind) -> &'static str {
+pub(crate) fn kind_name(kind: ConversationItemKind) -> &'static str {
     match kind {
         ConversationItemKind::Message => "Message",
         ConversationItemKind::Reasoning => "Reasoning",
@@ -226,6 +229,11 @@ pub(super) fn kind_name(kind: ConversationItemKind) -> &'static str {
         ConversationItemKind::CustomToolCallOutput => "CustomToolCallOutput",
         ConversationItemKind::CompactionMarker => "CompactionMarker",
     }
+}
+
+/// The kind [`kind_name`] spells `name`, if any.
+pub(crate) fn kind_named(name: &str) -> Option<ConversationItemKind> {
+    ITEM_KINDS.into_iter().find(|kind| kind_name(*kind) == name)
 }
 
 /// `format!("{role:?}")` without allocating.
@@ -296,7 +304,7 @@ impl Reducer {
         self.trace
             .conversation_items
             .position_of(id)
-            .and_then(|index| self.item_identity.get(index).copied())
+            .and_then(|index| self.conversation.item_identity.get(index).copied())
     }
 
     /// Full-snapshot reconciliation: reuse the candidate at the same position
@@ -305,7 +313,6 @@ impl Reducer {
     /// with each other.
     pub(crate) fn reconcile_full(
         &mut self,
-        event: &Event,
         origin: &ItemOrigin<'_>,
         items: Vec<Sighting<'_>>,
         candidates: &[ItemId],
@@ -347,7 +354,7 @@ impl Reducer {
                     self.merge_reasoning(&id, &item);
                     out.push(id);
                 }
-                None => out.push(self.create_item(event, origin, item.into_normalized()?)?),
+                None => out.push(self.create_item(origin, item.into_normalized()?)?),
             }
         }
         Ok(out)
@@ -356,7 +363,6 @@ impl Reducer {
     /// Reuses the candidate at `position` when it matches, else creates.
     pub(crate) fn reuse_at_or_create(
         &mut self,
-        event: &Event,
         origin: &ItemOrigin<'_>,
         item: Sighting<'_>,
         candidate: Option<&ItemId>,
@@ -368,7 +374,7 @@ impl Reducer {
             self.merge_reasoning(&id, &item);
             return Ok(id);
         }
-        self.create_item(event, origin, item.into_normalized()?)
+        self.create_item(origin, item.into_normalized()?)
     }
 
     /// A later sighting of reasoning may fill in missing readable text or

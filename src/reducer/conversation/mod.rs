@@ -12,7 +12,7 @@
 mod identity;
 mod normalize;
 
-pub(crate) use identity::{Normalized, Sighting};
+pub(crate) use identity::{Normalized, Sighting, kind_name, kind_named};
 pub(crate) use normalize::{
     SourcePayload, image_part, json_part, normalize_item, normalize_items, payload_ref_part,
     role_of, text_or_json_body, without_cache_control,
@@ -20,9 +20,10 @@ pub(crate) use normalize::{
 
 use serde_json::Value;
 
-use identity::{kind_name, same_by_summary};
+use identity::same_by_summary;
 
-use super::{Reducer, Res, invalid, key, push_unique, push_unique_item};
+use super::keys::{CallOfKind, InThread};
+use super::{Reducer, Res, invalid, push_unique, push_unique_item};
 use crate::event::Event;
 use crate::model::{
     ConversationItem, ConversationItemKind, ConversationPart, ConversationRole, ItemId, ProducerRef,
@@ -76,36 +77,38 @@ pub(crate) fn inter_agent_fields(item: &ConversationItem) -> Option<(String, Str
     Some((author, recipient, content))
 }
 
-/// Where a new item's provenance and turn come from.
+/// Where a new item comes from: the event that first shows it (its first
+/// sighting's time and seq), its thread and turn, and what produced it.
 pub(crate) struct ItemOrigin<'a> {
+    pub event: &'a Event,
     pub thread_id: &'a str,
     pub codex_turn_id: Option<&'a str>,
     pub produced_by: Vec<ProducerRef>,
 }
 
 impl Reducer {
+    /// The conversation item `id`.
     pub(crate) fn item(&self, id: &str) -> Option<&ConversationItem> {
         self.trace.conversation_items.get(id)
     }
 
+    /// The conversation item `id`, to change.
     pub(crate) fn item_mut(&mut self, id: &str) -> Option<&mut ConversationItem> {
         self.trace.conversation_items.get_mut(id)
     }
+
     /// Creates a new item and runs every index hook for it.
-    pub(crate) fn create_item(
-        &mut self,
-        event: &Event,
-        origin: &ItemOrigin<'_>,
-        item: Normalized,
-    ) -> Res<ItemId> {
+    pub(crate) fn create_item(&mut self, origin: &ItemOrigin<'_>, item: Normalized) -> Res<ItemId> {
+        let event = origin.event;
         let id: ItemId = self.trace.conversation_items.next_id().into();
         let thread_id = origin.thread_id;
-        let call_key = item
+        // Borrows the item's call id, which the new item gets a copy of.
+        let call = item
             .call_id
             .as_deref()
-            .map(|call_id| key(thread_id, call_id));
-        if let (Some(call_id), Some(call_key)) = (&item.call_id, &call_key) {
-            self.check_call_id_reuse(event.seq, thread_id, call_id, call_key, &item, &id)?;
+            .map(|call_id| InThread::new(thread_id, call_id));
+        if let Some(call) = &call {
+            self.check_call_id_reuse(event.seq, call, &item, &id)?;
         }
         let identity = item.identity;
         let is_exec_call = item.kind == ConversationItemKind::CustomToolCall
@@ -124,27 +127,30 @@ impl Reducer {
             call_id: item.call_id.clone(),
             produced_by: origin.produced_by.clone(),
         });
-        self.item_identity.push(identity);
+        self.conversation.item_identity.push(identity);
         // Identity alignment: entry n of `item_identity` is item n's.
         debug_assert_eq!(
-            self.item_identity.len(),
+            self.conversation.item_identity.len(),
             self.trace.conversation_items.len()
         );
         if let Some(thread) = self.trace.threads.get_mut(thread_id) {
             thread.conversation_item_ids.push(id.clone());
         }
-        if let Some(call_key) = call_key {
+        if let Some(call) = call {
             if is_exec_call {
-                self.exec_calls.insert(call_key.clone());
+                self.cells.exec_calls.insert(call.owned());
             }
-            self.items_by_call
-                .entry(call_key.clone())
-                .or_default()
-                .push(id.clone());
-            if let Some(tool_id) = self.tool_by_visible_call.get(&call_key).cloned() {
+            let items_by_call = &mut self.conversation.items_by_call;
+            match items_by_call.get_mut(&call) {
+                Some(items) => items.push(id.clone()),
+                None => {
+                    items_by_call.insert(call.owned(), vec![id.clone()]);
+                }
+            }
+            if let Some(tool_id) = self.tools.by_visible_call.get(&call).cloned() {
                 self.link_item_to_tool(&tool_id, &id);
             }
-            self.link_item_to_code_cell(&call_key, &id, is_exec_call)?;
+            self.link_item_to_code_cell(&call, &id, is_exec_call)?;
         }
         self.index_message_item(&id)?;
         Ok(id)
@@ -152,32 +158,34 @@ impl Reducer {
 
     /// The same call id and kind must carry the same content within a thread,
     /// except a code-mode `notify` output, which reuses the `exec` call id.
-    #[allow(clippy::too_many_arguments)]
     fn check_call_id_reuse(
         &mut self,
         seq: u64,
-        thread_id: &str,
-        call_id: &str,
-        call_key: &str,
+        call: &InThread<&str>,
         item: &Normalized,
         new_id: &ItemId,
     ) -> Res<()> {
-        let kind_key = key(call_key, kind_name(item.kind));
-        let first = match self.first_item_by_call_kind.entry(kind_key) {
-            indexmap::map::Entry::Vacant(slot) => {
-                slot.insert(new_id.clone());
+        let kind_key = CallOfKind::new(call.clone(), item.kind);
+        let first_by_kind = &mut self.conversation.first_item_by_call_kind;
+        let first = match first_by_kind.get(&kind_key) {
+            Some(first) => first.clone(),
+            None => {
+                first_by_kind.insert(kind_key.owned(), new_id.clone());
                 return Ok(());
             }
-            indexmap::map::Entry::Occupied(slot) => slot.get().clone(),
         };
         if self.identity_of(&first) == Some(item.identity) {
             return Ok(());
         }
         if item.kind == ConversationItemKind::CustomToolCallOutput
-            && self.exec_calls.contains(call_key)
+            && self.cells.exec_calls.contains(call)
         {
             return Ok(());
         }
+        let InThread {
+            thread_id,
+            id: call_id,
+        } = call;
         // The reference compares JSON bodies by their 240-byte summaries: a
         // difference past them is legal there (hosts rewrite old tool
         // outputs in later requests), so it is a diagnostic here, naming
@@ -200,8 +208,10 @@ impl Reducer {
         ))
     }
 
+    /// Item hook: an inter-agent item is delivered to the edges waiting for
+    /// it; a plain assistant message becomes its turn's latest.
     fn index_message_item(&mut self, id: &ItemId) -> Res<()> {
-        let Some(item) = self.item(id) else {
+        let Some(item) = self.trace.conversation_items.get(id) else {
             return Ok(());
         };
         if let Some((author, recipient, content)) = inter_agent_fields(item) {
@@ -220,8 +230,14 @@ impl Reducer {
             && item.kind == ConversationItemKind::Message
             && let Some(turn) = &item.codex_turn_id
         {
-            let turn_key = key(&item.thread_id, turn);
-            self.latest_assistant_message.insert(turn_key, id.clone());
+            let turn_key = InThread::new(&item.thread_id, turn);
+            let latest = &mut self.conversation.latest_assistant_message;
+            match latest.get_mut(&turn_key) {
+                Some(slot) => *slot = id.clone(),
+                None => {
+                    latest.insert(turn_key.owned(), id.clone());
+                }
+            }
         }
         Ok(())
     }
