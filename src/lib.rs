@@ -84,6 +84,7 @@ pub mod model;
 mod recorder;
 mod redact;
 mod reducer;
+mod replay;
 mod store;
 mod writer;
 
@@ -114,7 +115,7 @@ pub use reducer::{
 };
 
 // Replay equivalence.
-pub use diff::replay::{ReplayMiss, ReplaySource};
+pub use replay::{ReplayMiss, ReplaySource};
 pub use diff::{
     DiffPolicy, DiffReport, Divergence, assert_replay_equivalent, check_replay_equivalent, diff,
     diff_with_payloads,

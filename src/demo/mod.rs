@@ -22,7 +22,6 @@ use crate::codemode::{
     CodeModeService, CodeModeTraceSink, ExecuteRequest, NestedToolCall, ToolDefinition, ToolHost,
     WaitRequest,
 };
-use crate::diff::replay::ReplaySource;
 use crate::event::{
     ExecutionStatus, RawToolCallRequester, RolloutStatus, ToolCallKind, ToolCallSummary,
     truncate_utf8,
@@ -31,6 +30,7 @@ use crate::recorder::{
     ChildSpawn, Recorder, RolloutStart, ThreadRecorder, ThreadStart, ToolCallRecorder,
     ToolCallStart, TurnRecorder,
 };
+use crate::replay::ReplaySource;
 
 /// How big a demo run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,9 @@
 //! the size of the two states plus the bytes of the payloads that differ by
 //! raw hash, read once each, in parallel.
 
-pub mod replay;
+/// [`ReplaySource`](crate::replay::ReplaySource) at its former path; its
+/// home is [`crate::replay`].
+pub use crate::replay;
 
 use std::collections::BTreeMap;
 use std::fmt;

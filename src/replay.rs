@@ -8,6 +8,10 @@
 //! recorded call at the same position in the thread, and the request is
 //! recorded as a [`ReplayMiss`]. Requests with no answer at all are misses
 //! too. Together with [`crate::diff`] this is a record/replay test loop.
+//!
+//! It lives apart from `diff` so that a host (the demo included) can rerun on
+//! a recording without depending on the comparison. It reads the store and
+//! the reduced state only; it never writes.
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -183,5 +187,98 @@ impl ReplaySource {
             .map(|(path, calls)| (path.clone(), calls.iter().filter(|c| !c.used).count()))
             .filter(|(_, n)| *n > 0)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use serde_json::{Value, json};
+
+    use super::{Recorded, ReplaySource};
+
+    fn hash(request: &Value) -> String {
+        let bytes = serde_json::to_vec(request).unwrap_or_default();
+        blake3::hash(&bytes).to_hex().to_string()
+    }
+
+    /// A source whose `/root` thread recorded `requests`, each answered
+    /// by `{"answer": i}` (none for the index `unanswered`).
+    fn source(requests: &[Value], unanswered: Option<usize>) -> ReplaySource {
+        let mut source = ReplaySource::default();
+        let calls = requests
+            .iter()
+            .enumerate()
+            .map(|(i, request)| Recorded {
+                request_hash: hash(request),
+                response: (Some(i) != unanswered).then(|| json!({ "answer": i })),
+                used: false,
+            })
+            .collect();
+        source.threads.insert("/root".to_string(), calls);
+        source
+    }
+
+    #[test]
+    fn a_request_is_answered_by_its_recorded_twin_wherever_it_is() {
+        let requests = [json!({"input": 1}), json!({"input": 2})];
+        let mut replay = source(&requests, None);
+        assert_eq!(
+            replay.answer("/root", &requests[1]),
+            Some(json!({"answer": 1}))
+        );
+        assert_eq!(
+            replay.answer("/root", &requests[0]),
+            Some(json!({"answer": 0}))
+        );
+        assert_eq!(replay.misses(), Vec::new());
+        assert_eq!(replay.unused(), Vec::new());
+    }
+
+    #[test]
+    fn an_unrecorded_request_is_answered_by_position_and_counted_as_a_miss() {
+        let requests = [json!({"input": 1}), json!({"input": 2})];
+        let mut replay = source(&requests, None);
+        let answer = replay.answer("/root", &json!({"input": "new"}));
+        assert_eq!(answer, Some(json!({"answer": 0})));
+        let misses = replay.misses();
+        assert_eq!(misses.len(), 1);
+        assert_eq!(
+            (misses[0].thread_path.as_str(), misses[0].index),
+            ("/root", 0)
+        );
+        assert!(
+            misses[0].reason.ends_with("answered by order"),
+            "{misses:?}"
+        );
+        assert_eq!(replay.unused(), vec![("/root".to_string(), 1)]);
+        // The first call is used up: its own request now falls back to the
+        // second position, which is still free.
+        assert_eq!(
+            replay.answer("/root", &requests[0]),
+            Some(json!({"answer": 1}))
+        );
+        assert_eq!(replay.answer("/root", &requests[0]), None);
+        assert!(
+            replay.misses()[2]
+                .reason
+                .contains("none is left at this position")
+        );
+    }
+
+    #[test]
+    fn an_unknown_thread_or_a_call_without_response_gets_no_answer() {
+        let requests = [json!({"input": 1})];
+        let mut replay = source(&requests, Some(0));
+        assert_eq!(replay.answer("/root/other", &requests[0]), None);
+        assert_eq!(replay.answer("/root", &requests[0]), None);
+        let reasons: Vec<String> = replay.misses().into_iter().map(|m| m.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                "no recorded inference calls for this thread",
+                "the recorded call has no response (it failed or was cancelled)",
+            ]
+        );
     }
 }
