@@ -49,10 +49,6 @@ mod runtime;
 #[cfg(test)]
 mod test_support;
 
-/// [`ReplaySource`](crate::replay::ReplaySource) at its former path; its
-/// home is [`crate::replay`].
-pub use crate::replay;
-
 pub use policy::DiffPolicy;
 pub use report::{DiffReport, Divergence};
 

@@ -89,9 +89,3 @@ fn a_different_answer_is_the_first_divergence_at_its_inference_call() {
     );
     assert_eq!(report.further_differences, 0);
 }
-
-#[test]
-fn the_replay_source_keeps_its_former_path_under_diff() {
-    let source: Option<super::replay::ReplaySource> = None;
-    assert!(source.is_none());
-}
