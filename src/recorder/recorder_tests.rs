@@ -1,7 +1,10 @@
 use serde_json::json;
 
 use super::*;
-use crate::event::Event;
+use crate::event::{
+    Event, ExecutionStatus, PayloadKind, RawToolCallRequester, RolloutStatus, ToolCallKind,
+    ToolCallSummary,
+};
 use crate::store::StoreOptions;
 
 fn events(store: &Store, rollout_id: &str) -> Vec<Event> {
