@@ -108,38 +108,10 @@ impl Store {
     pub(super) fn gc_locked(&self, state: &mut WriteState) -> Result<GcReport> {
         clear_caches(state);
         let mut report = GcReport::default();
-        let mut manifests: BTreeMap<u64, u64> = BTreeMap::new();
-        let mut unreadable_manifests: BTreeSet<u64> = BTreeSet::new();
-        for entry in self.tree().scan_prefix([PREFIX_MANIFEST]) {
-            let (key, value) = entry?;
-            let num = decode_num(&key[1..]).unwrap_or_default();
-            match decode_manifest(&key, &value) {
-                Ok(manifest) => {
-                    manifests.insert(num, manifest.event_count);
-                }
-                Err(_) => {
-                    report.damaged_records_kept += 1;
-                    unreadable_manifests.insert(num);
-                }
-            }
-        }
+        let counted = self.counted_events(&mut report)?;
 
         // Every recipe first: the mark needs the set of stored payloads.
-        let mut recipes = Vec::new();
-        let mut damaged_recipes = Vec::new();
-        for entry in self.tree().scan_prefix([PREFIX_PAYLOAD]) {
-            let (key, value) = entry?;
-            let Some(hash) = hash_from_key(&key) else {
-                continue;
-            };
-            match codec::decode_record::<Recipe>(&key, &value) {
-                Ok(recipe) => recipes.push((key, hash, recipe)),
-                Err(_) => {
-                    report.damaged_records_kept += 1;
-                    damaged_recipes.push((hash, value));
-                }
-            }
-        }
+        let (recipes, damaged_recipes) = self.stored_recipes(&mut report)?;
         #[allow(clippy::disallowed_types)]
         let stored_payloads: HashSet<Hash> = recipes
             .iter()
@@ -149,53 +121,14 @@ impl Store {
 
         // Mark: payloads cited by visible events (and by damaged ones, as
         // far as their bytes tell).
-        #[allow(clippy::disallowed_types)]
-        let mut live_payloads: HashSet<Hash> = HashSet::new();
-        let mut dead_events = Vec::new();
-        for entry in self.tree().scan_prefix([PREFIX_EVENT]) {
-            let (key, value) = entry?;
-            let num = key.get(1..9).and_then(decode_num);
-            let seq = key.get(9..).and_then(decode_num);
-            let counted = key.len() == 17
-                && (num.is_some_and(|num| unreadable_manifests.contains(&num))
-                    || num
-                        .and_then(|num| manifests.get(&num))
-                        .zip(seq)
-                        .is_some_and(|(event_count, seq)| seq >= 1 && seq <= *event_count));
-            if !counted {
-                dead_events.push(key);
-                continue;
-            }
-            match decode_event("", &key, &value) {
-                Ok(event) => event.payload.for_each_ref(|r| {
-                    live_payloads.insert(r.hash);
-                }),
-                Err(_) => {
-                    report.damaged_records_kept += 1;
-                    live_payloads.extend(hashes_within(&value, &stored_payloads));
-                }
-            }
-        }
+        let (mut live_payloads, dead_events) =
+            self.mark_cited_payloads(&counted, &stored_payloads, &mut report)?;
         // A damaged recipe is kept with whatever its bytes name (its base).
         for (hash, value) in &damaged_recipes {
             live_payloads.insert(*hash);
             live_payloads.extend(hashes_within(value, &stored_payloads));
         }
-
-        // The bases of live payloads are live too: a delta recipe needs its
-        // base's bytes.
-        let bases: BTreeMap<Hash, Hash> = recipes
-            .iter()
-            .filter_map(|(_, hash, recipe)| recipe.base.map(|base| (*hash, base.payload)))
-            .collect();
-        let mut pending: Vec<Hash> = live_payloads.iter().copied().collect();
-        while let Some(hash) = pending.pop() {
-            if let Some(base) = bases.get(&hash)
-                && live_payloads.insert(*base)
-            {
-                pending.push(*base);
-            }
-        }
+        mark_bases(&mut live_payloads, &recipes);
 
         // Mark: chunks of live recipes; sweep list: dead recipes. Chunks a
         // damaged recipe or index chunk might need are found by their hash
@@ -215,6 +148,112 @@ impl Store {
         for (_, value) in &damaged_recipes {
             live_chunks.extend(hashes_within(value, &chunk_hashes));
         }
+        let dead_payloads = self.mark_recipe_chunks(
+            recipes,
+            &live_payloads,
+            &chunk_hashes,
+            &mut live_chunks,
+            &mut report,
+        )?;
+        report.payloads_kept += damaged_recipes.len() as u64;
+        let dead_chunks = dead_chunks(stored_chunks, &live_chunks, &mut report);
+
+        // Sweep in dependency order: nothing removed is cited by anything kept.
+        report.orphan_events_removed = dead_events.len() as u64;
+        self.remove_keys(dead_events)?;
+        self.remove_keys(dead_payloads)?;
+        self.remove_keys(dead_chunks)?;
+        self.flush()?;
+        Ok(report)
+    }
+
+    /// Which events the manifests count; a manifest that does not decode is
+    /// counted in the report as damaged, and its rollout's events all kept.
+    fn counted_events(&self, report: &mut GcReport) -> Result<CountedEvents> {
+        let mut counted = CountedEvents::default();
+        for entry in self.tree().scan_prefix([PREFIX_MANIFEST]) {
+            let (key, value) = entry?;
+            let num = decode_num(&key[1..]).unwrap_or_default();
+            match decode_manifest(&key, &value) {
+                Ok(manifest) => {
+                    counted.event_counts.insert(num, manifest.event_count);
+                }
+                Err(_) => {
+                    report.damaged_records_kept += 1;
+                    counted.unreadable_manifests.insert(num);
+                }
+            }
+        }
+        Ok(counted)
+    }
+
+    /// Every payload recipe: those that decode, and the bytes of those that
+    /// do not (counted in the report as damaged).
+    fn stored_recipes(
+        &self,
+        report: &mut GcReport,
+    ) -> Result<(Vec<StoredRecipe>, Vec<DamagedRecipe>)> {
+        let mut recipes = Vec::new();
+        let mut damaged_recipes = Vec::new();
+        for entry in self.tree().scan_prefix([PREFIX_PAYLOAD]) {
+            let (key, value) = entry?;
+            let Some(hash) = hash_from_key(&key) else {
+                continue;
+            };
+            match codec::decode_record::<Recipe>(&key, &value) {
+                Ok(recipe) => recipes.push((key, hash, recipe)),
+                Err(_) => {
+                    report.damaged_records_kept += 1;
+                    damaged_recipes.push((hash, value));
+                }
+            }
+        }
+        Ok((recipes, damaged_recipes))
+    }
+
+    /// The payloads counted events cite (for an event that does not decode,
+    /// every stored payload whose hash occurs in its bytes), and the keys of
+    /// the events no manifest counts.
+    #[allow(clippy::disallowed_types)]
+    fn mark_cited_payloads(
+        &self,
+        counted: &CountedEvents,
+        stored_payloads: &HashSet<Hash>,
+        report: &mut GcReport,
+    ) -> Result<(HashSet<Hash>, Vec<sled::IVec>)> {
+        let mut live_payloads: HashSet<Hash> = HashSet::new();
+        let mut dead_events = Vec::new();
+        for entry in self.tree().scan_prefix([PREFIX_EVENT]) {
+            let (key, value) = entry?;
+            if !counted.counts(&key) {
+                dead_events.push(key);
+                continue;
+            }
+            match decode_event("", &key, &value) {
+                Ok(event) => event.payload.for_each_ref(|r| {
+                    live_payloads.insert(r.hash);
+                }),
+                Err(_) => {
+                    report.damaged_records_kept += 1;
+                    live_payloads.extend(hashes_within(&value, stored_payloads));
+                }
+            }
+        }
+        Ok((live_payloads, dead_events))
+    }
+
+    /// Marks the chunks of every live recipe (through its index chunks for
+    /// a level-1 recipe; an index chunk that cannot be read keeps every
+    /// chunk) and returns the keys of the dead recipes.
+    #[allow(clippy::disallowed_types)]
+    fn mark_recipe_chunks(
+        &self,
+        recipes: Vec<StoredRecipe>,
+        live_payloads: &HashSet<Hash>,
+        chunk_hashes: &HashSet<Hash>,
+        live_chunks: &mut HashSet<Hash>,
+        report: &mut GcReport,
+    ) -> Result<Vec<sled::IVec>> {
         let mut dead_payloads = Vec::new();
         for (key, hash, recipe) in recipes {
             if !live_payloads.contains(&hash) {
@@ -246,27 +285,7 @@ impl Store {
                 }
             }
         }
-        report.payloads_kept += damaged_recipes.len() as u64;
-
-        let mut dead_chunks = Vec::new();
-        for (key, stored_bytes) in stored_chunks {
-            match hash_from_key(&key) {
-                Some(hash) if live_chunks.contains(&hash) => report.chunks_kept += 1,
-                _ => {
-                    report.chunks_removed += 1;
-                    report.chunk_bytes_removed += stored_bytes;
-                    dead_chunks.push(key);
-                }
-            }
-        }
-
-        // Sweep in dependency order: nothing removed is cited by anything kept.
-        report.orphan_events_removed = dead_events.len() as u64;
-        self.remove_keys(dead_events)?;
-        self.remove_keys(dead_payloads)?;
-        self.remove_keys(dead_chunks)?;
-        self.flush()?;
-        Ok(report)
+        Ok(dead_payloads)
     }
 
     fn remove_keys(&self, keys: Vec<sled::IVec>) -> Result<()> {
@@ -280,6 +299,77 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A payload recipe that decodes: its key, its payload's hash, the recipe.
+type StoredRecipe = (sled::IVec, Hash, Recipe);
+
+/// A payload recipe that does not decode: its payload's hash, its bytes.
+type DamagedRecipe = (Hash, sled::IVec);
+
+/// Which event records a manifest counts: seqs 1 to the manifest's event
+/// count of each rollout whose manifest decodes, and every event of a
+/// rollout whose manifest does not.
+#[derive(Debug, Default)]
+struct CountedEvents {
+    /// Event count by rollout number.
+    event_counts: BTreeMap<u64, u64>,
+    unreadable_manifests: BTreeSet<u64>,
+}
+
+impl CountedEvents {
+    /// Whether the event record under `key` is counted (a malformed key
+    /// never is).
+    fn counts(&self, key: &[u8]) -> bool {
+        let num = key.get(1..9).and_then(decode_num);
+        let seq = key.get(9..).and_then(decode_num);
+        key.len() == 17
+            && (num.is_some_and(|num| self.unreadable_manifests.contains(&num))
+                || num
+                    .and_then(|num| self.event_counts.get(&num))
+                    .zip(seq)
+                    .is_some_and(|(event_count, seq)| seq >= 1 && seq <= *event_count))
+    }
+}
+
+/// Marks the bases of live payloads live too, transitively: a delta recipe
+/// needs its base's bytes.
+#[allow(clippy::disallowed_types)]
+fn mark_bases(live_payloads: &mut HashSet<Hash>, recipes: &[StoredRecipe]) {
+    let bases: BTreeMap<Hash, Hash> = recipes
+        .iter()
+        .filter_map(|(_, hash, recipe)| recipe.base.map(|base| (*hash, base.payload)))
+        .collect();
+    let mut pending: Vec<Hash> = live_payloads.iter().copied().collect();
+    while let Some(hash) = pending.pop() {
+        if let Some(base) = bases.get(&hash)
+            && live_payloads.insert(*base)
+        {
+            pending.push(*base);
+        }
+    }
+}
+
+/// The keys of the stored chunks no live recipe needs, counted in the
+/// report with the chunks kept.
+#[allow(clippy::disallowed_types)]
+fn dead_chunks(
+    stored_chunks: Vec<(sled::IVec, u64)>,
+    live_chunks: &HashSet<Hash>,
+    report: &mut GcReport,
+) -> Vec<sled::IVec> {
+    let mut dead_chunks = Vec::new();
+    for (key, stored_bytes) in stored_chunks {
+        match hash_from_key(&key) {
+            Some(hash) if live_chunks.contains(&hash) => report.chunks_kept += 1,
+            _ => {
+                report.chunks_removed += 1;
+                report.chunk_bytes_removed += stored_bytes;
+                dead_chunks.push(key);
+            }
+        }
+    }
+    dead_chunks
 }
 
 /// Every hash of `stored` that occurs, as 32 raw bytes, anywhere in `bytes`.

@@ -20,7 +20,7 @@ use super::{
 use crate::codec;
 use crate::error::Result;
 use crate::event::Hash;
-use crate::store::{FaultPoint, Recipe};
+use crate::store::{FaultPoint, Recipe, RolloutManifest};
 
 /// Read errors in a row after which the walk of one key range stops: sled's
 /// iterator returns the same error again when it cannot get past a page.
@@ -110,14 +110,27 @@ fn walk(
 
 pub(super) fn verify(store: &Store) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
-
     // Chunks: each decodes and hashes to its key.
+    let chunks = verify_chunks(store, &mut findings);
+    // Payloads: each recipe decodes, its chunks exist, and the whole payload
+    // hashes to its key.
+    let payloads = verify_payloads(store, &chunks, &mut findings);
+    // Logs: contiguous from 1 to the manifest's count; every record decodes;
+    // every cited payload is stored.
+    for manifest in read_manifests(store, &mut findings) {
+        verify_log(store, &manifest, &payloads, &mut findings);
+    }
+    Ok(findings)
+}
+
+/// Checks every chunk; returns the hashes of those that are sound.
+fn verify_chunks(store: &Store, findings: &mut Vec<Finding>) -> BTreeSet<Hash> {
     let mut chunks = BTreeSet::new();
     walk(
         store,
         &[PREFIX_CHUNK],
         "chunks",
-        &mut findings,
+        findings,
         |key, value, findings| {
             let Some(hash) = hash_from_key(key) else {
                 findings.push(finding(describe_key(key), "malformed chunk key"));
@@ -132,15 +145,22 @@ pub(super) fn verify(store: &Store) -> Result<Vec<Finding>> {
             ControlFlow::Continue(())
         },
     );
+    chunks
+}
 
-    // Payloads: each recipe decodes, its chunks exist, and the whole payload
-    // hashes to its key.
+/// Checks every payload against `chunks`, the sound chunks; returns the
+/// hashes of the payloads that are sound.
+fn verify_payloads(
+    store: &Store,
+    chunks: &BTreeSet<Hash>,
+    findings: &mut Vec<Finding>,
+) -> BTreeSet<Hash> {
     let mut payloads = BTreeSet::new();
     walk(
         store,
         &[PREFIX_PAYLOAD],
         "payloads",
-        &mut findings,
+        findings,
         |key, value, findings| {
             let Some(hash) = hash_from_key(key) else {
                 findings.push(finding(describe_key(key), "malformed payload key"));
@@ -178,15 +198,17 @@ pub(super) fn verify(store: &Store) -> Result<Vec<Finding>> {
             ControlFlow::Continue(())
         },
     );
+    payloads
+}
 
-    // Logs: contiguous from 1 to the manifest's count; every record decodes;
-    // every cited payload is stored.
+/// Every manifest that decodes; each one that does not is a finding.
+fn read_manifests(store: &Store, findings: &mut Vec<Finding>) -> Vec<RolloutManifest> {
     let mut manifests = Vec::new();
     walk(
         store,
         &[PREFIX_MANIFEST],
         "manifests",
-        &mut findings,
+        findings,
         |key, value, findings| {
             match decode_manifest(key, value) {
                 Ok(manifest) => manifests.push(manifest),
@@ -195,63 +217,63 @@ pub(super) fn verify(store: &Store) -> Result<Vec<Finding>> {
             ControlFlow::Continue(())
         },
     );
-    for manifest in &manifests {
-        let id = &manifest.rollout_id;
-        let mut prefix = vec![PREFIX_EVENT];
-        prefix.extend_from_slice(&manifest.rollout_num.to_be_bytes());
-        let mut expected = 1u64;
-        let range = format!("events of rollout {id}");
-        walk(
-            store,
-            &prefix,
-            &range,
-            &mut findings,
-            |key, value, findings| {
-                let seq = decode_num(&key[9..]).unwrap_or_default();
-                if seq > manifest.event_count {
-                    findings.push(finding(
-                        format!("rollout {id} seq {seq}"),
-                        format!(
-                            "stored beyond the manifest's last seq {} (an unfinished write)",
-                            manifest.event_count
-                        ),
-                    ));
-                    return ControlFlow::Break(());
-                }
-                if seq != expected {
-                    findings.push(finding(
-                        format!("rollout {id} seq {expected}"),
-                        format!("missing (next stored seq is {seq})"),
-                    ));
-                    expected = seq;
-                }
-                expected += 1;
-                match decode_event(id, key, value) {
-                    Ok(event) => event.payload.for_each_ref(|r| {
-                        if !payloads.contains(&r.hash) {
-                            findings.push(finding(
-                                format!("rollout {id} seq {seq}"),
-                                format!("cites payload {} which is missing or damaged", r.hash),
-                            ));
-                        }
-                    }),
-                    Err(err) => {
-                        findings.push(finding(format!("rollout {id} seq {seq}"), err.to_string()))
-                    }
-                }
-                ControlFlow::Continue(())
-            },
-        );
-        if expected <= manifest.event_count {
+    manifests
+}
+
+/// Checks the log of one rollout against its manifest and `payloads`, the
+/// sound payloads.
+fn verify_log(
+    store: &Store,
+    manifest: &RolloutManifest,
+    payloads: &BTreeSet<Hash>,
+    findings: &mut Vec<Finding>,
+) {
+    let id = &manifest.rollout_id;
+    let mut prefix = vec![PREFIX_EVENT];
+    prefix.extend_from_slice(&manifest.rollout_num.to_be_bytes());
+    let mut expected = 1u64;
+    let range = format!("events of rollout {id}");
+    walk(store, &prefix, &range, findings, |key, value, findings| {
+        let seq = decode_num(&key[9..]).unwrap_or_default();
+        if seq > manifest.event_count {
             findings.push(finding(
-                format!("rollout {id}"),
+                format!("rollout {id} seq {seq}"),
                 format!(
-                    "log ends at seq {} but the manifest counts {} events",
-                    expected - 1,
+                    "stored beyond the manifest's last seq {} (an unfinished write)",
                     manifest.event_count
                 ),
             ));
+            return ControlFlow::Break(());
         }
+        if seq != expected {
+            findings.push(finding(
+                format!("rollout {id} seq {expected}"),
+                format!("missing (next stored seq is {seq})"),
+            ));
+            expected = seq;
+        }
+        expected += 1;
+        match decode_event(id, key, value) {
+            Ok(event) => event.payload.for_each_ref(|r| {
+                if !payloads.contains(&r.hash) {
+                    findings.push(finding(
+                        format!("rollout {id} seq {seq}"),
+                        format!("cites payload {} which is missing or damaged", r.hash),
+                    ));
+                }
+            }),
+            Err(err) => findings.push(finding(format!("rollout {id} seq {seq}"), err.to_string())),
+        }
+        ControlFlow::Continue(())
+    });
+    if expected <= manifest.event_count {
+        findings.push(finding(
+            format!("rollout {id}"),
+            format!(
+                "log ends at seq {} but the manifest counts {} events",
+                expected - 1,
+                manifest.event_count
+            ),
+        ));
     }
-    Ok(findings)
 }
