@@ -115,11 +115,11 @@ pub use reducer::{
 };
 
 // Replay equivalence.
-pub use replay::{ReplayMiss, ReplaySource};
 pub use diff::{
     DiffPolicy, DiffReport, Divergence, assert_replay_equivalent, check_replay_equivalent, diff,
     diff_with_payloads,
 };
+pub use replay::{ReplayMiss, ReplaySource};
 
 // Logs in and out.
 pub use export::bundle::{

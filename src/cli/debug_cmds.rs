@@ -16,8 +16,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{Cli, EXIT_ERROR, EXIT_OK};
-use crate::recorder::{Durability, Overflow, Recorder, RecorderConfig, RolloutStart, ThreadStart};
+use crate::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart};
 use crate::writer::WriterConfig;
+use crate::writer::{Durability, Overflow};
 
 /// Deterministic xorshift, so a seed reproduces a run's payloads.
 struct Rng(u64);

@@ -36,7 +36,7 @@ pub use json_text::JsonText;
 pub use kinds::PayloadKind;
 pub use payload::{EventPayload, InferenceRequestInputMode, KNOWN_EVENT_TYPES};
 pub use refs::PayloadRef;
-pub(crate) use starts::{DuplicateStart, StartTracker};
+pub(crate) use starts::StartTracker;
 pub use strings::EventString;
 pub use types::{
     CodeCellRuntimeStatus, ExecutionStatus, RawToolCallRequester, RolloutStatus, ToolCallKind,

@@ -87,11 +87,13 @@ impl StartTracker {
     }
 
     /// How many starts it holds.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.first_seq.len()
     }
 
     /// Whether it holds no start.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.first_seq.is_empty()
     }

@@ -354,8 +354,3 @@ pub fn to_line<R: Serialize>(event: &WireEvent<R>) -> String {
     serde_json::to_string(event)
         .unwrap_or_else(|err| format!("{{\"error\":\"event could not be serialised: {err}\"}}"))
 }
-
-/// Whether `type_name` is an event type this build reduces.
-pub fn is_known_event_type(type_name: &str) -> bool {
-    KNOWN_EVENT_TYPES.contains(&type_name)
-}

@@ -50,7 +50,6 @@ pub use confine::read_payload_file;
 pub(crate) use confine::{Confinement, open_no_follow_checked};
 pub(crate) use lines::{WireLines, max_line_bytes, read_wire_lines};
 pub(crate) use payloads::{WireBytes, wire_ref_bytes};
-pub use seqs::SEQ_GAP_MAX;
 pub(crate) use seqs::{check_seq_increases, seq_gap_records};
 
 /// What an ingest or import did.

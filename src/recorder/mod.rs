@@ -41,7 +41,6 @@ pub use self::spawn::ChildSpawn;
 pub use self::thread::ThreadRecorder;
 pub use self::tool_call::{ToolCallRecorder, ToolCallStart};
 pub use self::turn::TurnRecorder;
-pub use crate::writer::{Durability, Overflow};
 
 /// Recorder configuration.
 #[derive(Debug, Clone, Default)]

@@ -29,8 +29,10 @@ pub trait FaultInjector: Send + Sync + std::fmt::Debug {
 }
 
 /// `errno` of "no space left on device".
+#[cfg(any(test, feature = "__internal_whitebox"))]
 pub const ENOSPC: i32 = 28;
 /// `errno` of "input/output error".
+#[cfg(any(test, feature = "__internal_whitebox"))]
 pub const EIO: i32 = 5;
 
 /// A scripted injector: from the moment a fault is armed, every operation of

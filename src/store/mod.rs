@@ -45,10 +45,10 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventPayload, Hash, RolloutStatus, Seq};
 pub use compact::CompactReport;
 pub use faults::{FaultInjector, FaultPoint, ScriptedFaults};
-pub use payload::{PreparedPayload, Recipe};
+pub use payload::Recipe;
 pub use retention::{DeleteReport, GcReport};
 pub use verify::Finding;
-pub use writes::{EVENT_RECORD_BYTES_MAX, WriteCounters, Writes};
+pub use writes::{WriteCounters, Writes};
 
 const PREFIX_CHUNK: u8 = b'c';
 const PREFIX_PAYLOAD: u8 = b'p';
@@ -431,11 +431,6 @@ impl Store {
             expected_seq: 1,
             last_seq: manifest.event_count,
         }
-    }
-
-    /// Whether the payload with this hash is stored.
-    pub fn has_payload(&self, hash: &Hash) -> Result<bool> {
-        Ok(self.inner.tree.contains_key(payload_key(hash))?)
     }
 
     /// The exact bytes of a payload, checked against its hash.

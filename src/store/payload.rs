@@ -129,6 +129,7 @@ pub fn chunk_boundaries(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
 
 /// Prepares `bytes`, skipping the compression of chunks `is_known` says are
 /// already stored (their record is left empty and must not be written).
+#[cfg(test)]
 pub fn prepare_payload(bytes: &[u8], is_known: &mut dyn FnMut(&Hash) -> bool) -> PreparedPayload {
     prepare_payload_on_base(bytes, None, is_known)
 }

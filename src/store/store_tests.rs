@@ -1,5 +1,6 @@
 use super::*;
 use crate::event::{PayloadKind, PayloadRef};
+use crate::store::writes::EVENT_RECORD_BYTES_MAX;
 
 fn open(dir: &Path) -> Store {
     Store::open(dir, StoreOptions::default()).expect("store opens")
