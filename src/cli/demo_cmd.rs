@@ -61,48 +61,7 @@ pub(super) fn demo(
         1,
     )?;
     writeln!(w)?;
-    let edges_by_kind = |kind: &str| {
-        state
-            .interaction_edges
-            .values()
-            .filter(|edge| {
-                format!("{:?}", edge.kind).to_lowercase().replace('_', "") == kind.replace('_', "")
-            })
-            .count()
-    };
-    writeln!(
-        w,
-        "turns              {:>6}  ({} interrupted)",
-        state.codex_turns.len(),
-        report.interrupted_turns
-    )?;
-    writeln!(w, "inference calls    {:>6}", state.inference_calls.len())?;
-    writeln!(
-        w,
-        "conversation items {:>6}",
-        state.conversation_items.len()
-    )?;
-    writeln!(w, "tool calls         {:>6}", state.tool_calls.len())?;
-    writeln!(w, "code cells         {:>6}", state.code_cells.len())?;
-    writeln!(
-        w,
-        "terminal ops       {:>6}  ({} sessions)",
-        state.terminal_operations.len(),
-        state.terminal_sessions.len()
-    )?;
-    writeln!(w, "compactions        {:>6}", state.compactions.len())?;
-    writeln!(
-        w,
-        "edges              {:>6}  (spawn {}, task {}, message {}, result {}, close {})",
-        state.interaction_edges.len(),
-        edges_by_kind("spawnagent"),
-        edges_by_kind("assignagenttask"),
-        edges_by_kind("sendmessage"),
-        edges_by_kind("agentresult"),
-        edges_by_kind("closeagent"),
-    )?;
-    writeln!(w, "diagnostics        {:>6}", state.diagnostics.len())?;
-    writeln!(w, "events             {:>6}", manifest.event_count)?;
+    write_counts(w, &state, report.interrupted_turns, manifest.event_count)?;
     writeln!(w)?;
     let logical = manifest.logical_payload_bytes;
     let stored = writer.bytes_stored.max(1);
@@ -150,6 +109,59 @@ pub(super) fn demo(
         stdout.flush()?;
     }
     Ok(EXIT_OK)
+}
+
+/// The summary's object counts: one line per kind of object in the reduced
+/// state, edges by kind, diagnostics and events.
+fn write_counts(
+    w: &mut dyn Write,
+    state: &RolloutTrace,
+    interrupted_turns: u64,
+    event_count: u64,
+) -> std::io::Result<()> {
+    let edges_by_kind = |kind: &str| {
+        state
+            .interaction_edges
+            .values()
+            .filter(|edge| {
+                format!("{:?}", edge.kind).to_lowercase().replace('_', "") == kind.replace('_', "")
+            })
+            .count()
+    };
+    writeln!(
+        w,
+        "turns              {:>6}  ({} interrupted)",
+        state.codex_turns.len(),
+        interrupted_turns
+    )?;
+    writeln!(w, "inference calls    {:>6}", state.inference_calls.len())?;
+    writeln!(
+        w,
+        "conversation items {:>6}",
+        state.conversation_items.len()
+    )?;
+    writeln!(w, "tool calls         {:>6}", state.tool_calls.len())?;
+    writeln!(w, "code cells         {:>6}", state.code_cells.len())?;
+    writeln!(
+        w,
+        "terminal ops       {:>6}  ({} sessions)",
+        state.terminal_operations.len(),
+        state.terminal_sessions.len()
+    )?;
+    writeln!(w, "compactions        {:>6}", state.compactions.len())?;
+    writeln!(
+        w,
+        "edges              {:>6}  (spawn {}, task {}, message {}, result {}, close {})",
+        state.interaction_edges.len(),
+        edges_by_kind("spawnagent"),
+        edges_by_kind("assignagenttask"),
+        edges_by_kind("sendmessage"),
+        edges_by_kind("agentresult"),
+        edges_by_kind("closeagent"),
+    )?;
+    writeln!(w, "diagnostics        {:>6}", state.diagnostics.len())?;
+    writeln!(w, "events             {event_count:>6}")?;
+    Ok(())
 }
 
 fn print_tree(
