@@ -12,9 +12,9 @@
 //! `payload.rs` the variants and their wire names, `refs.rs` payload
 //! references (visiting and mapping them), `strings.rs` the string visitor
 //! redaction relies on, `kinds.rs` payload kinds, `hash.rs` the BLAKE3
-//! [`Hash`], `json_text.rs` verbatim JSON, `types.rs` the small shared value
-//! types, `wire.rs` the JSON wire format, `starts.rs` duplicate-start
-//! tracking. Everything is re-exported here, so paths stay
+//! [`Hash`](struct@Hash), `json_text.rs` verbatim JSON, `types.rs` the small
+//! shared value types, `wire.rs` the JSON wire format, `starts.rs`
+//! duplicate-start tracking. Everything is re-exported here, so paths stay
 //! `crate::event::Name`.
 //!
 //! This module does no I/O.
@@ -54,10 +54,27 @@ pub const RAW_EVENT_SCHEMA_VERSION: u32 = 1;
 /// The rollout id is not repeated per event: it is the log's.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
 pub struct Event {
+    /// Position in the rollout's log, from 1, assigned by the writer (or
+    /// kept from an imported line). The reducer folds in seq order, which
+    /// is the causal order, and names the seq of an event it refuses.
     pub seq: Seq,
+    /// When the event was recorded, in milliseconds since the Unix epoch
+    /// (the recorder's clock, for display and latency only: it may go
+    /// backwards). The reducer copies it into start, end and first-seen
+    /// times.
     pub wall_time_unix_ms: i64,
+    /// The thread the event was recorded through (the envelope context).
+    /// Events recorded through a turn's handle carry it; rollout and thread
+    /// lifecycle events carry `None`. Tool call starts, code cell events and
+    /// remote compaction installs require it; turn starts and ends, when it
+    /// is set, check it against the turn's thread.
     pub thread_id: Option<String>,
+    /// The turn the event was recorded through, in `thread_id`. Set with
+    /// `thread_id` by a turn's handle, else `None`. Tool call starts, code
+    /// cell starts and remote compaction installs require it (a local
+    /// install without thread and turn takes its inference call's).
     pub codex_turn_id: Option<String>,
+    /// What happened; its payload references are stored ones.
     pub payload: EventPayload<PayloadRef>,
 }
 

@@ -21,8 +21,14 @@ use super::{EventPayload, Hash, InferenceRequestInputMode, PayloadKind};
 /// whole payload and is checked on every read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Encode, Decode)]
 pub struct PayloadRef {
+    /// The payload's role as its producer labelled it (the recorder gives
+    /// each the kind its event field conventionally has). The reducer reads
+    /// a payload by the field that cites it, never by this kind.
     pub kind: PayloadKind,
+    /// BLAKE3 of the payload's bytes as stored (after redaction): the key
+    /// the store and [`PayloadSource`](crate::PayloadSource) answer by.
     pub hash: Hash,
+    /// Length of those bytes (uncompressed).
     pub size_bytes: u64,
 }
 

@@ -14,8 +14,11 @@ use serde::{Deserialize, Serialize};
 pub enum RolloutStatus {
     /// No terminal rollout event has been seen.
     Running,
+    /// Ended normally.
     Completed,
+    /// Ended with an error.
     Failed,
+    /// Stopped before finishing.
     Aborted,
 }
 
@@ -32,25 +35,50 @@ impl RolloutStatus {
 }
 
 /// Lifecycle status of a runtime object (turn, call, operation).
+///
+/// A thread's status is its [`RolloutStatus`] mapped one to one. An end
+/// event's status is stored as given (a later end overwrites an earlier
+/// one), except that an inference call keeps its first terminal status; a
+/// turn's end also closes what still runs in it (see
+/// [`EventPayload::CodexTurnEnded`](crate::event::EventPayload::CodexTurnEnded)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Encode, Decode)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionStatus {
+    /// Started, not ended.
     Running,
+    /// Finished normally.
     Completed,
+    /// Finished with an error.
     Failed,
+    /// Stopped on request before finishing (Codex: a turn aborted for any
+    /// reason, such as an interrupt).
     Cancelled,
+    /// Stopped before finishing otherwise (a thread that ended `aborted`).
     Aborted,
 }
 
 /// Code-mode runtime lifecycle of one `exec` cell.
+///
+/// `Completed`, `Failed` and `Terminated` end the cell's execution window
+/// (`Terminated` as `cancelled`); the others leave it running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Encode, Decode)]
 #[serde(rename_all = "snake_case")]
 pub enum CodeCellRuntimeStatus {
+    /// Started, no response yet: a reduced cell's status until its first
+    /// lifecycle event.
     Starting,
+    /// Running without having yielded (code mode here reports `Yielded`
+    /// instead; accepted from other producers).
     Running,
+    /// Gave control back to the model while still running (its yield time
+    /// passed, or it called `yield_control()`); a `wait` observes it later.
     Yielded,
+    /// Finished normally.
     Completed,
+    /// Finished with a script error.
     Failed,
+    /// Stopped by a terminate (its stored-value writes discarded), or by
+    /// the cancelled or aborted turn it ran in.
     Terminated,
 }
 
@@ -58,29 +86,65 @@ pub enum CodeCellRuntimeStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Encode, Decode)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum RawToolCallRequester {
+    /// The model: a call item of one of its responses.
     Model,
+    /// A code-mode cell: a nested call made by a running `exec` cell, whose
+    /// `code_cell_started` must come first.
     CodeCell {
         /// Runtime-local code-mode cell handle (scoped by thread).
         runtime_cell_id: String,
     },
 }
 
-/// Runtime tool category.
+/// Runtime tool category. It decides which of a tool call's payloads the
+/// reducer reads (see
+/// [`PayloadKind::ToolInvocation`](crate::event::PayloadKind::ToolInvocation)
+/// and [`PayloadKind::ToolRuntimeEvent`](crate::event::PayloadKind::ToolRuntimeEvent));
+/// [`ToolCallKind::from_tool_name`] gives the tool names of each.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Encode, Decode)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum ToolCallKind {
+    /// Runs a command in a terminal (`exec_command`, `shell`,
+    /// `local_shell`): its runtime payloads make a terminal operation and
+    /// its session.
     ExecCommand,
+    /// Writes to a running terminal session (`write_stdin`): its invocation
+    /// makes the terminal operation.
     WriteStdin,
+    /// Applies a patch (`apply_patch`); nothing beyond the tool call.
     ApplyPatch,
-    Mcp { server: String, tool: String },
+    /// A tool of an MCP server; nothing beyond the tool call and its
+    /// `mcp_tool_call_correlation_assigned`.
+    Mcp {
+        /// The MCP server's name.
+        server: String,
+        /// The tool's name on that server.
+        tool: String,
+    },
+    /// Web search (`web_search`); nothing beyond the tool call.
     Web,
+    /// Image generation (`image_generation`, `imagegen`); nothing beyond
+    /// the tool call.
     ImageGeneration,
+    /// Spawns a child agent (`spawn_agent`): its runtime end makes the
+    /// spawn edge.
     SpawnAgent,
+    /// Gives an agent a task (`followup_task`, `assign_task`): a task
+    /// delivery edge.
     AssignAgentTask,
+    /// Sends an agent a message (`send_message`): a message delivery edge.
     SendMessage,
+    /// Waits for an agent (`wait_agent`); nothing beyond the tool call.
     WaitAgent,
+    /// Closes or interrupts an agent (`close_agent`, `interrupt_agent`): a
+    /// close edge to the agent's thread.
     CloseAgent,
-    Other { name: String },
+    /// Any other tool, by name. `wait` (code mode's wait on a cell) links
+    /// to the cell its invocation names.
+    Other {
+        /// The dispatched tool name.
+        name: String,
+    },
 }
 
 impl ToolCallKind {
@@ -105,25 +169,45 @@ impl ToolCallKind {
     }
 }
 
-/// Bounded card/list summary for a tool call.
+/// Bounded card/list summary for a tool call. Stored as the host gave it,
+/// never interpreted, except that the reducer sets `Terminal` when the call
+/// gets a terminal operation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Encode, Decode)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum ToolCallSummary {
+    /// A terminal operation's card, set by the reducer.
     Terminal {
+        /// The operation's reducer-minted id (`terminal_operation:{n:06}`).
         operation_id: String,
     },
+    /// A multi-agent tool's card (the reference declares it; its producers
+    /// never write it).
     Agent {
+        /// The agent path the call addresses.
         target_agent_path: String,
+        /// The task's name, if it has one.
         task_name: Option<String>,
+        /// The start of the message, bounded.
         message_preview: String,
     },
+    /// A `wait_agent` card (the reference declares it; its producers never
+    /// write it).
     WaitAgent {
+        /// The agent path waited on, if one is named.
         target_agent_path: Option<String>,
+        /// The wait's timeout in milliseconds, if one is set.
         timeout_ms: Option<u64>,
     },
+    /// Any call's card: what the reference's producers write for every
+    /// call.
     Generic {
+        /// A short label, such as the tool name.
         label: String,
+        /// The start of the input, if given (the reference's producers cut
+        /// it at 160 characters).
         input_preview: Option<String>,
+        /// The start of the output, if given (the reference's producers
+        /// never give one).
         output_preview: Option<String>,
     },
 }
