@@ -31,6 +31,9 @@ pub struct ReplayMiss {
     pub thread_path: String,
     /// 0-based position of the request among the thread's requests.
     pub index: usize,
+    /// Why, in words: no recorded calls for the thread, a request hash
+    /// matching no recorded request (answered by position, or not at all),
+    /// or a recorded call without a response (it failed or was cancelled).
     pub reason: String,
 }
 

@@ -45,6 +45,9 @@ pub struct DemoConfig {
     /// Child agents the root spawns (each gets a task, a message, returns a
     /// result and is closed).
     pub agents: u32,
+    /// Seeds the script's generator (the tasks, messages and outputs and
+    /// their lengths): the same seed and sizes give the same script, while
+    /// generated ids and wall times differ from run to run.
     pub seed: u64,
     /// Conversation size (bytes of JSON) past which the root compacts.
     pub compaction_threshold_bytes: usize,
@@ -65,16 +68,29 @@ impl Default for DemoConfig {
 /// says the same from the log).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DemoReport {
+    /// The recorded rollout's id (a new UUID each run), as stored.
     pub rollout_id: String,
+    /// The root agent's thread id (a new UUID each run).
     pub root_thread_id: String,
     /// `(agent path, thread id)` of every thread, root first.
     pub threads: Vec<(String, String)>,
+    /// Turns of every agent, the root's and its children's (the interrupted
+    /// one included).
     pub turns: u64,
+    /// Inference calls of every agent, the interrupted (cancelled) one
+    /// included; compaction requests are not inference calls.
     pub inference_calls: u64,
+    /// Tool calls the model made and the host answered (shell commands,
+    /// sub-agent tools, waits on code cells); not the exec calls
+    /// themselves (`code_cells`) nor the tool calls code cells made.
     pub tool_calls: u64,
+    /// JavaScript exec cells run on the code-mode runtime.
     pub code_cells: u64,
+    /// Shell commands run as terminal operations.
     pub terminal_commands: u64,
+    /// Remote compactions of the root's conversation.
     pub compactions: u64,
+    /// Turns the user interrupted (at most one per run).
     pub interrupted_turns: u64,
 }
 

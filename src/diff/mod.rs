@@ -59,44 +59,73 @@ use payload::{Comparison, payloads_to_read};
 
 /// Compares two rollouts by their states alone (payloads by raw BLAKE3).
 ///
+/// [`diff_with_payloads`] also reads the payloads whose raw hashes differ
+/// and compares them by normalised content; [`check_replay_equivalent`] and
+/// [`assert_replay_equivalent`] turn the report into a result or a panic.
+///
 /// # Examples
 ///
-/// Two recordings of the same run are equivalent although every generated
-/// id and time differs; one with an extra turn is not:
+/// The same work recorded twice is equivalent, although every generated id
+/// and time differs; a run whose model answered differently diverges, and
+/// the report names the object (its category and ordinal), its thread and
+/// turn, and what differs:
 ///
 /// ```
-/// use tracefold::diff::{DiffPolicy, diff};
+/// use serde_json::json;
 /// use tracefold::event::{ExecutionStatus, RolloutStatus};
-/// use tracefold::export::reduce_stored;
-/// use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart};
-/// use tracefold::store::{Store, StoreOptions};
+/// use tracefold::{
+///     DiffPolicy, Recorder, RecorderConfig, RolloutStart, Store, StoreOptions, ThreadStart,
+///     check_replay_equivalent, diff, diff_with_payloads, reduce_stored,
+/// };
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let dir = tempfile::tempdir()?;
 /// let store = Store::open(dir.path(), StoreOptions::default())?;
 /// let recorder = Recorder::start(&store, RecorderConfig::default())?;
-/// let record = |id: &str, turns: usize| {
+/// // One run: a turn whose model call answers `answer`.
+/// let record = |id: &str, answer: &str| {
 ///     let rollout = recorder.start_rollout(RolloutStart {
 ///         rollout_id: Some(id.into()),
 ///         trace_id: None,
 ///         root: ThreadStart { thread_id: format!("{id}-root"), agent_path: "/root".into(), metadata: None },
 ///     });
-///     for turn in 0..turns {
-///         rollout.root().start_turn(format!("{id}-turn-{turn}")).end(ExecutionStatus::Completed);
-///     }
+///     let turn = rollout.root().start_turn(format!("{id}-turn"));
+///     let call = turn.start_inference("gpt-5", "openai", || {
+///         json!({"input": [{"type": "message", "role": "user",
+///                           "content": [{"type": "input_text", "text": "Say hello."}]}]})
+///     });
+///     call.completed(Some("resp-1"), None, || {
+///         json!({"output_items": [{"type": "message", "role": "assistant",
+///                                  "content": [{"type": "output_text", "text": answer}]}]})
+///     });
+///     turn.end(ExecutionStatus::Completed);
 ///     rollout.end(RolloutStatus::Completed);
 /// };
-/// record("a", 2);
-/// record("b", 2);
-/// record("c", 3);
+/// record("a", "Hello!");
+/// record("b", "Hello!");
+/// record("c", "Goodbye!");
 /// recorder.shutdown()?;
-///
 /// let [a, b, c] = ["a", "b", "c"].map(|id| reduce_stored(&store, id));
 /// let (a, b, c) = (a?, b?, c?);
-/// assert!(diff(&a, &b, &DiffPolicy::default()).equivalent);
-/// let report = diff(&a, &c, &DiffPolicy::default());
+///
+/// let policy = DiffPolicy::default();
+/// assert!(check_replay_equivalent(&a, &b, &policy).is_ok());
+///
+/// let report = diff(&a, &c, &policy);
 /// assert!(!report.equivalent);
-/// assert_eq!(report.first.map(|first| first.thread_path).as_deref(), Some("/root"));
+/// let first = report.first.expect("a divergence");
+/// assert_eq!(first.thread_path, "/root");
+/// assert_eq!(first.turn_index, Some(1));
+/// assert_eq!(first.subject, "inference call 1");
+/// assert_eq!(first.field.as_deref(), Some("response payload"));
+/// // The model's answer, as a conversation item, differs too.
+/// assert_eq!(report.further_differences, 1);
+///
+/// // With the store reading payloads on both sides, the report names the
+/// // first differing JSON field of the two responses.
+/// let report = diff_with_payloads(&a, Some(&store), &c, Some(&store), &policy);
+/// let what = report.first.expect("a divergence").what;
+/// assert_eq!(what, "response payload differs at `output_items[0].content[0].text`: `Hello!` vs `Goodbye!`");
 /// # Ok(())
 /// # }
 /// ```
@@ -106,7 +135,10 @@ pub fn diff(a: &RolloutTrace, b: &RolloutTrace, policy: &DiffPolicy) -> DiffRepo
 
 /// Compares two rollouts; when both payload readers are given, payloads
 /// compare by normalised content (generated ids mapped to aligned names) and
-/// divergences show the differing JSON field.
+/// divergences show the differing JSON field. With one reader or none, it
+/// compares as [`diff`] does (payloads by raw BLAKE3). A payload a reader
+/// cannot return is compared by its raw hash instead. See [`diff`]'s
+/// example.
 pub fn diff_with_payloads(
     a: &RolloutTrace,
     payloads_a: Option<&(dyn PayloadSource + Sync)>,
@@ -138,6 +170,13 @@ pub fn diff_with_payloads(
 }
 
 /// `Ok` when equivalent, else the report (boxed: it is large).
+///
+/// Compares as [`diff`] does (payloads by raw BLAKE3); see its example.
+///
+/// # Errors
+///
+/// The [`DiffReport`] when the rollouts diverge: its `first` names the
+/// earliest divergence, `further_differences` counts the rest.
 pub fn check_replay_equivalent(
     a: &RolloutTrace,
     b: &RolloutTrace,

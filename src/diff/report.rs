@@ -8,6 +8,8 @@ use serde::Serialize;
 /// The outcome of a comparison.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DiffReport {
+    /// Whether the two rollouts are replay-equivalent: no object differs
+    /// (`first` is then `None` and `further_differences` 0).
     pub equivalent: bool,
     /// The earliest divergence in rollout A's seq order.
     pub first: Option<Divergence>,

@@ -85,7 +85,7 @@ pub fn read_bundle(bundle_dir: &Path, options: &IngestOptions<'_>) -> Result<Loa
 /// an event is missing. A manifest `schema_version` other than 1 is read as
 /// version 1, with a diagnostic. Still errors: a manifest that cannot be
 /// read, an unreadable or unsafe log file, a torn last line (see
-/// `allow_torn_tail`), and a gap over [`crate::ingest::SEQ_GAP_MAX`] seqs.
+/// `allow_torn_tail`), and a gap over 4,096 seqs (`SEQ_GAP_MAX`).
 pub fn read_bundle_with(
     bundle_dir: &Path,
     options: &IngestOptions<'_>,

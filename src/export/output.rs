@@ -30,7 +30,7 @@ const SYMLINK_HOPS_MAX: usize = 40;
 ///
 /// ```
 /// use std::io::Write;
-/// use tracefold::export::output::write_output;
+/// use tracefold::write_output;
 ///
 /// # fn main() -> tracefold::Result<()> {
 /// let dir = tempfile::tempdir().map_err(|err| tracefold::Error::io("tempdir", err))?;

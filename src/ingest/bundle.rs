@@ -16,15 +16,31 @@ use super::{
     read_payload_file,
 };
 
-/// The reference bundle's `manifest.json`.
+/// The reference bundle's `manifest.json`, field for field.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct BundleManifest {
+    /// The manifest format; this build reads 1 only
+    /// ([`read_bundle_manifest`] refuses any other).
     pub schema_version: u32,
+    /// The trace id an import that creates the rollout gives it, unless its
+    /// log's `rollout_started` names one.
     pub trace_id: String,
+    /// The rollout every line of the log must be for; the id the rollout is
+    /// stored under unless [`import_bundle`] is given another. Never empty.
     pub rollout_id: String,
+    /// The root thread an import that creates the rollout gives it, unless
+    /// its log's `rollout_started` names one.
     pub root_thread_id: String,
+    /// When the rollout started, in milliseconds since the Unix epoch; an
+    /// import that creates the rollout takes it as the stored start time.
     pub started_at_unix_ms: i64,
+    /// The event log's file name, relative to the bundle directory (the
+    /// reference writes `trace.jsonl`); read under the same confinement as
+    /// payload files.
     pub raw_event_log: String,
+    /// The payload directory's name (the reference writes `payloads`).
+    /// Informational: each payload reference in the log carries its own
+    /// `path`, relative to the bundle directory.
     pub payloads_dir: String,
 }
 

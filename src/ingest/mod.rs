@@ -68,6 +68,7 @@ pub struct IngestReport {
 /// What an import did to one rollout.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RolloutOutcome {
+    /// The rollout's id as stored (after redaction).
     pub rollout_id: String,
     /// The rollout was new to the store.
     pub created: bool,
@@ -125,6 +126,8 @@ pub struct JsonlSource<'a> {
     pub name: String,
     /// Directory payload `path`s are relative to.
     pub base_dir: PathBuf,
+    /// The JSONL text, one wire event per line, read line by line (never
+    /// whole into memory).
     pub reader: Box<dyn Read + 'a>,
 }
 

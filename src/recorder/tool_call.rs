@@ -9,15 +9,32 @@ use crate::event::{
 };
 use crate::writer::PayloadBody;
 
-/// How a tool call starts.
+/// How a tool call starts ([`TurnRecorder::start_tool_call`]): the fields
+/// of its `tool_call_started` event.
 #[derive(Debug, Clone)]
 pub struct ToolCallStart {
-    /// `None`: a new UUID.
+    /// The host's id for the call, unique in the rollout (a second start
+    /// with the same id makes the log unreducible); `None`: a new UUID.
+    /// Codex uses the model's call id for a call the model made.
     pub tool_call_id: Option<String>,
+    /// The `call_id` of the model's call item (`function_call`,
+    /// `custom_tool_call`), which links the tool call to that item and to
+    /// its output item in the thread's conversation; unique per thread.
+    /// `None` for a call the model did not make itself (one made from code
+    /// mode, say).
     pub model_visible_call_id: Option<String>,
+    /// The code-mode runtime's id of a call a code cell made (`tool-N`);
+    /// `None` for a call the model made.
     pub code_mode_runtime_tool_id: Option<String>,
+    /// Who asked for the call: the model, or a code cell (by its runtime
+    /// cell id, which must name a cell started in this thread).
     pub requester: RawToolCallRequester,
+    /// The runtime's category of tool. [`ToolCallKind::SpawnAgent`] for a
+    /// call that spawns a child through [`ToolCallRecorder::spawn_child`];
+    /// `ExecCommand` and `WriteStdin` calls become terminal operations.
     pub kind: ToolCallKind,
+    /// A bounded summary for cards and lists
+    /// ([`ToolCallSummary::generic`] when nothing more specific fits).
     pub summary: ToolCallSummary,
 }
 

@@ -175,7 +175,7 @@ impl Redactor {
     }
 
     /// How many values were redacted, per id (a rule id of `rules.toml`,
-    /// [`KNOWN_VALUE`], [`SECRET_KEY`]), sorted by id, non-zero only. Clones
+    /// `known-value`, `secret-key`), sorted by id, non-zero only. Clones
     /// of this redactor add to the same counts.
     pub fn counts(&self) -> Vec<(String, u64)> {
         let rules = rules::rule_set().ok();

@@ -12,19 +12,34 @@ use crate::event::Hash;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReduceError {
-    /// The event at `seq` is inconsistent with the state so far.
+    /// The event at `seq` is inconsistent with the state so far (a
+    /// duplicate start, an unknown reference, a thread or turn mismatch, a
+    /// payload of the wrong shape).
     #[error("seq {seq}: {message}")]
-    Event { seq: u64, message: String },
+    Event {
+        /// The seq of the event at fault.
+        seq: u64,
+        /// What is wrong, naming the ids involved (without the seq).
+        message: String,
+    },
     /// The payload source could not return a payload the event at `seq` cites.
     #[error("seq {seq}: payload {hash} is unavailable: {reason}")]
     PayloadUnavailable {
+        /// The seq of the event citing the payload.
         seq: u64,
+        /// The payload's BLAKE3, in hex.
         hash: String,
+        /// Why the [`PayloadSource`](crate::PayloadSource) could not return
+        /// it, as the source said.
         reason: String,
     },
     /// Saved reducer state could not be decoded.
     #[error("saved reducer state could not be resumed: {reason}")]
-    Resume { reason: String },
+    Resume {
+        /// Why: not JSON of the saved form, no or another
+        /// `saved_state_version`, or inconsistent fields.
+        reason: String,
+    },
 }
 
 impl ReduceError {

@@ -106,6 +106,90 @@ impl ReduceOptions {
 ///
 /// `Clone` is what a keep-going reduction checkpoints with; a clone continues
 /// exactly as the original would.
+///
+/// Fold events one at a time with [`Reducer::apply`] (a live log, say),
+/// look at the state so far with [`Reducer::state`], and get the final state
+/// with [`Reducer::finish`], which resolves what is still pending at the end
+/// of the log. [`Reducer::save`] and [`Reducer::resume`] carry a fold across
+/// processes: a prefix folded, saved, resumed and folded on gives exactly
+/// the state of one pass.
+///
+/// # Examples
+///
+/// Fold half a log, save, resume and fold the rest: the same state as
+/// [`reduce`] in one pass, byte for byte (the events and payloads are those
+/// of [`reduce`]'s example):
+///
+/// ```
+/// # fn main() -> Result<(), tracefold::ReduceError> {
+/// # use serde_json::json;
+/// # use tracefold::event::{Event, EventPayload, ExecutionStatus, PayloadKind, PayloadRef};
+/// # use tracefold::{MemoryPayloads, Reducer, reduce, state_to_json};
+/// #
+/// # // Payloads live in memory, by hash; events cite them by `PayloadRef`.
+/// # let mut payloads = MemoryPayloads::new();
+/// # let mut cite = |kind: PayloadKind, value: serde_json::Value| {
+/// #     let bytes = serde_json::to_vec(&value).expect("JSON");
+/// #     PayloadRef { kind, size_bytes: bytes.len() as u64, hash: payloads.insert(bytes) }
+/// # };
+/// # let message = |role: &str, part: &str, text: &str| {
+/// #     json!({"type": "message", "role": role, "content": [{"type": part, "text": text}]})
+/// # };
+/// # let request = cite(PayloadKind::InferenceRequest, json!({"input": [message("user", "input_text", "hi")]}));
+/// # let response = cite(
+/// #     PayloadKind::InferenceResponse,
+/// #     json!({"output_items": [message("assistant", "output_text", "hello")]}),
+/// # );
+/// # // One rollout: a root thread, one turn, one model call.
+/// # let (root, turn) = (Some("root"), Some("turn-1"));
+/// # let events: Vec<Event> = [
+/// #     (None, None, EventPayload::RolloutStarted { trace_id: "trace-1".into(), root_thread_id: "root".into() }),
+/// #     (None, None, EventPayload::ThreadStarted {
+/// #         thread_id: "root".into(), agent_path: "/root".into(), metadata_payload: None,
+/// #     }),
+/// #     (root, turn, EventPayload::CodexTurnStarted { codex_turn_id: "turn-1".into(), thread_id: "root".into() }),
+/// #     (root, turn, EventPayload::InferenceStarted {
+/// #         inference_call_id: "inf-1".into(), thread_id: "root".into(), codex_turn_id: "turn-1".into(),
+/// #         model: "gpt-5".into(), provider_name: "openai".into(), request_input_mode: None,
+/// #         request_payload: request,
+/// #     }),
+/// #     (root, turn, EventPayload::InferenceCompleted {
+/// #         inference_call_id: "inf-1".into(), response_id: Some("resp-1".into()),
+/// #         upstream_request_id: None, response_payload: response,
+/// #     }),
+/// #     (root, turn, EventPayload::CodexTurnEnded {
+/// #         codex_turn_id: "turn-1".into(), status: ExecutionStatus::Completed,
+/// #     }),
+/// # ]
+/// # .into_iter()
+/// # .zip(1..)
+/// # .map(|((thread, turn, payload), seq)| Event {
+/// #     seq,
+/// #     wall_time_unix_ms: 1_767_225_600_000 + seq as i64,
+/// #     thread_id: thread.map(String::from),
+/// #     codex_turn_id: turn.map(String::from),
+/// #     payload,
+/// # })
+/// # .collect();
+/// let whole = state_to_json(&reduce("r-1", &events, &payloads)?);
+///
+/// let (before, after) = events.split_at(3);
+/// let mut reducer = Reducer::new("r-1");
+/// for event in before {
+///     reducer.apply(event, &payloads)?;
+/// }
+/// assert_eq!(reducer.state().codex_turns.len(), 1);
+/// let saved: Vec<u8> = reducer.save(); // JSON, versioned
+/// assert!(saved.starts_with(br#"{"saved_state_version":1"#));
+///
+/// let mut resumed = Reducer::resume(&saved)?;
+/// for event in after {
+///     resumed.apply(event, &payloads)?;
+/// }
+/// assert_eq!(state_to_json(&resumed.finish()), whole);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reducer {
     trace: Tracked<RolloutTrace>,
@@ -205,6 +289,13 @@ impl Reducer {
     }
 
     /// Folds one event into the state.
+    ///
+    /// # Errors
+    ///
+    /// As [`reduce`]: an event the state cannot take, or a payload `payloads`
+    /// cannot return. The state may then hold part of the event: a strict
+    /// fold stops there ([`reduce_with`] under
+    /// [`ReduceOptions::keep_going`] rolls a failed event back instead).
     pub fn apply(
         &mut self,
         event: &Event,
@@ -263,6 +354,88 @@ impl Reducer {
 
 /// Reduces a whole log in one pass (strict: the first event the state cannot
 /// take is the error).
+///
+/// # Errors
+///
+/// [`ReduceError::Event`] for the first event inconsistent with the state so
+/// far (a duplicate start, an unknown reference, a thread or turn mismatch),
+/// [`ReduceError::PayloadUnavailable`] when `payloads` cannot return a
+/// payload an event cites; each names the event's seq. Once the log
+/// recorded `events_dropped`, unknown references are diagnostics instead.
+/// [`reduce_with`] can skip such events instead.
+///
+/// # Examples
+///
+/// Fold a log held in memory, its payloads in a [`MemoryPayloads`]:
+///
+/// ```
+/// # fn main() -> Result<(), tracefold::ReduceError> {
+/// use serde_json::json;
+/// use tracefold::event::{Event, EventPayload, ExecutionStatus, PayloadKind, PayloadRef};
+/// use tracefold::{MemoryPayloads, reduce};
+///
+/// // Payloads live in memory, by hash; events cite them by `PayloadRef`.
+/// let mut payloads = MemoryPayloads::new();
+/// let mut cite = |kind: PayloadKind, value: serde_json::Value| {
+///     let bytes = serde_json::to_vec(&value).expect("JSON");
+///     PayloadRef { kind, size_bytes: bytes.len() as u64, hash: payloads.insert(bytes) }
+/// };
+/// let message = |role: &str, part: &str, text: &str| {
+///     json!({"type": "message", "role": role, "content": [{"type": part, "text": text}]})
+/// };
+/// let request = cite(PayloadKind::InferenceRequest, json!({"input": [message("user", "input_text", "hi")]}));
+/// let response = cite(
+///     PayloadKind::InferenceResponse,
+///     json!({"output_items": [message("assistant", "output_text", "hello")]}),
+/// );
+/// // One rollout: a root thread, one turn, one model call.
+/// let (root, turn) = (Some("root"), Some("turn-1"));
+/// let events: Vec<Event> = [
+///     (None, None, EventPayload::RolloutStarted { trace_id: "trace-1".into(), root_thread_id: "root".into() }),
+///     (None, None, EventPayload::ThreadStarted {
+///         thread_id: "root".into(), agent_path: "/root".into(), metadata_payload: None,
+///     }),
+///     (root, turn, EventPayload::CodexTurnStarted { codex_turn_id: "turn-1".into(), thread_id: "root".into() }),
+///     (root, turn, EventPayload::InferenceStarted {
+///         inference_call_id: "inf-1".into(), thread_id: "root".into(), codex_turn_id: "turn-1".into(),
+///         model: "gpt-5".into(), provider_name: "openai".into(), request_input_mode: None,
+///         request_payload: request,
+///     }),
+///     (root, turn, EventPayload::InferenceCompleted {
+///         inference_call_id: "inf-1".into(), response_id: Some("resp-1".into()),
+///         upstream_request_id: None, response_payload: response,
+///     }),
+///     (root, turn, EventPayload::CodexTurnEnded {
+///         codex_turn_id: "turn-1".into(), status: ExecutionStatus::Completed,
+///     }),
+/// ]
+/// .into_iter()
+/// .zip(1..)
+/// .map(|((thread, turn, payload), seq)| Event {
+///     seq,
+///     wall_time_unix_ms: 1_767_225_600_000 + seq as i64,
+///     thread_id: thread.map(String::from),
+///     codex_turn_id: turn.map(String::from),
+///     payload,
+/// })
+/// .collect();
+///
+/// let trace = reduce("r-1", &events, &payloads)?;
+/// assert_eq!(trace.threads.len(), 1);
+/// assert_eq!(trace.codex_turns.len(), 1);
+/// let call = &trace.inference_calls["inf-1"];
+/// assert_eq!((call.request_item_ids.len(), call.response_item_ids.len()), (1, 1));
+/// assert_eq!(trace.conversation_items.len(), 2); // "hi" and "hello"
+/// assert_eq!(trace.raw_payloads.len(), 2);
+///
+/// // A second start of the same turn is an error naming its seq.
+/// let mut twice = events.clone();
+/// twice.push(Event { seq: 7, ..events[2].clone() });
+/// let err = reduce("r-1", &twice, &payloads).unwrap_err();
+/// assert_eq!(err.seq(), Some(7));
+/// # Ok(())
+/// # }
+/// ```
 pub fn reduce<'a>(
     rollout_id: &str,
     events: impl IntoIterator<Item = &'a Event>,

@@ -38,10 +38,15 @@ const COPY_BATCH_BYTES: usize = 1024 * 1024;
 /// What a compaction did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CompactReport {
+    /// Records copied into the new database (every record of the store:
+    /// compaction keeps everything; run [`Store::gc`] first to drop garbage).
     pub records: u64,
     /// Key and value bytes of the live records.
     pub record_bytes: u64,
+    /// Bytes of every file under the store directory before the compaction.
     pub disk_bytes_before: u64,
+    /// Bytes of every file under the store directory once the new database
+    /// was swapped in and reopened.
     pub disk_bytes_after: u64,
 }
 

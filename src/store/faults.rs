@@ -43,9 +43,11 @@ pub struct ScriptedFaults {
     batch_errno: AtomicI32,
     flush_errno: AtomicI32,
     read_errno: AtomicI32,
-    /// Operations seen (failed ones included).
+    /// Batches seen ([`FaultPoint::ApplyBatch`]), failed ones included.
     pub batches: AtomicU64,
+    /// Flushes seen ([`FaultPoint::Flush`]), failed ones included.
     pub flushes: AtomicU64,
+    /// Records `verify` read ([`FaultPoint::Read`]), failed ones included.
     pub reads: AtomicU64,
 }
 

@@ -67,12 +67,17 @@ const TREE_NAME: &str = "tracefold";
 /// How a store is opened.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// sled page cache. Bounds memory: sled's default (1 GiB) let RSS reach
-    /// 400 MB for 200 MB of data on the reference machine.
+    /// sled's page cache, in bytes (default 128 MiB). Bounds memory: sled's
+    /// default (1 GiB) let RSS reach 400 MB for 200 MB of data on the
+    /// reference machine.
     pub cache_capacity_bytes: u64,
-    /// Largest payload accepted, in bytes.
+    /// Largest payload accepted, in bytes (default 64 MiB): a larger one is
+    /// refused with [`Error::PayloadTooLarge`] (the recorder drops its event
+    /// and records the drop). A read refuses a recipe larger than this or
+    /// 1 GiB, whichever is larger.
     pub max_payload_bytes: u64,
-    /// sled's background flush interval: a safety net only, since writers
+    /// sled's background flush interval, in milliseconds (default 1,000;
+    /// `None`: no background flusher): a safety net only, since writers
     /// flush explicitly per durability mode.
     pub background_flush_ms: Option<u64>,
     /// Test seam: consulted before every batch and flush (`None` in
@@ -100,19 +105,39 @@ impl Default for StoreOptions {
 /// A rollout's manifest: identity, lifecycle and counters.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize)]
 pub struct RolloutManifest {
+    /// The rollout's number in the store's keys (its manifest and event
+    /// records): assigned when the rollout is created, in increasing order,
+    /// and never reused, not even after a delete. Internal to the store and
+    /// left out of JSON; the rollout is named by `rollout_id`.
     #[serde(skip)]
     pub rollout_num: u64,
+    /// The rollout's id, as stored (redacted if it held a secret).
     pub rollout_id: String,
+    /// The trace id of the log's `rollout_started` (or of the bundle manifest
+    /// it was imported from); `None` while the log has no `rollout_started`
+    /// (for example a log attached with `Recorder::attach_rollout`).
     pub trace_id: Option<String>,
+    /// The root thread named by the log's `rollout_started` (or the bundle
+    /// manifest); `None` while the log has no `rollout_started`.
     pub root_thread_id: Option<String>,
+    /// Wall time of the rollout's first event, in milliseconds since the Unix
+    /// epoch (an imported bundle's manifest sets it instead); `None` while
+    /// the log is empty.
     pub started_at_unix_ms: Option<i64>,
+    /// Wall time of the last `rollout_ended`, in milliseconds since the Unix
+    /// epoch; `None` while the rollout runs (a `rollout_started` or a resumed
+    /// root thread clears it).
     pub ended_at_unix_ms: Option<i64>,
+    /// `Running` from creation; the status of the last `rollout_ended`
+    /// after it; `Running` again when the root thread is resumed.
     pub status: RolloutStatus,
-    /// Also the last seq: logs are contiguous from 1.
+    /// Events in the log, which is also the last seq: logs are contiguous
+    /// from 1 (0: no event yet).
     pub event_count: u64,
-    /// Payload references from events, repeats counted.
+    /// Payload references from events, repeats counted (saturating).
     pub payload_refs: u64,
-    /// Bytes of every referenced payload, repeats counted.
+    /// Bytes of every referenced payload, repeats counted (saturating): what
+    /// the rollout's payloads take before deduplication and compression.
     pub logical_payload_bytes: u64,
 }
 
@@ -179,21 +204,101 @@ impl RolloutManifest {
     }
 }
 
-/// Counts and sizes of the whole store (`stats --json`).
+/// Counts and sizes of the whole store (`stats --json`), from
+/// [`Store::stats`].
+///
+/// Payload and chunk counts cover every record the store holds, including
+/// garbage no rollout cites any more until [`Store::gc`] removes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
+    /// Rollouts stored (visible manifests).
     pub rollouts: u64,
+    /// Events of every rollout together (the sum of their `event_count`).
     pub events: u64,
+    /// Distinct payloads stored (recipes), each once however often cited.
     pub payloads: u64,
+    /// Payload citations by events, repeats counted (the sum of the
+    /// manifests' `payload_refs`).
     pub payload_refs: u64,
+    /// Bytes of every cited payload, repeats counted: what the payloads
+    /// would take stored once per citation, uncompressed.
     pub logical_payload_bytes: u64,
+    /// Bytes of the distinct payloads, each once, before chunk
+    /// deduplication and compression (a payload stored as a delta of
+    /// another counts its whole size).
     pub unique_payload_bytes: u64,
+    /// Bytes of the chunk records as stored: after chunk deduplication and
+    /// zstd, with their 2-byte headers, index chunks included.
     pub stored_chunk_bytes: u64,
+    /// Chunk records (data and index chunks).
     pub chunks: u64,
+    /// Bytes of every file under the store directory at the time of the
+    /// call (sled's files with their overhead, and the lock file).
     pub disk_bytes: u64,
 }
 
 /// The embedded store. Cheap to clone; one per directory per process.
+///
+/// A directory holds one sled database with every rollout's log (seq `1..`,
+/// contiguous) and manifest, and every payload once, by its BLAKE3 hash,
+/// chunked and compressed. A [`Recorder`](crate::Recorder) writes to it
+/// through its writer thread, and ingest and import in one all-or-nothing
+/// write; reads never need the writer. [`Store::open`] creates a store,
+/// [`Store::open_existing`] only opens one; either fails with
+/// [`Error::Locked`] while another process holds it.
+///
+/// # Examples
+///
+/// List the rollouts, read one's manifest and events, fetch a payload an
+/// event cites by its hash, and check the store:
+///
+/// ```
+/// use serde_json::json;
+/// use tracefold::event::{EventPayload, ExecutionStatus, RolloutStatus};
+/// use tracefold::{Recorder, RecorderConfig, RolloutStart, Store, StoreOptions, ThreadStart};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path(), StoreOptions::default())?;
+/// # let recorder = Recorder::start(&store, RecorderConfig::default())?;
+/// # let rollout = recorder.start_rollout(RolloutStart {
+/// #     rollout_id: Some("r-1".into()),
+/// #     trace_id: None,
+/// #     root: ThreadStart { thread_id: "root".into(), agent_path: "/root".into(), metadata: None },
+/// # });
+/// # let turn = rollout.root().start_turn("turn-1");
+/// let request = json!({"input": []});
+/// // ... a recorder records rollout `r-1`: one turn, one model call sending `request` ...
+/// # let call = turn.start_inference("gpt-5", "openai", || request.clone());
+/// # call.completed(Some("resp-1"), None, || json!({"output_items": []}));
+/// # turn.end(ExecutionStatus::Completed);
+/// # rollout.end(RolloutStatus::Completed);
+/// # recorder.shutdown()?;
+///
+/// let rollouts = store.rollouts()?;
+/// assert_eq!(rollouts.len(), 1);
+/// let manifest = store.manifest("r-1")?;
+/// assert_eq!(manifest, rollouts[0]);
+/// assert_eq!(manifest.status, RolloutStatus::Completed);
+/// assert_eq!(manifest.root_thread_id.as_deref(), Some("root"));
+///
+/// // The log, in seq order from 1; each item is a `Result`.
+/// let events = store.events("r-1")?.collect::<Result<Vec<_>, _>>()?;
+/// assert_eq!(events.len() as u64, manifest.event_count);
+/// assert!(events.iter().zip(1..).all(|(event, seq)| event.seq == seq));
+///
+/// // Payloads are cited by hash and read back byte for byte (compact JSON).
+/// let cited = events.iter().find_map(|event| match &event.payload {
+///     EventPayload::InferenceStarted { request_payload, .. } => Some(request_payload.hash),
+///     _ => None,
+/// });
+/// let bytes = store.read_payload(&cited.expect("the model call's request"))?;
+/// assert_eq!(bytes, serde_json::to_vec(&request)?);
+///
+/// assert!(store.verify()?.is_empty()); // no finding: the store is sound
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<StoreInner>,
@@ -235,7 +340,7 @@ impl Store {
     /// # Examples
     ///
     /// ```
-    /// use tracefold::store::{Store, StoreOptions};
+    /// use tracefold::{Store, StoreOptions};
     ///
     /// # fn main() -> tracefold::Result<()> {
     /// let dir = tempfile::tempdir().map_err(|err| tracefold::Error::io("tempdir", err))?;
@@ -263,13 +368,23 @@ impl Store {
     /// # Examples
     ///
     /// ```
-    /// use tracefold::store::{Store, StoreOptions};
+    /// use tracefold::{Error, Store, StoreOptions};
     ///
     /// # fn main() -> tracefold::Result<()> {
-    /// let dir = tempfile::tempdir().map_err(|err| tracefold::Error::io("tempdir", err))?;
+    /// let dir = tempfile::tempdir().map_err(|err| Error::io("tempdir", err))?;
+    /// // An empty directory holds no store: nothing is created in it.
+    /// let empty = Store::open_existing(dir.path(), StoreOptions::default());
+    /// assert!(matches!(empty, Err(Error::NoStore { .. })));
+    /// assert_eq!(std::fs::read_dir(dir.path()).map_err(|err| Error::io("list", err))?.count(), 0);
+    /// // Nor is a missing one created.
     /// let missing = Store::open_existing(dir.path().join("typo"), StoreOptions::default());
-    /// assert!(matches!(missing, Err(tracefold::Error::NoStore { .. })));
+    /// assert!(matches!(missing, Err(Error::NoStore { .. })));
     /// assert!(!dir.path().join("typo").exists());
+    ///
+    /// // Once a store was created there, it opens.
+    /// drop(Store::open(dir.path(), StoreOptions::default())?);
+    /// let store = Store::open_existing(dir.path(), StoreOptions::default())?;
+    /// assert!(store.rollouts()?.is_empty());
     /// # Ok(())
     /// # }
     /// ```
@@ -389,6 +504,10 @@ impl Store {
     }
 
     /// The manifest of `rollout_id`.
+    ///
+    /// Fails with [`Error::UnknownRollout`] when the store holds no rollout
+    /// of that id, and with [`Error::Corrupt`] when its record fails its
+    /// checks.
     pub fn manifest(&self, rollout_id: &str) -> Result<RolloutManifest> {
         let num = self
             .rollout_num(rollout_id)?
@@ -415,7 +534,13 @@ impl Store {
         }
     }
 
-    /// The events of `rollout_id`, in seq order, as of now.
+    /// The events of `rollout_id`, in seq order (from 1), as of now: events
+    /// appended later are not included.
+    ///
+    /// Fails as [`Store::manifest`]. Each item is a `Result`: an event that
+    /// does not decode is an [`Error::Event`] naming its seq, and the next
+    /// seq follows; one that is missing or cannot be read is an
+    /// [`Error::Event`] too, and ends the iteration.
     pub fn events(&self, rollout_id: &str) -> Result<EventIter> {
         let manifest = self.manifest(rollout_id)?;
         Ok(self.events_of(&manifest))
@@ -434,6 +559,11 @@ impl Store {
     }
 
     /// The exact bytes of a payload, checked against its hash.
+    ///
+    /// Fails with [`Error::UnknownPayload`] when the store holds no payload
+    /// with that hash, and with [`Error::CorruptData`] or [`Error::Corrupt`]
+    /// when a record it is made of is missing or damaged, or the bytes do
+    /// not hash to `hash`.
     pub fn read_payload(&self, hash: &Hash) -> Result<Vec<u8>> {
         let out = self.assemble_payload(hash, usize::from(payload::BASE_DEPTH_MAX) + 1)?;
         let actual = Hash::of(&out);

@@ -29,23 +29,38 @@ use crate::event::Hash;
 /// Keys removed per sled batch: bounds the memory of one delete step.
 const DELETE_BATCH_KEYS: usize = 4096;
 
-/// What `delete_rollout` removed.
+/// What [`Store::delete_rollout`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DeleteReport {
+    /// The deleted rollout's id.
     pub rollout_id: String,
+    /// Event records removed: every event stored under the rollout's number,
+    /// invisible leftovers past its manifest's count included.
     pub events_removed: u64,
 }
 
-/// What `gc` reclaimed and kept.
+/// What [`Store::gc`] reclaimed and kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct GcReport {
     /// Events no manifest counts (unfinished writes, interrupted deletes).
     pub orphan_events_removed: u64,
+    /// Payload recipes removed: payloads no counted event cites, nor any
+    /// live payload uses as its delta base.
     pub payloads_removed: u64,
+    /// Logical bytes of the removed payloads (their recipes' sizes, before
+    /// chunking and compression).
     pub payload_bytes_removed: u64,
+    /// Chunk records removed: chunks no remaining recipe needs (data and
+    /// index chunks).
     pub chunks_removed: u64,
+    /// Stored bytes of the removed chunk records (compressed, headers
+    /// included): what the sweep freed of sled's records, not of the disk
+    /// (sled's files do not shrink; see [`Store::compact`]).
     pub chunk_bytes_removed: u64,
+    /// Payload recipes left in place: live ones, and damaged ones that did
+    /// not decode.
     pub payloads_kept: u64,
+    /// Chunk records left in place.
     pub chunks_kept: u64,
     /// Records that did not decode (events, recipes, manifests, index
     /// chunks): kept, with everything their bytes might cite (`verify`

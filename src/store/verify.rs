@@ -31,6 +31,8 @@ pub(super) const READ_ERRORS_IN_A_ROW_MAX: usize = 8;
 pub struct Finding {
     /// What the finding is about: `chunk <hash>`, `rollout <id> seq <n>`, ...
     pub subject: String,
+    /// What is wrong with it, in words (a hash mismatch, a missing event or
+    /// payload, a record that does not decode or could not be read).
     pub message: String,
 }
 

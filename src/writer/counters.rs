@@ -19,18 +19,39 @@ pub struct WriterCounters {
     pub flushes: AtomicU64,
 }
 
-/// A snapshot of [`WriterCounters`].
+/// What a recorder's writer has done since it started
+/// ([`Recorder::stats`](crate::Recorder::stats)): a snapshot of its
+/// counters, each counting up from 0. Counts are added once a group is
+/// committed, so a snapshot taken after `flush()` or `shutdown()` covers
+/// everything recorded before it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WriterStats {
+    /// Events appended to the store, the `events_dropped` records the writer
+    /// wrote included.
     pub events_written: u64,
+    /// Events lost: a full queue, a payload over the limit, an event that
+    /// could not be encoded, a start repeated after a resume, a refused
+    /// rollout, a failed write, or a call after `shutdown()` or once the
+    /// writer was poisoned. Where the writer could still write (not once
+    /// poisoned, nor for a refused rollout), the log records each as an
+    /// `events_dropped` event too. 0: nothing recorded was lost.
     pub events_dropped: u64,
+    /// Payloads newly stored (not in the store before).
     pub payloads_written: u64,
+    /// Payloads the store already held, so only their citation was written.
     pub payloads_deduplicated: u64,
+    /// Bytes of every payload handed over, deduplicated ones included
+    /// (after redaction, before chunking and compression).
     pub payload_bytes_in: u64,
+    /// Chunks newly stored.
     pub chunks_written: u64,
+    /// Chunks the store (or the same write) already held.
     pub chunks_deduplicated: u64,
+    /// Bytes of the chunk records written (after zstd, headers included).
     pub bytes_stored: u64,
+    /// Groups committed, each in one sled batch.
     pub groups_committed: u64,
+    /// Flushes (fsyncs) that succeeded.
     pub flushes: u64,
 }
 

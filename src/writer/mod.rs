@@ -39,9 +39,15 @@ pub enum Durability {
     /// Events are applied to sled but flushed only by `flush()` (and sled's
     /// background flusher). A process crash can lose what was not flushed.
     Buffered,
-    /// Group commit: the writer flushes at most `max_wait` after the first
-    /// unflushed event, and at once when a `flush()` is waiting.
-    GroupCommit { max_wait: Duration },
+    /// Group commit (the default, with 2 ms): the writer flushes at most
+    /// `max_wait` after the first unflushed group was applied (right after
+    /// the group it is processing then), and at once when a `flush()` is
+    /// waiting: at most one fsync per group, never one per event.
+    GroupCommit {
+        /// How long an applied group may wait for its flush. Groups applied
+        /// within one `max_wait` share the fsync.
+        max_wait: Duration,
+    },
 }
 
 impl Default for Durability {
@@ -57,16 +63,31 @@ impl Default for Durability {
 pub enum Overflow {
     /// Drop the event at once (counted, and recorded as `events_dropped`).
     Drop,
-    /// Wait up to `max_wait` for room, then drop.
-    Block { max_wait: Duration },
+    /// Wait up to `max_wait` for room, then drop (the default, with 50 ms).
+    Block {
+        /// The longest a recorder call waits per event for room in the
+        /// queue; a call that records several events can wait this long
+        /// for each.
+        max_wait: Duration,
+    },
 }
 
-/// Writer configuration.
+/// Writer configuration: part of a recorder's configuration
+/// (`RecorderConfig::writer`), fixed when the recorder starts.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
+    /// When appended events become durable (default: group commit within
+    /// 2 ms).
     pub durability: Durability,
+    /// Events the queue between host threads and the writer holds (default
+    /// 65,536; 0 counts as 1). What a host process crash loses at most,
+    /// beyond what was applied but not yet flushed.
     pub queue_capacity: usize,
+    /// What a recorder call does when the queue is full (default: wait up
+    /// to 50 ms, then drop and count).
     pub overflow: Overflow,
+    /// Most events the writer applies in one sled batch (default 1,024); a
+    /// `flush()` request closes a group early.
     pub max_group_events: usize,
     /// Secrets are redacted from payloads and every string of an event
     /// (ids included) before hashing (on by default; `None` stores
