@@ -1,10 +1,18 @@
 //! The library's error type. Every message names what it is about (file,
 //! line, seq, id or hash), lower-case, without a trailing period.
+//!
+//! Where an error comes from another error, the variant keeps it as a typed
+//! source (`Io`: [`std::io::Error`], `Corrupt`: [`CodecError`], `Store`:
+//! `sled::Error`, `Reduce`: [`ReduceError`]), so callers can match on the
+//! cause, and its message also ends with the source's, so `to_string()`
+//! alone says everything. A printer that walks `source()` must therefore not
+//! repeat a cause the message already ends with (the CLI does not).
 
 use std::path::PathBuf;
 
 use crate::codec::CodecError;
 use crate::event::{Hash, Seq};
+use crate::reducer::ReduceError;
 
 /// Library result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -21,8 +29,10 @@ pub enum Error {
     /// directory) at `path`, and created nothing.
     #[error("no store at {path}")]
     NoStore { path: PathBuf },
+    /// A sled operation failed. Made only in `store/`, the one module that
+    /// touches sled (by `?` on a sled result, through this `From`).
     #[error("store i/o: {0}")]
-    Sled(String),
+    Store(#[from] sled::Error),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -57,6 +67,14 @@ pub enum Error {
     WriterGone,
     #[error("{0}")]
     Other(String),
+    /// The reducer refused an event; `context` names what was being reduced
+    /// (`reduce rollout ID`, `reduce bundle rollout ID`).
+    #[error("{context}: {source}")]
+    Reduce {
+        context: String,
+        #[source]
+        source: ReduceError,
+    },
 }
 
 impl Error {
@@ -75,10 +93,12 @@ impl Error {
             source,
         }
     }
-}
 
-impl From<sled::Error> for Error {
-    fn from(err: sled::Error) -> Error {
-        Error::Sled(err.to_string())
+    /// A reduce error with what was being reduced.
+    pub fn reduce(context: impl Into<String>, source: ReduceError) -> Error {
+        Error::Reduce {
+            context: context.into(),
+            source,
+        }
     }
 }

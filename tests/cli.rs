@@ -245,6 +245,22 @@ fn a_missing_payload_file_is_rejected_naming_it() {
 }
 
 #[test]
+fn a_missing_input_file_is_one_error_line_naming_its_cause_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.jsonl");
+    let err = fails(
+        &dir.path().join("store"),
+        &["ingest", missing.to_str().expect("utf-8")],
+    );
+    assert!(
+        err.starts_with(&format!("error: open {}: ", missing.display())),
+        "{err}"
+    );
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
 fn a_payload_over_the_size_limit_is_rejected() {
     let (dir, store, _) = seeded_store();
     let before = store_fingerprint(&store);

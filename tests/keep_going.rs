@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tracefold::event::{Event, EventPayload};
 use tracefold::model::RolloutTrace;
 use tracefold::{
-    IngestOptions, LoadedBundle, ReduceOptions, read_bundle, read_bundle_with, reduce,
+    IngestOptions, LoadedBundle, ReduceError, ReduceOptions, read_bundle, read_bundle_with, reduce,
     reduce_loaded, reduce_loaded_with, state_to_json,
 };
 
@@ -255,6 +255,21 @@ fn reduce_bundle_without_keep_going_still_fails_at_the_bad_event_and_writes_noth
         "error: reduce bundle rollout rollout-1: seq 2: inference start inference-1 referenced unknown codex turn turn-missing"
     );
     assert!(!out_path.exists());
+}
+
+#[test]
+fn a_strict_reduce_error_keeps_the_reducers_error_as_its_typed_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = load(&bundle_with_events_after_the_error(dir.path()));
+    let err = reduce_loaded(&bundle).expect_err("the fold stops at the bad event");
+    let tracefold::Error::Reduce { context, source } = &err else {
+        panic!("not a reduce error: {err:?}");
+    };
+    assert_eq!(context, "reduce bundle rollout rollout-1");
+    assert_eq!(source.seq(), Some(2));
+    let cause = std::error::Error::source(&err).expect("a source");
+    assert!(cause.is::<ReduceError>(), "{cause:?}");
+    assert_eq!(err.to_string(), format!("{context}: {source}"));
 }
 
 #[test]

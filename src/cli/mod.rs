@@ -318,7 +318,7 @@ pub fn main() -> i32 {
         Ok(Err(err)) => {
             output::note(format_args!(
                 "error: {}",
-                terminal::escape(&format!("{err:#}"))
+                terminal::escape(&error_line(&err))
             ));
             EXIT_ERROR
         }
@@ -333,6 +333,21 @@ pub fn main() -> i32 {
             EXIT_ERROR
         }
     }
+}
+
+/// `err` and its causes on one line, joined with `: ` (as anyhow's `{:#}`),
+/// except that a cause the line already ends with is not repeated: a
+/// library error's message ends with its source's (see [`crate::error`]).
+fn error_line(err: &anyhow::Error) -> String {
+    let mut chain = err.chain();
+    let mut line = chain.next().map(ToString::to_string).unwrap_or_default();
+    for cause in chain {
+        let text = format!(": {cause}");
+        if !line.ends_with(&text) {
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 fn run(cli: &Cli) -> anyhow::Result<i32> {

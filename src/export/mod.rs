@@ -147,7 +147,7 @@ pub fn reduce_stored(store: &Store, rollout_id: &str) -> Result<RolloutTrace> {
         let event = event?;
         reducer
             .apply(&event, store)
-            .map_err(|err| Error::Other(format!("reduce rollout {rollout_id}: {err}")))?;
+            .map_err(|err| Error::reduce(format!("reduce rollout {rollout_id}"), err))?;
     }
     let mut state = reducer.finish();
     fill_identity(&mut state, &manifest);
@@ -170,7 +170,7 @@ pub fn reduce_stored_with(
     let manifest = store.manifest(rollout_id)?;
     let events = store.events_of(&manifest).collect::<Result<Vec<Event>>>()?;
     let mut state = reduce_with(rollout_id, &events, store, options)
-        .map_err(|err| Error::Other(format!("reduce rollout {rollout_id}: {err}")))?;
+        .map_err(|err| Error::reduce(format!("reduce rollout {rollout_id}"), err))?;
     fill_identity(&mut state, &manifest);
     Ok(state)
 }
@@ -182,7 +182,7 @@ pub fn reduce_loaded(bundle: &bundle::LoadedBundle) -> Result<RolloutTrace> {
     for event in &bundle.events {
         reducer
             .apply(event, &bundle.payloads)
-            .map_err(|err| Error::Other(format!("reduce bundle rollout {rollout_id}: {err}")))?;
+            .map_err(|err| Error::reduce(format!("reduce bundle rollout {rollout_id}"), err))?;
     }
     let mut state = reducer.finish();
     fill_bundle_identity(&mut state, bundle);
@@ -201,7 +201,7 @@ pub fn reduce_loaded_with(
     }
     let rollout_id = &bundle.manifest.rollout_id;
     let mut state = reduce_with(rollout_id, &bundle.events, &bundle.payloads, options)
-        .map_err(|err| Error::Other(format!("reduce bundle rollout {rollout_id}: {err}")))?;
+        .map_err(|err| Error::reduce(format!("reduce bundle rollout {rollout_id}"), err))?;
     fill_bundle_identity(&mut state, bundle);
     // What the read left out comes first: it was found before the fold.
     state
