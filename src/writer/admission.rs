@@ -1,9 +1,7 @@
-//! Admission: what becomes of each event of a rollout handle. A handle that
-//! starts a rollout the store already holds resumes it (same root thread) or
-//! is refused (another root), since a second `rollout_started` would make
-//! the stored log unreducible; a resumed rollout's repeated starts are
-//! dropped and recorded, and its repeated thread starts become
-//! `thread_resumed`.
+//! Admission: what becomes of each event of a rollout handle ([`Admission`],
+//! decided by `Writer::admit`). Only a handle that starts a rollout the store
+//! already holds is treated differently: its repeated starts are dropped and
+//! recorded, and its repeated thread starts become `thread_resumed`.
 
 use super::PendingPayload;
 use super::queue::RolloutSlot;
