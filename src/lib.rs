@@ -66,7 +66,7 @@
 //!   demo` ([`demo`]).
 //! - `v8`: code mode on V8 (downloads a prebuilt library at build time).
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 #[cfg(feature = "cli")]
 mod cli;

@@ -17,26 +17,45 @@ use super::{
 pub enum WirePayloadRef {
     /// The reference's form: a file relative to the JSONL file's directory.
     File {
+        /// The reference's `raw_payload:N` id (kept for export; not stored).
         raw_payload_id: String,
+        /// What the payload is.
         kind: PayloadKind,
+        /// The file, relative to the JSONL file's directory.
         path: String,
     },
     /// The value inline; it is stored as compact JSON.
     Inline {
+        /// What the payload is.
         kind: PayloadKind,
+        /// The payload.
         value: serde_json::Value,
     },
     /// The payload's exact bytes as a JSON string (used on export when the
     /// bytes are UTF-8 but not compact JSON, so they round-trip byte for byte).
-    InlineText { kind: PayloadKind, text: String },
+    InlineText {
+        /// What the payload is.
+        kind: PayloadKind,
+        /// The payload's bytes.
+        text: String,
+    },
     /// The payload's exact bytes, base64 (standard alphabet, padded): any
     /// bytes, used on export when they are not UTF-8.
-    InlineBase64 { kind: PayloadKind, bytes: Vec<u8> },
+    InlineBase64 {
+        /// What the payload is.
+        kind: PayloadKind,
+        /// The payload's bytes, decoded.
+        bytes: Vec<u8>,
+    },
     /// A payload the store already holds, as printed by `events`.
     Stored {
+        /// The `raw_payload:N` id it was exported with, if any.
         raw_payload_id: Option<String>,
+        /// What the payload is.
         kind: PayloadKind,
+        /// The stored payload's hash.
         blake3: Hash,
+        /// Its exact stored size, checked against the store.
         size_bytes: u64,
     },
 }
@@ -269,12 +288,19 @@ impl<'de> Deserialize<'de> for WirePayloadRef {
     deserialize = "R: serde::de::DeserializeOwned"
 ))]
 pub struct WireEvent<R> {
+    /// The envelope's schema version (`RAW_EVENT_SCHEMA_VERSION`).
     pub schema_version: u32,
+    /// The event's position in its rollout's log, as written.
     pub seq: u64,
+    /// When the host recorded it, milliseconds since the Unix epoch.
     pub wall_time_unix_ms: i64,
+    /// The rollout it belongs to.
     pub rollout_id: String,
+    /// The thread it happened in, when it happened in one.
     pub thread_id: Option<String>,
+    /// The Codex turn it happened in, when it happened in one.
     pub codex_turn_id: Option<String>,
+    /// What happened.
     #[serde(with = "payload_serde")]
     pub payload: EventPayload<R>,
 }

@@ -116,9 +116,9 @@ impl PayloadSource for Store {
 ///
 /// ```
 /// use tracefold::event::{ExecutionStatus, RolloutStatus};
-/// use tracefold::export::reduce_stored;
-/// use tracefold::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart};
-/// use tracefold::store::{Store, StoreOptions};
+/// use tracefold::reduce_stored;
+/// use tracefold::{Recorder, RecorderConfig, RolloutStart, ThreadStart};
+/// use tracefold::{Store, StoreOptions};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let dir = tempfile::tempdir()?;

@@ -69,6 +69,7 @@ pub struct PreparedPayload {
 /// How a payload's bytes are rebuilt from chunks.
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct Recipe {
+    /// The payload's size in bytes.
     pub size_bytes: u64,
     /// 0: `entries` are data chunks. 1: `entries` are index chunks, each the
     /// concatenated 32-byte hashes of up to `RECIPE_FANOUT` data chunks.
