@@ -78,7 +78,7 @@ fn code_of(line: &str) -> String {
                     (Some('\\'), _, _) => {
                         chars.next();
                         chars.next();
-                        while let Some(d) = chars.next() {
+                        for d in chars.by_ref() {
                             if d == '\'' {
                                 break;
                             }
