@@ -9,7 +9,7 @@
 //! `Encode`/`Decode` ignore them and give the stored form.
 //!
 //! This file keeps the envelope ([`Event`]); the rest is split by concern:
-//! `payload.rs` the variants and their wire names, `refs.rs` payload
+//! `payload.rs` the variants, `type_names.rs` their wire names, `refs.rs` payload
 //! references (visiting and mapping them), `strings.rs` the string visitor
 //! redaction relies on, `kinds.rs` payload kinds, `hash.rs` the BLAKE3
 //! [`Hash`](struct@Hash), `json_text.rs` verbatim JSON, `types.rs` the small
@@ -26,6 +26,7 @@ mod payload;
 mod refs;
 mod starts;
 mod strings;
+mod type_names;
 mod types;
 pub(crate) mod wire;
 
@@ -34,10 +35,11 @@ use bincode::{Decode, Encode};
 pub use hash::{Hash, ParseHashError};
 pub use json_text::JsonText;
 pub use kinds::PayloadKind;
-pub use payload::{EventPayload, InferenceRequestInputMode, KNOWN_EVENT_TYPES};
+pub use payload::{EventPayload, InferenceRequestInputMode};
 pub use refs::PayloadRef;
 pub(crate) use starts::StartTracker;
 pub use strings::EventString;
+pub use type_names::KNOWN_EVENT_TYPES;
 pub use types::{
     CodeCellRuntimeStatus, ExecutionStatus, RawToolCallRequester, RolloutStatus, ToolCallKind,
     ToolCallSummary, truncate_utf8,
