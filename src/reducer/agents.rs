@@ -482,7 +482,9 @@ impl Reducer {
         match waiting.get_mut(&delivery) {
             Some(edge_ids) => edge_ids.push_back(pending.edge_id.clone()),
             None => {
-                waiting.insert(delivery.owned(), VecDeque::from([pending.edge_id.clone()]));
+                let mut edge_ids = VecDeque::new();
+                edge_ids.push_back(pending.edge_id.clone());
+                waiting.insert(delivery.owned(), edge_ids);
             }
         }
         self.agents
@@ -519,7 +521,9 @@ impl Reducer {
         match unlinked.get_mut(&delivery) {
             Some(items) => items.push_back(item_id.clone()),
             None => {
-                unlinked.insert(delivery.owned(), VecDeque::from([item_id.clone()]));
+                let mut items = VecDeque::new();
+                items.push_back(item_id.clone());
+                unlinked.insert(delivery.owned(), items);
             }
         }
         Ok(())

@@ -145,9 +145,11 @@ impl Reducer {
             .unwrap_or_default();
         let reconciled = match previous_response_id {
             None => self.reconcile_full(&origin, items, &snapshot),
-            Some(previous) => self
-                .previous_call_items(&start, &previous)
-                .and_then(|prefix| self.continue_chain(&origin, prefix, items, &snapshot)),
+            Some(previous) => {
+                let new_items = items.len();
+                self.previous_call_items(&start, &previous, new_items)
+                    .and_then(|prefix| self.continue_chain(&origin, prefix, items, &snapshot))
+            }
         };
         let request_item_ids = match reconciled {
             Ok(ids) => ids,
@@ -294,8 +296,14 @@ impl Reducer {
     }
 
     /// The start of an incremental request's items: the request and response
-    /// items of the call that got response `previous` in this thread.
-    fn previous_call_items(&self, start: &Start<'_>, previous: &str) -> Res<Vec<ItemId>> {
+    /// items of the call that got response `previous` in this thread, with
+    /// room for the request's `new_items` after them.
+    fn previous_call_items(
+        &self,
+        start: &Start<'_>,
+        previous: &str,
+        new_items: usize,
+    ) -> Res<Vec<ItemId>> {
         let id = start.inference_call_id;
         let Some(previous_call_id) = self
             .inference
@@ -310,7 +318,9 @@ impl Reducer {
         let mut prefix = Vec::new();
         if let Some(previous_call) = self.trace.inference_calls.get(previous_call_id) {
             prefix.reserve(
-                previous_call.request_item_ids.len() + previous_call.response_item_ids.len(),
+                previous_call.request_item_ids.len()
+                    + previous_call.response_item_ids.len()
+                    + new_items,
             );
             prefix.extend(previous_call.request_item_ids.iter().cloned());
             prefix.extend(previous_call.response_item_ids.iter().cloned());
@@ -328,7 +338,6 @@ impl Reducer {
         items: Vec<Sighting<'_>>,
         snapshot: &[ItemId],
     ) -> Res<Vec<ItemId>> {
-        prefix.reserve(items.len());
         // When the live history already continues this chain (a retry
         // of the same request), reuse its items position by position.
         let continues = prefix.is_empty()

@@ -144,7 +144,11 @@ impl Reducer {
             match items_by_call.get_mut(&call) {
                 Some(items) => items.push(id.clone()),
                 None => {
-                    items_by_call.insert(call.owned(), vec![id.clone()]);
+                    // Room for the call's other items, as a first push
+                    // would have made.
+                    let mut items = Vec::with_capacity(4);
+                    items.push(id.clone());
+                    items_by_call.insert(call.owned(), items);
                 }
             }
             if let Some(tool_id) = self.tools.by_visible_call.get(&call).cloned() {
@@ -165,14 +169,15 @@ impl Reducer {
         item: &Normalized,
         new_id: &ItemId,
     ) -> Res<()> {
-        let kind_key = CallOfKind::new(call.clone(), item.kind);
-        let first_by_kind = &mut self.conversation.first_item_by_call_kind;
-        let first = match first_by_kind.get(&kind_key) {
-            Some(first) => first.clone(),
-            None => {
-                first_by_kind.insert(kind_key.owned(), new_id.clone());
+        // Nearly every new item is the first of its kind for its call id:
+        // one probe with an owned key beats a lookup and then an insert.
+        let kind_key = CallOfKind::new(call.clone(), item.kind).owned();
+        let first = match self.conversation.first_item_by_call_kind.entry(kind_key) {
+            indexmap::map::Entry::Vacant(slot) => {
+                slot.insert(new_id.clone());
                 return Ok(());
             }
+            indexmap::map::Entry::Occupied(slot) => slot.get().clone(),
         };
         if self.identity_of(&first) == Some(item.identity) {
             return Ok(());
