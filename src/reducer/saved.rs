@@ -81,3 +81,7 @@ impl Reducer {
         Ok(reducer)
     }
 }
+
+#[cfg(test)]
+#[path = "saved_tests.rs"]
+mod tests;
