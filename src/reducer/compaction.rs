@@ -8,6 +8,7 @@
 use serde_json::Value;
 
 use super::conversation::{ItemOrigin, Normalized, Sighting, SourcePayload, normalize_items};
+use super::spelling::ParsedJson;
 use super::{PayloadSource, Reducer, Res, invalid, unknown};
 use crate::event::{Event, ExecutionStatus, PayloadRef};
 use crate::model::{Compaction, CompactionMode, CompactionRequest, ExecutionWindow, ProducerRef};
@@ -31,6 +32,26 @@ pub(crate) struct Install<'a> {
     /// one.
     pub local: Option<Option<&'a str>>,
     pub checkpoint_payload: &'a PayloadRef,
+}
+
+/// The normalised items of a checkpoint's history `name` (`input_history`
+/// or `replacement_history`), read from the payload `payload_id`.
+fn checkpoint_history(
+    value: &ParsedJson<'_>,
+    name: &str,
+    payload_id: &str,
+) -> Res<Vec<Sighting<'static>>> {
+    match value.get(name) {
+        Some(Value::Array(items)) => normalize_items(items, SourcePayload::new(payload_id, value))
+            .map(|items| items.into_iter().map(Sighting::from).collect())
+            .map_err(super::Fail::Invalid),
+        Some(_) => invalid(format!(
+            "checkpoint payload {payload_id} had non-array {name}"
+        )),
+        None => invalid(format!(
+            "checkpoint payload {payload_id} did not contain {name}"
+        )),
+    }
 }
 
 impl Reducer {
@@ -161,24 +182,9 @@ impl Reducer {
         self.require_turn_in_thread(&turn_id, &thread_id, &what)?;
         let raw_checkpoint_payload_id = self.raw_payload_id(checkpoint);
         let value = self.payload_json(src, checkpoint)?;
-        let history = |name: &str| -> Res<Vec<Sighting<'_>>> {
-            match value.get(name) {
-                Some(Value::Array(items)) => normalize_items(
-                    items,
-                    SourcePayload::new(&raw_checkpoint_payload_id, &value),
-                )
-                .map(|items| items.into_iter().map(Sighting::from).collect())
-                .map_err(super::Fail::Invalid),
-                Some(_) => invalid(format!(
-                    "checkpoint payload {raw_checkpoint_payload_id} had non-array {name}"
-                )),
-                None => invalid(format!(
-                    "checkpoint payload {raw_checkpoint_payload_id} did not contain {name}"
-                )),
-            }
-        };
-        let input = history("input_history")?;
-        let replacement = history("replacement_history")?;
+        let input = checkpoint_history(&value, "input_history", &raw_checkpoint_payload_id)?;
+        let replacement =
+            checkpoint_history(&value, "replacement_history", &raw_checkpoint_payload_id)?;
         let producer = ProducerRef::Compaction {
             compaction_id: compaction_id.to_string(),
         };
