@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 /// A part of the fold state that records whether it may have changed since
-/// [`Reducer::clear_changes`]: the keep-going fold's test of whether a failed event
-/// changed anything. A mutable borrow (`DerefMut`) counts even if nothing
+/// [`Reducer::clear_changes`](super::Reducer::clear_changes): the keep-going
+/// fold's test of whether a failed event changed anything. A mutable borrow (`DerefMut`) counts even if nothing
 /// is written, and a value made by `new` or `Default` counts as changed, so
 /// swapping the field out (`std::mem::take`) counts too. What it cannot see:
 /// interior mutability (the state has none) and a value moved from one field

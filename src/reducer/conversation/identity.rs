@@ -75,7 +75,7 @@ impl Normalized {
 
 /// One item of a request or history as the reconciler sees it: normalised,
 /// or only known by identity (its exact JSON text was normalised before, see
-/// [`Reducer::request_sightings`]) and normalised only if it becomes a new
+/// [`Reducer::sightings`]) and normalised only if it becomes a new
 /// item.
 pub(crate) enum Sighting<'r> {
     Parsed(Normalized),
