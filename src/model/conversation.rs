@@ -97,7 +97,7 @@ pub enum ConversationChannel {
 }
 
 /// The shape of a conversation item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationItemKind {
     /// A message of any role, an inter-agent `agent_message`, or a

@@ -14,8 +14,7 @@
 //! a [`Delivery`] may themselves contain U+001F (a control character no
 //! thread id or agent path has). These types never leave the reducer.
 
-use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::fmt::{self, Write as _};
 
 use indexmap::Equivalent;
 use serde::de::Error as _;
@@ -59,19 +58,10 @@ impl Equivalent<InThread> for InThread<&str> {
 
 /// A model-visible call id in its thread, with the kind of an item that
 /// carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct CallOfKind<S = String> {
     pub call: InThread<S>,
     pub kind: ConversationItemKind,
-}
-
-// By hand: the model's item kind has no `Hash` (and is not the reducer's to
-// change); its discriminant stands in for it.
-impl<S: Hash> Hash for CallOfKind<S> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.call.hash(state);
-        std::mem::discriminant(&self.kind).hash(state);
-    }
 }
 
 impl<'a> CallOfKind<&'a str> {
@@ -138,7 +128,7 @@ impl<const N: usize> fmt::Display for Joined<'_, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (index, part) in self.0.iter().enumerate() {
             if index > 0 {
-                f.write_str("\u{1f}")?;
+                f.write_char(SEPARATOR)?;
             }
             f.write_str(part)?;
         }
@@ -151,11 +141,15 @@ fn split_first<'t, E: serde::de::Error>(
     text: &'t str,
     whole: &str,
 ) -> Result<(&'t str, &'t str), E> {
-    text.split_once(SEPARATOR).ok_or_else(|| {
-        E::custom(format!(
-            "index key {whole:?} has too few U+001F-separated parts"
-        ))
-    })
+    text.split_once(SEPARATOR)
+        .ok_or_else(|| too_few_parts(whole))
+}
+
+/// The error for a saved key with fewer parts than its type has.
+fn too_few_parts<E: serde::de::Error>(whole: &str) -> E {
+    E::custom(format!(
+        "index key {whole:?} has too few U+001F-separated parts"
+    ))
 }
 
 impl Serialize for InThread {
@@ -184,9 +178,7 @@ impl<'de> Deserialize<'de> for CallOfKind {
         let text = String::deserialize(deserializer)?;
         let (thread_id, rest) = split_first::<D::Error>(&text, &text)?;
         let Some((call_id, kind)) = rest.rsplit_once(SEPARATOR) else {
-            return Err(D::Error::custom(format!(
-                "index key {text:?} has too few U+001F-separated parts"
-            )));
+            return Err(too_few_parts(&text));
         };
         let Some(kind) = kind_named(kind) else {
             return Err(D::Error::custom(format!(
