@@ -1,5 +1,5 @@
 use super::*;
-use crate::event::{PayloadKind, PayloadRef};
+use crate::event::{Event, EventPayload, PayloadKind, PayloadRef};
 use crate::store::writes::EVENT_RECORD_BYTES_MAX;
 
 fn open(dir: &Path) -> Store {

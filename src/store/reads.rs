@@ -1,0 +1,345 @@
+//! Reads: manifests, a rollout's log in seq order, and payloads rebuilt
+//! from their recipes and checked against their hash.
+
+use std::sync::Arc;
+
+use super::keys::*;
+use super::manifest::decode_manifest;
+use super::{Recipe, RolloutManifest, Store, payload};
+use crate::codec::{self, CodecError};
+use crate::error::{Error, Result};
+use crate::event::{Event, Hash, Seq};
+
+impl Store {
+    /// Every rollout's manifest, in creation order.
+    pub fn rollouts(&self) -> Result<Vec<RolloutManifest>> {
+        let mut out = Vec::new();
+        for entry in self.inner.tree.scan_prefix([PREFIX_MANIFEST]) {
+            let (key, value) = entry?;
+            out.push(decode_manifest(&key, &value)?);
+        }
+        Ok(out)
+    }
+
+    /// The manifest of `rollout_id`.
+    ///
+    /// Fails with [`Error::UnknownRollout`] when the store holds no rollout
+    /// of that id, and with [`Error::Corrupt`] when its record fails its
+    /// checks.
+    pub fn manifest(&self, rollout_id: &str) -> Result<RolloutManifest> {
+        let num = self
+            .rollout_num(rollout_id)?
+            .ok_or_else(|| Error::UnknownRollout(rollout_id.to_string()))?;
+        self.manifest_by_num(num)?
+            .ok_or_else(|| Error::UnknownRollout(rollout_id.to_string()))
+    }
+
+    pub(super) fn rollout_num(&self, rollout_id: &str) -> Result<Option<u64>> {
+        let key = rollout_id_key(rollout_id);
+        match self.inner.tree.get(&key)? {
+            None => Ok(None),
+            Some(value) => decode_num(&value).map(Some).ok_or_else(|| {
+                Error::CorruptData(format!("rollout id record for {rollout_id} is not 8 bytes"))
+            }),
+        }
+    }
+
+    pub(super) fn manifest_by_num(&self, num: u64) -> Result<Option<RolloutManifest>> {
+        let key = manifest_key(num);
+        match self.inner.tree.get(key)? {
+            None => Ok(None),
+            Some(value) => decode_manifest(&key, &value).map(Some),
+        }
+    }
+
+    /// The events of `rollout_id`, in seq order (from 1), as of now: events
+    /// appended later are not included.
+    ///
+    /// Fails as [`Store::manifest`]. Each item is a `Result`: an event that
+    /// does not decode is an [`Error::Event`] naming its seq, and the next
+    /// seq follows; one that is missing or cannot be read is an
+    /// [`Error::Event`] too, and ends the iteration.
+    pub fn events(&self, rollout_id: &str) -> Result<EventIter> {
+        let manifest = self.manifest(rollout_id)?;
+        Ok(self.events_of(&manifest))
+    }
+
+    /// The events a manifest covers, in seq order.
+    pub fn events_of(&self, manifest: &RolloutManifest) -> EventIter {
+        let start = event_key(manifest.rollout_num, 1);
+        let end = event_key(manifest.rollout_num, manifest.event_count.saturating_add(1));
+        EventIter {
+            range: self.inner.tree.range(start..end),
+            rollout_id: manifest.rollout_id.clone(),
+            expected_seq: 1,
+            last_seq: manifest.event_count,
+        }
+    }
+
+    /// The exact bytes of a payload, checked against its hash.
+    ///
+    /// Fails with [`Error::UnknownPayload`] when the store holds no payload
+    /// with that hash, and with [`Error::CorruptData`] or [`Error::Corrupt`]
+    /// when a record it is made of is missing or damaged, or the bytes do
+    /// not hash to `hash`.
+    pub fn read_payload(&self, hash: &Hash) -> Result<Vec<u8>> {
+        let out = self.assemble_payload(hash, usize::from(payload::BASE_DEPTH_MAX) + 1)?;
+        let actual = Hash::of(&out);
+        if actual != *hash {
+            return Err(Error::CorruptData(format!(
+                "payload {hash}: content hashes to {actual}"
+            )));
+        }
+        self.remember_assembled(hash, &out);
+        Ok(out)
+    }
+
+    /// Keeps a verified payload's bytes for the deltas that extend it.
+    fn remember_assembled(&self, hash: &Hash, bytes: &[u8]) {
+        const ENTRIES_MAX: usize = 8;
+        const BYTES_MAX: usize = 4 * 1024 * 1024;
+        if bytes.len() > BYTES_MAX {
+            return;
+        }
+        let mut cache = self
+            .inner
+            .assembled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.iter().any(|(cached, _)| cached == hash) {
+            return;
+        }
+        if cache.len() >= ENTRIES_MAX {
+            cache.pop_front();
+        }
+        cache.push_back((*hash, Arc::from(bytes)));
+    }
+
+    fn assembled(&self, hash: &Hash) -> Option<Arc<[u8]>> {
+        let cache = self
+            .inner
+            .assembled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .iter()
+            .find(|(cached, _)| cached == hash)
+            .map(|(_, bytes)| Arc::clone(bytes))
+    }
+
+    /// The recipe of a stored payload.
+    pub(crate) fn recipe(&self, hash: &Hash) -> Result<Recipe> {
+        let key = payload_key(hash);
+        let recipe_bytes = self
+            .inner
+            .tree
+            .get(key)?
+            .ok_or(Error::UnknownPayload(*hash))?;
+        codec::decode_record(&key, &recipe_bytes).map_err(|source| Error::Corrupt {
+            key: format!("payload {hash}"),
+            source,
+        })
+    }
+
+    /// Rebuilds a payload's bytes from its recipe, following its base chain
+    /// (at most `depth_left` recipes deep) into one buffer. Only the caller
+    /// checks the hash: the bases are checked as a whole by the final
+    /// payload's hash.
+    fn assemble_payload(&self, hash: &Hash, depth_left: usize) -> Result<Vec<u8>> {
+        let recipe = self.recipe(hash)?;
+        let size = usize::try_from(recipe.size_bytes)
+            .ok()
+            .filter(|size| (*size as u64) <= self.inner.options.max_payload_bytes.max(1 << 30))
+            .ok_or_else(|| {
+                Error::CorruptData(format!(
+                    "payload {hash}: recipe size {} is implausible",
+                    recipe.size_bytes
+                ))
+            })?;
+        let mut out = Vec::with_capacity(size);
+        self.append_prefix(hash, &recipe, size, &mut out, depth_left)?;
+        if out.len() != size {
+            return Err(Error::CorruptData(format!(
+                "payload {hash}: chunks hold {} bytes, recipe says {size}",
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Appends the first `limit` bytes of payload `hash` (whose recipe is
+    /// `recipe`) to `out`, reading only the chunks those bytes need.
+    fn append_prefix(
+        &self,
+        hash: &Hash,
+        recipe: &Recipe,
+        limit: usize,
+        out: &mut Vec<u8>,
+        depth_left: usize,
+    ) -> Result<()> {
+        let start = out.len();
+        let mut own_start = 0usize;
+        if let Some(base) = recipe.base {
+            if depth_left <= 1 {
+                return Err(Error::CorruptData(format!(
+                    "payload {hash}: base chain deeper than {}",
+                    payload::BASE_DEPTH_MAX
+                )));
+            }
+            let prefix = usize::try_from(base.prefix_bytes).unwrap_or(usize::MAX);
+            // A base read just before (its hash verified then) needs no walk.
+            if let Some(bytes) = self.assembled(&base.payload)
+                && bytes.len() >= prefix
+            {
+                out.extend_from_slice(&bytes[..prefix.min(limit)]);
+                return self.append_own_chunks(hash, recipe, prefix, limit, out, start);
+            }
+            let base_recipe = self.recipe(&base.payload)?;
+            if (base_recipe.size_bytes as usize) < prefix {
+                return Err(Error::CorruptData(format!(
+                    "payload {hash}: base {} has {} bytes, fewer than the {prefix} it shares",
+                    base.payload, base_recipe.size_bytes
+                )));
+            }
+            let wanted = prefix.min(limit);
+            self.append_prefix(&base.payload, &base_recipe, wanted, out, depth_left - 1)?;
+            own_start = prefix;
+        }
+        self.append_own_chunks(hash, recipe, own_start, limit, out, start)
+    }
+
+    /// Appends the payload's own chunks (which start at byte `own_start` of
+    /// the payload) up to byte `limit`; `start` is where this payload's bytes
+    /// began in `out`.
+    fn append_own_chunks(
+        &self,
+        hash: &Hash,
+        recipe: &Recipe,
+        own_start: usize,
+        limit: usize,
+        out: &mut Vec<u8>,
+        start: usize,
+    ) -> Result<()> {
+        if limit <= own_start {
+            return Ok(());
+        }
+        let mut remaining = limit - own_start;
+        for data_hash in self.data_chunks(hash, recipe)? {
+            if remaining == 0 {
+                break;
+            }
+            let chunk = self.read_chunk(&data_hash)?;
+            let take = chunk.len().min(remaining);
+            out.extend_from_slice(&chunk[..take]);
+            remaining -= take;
+        }
+        if remaining > 0 {
+            return Err(Error::CorruptData(format!(
+                "payload {hash}: chunks end {remaining} bytes short of {} ({} read)",
+                limit,
+                out.len() - start
+            )));
+        }
+        Ok(())
+    }
+
+    fn data_chunks(&self, hash: &Hash, recipe: &Recipe) -> Result<Vec<Hash>> {
+        match recipe.level {
+            0 => Ok(recipe.entries.clone()),
+            1 => {
+                let mut out = Vec::new();
+                for index_hash in &recipe.entries {
+                    let bytes = self.read_chunk(index_hash)?;
+                    out.extend(
+                        payload::index_entries(index_hash, &bytes).map_err(Error::CorruptData)?,
+                    );
+                }
+                Ok(out)
+            }
+            other => Err(Error::CorruptData(format!(
+                "payload {hash}: unknown recipe level {other}"
+            ))),
+        }
+    }
+
+    fn read_chunk(&self, hash: &Hash) -> Result<Vec<u8>> {
+        let record = self
+            .inner
+            .tree
+            .get(chunk_key(hash))?
+            .ok_or_else(|| Error::CorruptData(format!("chunk {hash} is missing")))?;
+        payload::decode_chunk(hash, &record).map_err(Error::CorruptData)
+    }
+}
+
+/// Iterator over one rollout's events, checking contiguity and records.
+pub struct EventIter {
+    range: sled::Iter,
+    rollout_id: String,
+    expected_seq: Seq,
+    last_seq: Seq,
+}
+
+impl Iterator for EventIter {
+    type Item = Result<Event>;
+
+    fn next(&mut self) -> Option<Result<Event>> {
+        if self.expected_seq > self.last_seq {
+            return None;
+        }
+        let seq = self.expected_seq;
+        self.expected_seq += 1;
+        let entry = match self.range.next() {
+            None => {
+                self.expected_seq = Seq::MAX;
+                return Some(Err(Error::Event {
+                    rollout_id: self.rollout_id.clone(),
+                    seq,
+                    message: format!(
+                        "missing: the log ends before its manifest's last seq {}",
+                        self.last_seq
+                    ),
+                }));
+            }
+            Some(Err(err)) => {
+                // A read error may repeat forever; the log ends here.
+                self.expected_seq = Seq::MAX;
+                return Some(Err(Error::Event {
+                    rollout_id: self.rollout_id.clone(),
+                    seq,
+                    message: format!("the store could not read it: {err}"),
+                }));
+            }
+            Some(Ok(entry)) => entry,
+        };
+        let (key, value) = entry;
+        let key_seq = decode_num(&key[9..]).unwrap_or_default();
+        if key_seq != seq {
+            self.expected_seq = Seq::MAX;
+            return Some(Err(Error::Event {
+                rollout_id: self.rollout_id.clone(),
+                seq,
+                message: format!("missing: the next stored event has seq {key_seq}"),
+            }));
+        }
+        Some(decode_event(&self.rollout_id, &key, &value))
+    }
+}
+
+pub(super) fn decode_event(rollout_id: &str, key: &[u8], value: &[u8]) -> Result<Event> {
+    let seq = decode_num(&key[9..]).unwrap_or_default();
+    let event: Event =
+        codec::decode_record(key, value).map_err(|source: CodecError| Error::Event {
+            rollout_id: rollout_id.to_string(),
+            seq,
+            message: format!("corrupt record: {source}"),
+        })?;
+    if event.seq != seq {
+        return Err(Error::Event {
+            rollout_id: rollout_id.to_string(),
+            seq,
+            message: format!("record says seq {}", event.seq),
+        });
+    }
+    Ok(event)
+}
