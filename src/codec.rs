@@ -113,6 +113,20 @@ pub fn decode_record<T: Decode<()>>(key: &[u8], bytes: &[u8]) -> Result<T, Codec
     Ok(value)
 }
 
+/// Appends the bincode body of `value` (no header: the pack's frames and
+/// blocks carry their own checksum) to `out`.
+pub fn encode_body<T: Encode>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    bincode::encode_into_std_write(value, out, config())
+        .map(|_| ())
+        .map_err(|err| CodecError::Encode(err.to_string()))
+}
+
+/// Decodes one bincode body from the front of `bytes`; returns it and the
+/// bytes it took.
+pub fn decode_body<T: Decode<()>>(bytes: &[u8]) -> Result<(T, usize), CodecError> {
+    bincode::decode_from_slice(bytes, config()).map_err(|err| CodecError::Body(err.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -302,7 +302,7 @@ fn a_second_process_opening_the_same_store_is_refused_with_the_holders_pid() {
 fn verify_exits_one_with_a_line_per_finding() {
     let (_dir, store, _) = seeded_store();
     {
-        let db = sled::open(store.join("db")).expect("sled");
+        let db = crate::support::open_raw_sled(&store.join("db"));
         let tree = db.open_tree("tracefold").expect("tree");
         let (key, value) = tree.scan_prefix(b"c").next().expect("chunk").expect("read");
         let mut damaged = value.to_vec();

@@ -497,7 +497,7 @@ fn verify_goes_on_past_read_errors_and_lists_each() {
 fn verify_lists_every_damaged_record_on_the_command_line() {
     let (_dir, store, _) = seeded_store();
     let damaged_keys = {
-        let db = sled::open(store.join("db")).expect("sled");
+        let db = crate::support::open_raw_sled(&store.join("db"));
         let tree = db.open_tree("tracefold").expect("tree");
         let mut damaged = Vec::new();
         // Two chunks, one recipe and one event, each with a flipped byte.
@@ -556,7 +556,7 @@ fn events_that_stop_part_way_say_at_which_seq_and_why() {
         .expect("hash")
         .to_string();
     {
-        let db = sled::open(store.join("db")).expect("sled");
+        let db = crate::support::open_raw_sled(&store.join("db"));
         let tree = db.open_tree("tracefold").expect("tree");
         let mut key = vec![b'p'];
         key.extend((0..32).map(|i| u8::from_str_radix(&hash[i * 2..i * 2 + 2], 16).expect("hex")));
@@ -580,7 +580,7 @@ fn events_that_stop_part_way_say_at_which_seq_and_why() {
 
     // A damaged event record: the stored-reference listing stops there.
     {
-        let db = sled::open(store.join("db")).expect("sled");
+        let db = crate::support::open_raw_sled(&store.join("db"));
         let tree = db.open_tree("tracefold").expect("tree");
         let (key, value) = tree.scan_prefix(b"e").nth(6).expect("event").expect("read");
         let mut bytes = value.to_vec();

@@ -118,7 +118,7 @@ fn verify_finds_a_flipped_byte_in_a_stored_chunk() {
     }
     // Damage one chunk value directly in sled, as a bad disk would.
     {
-        let db = sled::open(dir.path().join("db")).expect("sled opens");
+        let db = crate::support::open_raw_sled(&dir.path().join("db"));
         let tree = db.open_tree("tracefold").expect("tree");
         let (key, value) = tree
             .scan_prefix(b"c")

@@ -212,7 +212,17 @@ impl ReferenceWriter {
 /// Every key and value tracefold wrote for a workload, read back from a
 /// store: the input of the raw-sled ceiling.
 pub fn store_records(store_dir: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let db = sled::open(store_dir.join("db")).expect("sled");
+    let conf = std::fs::read(store_dir.join("db").join("conf")).expect("sled conf");
+    let conf = String::from_utf8_lossy(&conf);
+    let segment_size: usize = conf
+        .lines()
+        .find_map(|line| line.strip_prefix("segment_size: ")?.trim().parse().ok())
+        .expect("segment_size in conf");
+    let db = sled::Config::new()
+        .path(store_dir.join("db"))
+        .segment_size(segment_size)
+        .open()
+        .expect("sled");
     let tree = db.open_tree("tracefold").expect("tree");
     tree.iter()
         .map(|entry| {
@@ -227,6 +237,7 @@ pub fn store_records(store_dir: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
 pub fn write_raw_sled(dir: &Path, records: &[(Vec<u8>, Vec<u8>)], batch: usize) {
     let db = sled::Config::new()
         .path(dir)
+        .segment_size(64 * 1024)
         .cache_capacity(128 * 1024 * 1024)
         .flush_every_ms(Some(1000))
         .open()

@@ -1,4 +1,4 @@
-//! Maintenance commands: `delete` and `gc`.
+//! Maintenance commands: `delete`, `gc` and `compact`.
 //!
 //! They print what they removed and reclaimed; the work (under the store's
 //! write lock, never removing a record a remaining event cites) is
@@ -50,15 +50,28 @@ pub(super) fn gc(cli: &Cli, json: bool, no_compact: bool) -> anyhow::Result<i32>
     Ok(EXIT_OK)
 }
 
-/// A freshly compacted sled database measured 2.4 to 3.2 times its records'
-/// bytes on disk (a 200-turn demo store: 2.3 MB of records in 7.4 MB; 40k
-/// ingested payloads: 20.8 MB in 49.2 MB), plus sled's fixed files:
-/// compaction runs only when the directory is twice that, so it gives back
-/// at least half of it.
-const DISK_PER_LIVE_BYTE_COMPACTED: u64 = 3;
-/// sled's fixed size: a first 512 KiB segment (an empty compacted store
-/// measured 525 KB).
-const DISK_FLOOR_BYTES: u64 = 512 * 1024;
+pub(super) fn compact(cli: &Cli, json: bool) -> anyhow::Result<i32> {
+    let store = cli.open_existing_store()?;
+    let (_store, report) = store.compact()?;
+    let mut out = stdout();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "packed {} events and {} payloads ({} stream bytes) into a {}-byte pack; disk {} -> {} bytes",
+            report.events_packed,
+            report.payloads_packed,
+            report.stream_bytes,
+            report.pack_bytes,
+            report.disk_bytes_before,
+            report.disk_bytes_after
+        )?;
+    }
+    out.flush()?;
+    Ok(EXIT_OK)
+}
 
 /// What `gc` (or `delete`'s collection) did, as `gc --json` prints it.
 #[derive(Debug, Serialize)]
@@ -71,15 +84,12 @@ struct Collected {
     compacted: Option<CompactReport>,
 }
 
-/// Collects garbage, then compacts when the directory holds more than twice
-/// what a compacted database of the live records takes.
+/// Collects garbage, then compacts when it is worth it
+/// (`Store::compaction_worthwhile`).
 fn collect(store: Store, no_compact: bool) -> anyhow::Result<Collected> {
     let disk_bytes_before = store.stats()?.disk_bytes;
     let gc = store.gc()?;
-    let disk = store.stats()?.disk_bytes;
-    let live = store.live_record_bytes()?;
-    let compacted_estimate = live * DISK_PER_LIVE_BYTE_COMPACTED + DISK_FLOOR_BYTES;
-    let (store, compacted) = if !no_compact && disk > 2 * compacted_estimate {
+    let (store, compacted) = if !no_compact && store.compaction_worthwhile(Some(&gc))? {
         let (store, report) = store.compact()?;
         (store, Some(report))
     } else {

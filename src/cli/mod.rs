@@ -184,6 +184,13 @@ enum Command {
         #[arg(long)]
         no_compact: bool,
     },
+    /// Move the stored records into a new pack file: payloads compressed
+    /// together as one stream, events in compressed blocks (also run by
+    /// `gc` and after `ingest`, `import-codex` and `demo` when worth it)
+    Compact {
+        #[arg(long)]
+        json: bool,
+    },
     /// Test helper: record with many threads until killed, printing an
     /// acknowledgement line after each successful flush
     #[command(name = "__crash-writer", hide = true)]
@@ -406,6 +413,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             no_compact,
         } => maintenance_cmds::delete(cli, rollout, *no_gc, *no_compact),
         Command::Gc { json, no_compact } => maintenance_cmds::gc(cli, *json, *no_compact),
+        Command::Compact { json } => maintenance_cmds::compact(cli, *json),
         Command::CrashWriter {
             threads,
             rollouts,

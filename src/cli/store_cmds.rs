@@ -275,6 +275,11 @@ pub(super) fn stats(cli: &Cli, json: bool) -> anyhow::Result<i32> {
     )?;
     writeln!(out, "unique payload bytes   {}", stats.unique_payload_bytes)?;
     writeln!(out, "stored chunk bytes     {}", stats.stored_chunk_bytes)?;
+    writeln!(
+        out,
+        "pack                   {} bytes ({} events, {} payloads)",
+        stats.pack_bytes, stats.pack_events, stats.pack_payloads
+    )?;
     writeln!(out, "disk bytes             {}", stats.disk_bytes)?;
     writeln!(
         out,

@@ -1,22 +1,30 @@
-//! Compaction: giving disk space back after `gc`.
+//! Compaction: moving the hot tier into a new pack, and giving disk space
+//! back.
 //!
-//! sled 0.34 never shrinks its files: removing records writes tombstones, and
-//! freed segments are only reused by later writes (a store whose every rollout
-//! was deleted and collected had grown from 49.4 to 56.7 MB). Compaction
-//! copies the live records into a fresh database beside the old one
+//! A compaction writes every live record into a new pack file (the unique
+//! payload bytes as one zstd stream, the events in compressed blocks: see
+//! `pack/`), then copies what stays in sled (manifests, rollout ids, and a
+//! pointer to the new pack) into a fresh database beside the old one
 //! (`db.compact/`), flushes it, and swaps the directories:
 //!
-//! 1. copy every record into `db.compact/`, flush, close;
-//! 2. rename `db/` to `db.old/`;
-//! 3. rename `db.compact/` to `db/`;
-//! 4. remove `db.old/`.
+//! 1. write `pack-{generation}.tfpack.tmp`, sync it, rename it to
+//!    `pack-{generation}.tfpack`, sync the directory;
+//! 2. copy the records that stay, and the pointer, into `db.compact/`,
+//!    flush, close;
+//! 3. rename `db/` to `db.old/`;
+//! 4. rename `db.compact/` to `db/`;
+//! 5. remove `db.old/` and the previous generation's pack.
 //!
 //! Each rename is atomic, and `db.old/` exists only once `db.compact/` is
 //! complete, so [`recover`] (run by every open before sled starts) finishes
 //! or undoes an interrupted compaction: `db/` missing with `db.compact/` and
-//! `db.old/` present means step 3 did not happen (do it); `db/` and
+//! `db.old/` present means step 4 did not happen (do it); `db/` and
 //! `db.compact/` both present means the copy never finished (drop the copy);
 //! `db.old/` beside `db/` is a finished compaction's leftover (remove it).
+//! Whichever database survives names its own pack; the open removes any
+//! other pack file. sled 0.34 never shrinks its files (a store whose every
+//! rollout was deleted and collected had grown from 49.4 to 56.7 MB), so
+//! the fresh database is also how deleted records give their space back.
 //! Compaction needs the store's only handle (no recorder running): it closes
 //! and reopens the database.
 
@@ -25,8 +33,18 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{SLED_DIR_NAME, Store};
+use super::keys::{META_FORMAT_KEY, META_PACK_KEY, PREFIX_CHUNK, PREFIX_EVENT, PREFIX_PAYLOAD};
+use super::pack::{PackBuilder, PackPointer};
+use super::{GcReport, SLED_DIR_NAME, STORE_FORMAT_VERSION, Store};
+use crate::codec;
 use crate::error::{Error, Result};
+
+/// Hot records below this are left for a later compaction: packing them
+/// would rewrite the pack for little gain.
+pub const HOT_COMPACT_MIN_BYTES: u64 = 256 * 1024;
+/// A freshly written sled database measured 2.4 to 3.2 times its records'
+/// bytes on disk.
+const SLED_DISK_PER_LIVE_BYTE: u64 = 3;
 
 const COPY_DIR_NAME: &str = "db.compact";
 const OLD_DIR_NAME: &str = "db.old";
@@ -38,11 +56,21 @@ const COPY_BATCH_BYTES: usize = 1024 * 1024;
 /// What a compaction did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CompactReport {
-    /// Records copied into the new database (every record of the store:
-    /// compaction keeps everything; run [`Store::gc`] first to drop garbage).
+    /// Records copied into the new database: what stays in sled (manifests,
+    /// rollout ids, the format and the pack pointer).
     pub records: u64,
-    /// Key and value bytes of the live records.
+    /// Key and value bytes of those records.
     pub record_bytes: u64,
+    /// Events written to the new pack (every rollout's whole log).
+    pub events_packed: u64,
+    /// Distinct payloads written to the new pack (those events cite, and
+    /// their delta bases).
+    pub payloads_packed: u64,
+    /// Bytes of the pack's payload stream before compression: each
+    /// distinct chunk of the payloads' own bytes once.
+    pub stream_bytes: u64,
+    /// Bytes of the new pack file.
+    pub pack_bytes: u64,
     /// Bytes of every file under the store directory before the compaction.
     pub disk_bytes_before: u64,
     /// Bytes of every file under the store directory once the new database
@@ -62,10 +90,53 @@ impl Store {
         Ok(bytes)
     }
 
-    /// Rewrites the database with only its live records and gives the rest
-    /// of its disk space back (module docs). Consumes the store and returns
-    /// it reopened; fails without changing anything if another handle on the
-    /// store is alive in this process (a recorder's writer holds one).
+    /// Bytes of the hot tier's records (chunks, recipes, events, keys
+    /// included): what a compaction would move into the pack.
+    pub fn hot_record_bytes(&self) -> Result<u64> {
+        let mut bytes = 0u64;
+        for prefix in [PREFIX_CHUNK, PREFIX_PAYLOAD, PREFIX_EVENT] {
+            for entry in self.tree().scan_prefix([prefix]) {
+                let (key, value) = entry?;
+                bytes = bytes.saturating_add((key.len() + value.len()) as u64);
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Whether a compaction is worth its cost now: the hot tier holds at
+    /// least [`HOT_COMPACT_MIN_BYTES`] and half the pack's size (it packs
+    /// to a fraction of that), or `gc` (its report given) found a quarter
+    /// of the pack's stream or events dead, or sled's files hold more than
+    /// twice what a fresh database of its records would.
+    pub fn compaction_worthwhile(&self, gc: Option<&GcReport>) -> Result<bool> {
+        let pack_bytes = self.pack_pointer().map_or(0, |pointer| pointer.file_bytes);
+        let hot = self.hot_record_bytes()?;
+        if hot >= HOT_COMPACT_MIN_BYTES && hot >= pack_bytes / 2 {
+            return Ok(true);
+        }
+        if let Some(gc) = gc
+            && (gc.pack_stream_bytes_dead > 0 || gc.pack_events_dead > 0)
+        {
+            let stream = gc.pack_stream_bytes.max(1);
+            let events = self.stats()?.pack_events.max(1);
+            if gc.pack_stream_bytes_dead * 4 >= stream || gc.pack_events_dead * 4 >= events {
+                return Ok(true);
+            }
+        }
+        let sled_disk = super::dir_size(&self.path().join(SLED_DIR_NAME));
+        let live = self.live_record_bytes()?;
+        Ok(
+            sled_disk
+                > 2 * (live * SLED_DISK_PER_LIVE_BYTE + super::lock::NEW_SEGMENT_BYTES as u64),
+        )
+    }
+
+    /// Moves every live record into a new pack and rewrites the database
+    /// with what stays in sled, giving the rest of its disk space back
+    /// (module docs). Records no rollout cites are left behind, as `gc`
+    /// would remove them. Consumes the store and returns it reopened; fails
+    /// without changing anything if another handle on the store is alive in
+    /// this process (a recorder's writer holds one).
     pub fn compact(self) -> Result<(Store, CompactReport)> {
         let path = self.path().to_path_buf();
         let options = self.options().clone();
@@ -74,31 +145,107 @@ impl Store {
         if Arc::strong_count(&self.inner) > 1 {
             return Err(only_handle(&path));
         }
+        let generation = self
+            .pack_pointer()
+            .map_or(1, |pointer| pointer.generation + 1);
+        let mut report = CompactReport::default();
+        let pointer = self.build_pack(generation, &mut report)?;
+        let new_pack = path.join(pointer.file_name());
+        sync_dir(&path);
         remove_dir_if_present(&copy_dir)?;
-        let mut report = self.copy_into(&copy_dir).inspect_err(|_| {
+        let copied = self.copy_into(&copy_dir, Some(&pointer)).inspect_err(|_| {
             let _ = std::fs::remove_dir_all(&copy_dir);
+            let _ = std::fs::remove_file(&new_pack);
         })?;
+        report.records = copied.records;
+        report.record_bytes = copied.record_bytes;
+        report.pack_bytes = pointer.file_bytes;
         report.disk_bytes_before = disk_bytes_before;
         // Close the database but keep the store's lock through the swap and
         // the reopen, so no other process opens the store in between.
         let inner = Arc::try_unwrap(self.inner).map_err(|_| only_handle(&path))?;
         let lock = inner.lock;
-        drop((inner.tree, inner.db));
+        drop((inner.tree, inner.db, inner.pack));
         let db_dir = path.join(SLED_DIR_NAME);
         let old_dir = path.join(OLD_DIR_NAME);
         rename(&db_dir, &old_dir)?;
         rename(&copy_dir, &db_dir)?;
         sync_dir(&path);
         remove_dir_if_present(&old_dir)?;
+        // The open removes the previous generation's pack.
         let store = Store::open_locked(path.clone(), options, lock)?;
         report.disk_bytes_after = super::dir_size(&path);
         Ok((store, report))
     }
 
-    /// Copies every record into a new database at `dir`, flushed.
-    fn copy_into(&self, dir: &Path) -> Result<CompactReport> {
+    /// Writes pack `generation`: every rollout's log, the payloads they
+    /// cite and those payloads' bases, each distinct chunk once.
+    fn build_pack(&self, generation: u64, report: &mut CompactReport) -> Result<PackPointer> {
+        let mut builder = PackBuilder::create(self.path(), generation)?;
+        let temp = builder.temp_path().to_path_buf();
+        let built = self
+            .fill_pack(&mut builder, report)
+            .and_then(|()| builder.finish());
+        match built {
+            Ok(pointer) => Ok(pointer),
+            Err(err) => {
+                let _ = std::fs::remove_file(&temp);
+                Err(err)
+            }
+        }
+    }
+
+    fn fill_pack(&self, builder: &mut PackBuilder, report: &mut CompactReport) -> Result<()> {
+        let mut max_rollout_num = self
+            .pack_pointer()
+            .map_or(0, |pointer| pointer.max_rollout_num);
+        for manifest in self.rollouts()? {
+            max_rollout_num = max_rollout_num.max(manifest.rollout_num);
+            report.events_packed += manifest.event_count;
+            builder.add_rollout(
+                manifest.rollout_num,
+                self.events_of(&manifest),
+                &mut |hash| {
+                    self.payload_size(hash)
+                        .map_err(|err| cited_payload_failure(&manifest.rollout_id, hash, err))
+                },
+            )?;
+        }
+        {
+            let state = super::lock_state(&self.inner.write);
+            max_rollout_num = max_rollout_num.max(state.next_rollout_num.saturating_sub(1));
+        }
+        builder.note_rollout_num(max_rollout_num);
+        // Bases, transitively: the list grows while it is walked.
+        let mut ordinal = 0;
+        while ordinal < builder.payload_count() {
+            let hash = builder.payload_hash(ordinal);
+            if let Some((base, prefix_bytes, depth)) = self.payload_base(&hash)? {
+                let base_ordinal = builder.ordinal_of(base, self.payload_size(&base)?);
+                builder.set_base(ordinal, base_ordinal, prefix_bytes, depth);
+            }
+            ordinal += 1;
+        }
+        // Bytes, in the order the payloads were first cited: a
+        // conversation's pieces sit together in the stream.
+        for ordinal in 0..builder.payload_count() {
+            let hash = builder.payload_hash(ordinal);
+            let bytes = self.read_payload(&hash)?;
+            let prefix = usize::try_from(builder.base_prefix(ordinal)).unwrap_or(usize::MAX);
+            builder.add_payload_bytes(ordinal, bytes.get(prefix..).unwrap_or_default())?;
+        }
+        report.payloads_packed = u64::from(builder.payload_count());
+        report.stream_bytes = builder.stream_bytes();
+        Ok(())
+    }
+
+    /// Copies into a new database at `dir`, flushed: every record, or with
+    /// `pack`, every record but those the pack now holds (chunks, recipes,
+    /// events), and the pointer to it.
+    fn copy_into(&self, dir: &Path, pack: Option<&PackPointer>) -> Result<CompactReport> {
         let config = sled::Config::new()
             .path(dir)
+            .segment_size(super::lock::segment_size(dir))
             .cache_capacity(self.options().cache_capacity_bytes)
             .flush_every_ms(None);
         let db = config.open().map_err(|err| Error::Open {
@@ -111,6 +258,15 @@ impl Store {
         let mut batch_bytes = 0usize;
         for entry in self.tree().iter() {
             let (key, value) = entry?;
+            if pack.is_some()
+                && (matches!(
+                    key.first(),
+                    Some(&(PREFIX_CHUNK | PREFIX_PAYLOAD | PREFIX_EVENT))
+                ) || key.as_ref() == META_PACK_KEY
+                    || key.as_ref() == META_FORMAT_KEY)
+            {
+                continue;
+            }
             report.records += 1;
             report.record_bytes += (key.len() + value.len()) as u64;
             batch_bytes += key.len() + value.len();
@@ -120,9 +276,30 @@ impl Store {
                 batch_bytes = 0;
             }
         }
+        if let Some(pointer) = pack {
+            let record =
+                codec::encode_record(META_PACK_KEY, pointer).map_err(|source| Error::Corrupt {
+                    key: "pack pointer".into(),
+                    source,
+                })?;
+            batch.insert(META_PACK_KEY, record);
+            batch.insert(META_FORMAT_KEY, &[STORE_FORMAT_VERSION]);
+            report.records += 2;
+        }
         tree.apply_batch(batch)?;
         db.flush()?;
         Ok(report)
+    }
+}
+
+/// A payload an event cites that the store cannot size: compaction stops,
+/// naming the rollout.
+fn cited_payload_failure(rollout_id: &str, hash: &crate::event::Hash, err: Error) -> Error {
+    match err {
+        Error::UnknownPayload(_) => Error::CorruptData(format!(
+            "rollout {rollout_id} cites payload {hash}, which the store does not hold; `verify` lists the damage"
+        )),
+        other => other,
     }
 }
 
@@ -245,10 +422,54 @@ mod tests {
             "{report:?}"
         );
         let events_after: Vec<_> = store.events("r19").expect("events").collect();
-        assert_eq!(events_before.len(), events_after.len());
-        let mut stats_after = store.stats().expect("stats");
-        stats_after.disk_bytes = stats_before.disk_bytes;
-        assert_eq!(stats_after, stats_before);
+        assert_eq!(events_before.len(), 50);
+        assert_eq!(events_after.len(), 50);
+        for (before, after) in events_before.iter().zip(&events_after) {
+            let (before, after) = (
+                before.as_ref().expect("event"),
+                after.as_ref().expect("event"),
+            );
+            assert_eq!(before, after);
+            before.payload.for_each_ref(|r| {
+                let bytes = store
+                    .read_payload(&r.hash)
+                    .expect("payload reads from the pack");
+                assert_eq!(bytes.len() as u64, r.size_bytes);
+            });
+        }
+        let stats_after = store.stats().expect("stats");
+        // Everything moved into the pack; the counts are the same.
+        assert_eq!(
+            (
+                stats_after.rollouts,
+                stats_after.events,
+                stats_after.payloads,
+                stats_after.payload_refs
+            ),
+            (
+                stats_before.rollouts,
+                stats_before.events,
+                stats_before.payloads,
+                stats_before.payload_refs
+            )
+        );
+        assert_eq!(
+            stats_after.logical_payload_bytes,
+            stats_before.logical_payload_bytes
+        );
+        assert_eq!(
+            stats_after.unique_payload_bytes,
+            stats_before.unique_payload_bytes
+        );
+        assert_eq!(
+            (
+                stats_after.chunks,
+                stats_after.pack_events,
+                stats_after.pack_payloads
+            ),
+            (0, 50, 50)
+        );
+        assert_eq!(store.hot_record_bytes().expect("hot bytes"), 0);
         assert!(store.verify().expect("verify").is_empty());
         let names: Vec<String> = std::fs::read_dir(dir.path())
             .expect("read")
@@ -293,7 +514,7 @@ mod tests {
         // Interrupted between the two renames: the complete copy is put in
         // place.
         let copy = path.join("copy-source");
-        store.copy_into(&copy).expect("copy");
+        store.copy_into(&copy, None).expect("copy");
         drop(store);
         std::fs::rename(path.join(SLED_DIR_NAME), path.join(OLD_DIR_NAME)).expect("step 2");
         std::fs::rename(&copy, path.join(COPY_DIR_NAME)).expect("copy ready");

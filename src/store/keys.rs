@@ -9,6 +9,8 @@ pub(super) const PREFIX_EVENT: u8 = b'e';
 pub(super) const PREFIX_MANIFEST: u8 = b'm';
 pub(super) const PREFIX_ROLLOUT_ID: u8 = b'r';
 pub(super) const META_FORMAT_KEY: &[u8] = b"Mformat";
+/// The pointer to the store's pack (format 2; absent: no pack).
+pub(super) const META_PACK_KEY: &[u8] = b"Mpack";
 
 pub(crate) fn chunk_key(hash: &Hash) -> [u8; 33] {
     let mut key = [0u8; 33];

@@ -152,3 +152,25 @@ fn retry_while_held<T, E>(
         }
     }
 }
+
+/// sled's segment size for a new database. sled pads its log file to a
+/// whole segment whenever it opens a database, so the segment is the
+/// smallest a store can be; sled's default (512 KiB) was larger than a
+/// compacted 200-turn rollout. Values over a quarter of it are written as
+/// separate blob files.
+pub(super) const NEW_SEGMENT_BYTES: usize = 64 * 1024;
+
+/// The segment size of the database in `db_dir`: the one its `conf` file
+/// records (sled refuses to open a database with another), else
+/// [`NEW_SEGMENT_BYTES`] for a new one. A format-1 store has sled's default,
+/// 512 KiB.
+pub(super) fn segment_size(db_dir: &Path) -> usize {
+    std::fs::read(db_dir.join("conf"))
+        .ok()
+        .and_then(|conf| {
+            String::from_utf8_lossy(&conf)
+                .lines()
+                .find_map(|line| line.strip_prefix("segment_size: ")?.trim().parse().ok())
+        })
+        .unwrap_or(NEW_SEGMENT_BYTES)
+}

@@ -27,6 +27,7 @@ pub mod faults;
 mod keys;
 mod lock;
 mod manifest;
+mod pack;
 mod panic_guard;
 pub mod payload;
 mod reads;
@@ -41,12 +42,13 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::codec;
 use crate::error::{Error, Result};
 use crate::event::Hash;
 pub use compact::CompactReport;
 pub use faults::{FaultInjector, FaultPoint, ScriptedFaults};
-pub(crate) use keys::{chunk_key, event_key, manifest_key, payload_key};
 use keys::*;
+pub(crate) use keys::{chunk_key, event_key, manifest_key, payload_key};
 use lock::{acquire_lock, environment_failure, open_sled, sled_open_failure};
 pub use manifest::RolloutManifest;
 use manifest::decode_manifest;
@@ -59,7 +61,11 @@ use stats::dir_size;
 pub use verify::Finding;
 pub use writes::{WriteCounters, Writes};
 
-const STORE_FORMAT_VERSION: u8 = 1;
+/// The format this build writes: 2 (a store may hold a pack). It reads 1
+/// too: a format-1 store is a store with no pack, and its first compaction
+/// upgrades it.
+const STORE_FORMAT_VERSION: u8 = 2;
+const STORE_FORMAT_V1: u8 = 1;
 
 const SLED_DIR_NAME: &str = "db";
 /// The one sled tree every record lives in.
@@ -179,9 +185,18 @@ struct StoreInner {
     /// Recently assembled payloads, so reading a conversation's requests in
     /// order assembles each delta from its (just read) base in one step.
     assembled: Mutex<std::collections::VecDeque<(Hash, Arc<[u8]>)>>,
+    /// The cold tier: the pack `Mpack` names, opened on first use.
+    pack: Option<PackSlot>,
     // Held for the store's lifetime: the OS lock is released when it drops
     // (compaction takes it over to swap the database while holding it).
     lock: File,
+}
+
+/// The store's pack, opened (and its index read) on first use, so opening a
+/// store costs the same whatever its size.
+struct PackSlot {
+    pointer: pack::PackPointer,
+    opened: std::sync::OnceLock<std::result::Result<Arc<pack::Pack>, String>>,
 }
 
 struct WriteState {
@@ -287,6 +302,7 @@ impl Store {
         compact::recover(&path)?;
         let config = sled::Config::new()
             .path(path.join(SLED_DIR_NAME))
+            .segment_size(lock::segment_size(&path.join(SLED_DIR_NAME)))
             .cache_capacity(options.cache_capacity_bytes)
             .flush_every_ms(options.background_flush_ms);
         // sled 0.34 can panic on a damaged log instead of returning an error;
@@ -294,10 +310,17 @@ impl Store {
         // backtrace on the host's stderr.
         let opened = panic_guard::catch_sled_panic(|| {
             let db = open_sled(&config).map_err(|err| sled_open_failure(&path, &err))?;
-            let (tree, next_rollout_num) = open_tree(&path, &db)?;
-            Ok::<_, Error>((db, tree, next_rollout_num))
+            let opened = open_tree(&path, &db)?;
+            Ok::<_, Error>((db, opened))
         });
-        let (db, tree, next_rollout_num) = match opened {
+        let (
+            db,
+            Opened {
+                tree,
+                next_rollout_num,
+                pack,
+            },
+        ) = match opened {
             Ok(opened) => opened?,
             Err(panic) => {
                 return Err(Error::Open {
@@ -308,11 +331,16 @@ impl Store {
                 });
             }
         };
+        remove_stale_packs(&path, pack.as_ref())?;
         Ok(Store {
             inner: Arc::new(StoreInner {
                 path,
                 db,
                 tree,
+                pack: pack.map(|pointer| PackSlot {
+                    pointer,
+                    opened: std::sync::OnceLock::new(),
+                }),
                 options,
                 assembled: Mutex::new(std::collections::VecDeque::new()),
                 write: Mutex::new(WriteState {
@@ -367,12 +395,39 @@ impl Store {
     fn tree(&self) -> &sled::Tree {
         &self.inner.tree
     }
+
+    /// The store's pack, opened on first use (`None`: the store has none).
+    fn pack(&self) -> Result<Option<Arc<pack::Pack>>> {
+        let Some(slot) = &self.inner.pack else {
+            return Ok(None);
+        };
+        slot.opened
+            .get_or_init(|| {
+                pack::Pack::open(&self.inner.path, &slot.pointer)
+                    .map(Arc::new)
+                    .map_err(|err| err.to_string())
+            })
+            .clone()
+            .map(Some)
+            .map_err(Error::CorruptData)
+    }
+
+    fn pack_pointer(&self) -> Option<pack::PackPointer> {
+        self.inner.pack.as_ref().map(|slot| slot.pointer)
+    }
+}
+
+/// What [`open_tree`] found in a database.
+struct Opened {
+    tree: sled::Tree,
+    next_rollout_num: u64,
+    pack: Option<pack::PackPointer>,
 }
 
 /// Opens the store's tree in an opened database, checks (or, in a new
-/// store, writes) the format version, and finds the next free rollout
-/// number.
-fn open_tree(path: &Path, db: &sled::Db) -> Result<(sled::Tree, u64)> {
+/// store, writes) the format version, reads the pack pointer, and finds the
+/// next free rollout number.
+fn open_tree(path: &Path, db: &sled::Db) -> Result<Opened> {
     let sled_failure = |err: sled::Error| sled_open_failure(path, &err);
     let tree = db.open_tree(TREE_NAME).map_err(sled_failure)?;
     match tree.get(META_FORMAT_KEY).map_err(sled_failure)? {
@@ -380,36 +435,70 @@ fn open_tree(path: &Path, db: &sled::Db) -> Result<(sled::Tree, u64)> {
             tree.insert(META_FORMAT_KEY, &[STORE_FORMAT_VERSION])
                 .map_err(sled_failure)?;
         }
-        Some(version) if version.as_ref() == [STORE_FORMAT_VERSION] => {}
+        Some(version)
+            if version.as_ref() == [STORE_FORMAT_VERSION]
+                || version.as_ref() == [STORE_FORMAT_V1] => {}
         Some(version) => {
             return Err(Error::Open {
                 path: path.to_path_buf(),
                 message: format!(
-                    "store format version {:?} is not supported (this build reads {STORE_FORMAT_VERSION})",
+                    "store format version {:?} is not supported (this build reads {STORE_FORMAT_V1} and {STORE_FORMAT_VERSION})",
                     version.as_ref()
                 ),
             });
         }
     }
-    let next_rollout_num = match tree.scan_prefix([PREFIX_MANIFEST]).next_back() {
-        Some(entry) => {
-            let (key, _) = entry.map_err(sled_failure)?;
-            decode_num(&key[1..]).map_or(1, |num| num + 1)
-        }
-        None => 1,
+    let pack = match tree.get(META_PACK_KEY).map_err(sled_failure)? {
+        None => None,
+        Some(value) => Some(
+            codec::decode_record::<pack::PackPointer>(META_PACK_KEY, &value).map_err(|source| {
+                Error::Open {
+                    path: path.to_path_buf(),
+                    message: format!("the pack pointer record is damaged: {source}"),
+                }
+            })?,
+        ),
     };
-    // Events left by an interrupted delete keep their number taken until
-    // gc removes them, so a new rollout never inherits them.
-    let next_rollout_num = match tree.scan_prefix([PREFIX_EVENT]).next_back() {
-        Some(entry) => {
-            let (key, _) = entry.map_err(sled_failure)?;
-            key.get(1..9)
-                .and_then(decode_num)
-                .map_or(next_rollout_num, |num| next_rollout_num.max(num + 1))
+    let last_num = |prefix: u8, range: std::ops::Range<usize>| -> Result<u64> {
+        match tree.scan_prefix([prefix]).next_back() {
+            Some(entry) => {
+                let (key, _) = entry.map_err(sled_failure)?;
+                Ok(key.get(range).and_then(decode_num).unwrap_or(0))
+            }
+            None => Ok(0),
         }
-        None => next_rollout_num,
     };
-    Ok((tree, next_rollout_num))
+    // Events left by an interrupted delete, and a pack's rollouts, keep
+    // their number taken, so a new rollout never inherits their events.
+    let next_rollout_num = last_num(PREFIX_MANIFEST, 1..9)?
+        .max(last_num(PREFIX_EVENT, 1..9)?)
+        .max(pack.map_or(0, |pointer| pointer.max_rollout_num))
+        + 1;
+    Ok(Opened {
+        tree,
+        next_rollout_num,
+        pack,
+    })
+}
+
+/// Removes pack files no pointer names: the old generation after a
+/// compaction, or a pack whose compaction stopped before its swap.
+fn remove_stale_packs(path: &Path, pointer: Option<&pack::PackPointer>) -> Result<()> {
+    let keep = pointer.map(pack::PackPointer::file_name);
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Ok(());
+    };
+    for entry in entries.filter_map(|entry| entry.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_pack = name.starts_with("pack-")
+            && (name.ends_with(".tfpack") || name.ends_with(".tfpack.tmp"));
+        if is_pack && keep.as_deref() != Some(name.as_str()) {
+            std::fs::remove_file(entry.path()).map_err(|err| {
+                Error::io(format!("remove stale pack {}", entry.path().display()), err)
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn lock_state(mutex: &Mutex<WriteState>) -> MutexGuard<'_, WriteState> {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::keys::*;
 use super::manifest::decode_manifest;
+use super::pack::{Block, Pack};
 use super::{Recipe, RolloutManifest, Store, payload};
 use crate::codec::{self, CodecError};
 use crate::error::{Error, Result};
@@ -66,9 +67,33 @@ impl Store {
 
     /// The events a manifest covers, in seq order.
     pub fn events_of(&self, manifest: &RolloutManifest) -> EventIter {
-        let start = event_key(manifest.rollout_num, 1);
+        // The pack holds seq 1..=its count; the hot tier what came after.
+        let (cold, pack_error) = match self.pack() {
+            Ok(Some(pack)) => match pack.rollout(manifest.rollout_num) {
+                Some(rollout) => {
+                    let blocks = rollout.blocks.clone().into();
+                    let last = rollout.event_count.min(manifest.event_count);
+                    (
+                        Some(ColdCursor {
+                            pack,
+                            blocks,
+                            buffered: Default::default(),
+                            last,
+                        }),
+                        None,
+                    )
+                }
+                None => (None, None),
+            },
+            Ok(None) => (None, None),
+            Err(err) => (None, Some(err.to_string())),
+        };
+        let cold_last = cold.as_ref().map_or(0, |cold| cold.last);
+        let start = event_key(manifest.rollout_num, cold_last + 1);
         let end = event_key(manifest.rollout_num, manifest.event_count.saturating_add(1));
         EventIter {
+            cold,
+            pack_error,
             range: self.inner.tree.range(start..end),
             rollout_id: manifest.rollout_id.clone(),
             expected_seq: 1,
@@ -146,18 +171,33 @@ impl Store {
     /// checks the hash: the bases are checked as a whole by the final
     /// payload's hash.
     fn assemble_payload(&self, hash: &Hash, depth_left: usize) -> Result<Vec<u8>> {
-        let recipe = self.recipe(hash)?;
-        let size = usize::try_from(recipe.size_bytes)
-            .ok()
-            .filter(|size| (*size as u64) <= self.inner.options.max_payload_bytes.max(1 << 30))
-            .ok_or_else(|| {
-                Error::CorruptData(format!(
-                    "payload {hash}: recipe size {} is implausible",
-                    recipe.size_bytes
-                ))
-            })?;
+        let recipe = match self.recipe(hash) {
+            Ok(recipe) => Some(recipe),
+            Err(Error::UnknownPayload(_)) => None,
+            Err(err) => return Err(err),
+        };
+        let cold = match &recipe {
+            Some(_) => None,
+            None => {
+                let pack = self.pack()?.ok_or(Error::UnknownPayload(*hash))?;
+                let ordinal = pack.ordinal(hash).ok_or(Error::UnknownPayload(*hash))?;
+                Some((pack, ordinal))
+            }
+        };
+        let stated = match (&recipe, &cold) {
+            (Some(recipe), _) => recipe.size_bytes,
+            (None, Some((pack, ordinal))) => pack.payload(*ordinal)?.size,
+            (None, None) => return Err(Error::UnknownPayload(*hash)),
+        };
+        let size = self.plausible_size(hash, stated)?;
         let mut out = Vec::with_capacity(size);
-        self.append_prefix(hash, &recipe, size, &mut out, depth_left)?;
+        match (&recipe, &cold) {
+            (Some(recipe), _) => self.append_prefix(hash, recipe, size, &mut out, depth_left)?,
+            (None, Some((pack, ordinal))) => {
+                pack.append_prefix(*ordinal, size, &mut out, depth_left, &|h| self.assembled(h))?;
+            }
+            (None, None) => return Err(Error::UnknownPayload(*hash)),
+        }
         if out.len() != size {
             return Err(Error::CorruptData(format!(
                 "payload {hash}: chunks hold {} bytes, recipe says {size}",
@@ -165,6 +205,65 @@ impl Store {
             )));
         }
         Ok(out)
+    }
+
+    /// The size of a payload in the pack, `None` when the pack does not hold
+    /// it (or the store has no pack).
+    pub(super) fn cold_payload_size(&self, hash: &Hash) -> Result<Option<u64>> {
+        let Some(pack) = self.pack()? else {
+            return Ok(None);
+        };
+        match pack.ordinal(hash) {
+            Some(ordinal) => Ok(Some(pack.payload(ordinal)?.size)),
+            None => Ok(None),
+        }
+    }
+
+    /// The size of a stored payload, in either tier.
+    pub(super) fn payload_size(&self, hash: &Hash) -> Result<u64> {
+        match self.recipe(hash) {
+            Ok(recipe) => Ok(recipe.size_bytes),
+            Err(Error::UnknownPayload(_)) => self
+                .cold_payload_size(hash)?
+                .ok_or(Error::UnknownPayload(*hash)),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// A stored payload's delta base: the base's hash, the bytes it shares,
+    /// and the chain's depth. `None` for a whole payload.
+    pub(super) fn payload_base(&self, hash: &Hash) -> Result<Option<(Hash, u64, u8)>> {
+        match self.recipe(hash) {
+            Ok(recipe) => Ok(recipe
+                .base
+                .map(|base| (base.payload, base.prefix_bytes, base.depth))),
+            Err(Error::UnknownPayload(_)) => {
+                let pack = self.pack()?.ok_or(Error::UnknownPayload(*hash))?;
+                let ordinal = pack.ordinal(hash).ok_or(Error::UnknownPayload(*hash))?;
+                match pack.payload(ordinal)?.base {
+                    None => Ok(None),
+                    Some(base) => Ok(Some((
+                        pack.payload(base.ordinal)?.hash,
+                        base.prefix_bytes,
+                        base.depth,
+                    ))),
+                }
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// `stated` bytes as a buffer size, refused when no payload can be that
+    /// large.
+    fn plausible_size(&self, hash: &Hash, stated: u64) -> Result<usize> {
+        usize::try_from(stated)
+            .ok()
+            .filter(|size| (*size as u64) <= self.inner.options.max_payload_bytes.max(1 << 30))
+            .ok_or_else(|| {
+                Error::CorruptData(format!(
+                    "payload {hash}: recipe size {stated} is implausible"
+                ))
+            })
     }
 
     /// Appends the first `limit` bytes of payload `hash` (whose recipe is
@@ -194,14 +293,37 @@ impl Store {
                 out.extend_from_slice(&bytes[..prefix.min(limit)]);
                 return self.append_own_chunks(hash, recipe, prefix, limit, out, start);
             }
-            let base_recipe = self.recipe(&base.payload)?;
+            let wanted = prefix.min(limit);
+            let base_recipe = match self.recipe(&base.payload) {
+                Ok(recipe) => recipe,
+                // A base compacted into the pack since this delta was stored.
+                Err(Error::UnknownPayload(_)) => {
+                    let pack = self.pack()?.ok_or(Error::UnknownPayload(base.payload))?;
+                    let ordinal = pack.ordinal(&base.payload).ok_or_else(|| {
+                        Error::CorruptData(format!(
+                            "payload {hash}: its base {} is missing",
+                            base.payload
+                        ))
+                    })?;
+                    if (pack.payload(ordinal)?.size as usize) < prefix {
+                        return Err(Error::CorruptData(format!(
+                            "payload {hash}: base {} is shorter than the {prefix} bytes it shares",
+                            base.payload
+                        )));
+                    }
+                    pack.append_prefix(ordinal, wanted, out, depth_left - 1, &|h| {
+                        self.assembled(h)
+                    })?;
+                    return self.append_own_chunks(hash, recipe, prefix, limit, out, start);
+                }
+                Err(err) => return Err(err),
+            };
             if (base_recipe.size_bytes as usize) < prefix {
                 return Err(Error::CorruptData(format!(
                     "payload {hash}: base {} has {} bytes, fewer than the {prefix} it shares",
                     base.payload, base_recipe.size_bytes
                 )));
             }
-            let wanted = prefix.min(limit);
             self.append_prefix(&base.payload, &base_recipe, wanted, out, depth_left - 1)?;
             own_start = prefix;
         }
@@ -274,6 +396,10 @@ impl Store {
 
 /// Iterator over one rollout's events, checking contiguity and records.
 pub struct EventIter {
+    /// The part of the log in the pack, read block by block.
+    cold: Option<ColdCursor>,
+    /// The pack could not be opened: the log's first item says why.
+    pack_error: Option<String>,
     range: sled::Iter,
     rollout_id: String,
     expected_seq: Seq,
@@ -289,6 +415,21 @@ impl Iterator for EventIter {
         }
         let seq = self.expected_seq;
         self.expected_seq += 1;
+        if let Some(message) = self.pack_error.take() {
+            self.expected_seq = Seq::MAX;
+            return Some(Err(Error::Event {
+                rollout_id: self.rollout_id.clone(),
+                seq,
+                message: format!("the store could not read it: {message}"),
+            }));
+        }
+        if let Some(cold) = self.cold.as_mut().filter(|cold| seq <= cold.last) {
+            let next = cold.next(&self.rollout_id, seq);
+            if next.is_err() {
+                self.expected_seq = Seq::MAX;
+            }
+            return Some(next);
+        }
         let entry = match self.range.next() {
             None => {
                 self.expected_seq = Seq::MAX;
@@ -323,6 +464,58 @@ impl Iterator for EventIter {
             }));
         }
         Some(decode_event(&self.rollout_id, &key, &value))
+    }
+}
+
+/// Where an [`EventIter`] is in the pack's blocks of its rollout.
+struct ColdCursor {
+    pack: Arc<Pack>,
+    blocks: std::collections::VecDeque<Block>,
+    buffered: std::collections::VecDeque<Event>,
+    /// The last seq read from the pack.
+    last: Seq,
+}
+
+impl ColdCursor {
+    /// The event of `seq`, the next in the pack.
+    fn next(&mut self, rollout_id: &str, seq: Seq) -> Result<Event> {
+        let fail = |seq: Seq, message: String| Error::Event {
+            rollout_id: rollout_id.to_string(),
+            seq,
+            message,
+        };
+        if self.buffered.is_empty() {
+            let block = self.blocks.pop_front().ok_or_else(|| {
+                fail(
+                    seq,
+                    "missing: the pack's blocks end before its event count".into(),
+                )
+            })?;
+            if block.first_seq != seq {
+                return Err(fail(
+                    seq,
+                    format!(
+                        "missing: the pack's next block starts at seq {}",
+                        block.first_seq
+                    ),
+                ));
+            }
+            let events = self
+                .pack
+                .read_block(rollout_id, &block)
+                .map_err(|(at, message)| {
+                    fail(at, format!("the store could not read it: {message}"))
+                })?;
+            self.buffered = events.into();
+        }
+        let event = self
+            .buffered
+            .pop_front()
+            .ok_or_else(|| fail(seq, "missing: an empty block in the pack".into()))?;
+        if event.seq != seq {
+            return Err(fail(seq, format!("the pack holds seq {} here", event.seq)));
+        }
+        Ok(event)
     }
 }
 

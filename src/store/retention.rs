@@ -66,6 +66,18 @@ pub struct GcReport {
     /// chunks): kept, with everything their bytes might cite (`verify`
     /// names them).
     pub damaged_records_kept: u64,
+    /// Events in the pack that no manifest counts any more (deleted
+    /// rollouts): the pack is immutable, so the next compaction drops them.
+    pub pack_events_dead: u64,
+    /// Payloads in the pack no counted event cites, nor any live payload
+    /// uses as its base (dropped by the next compaction).
+    pub pack_payloads_dead: u64,
+    /// Bytes of the pack's uncompressed stream those dead payloads' own
+    /// bytes take (at most: a chunk they share with a live payload is
+    /// counted too).
+    pub pack_stream_bytes_dead: u64,
+    /// Bytes of the pack's uncompressed stream (0: no pack).
+    pub pack_stream_bytes: u64,
 }
 
 impl Store {
@@ -144,6 +156,7 @@ impl Store {
             live_payloads.extend(hashes_within(value, &stored_payloads));
         }
         mark_bases(&mut live_payloads, &recipes);
+        self.pack_liveness(&counted, &live_payloads, &mut report)?;
 
         // Mark: chunks of live recipes; sweep list: dead recipes. Chunks a
         // damaged recipe or index chunk might need are found by their hash
@@ -344,6 +357,80 @@ impl CountedEvents {
                     .and_then(|num| self.event_counts.get(&num))
                     .zip(seq)
                     .is_some_and(|(event_count, seq)| seq >= 1 && seq <= *event_count))
+    }
+}
+
+impl Store {
+    /// Counts what the pack holds that nothing live needs: the events of
+    /// deleted rollouts, and the payloads only they (or other dead
+    /// payloads) cite. `hot_live` holds the payloads sled's live records
+    /// cite. A block that cannot be read keeps every payload (nothing is
+    /// counted dead).
+    #[allow(clippy::disallowed_types)]
+    fn pack_liveness(
+        &self,
+        counted: &CountedEvents,
+        hot_live: &HashSet<Hash>,
+        report: &mut GcReport,
+    ) -> Result<()> {
+        let Some(pack) = self.pack()? else {
+            return Ok(());
+        };
+        report.pack_stream_bytes = pack.stream_bytes();
+        let mut live: Vec<bool> = pack
+            .payloads()
+            .iter()
+            .map(|payload| hot_live.contains(&payload.hash))
+            .collect();
+        for rollout in pack.rollouts() {
+            let num = rollout.rollout_num;
+            let Some(count) = counted.event_counts.get(&num).copied().or_else(|| {
+                counted
+                    .unreadable_manifests
+                    .contains(&num)
+                    .then_some(u64::MAX)
+            }) else {
+                report.pack_events_dead += rollout.event_count;
+                continue;
+            };
+            report.pack_events_dead += rollout.event_count.saturating_sub(count);
+            for block in &rollout.blocks {
+                let Ok(events) = pack.read_block("", block) else {
+                    report.damaged_records_kept += 1;
+                    return Ok(());
+                };
+                for event in events.iter().filter(|event| event.seq <= count) {
+                    event.payload.for_each_ref(|r| {
+                        if let Some(ordinal) = pack.ordinal(&r.hash) {
+                            live[ordinal as usize] = true;
+                        }
+                    });
+                }
+            }
+        }
+        // Bases of live payloads are live, transitively (a base may come
+        // after the payload that extends it).
+        let mut pending: Vec<usize> = (0..live.len()).filter(|ordinal| live[*ordinal]).collect();
+        while let Some(ordinal) = pending.pop() {
+            if let Some(base) = pack.payloads()[ordinal].base {
+                let base = base.ordinal as usize;
+                if base < live.len() && !live[base] {
+                    live[base] = true;
+                    pending.push(base);
+                }
+            }
+        }
+        for (payload, live) in pack.payloads().iter().zip(live) {
+            if !live {
+                report.pack_payloads_dead += 1;
+                report.pack_stream_bytes_dead += payload
+                    .extents
+                    .iter()
+                    .map(|extent| u64::from(extent.len))
+                    .sum::<u64>();
+            }
+        }
+        Ok(())
     }
 }
 

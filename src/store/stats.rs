@@ -21,7 +21,8 @@ pub struct StoreStats {
     pub rollouts: u64,
     /// Events of every rollout together (the sum of their `event_count`).
     pub events: u64,
-    /// Distinct payloads stored (recipes), each once however often cited.
+    /// Distinct payloads stored (hot recipes and the pack's payloads), each
+    /// once however often cited.
     pub payloads: u64,
     /// Payload citations by events, repeats counted (the sum of the
     /// manifests' `payload_refs`).
@@ -33,11 +34,18 @@ pub struct StoreStats {
     /// deduplication and compression (a payload stored as a delta of
     /// another counts its whole size).
     pub unique_payload_bytes: u64,
-    /// Bytes of the chunk records as stored: after chunk deduplication and
-    /// zstd, with their 2-byte headers, index chunks included.
+    /// Bytes of payload data as stored: the hot chunk records (after chunk
+    /// deduplication and zstd, with their 2-byte headers, index chunks
+    /// included) and the pack's compressed stream frames.
     pub stored_chunk_bytes: u64,
-    /// Chunk records (data and index chunks).
+    /// Hot chunk records (data and index chunks).
     pub chunks: u64,
+    /// Events held in the pack (the rest of `events` are sled records).
+    pub pack_events: u64,
+    /// Payloads held in the pack.
+    pub pack_payloads: u64,
+    /// Bytes of the pack file (0: no pack yet; `compact` writes one).
+    pub pack_bytes: u64,
     /// Bytes of every file under the store directory at the time of the
     /// call (sled's files with their overhead, and the lock file).
     pub disk_bytes: u64,
@@ -67,6 +75,28 @@ impl Store {
             let (_, value) = entry?;
             stats.chunks += 1;
             stats.stored_chunk_bytes += value.len() as u64;
+        }
+        if let Some(pack) = self.pack()? {
+            stats.pack_bytes = pack.file_bytes();
+            stats.pack_payloads = pack.payloads().len() as u64;
+            stats.pack_events = pack.rollouts().map(|rollout| rollout.event_count).sum();
+            stats.stored_chunk_bytes += pack
+                .frames()
+                .iter()
+                .map(|frame| u64::from(frame.len))
+                .sum::<u64>();
+            for payload in pack.payloads() {
+                // A payload stored again in sled (after the pack was
+                // written) is counted once.
+                if !self
+                    .inner
+                    .tree
+                    .contains_key(super::payload_key(&payload.hash))?
+                {
+                    stats.payloads += 1;
+                    stats.unique_payload_bytes += payload.size;
+                }
+            }
         }
         stats.disk_bytes = dir_size(&self.inner.path);
         Ok(stats)

@@ -1,5 +1,7 @@
-//! `verify`: checks every chunk and payload against its hash, every log for
-//! contiguity from seq 1, and that every payload an event cites is stored.
+//! `verify`: checks every chunk and payload against its hash, every frame
+//! and block of the pack against its checksum, every log for contiguity
+//! from seq 1 across both tiers, and that every payload an event cites is
+//! stored.
 //!
 //! It only reads. Each problem becomes one [`Finding`]; it never stops at the
 //! first. A record sled cannot read (an I/O error, a damaged page, a panic
@@ -18,7 +20,10 @@ use super::{
     decode_manifest, decode_num, describe_key, hash_from_key, panic_guard, payload,
 };
 use crate::codec;
-use crate::error::Result;
+use std::sync::Arc;
+
+use super::pack::Pack;
+use crate::error::{Error, Result};
 use crate::event::Hash;
 use crate::store::{FaultPoint, Recipe, RolloutManifest};
 
@@ -116,11 +121,21 @@ pub(super) fn verify(store: &Store) -> Result<Vec<Finding>> {
     let chunks = verify_chunks(store, &mut findings);
     // Payloads: each recipe decodes, its chunks exist, and the whole payload
     // hashes to its key.
-    let payloads = verify_payloads(store, &chunks, &mut findings);
+    let mut payloads = verify_payloads(store, &chunks, &mut findings);
+    // The pack: every frame against its checksum, every payload in it
+    // against its hash.
+    let pack = verify_pack(store, &mut findings);
+    if let Some((_, cold_payloads)) = &pack {
+        payloads.extend(cold_payloads.iter().copied());
+    }
     // Logs: contiguous from 1 to the manifest's count; every record decodes;
     // every cited payload is stored.
     for manifest in read_manifests(store, &mut findings) {
-        verify_log(store, &manifest, &payloads, &mut findings);
+        let cold_last = match &pack {
+            Some((pack, _)) => verify_cold_log(pack, &manifest, &payloads, &mut findings),
+            None => 0,
+        };
+        verify_log(store, &manifest, cold_last, &payloads, &mut findings);
     }
     Ok(findings)
 }
@@ -227,16 +242,24 @@ fn read_manifests(store: &Store, findings: &mut Vec<Finding>) -> Vec<RolloutMani
 fn verify_log(
     store: &Store,
     manifest: &RolloutManifest,
+    cold_last: u64,
     payloads: &BTreeSet<Hash>,
     findings: &mut Vec<Finding>,
 ) {
     let id = &manifest.rollout_id;
     let mut prefix = vec![PREFIX_EVENT];
     prefix.extend_from_slice(&manifest.rollout_num.to_be_bytes());
-    let mut expected = 1u64;
+    let mut expected = cold_last + 1;
     let range = format!("events of rollout {id}");
     walk(store, &prefix, &range, findings, |key, value, findings| {
         let seq = decode_num(&key[9..]).unwrap_or_default();
+        if seq <= cold_last {
+            findings.push(finding(
+                format!("rollout {id} seq {seq}"),
+                "stored in sled although the pack holds this seq",
+            ));
+            return ControlFlow::Continue(());
+        }
         if seq > manifest.event_count {
             findings.push(finding(
                 format!("rollout {id} seq {seq}"),
@@ -278,4 +301,119 @@ fn verify_log(
             ),
         ));
     }
+}
+
+/// Checks the pack: that it opens, every stream frame, and every payload in
+/// it. Returns it and its sound payloads; `None` when the store has no pack
+/// or it does not open (a finding).
+fn verify_pack(store: &Store, findings: &mut Vec<Finding>) -> Option<(Arc<Pack>, BTreeSet<Hash>)> {
+    let pointer = store.pack_pointer()?;
+    let pack = match store.pack() {
+        Ok(Some(pack)) => pack,
+        Ok(None) => return None,
+        Err(err) => {
+            findings.push(finding(
+                format!("pack {}", pointer.file_name()),
+                err.to_string(),
+            ));
+            return None;
+        }
+    };
+    let subject = format!("pack {}", pointer.file_name());
+    for index in 0..pack.frames().len() {
+        if let Err(err) = pack.frame(index) {
+            findings.push(finding(subject.clone(), err.to_string()));
+        }
+    }
+    let mut sound = BTreeSet::new();
+    for (ordinal, payload) in pack.payloads().iter().enumerate() {
+        let subject = format!("payload {} (pack ordinal {ordinal})", payload.hash);
+        let mut bytes = Vec::new();
+        let read = usize::try_from(payload.size)
+            .map_err(|_| Error::CorruptData(format!("size {} is implausible", payload.size)))
+            .and_then(|size| {
+                pack.append_prefix(
+                    ordinal as u32,
+                    size,
+                    &mut bytes,
+                    usize::from(super::payload::BASE_DEPTH_MAX) + 1,
+                    &|_| None,
+                )
+            });
+        match read {
+            Err(err) => findings.push(finding(subject, err.to_string())),
+            Ok(()) if bytes.len() as u64 != payload.size => findings.push(finding(
+                subject,
+                format!("{} bytes, the index says {}", bytes.len(), payload.size),
+            )),
+            Ok(()) => {
+                let actual = Hash::of(&bytes);
+                if actual == payload.hash {
+                    sound.insert(payload.hash);
+                } else {
+                    findings.push(finding(subject, format!("content hashes to {actual}")));
+                }
+            }
+        }
+    }
+    Some((pack, sound))
+}
+
+/// Checks the part of a rollout's log the pack holds, block by block (a
+/// damaged block is one finding; the next block is still read). Returns
+/// the last seq the pack holds for it (0: none).
+fn verify_cold_log(
+    pack: &Pack,
+    manifest: &RolloutManifest,
+    payloads: &BTreeSet<Hash>,
+    findings: &mut Vec<Finding>,
+) -> u64 {
+    let id = &manifest.rollout_id;
+    let Some(rollout) = pack.rollout(manifest.rollout_num) else {
+        return 0;
+    };
+    let mut expected = 1u64;
+    for block in &rollout.blocks {
+        if block.first_seq != expected {
+            findings.push(finding(
+                format!("rollout {id} seq {expected}"),
+                format!(
+                    "missing from the pack (its next block starts at seq {})",
+                    block.first_seq
+                ),
+            ));
+        }
+        expected = block.first_seq + u64::from(block.count);
+        match pack.read_block(id, block) {
+            Ok(events) => {
+                for event in events {
+                    event.payload.for_each_ref(|r| {
+                        if !payloads.contains(&r.hash) {
+                            findings.push(finding(
+                                format!("rollout {id} seq {}", event.seq),
+                                format!("cites payload {} which is missing or damaged", r.hash),
+                            ));
+                        }
+                    });
+                }
+            }
+            Err((seq, message)) => findings.push(finding(
+                format!("rollout {id} seq {seq}"),
+                format!(
+                    "{message} (the block's {} events are unreadable)",
+                    block.count
+                ),
+            )),
+        }
+    }
+    if rollout.event_count > manifest.event_count {
+        findings.push(finding(
+            format!("rollout {id}"),
+            format!(
+                "the pack holds {} events but the manifest counts {}",
+                rollout.event_count, manifest.event_count
+            ),
+        ));
+    }
+    rollout.event_count.min(manifest.event_count)
 }

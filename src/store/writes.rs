@@ -178,7 +178,8 @@ impl Writes<'_> {
         if self.pending_payloads.contains_key(hash) || self.state.known_payloads.contains(hash) {
             return Ok(true);
         }
-        let known = self.store.tree().contains_key(payload_key(hash))?;
+        let known = self.store.tree().contains_key(payload_key(hash))?
+            || self.store.cold_payload_size(hash)?.is_some();
         if known {
             self.state.known_payloads.insert(*hash);
         }
@@ -192,7 +193,7 @@ impl Writes<'_> {
         }
         match self.store.recipe(hash) {
             Ok(recipe) => Ok(Some(recipe.size_bytes)),
-            Err(Error::UnknownPayload(_)) => Ok(None),
+            Err(Error::UnknownPayload(_)) => self.store.cold_payload_size(hash),
             Err(err) => Err(err),
         }
     }

@@ -1,0 +1,345 @@
+//! Writing a pack: event blocks first (as the rollouts are walked, which
+//! numbers the payloads in the order they are first cited), then the
+//! payload stream in frames, then the index and the footer. The file is
+//! written under a temporary name, synced, and renamed; it counts only once
+//! a database swap has installed its pointer (`compact.rs`).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::{
+    BLOCK_EVENTS_MAX, BLOCK_RAW_BYTES, Block, ColdBase, ColdEvent, ColdPayload, ColdRef,
+    ColdRollout, Extent, FRAME_RAW_BYTES, Footer, HEADER_BYTES, IndexHead, PACK_MAGIC, PackPointer,
+    Piece, compress_piece, pack_file_name,
+};
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::event::{Event, Hash, Seq};
+use crate::store::payload::chunk_boundaries;
+
+/// A pack being written. Nothing is visible until [`PackBuilder::finish`]
+/// renamed the file and the caller installed its pointer.
+pub(in crate::store) struct PackBuilder {
+    temp_path: PathBuf,
+    final_path: PathBuf,
+    file: BufWriter<File>,
+    offset: u64,
+    generation: u64,
+    payloads: Vec<ColdPayload>,
+    ordinals: HashMap<Hash, u32>,
+    frames: Vec<Piece>,
+    frame_buf: Vec<u8>,
+    stream_len: u64,
+    chunks: HashMap<Hash, Extent>,
+    rollouts: Vec<ColdRollout>,
+    max_rollout_num: u64,
+}
+
+/// A rollout's current event block.
+struct OpenBlock {
+    raw: Vec<u8>,
+    first_seq: Seq,
+    count: u32,
+    wall_time: i64,
+}
+
+impl PackBuilder {
+    /// Creates `pack-{generation}.tfpack.tmp` in `dir` (replacing a leftover
+    /// of an interrupted compaction) and writes its header.
+    pub(in crate::store) fn create(dir: &Path, generation: u64) -> Result<PackBuilder> {
+        let final_path = dir.join(pack_file_name(generation));
+        let temp_path = dir.join(format!("{}.tmp", pack_file_name(generation)));
+        let file = File::create(&temp_path)
+            .map_err(|err| Error::io(format!("create {}", temp_path.display()), err))?;
+        let mut builder = PackBuilder {
+            temp_path,
+            final_path,
+            file: BufWriter::with_capacity(1 << 20, file),
+            offset: 0,
+            generation,
+            payloads: Vec::new(),
+            ordinals: HashMap::new(),
+            frames: Vec::new(),
+            frame_buf: Vec::with_capacity(FRAME_RAW_BYTES),
+            stream_len: 0,
+            chunks: HashMap::new(),
+            rollouts: Vec::new(),
+            max_rollout_num: 0,
+        };
+        let mut header = [0u8; HEADER_BYTES as usize];
+        header[..8].copy_from_slice(&PACK_MAGIC);
+        header[8..].copy_from_slice(&generation.to_le_bytes());
+        builder.write(&header)?;
+        Ok(builder)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_all(bytes)
+            .map_err(|err| Error::io(format!("write {}", self.temp_path.display()), err))?;
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// The ordinal of payload `hash` of `size` bytes, numbering it when new.
+    pub(in crate::store) fn ordinal_of(&mut self, hash: Hash, size: u64) -> u32 {
+        if let Some(ordinal) = self.ordinals.get(&hash) {
+            return *ordinal;
+        }
+        let ordinal = self.payloads.len() as u32;
+        self.payloads.push(ColdPayload {
+            hash,
+            size,
+            base: None,
+            extents: Vec::new(),
+        });
+        self.ordinals.insert(hash, ordinal);
+        ordinal
+    }
+
+    pub(in crate::store) fn temp_path(&self) -> &Path {
+        &self.temp_path
+    }
+
+    /// Keeps rollout numbers up to `num` taken (the pointer carries it).
+    pub(in crate::store) fn note_rollout_num(&mut self, num: u64) {
+        self.max_rollout_num = self.max_rollout_num.max(num);
+    }
+
+    /// Bytes of payload `ordinal` that its base supplies (0: none).
+    pub(in crate::store) fn base_prefix(&self, ordinal: u32) -> u64 {
+        self.payloads[ordinal as usize]
+            .base
+            .map_or(0, |base| base.prefix_bytes)
+    }
+
+    /// Bytes of the stream so far.
+    pub(in crate::store) fn stream_bytes(&self) -> u64 {
+        self.stream_len
+    }
+
+    /// Payloads numbered so far.
+    pub(in crate::store) fn payload_count(&self) -> u32 {
+        self.payloads.len() as u32
+    }
+
+    pub(in crate::store) fn payload_hash(&self, ordinal: u32) -> Hash {
+        self.payloads[ordinal as usize].hash
+    }
+
+    /// Records that payload `ordinal` starts with the first `prefix_bytes`
+    /// of payload `base`.
+    pub(in crate::store) fn set_base(
+        &mut self,
+        ordinal: u32,
+        base: u32,
+        prefix_bytes: u64,
+        depth: u8,
+    ) {
+        self.payloads[ordinal as usize].base = Some(ColdBase {
+            ordinal: base,
+            prefix_bytes,
+            depth,
+        });
+    }
+
+    /// Writes a rollout's events (seq 1 onwards, contiguous) in blocks.
+    /// `size_of` gives a cited payload's stored size.
+    pub(in crate::store) fn add_rollout(
+        &mut self,
+        rollout_num: u64,
+        events: impl Iterator<Item = Result<Event>>,
+        size_of: &mut dyn FnMut(&Hash) -> Result<u64>,
+    ) -> Result<()> {
+        let mut rollout = ColdRollout {
+            rollout_num,
+            event_count: 0,
+            blocks: Vec::new(),
+        };
+        let mut block = OpenBlock::new(1);
+        for event in events {
+            let event = event?;
+            if event.seq != rollout.event_count + 1 {
+                return Err(Error::CorruptData(format!(
+                    "rollout #{rollout_num}: seq {} follows {}",
+                    event.seq, rollout.event_count
+                )));
+            }
+            rollout.event_count = event.seq;
+            let payload = event.payload.try_map_refs(|r| {
+                let size = size_of(&r.hash)?;
+                Ok::<_, Error>(ColdRef {
+                    kind: r.kind,
+                    ordinal: self.ordinal_of(r.hash, size),
+                    size_bytes: (r.size_bytes != size).then_some(r.size_bytes),
+                })
+            })?;
+            let cold = ColdEvent {
+                wall_time_delta: event.wall_time_unix_ms.wrapping_sub(block.wall_time),
+                thread_id: event.thread_id,
+                codex_turn_id: event.codex_turn_id,
+                payload,
+            };
+            block.wall_time = event.wall_time_unix_ms;
+            codec::encode_body(&cold, &mut block.raw).map_err(|source| Error::Corrupt {
+                key: format!("event rollout#{rollout_num} seq {}", event.seq),
+                source,
+            })?;
+            block.count += 1;
+            if block.count as usize >= BLOCK_EVENTS_MAX || block.raw.len() >= BLOCK_RAW_BYTES {
+                let full = std::mem::replace(&mut block, OpenBlock::new(event.seq + 1));
+                rollout.blocks.push(self.write_block(full)?);
+            }
+        }
+        if block.count > 0 {
+            rollout.blocks.push(self.write_block(block)?);
+        }
+        self.max_rollout_num = self.max_rollout_num.max(rollout_num);
+        if rollout.event_count > 0 {
+            self.rollouts.push(rollout);
+        }
+        Ok(())
+    }
+
+    fn write_block(&mut self, block: OpenBlock) -> Result<Block> {
+        let (piece, compressed) = compress_piece(&block.raw, self.offset)?;
+        self.write(&compressed)?;
+        Ok(Block {
+            piece,
+            first_seq: block.first_seq,
+            count: block.count,
+        })
+    }
+
+    /// Stores payload `ordinal`'s own bytes (those after its base's
+    /// prefix): chunked as the hot tier chunks, each distinct chunk once in
+    /// the stream.
+    pub(in crate::store) fn add_payload_bytes(&mut self, ordinal: u32, own: &[u8]) -> Result<()> {
+        let mut extents: Vec<Extent> = Vec::new();
+        for range in chunk_boundaries(own) {
+            let piece = &own[range];
+            if piece.is_empty() {
+                continue;
+            }
+            let hash = Hash::of(piece);
+            let extent = match self.chunks.get(&hash) {
+                Some(extent) => *extent,
+                None => {
+                    let extent = Extent {
+                        start: self.stream_len,
+                        len: piece.len() as u32,
+                    };
+                    self.append_stream(piece)?;
+                    self.chunks.insert(hash, extent);
+                    extent
+                }
+            };
+            match extents.last_mut() {
+                Some(last)
+                    if last.start + u64::from(last.len) == extent.start
+                        && u64::from(last.len) + u64::from(extent.len) <= u64::from(u32::MAX) =>
+                {
+                    last.len += extent.len;
+                }
+                _ => extents.push(extent),
+            }
+        }
+        self.payloads[ordinal as usize].extents = extents;
+        Ok(())
+    }
+
+    fn append_stream(&mut self, mut bytes: &[u8]) -> Result<()> {
+        self.stream_len += bytes.len() as u64;
+        while !bytes.is_empty() {
+            let room = FRAME_RAW_BYTES - self.frame_buf.len();
+            let take = room.min(bytes.len());
+            self.frame_buf.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.frame_buf.len() >= FRAME_RAW_BYTES {
+                self.flush_frame()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_frame(&mut self) -> Result<()> {
+        if self.frame_buf.is_empty() {
+            return Ok(());
+        }
+        let (piece, compressed) = compress_piece(&self.frame_buf, self.offset)?;
+        self.frame_buf.clear();
+        self.write(&compressed)?;
+        self.frames.push(piece);
+        Ok(())
+    }
+
+    /// Writes the last frame, the index and the footer, syncs the file and
+    /// renames it to its final name; returns the pointer that installs it.
+    pub(in crate::store) fn finish(mut self) -> Result<PackPointer> {
+        self.flush_frame()?;
+        let head = IndexHead {
+            generation: self.generation,
+            frames: std::mem::take(&mut self.frames),
+            payloads: self.payloads.len() as u64,
+            rollouts: self.rollouts.len() as u64,
+        };
+        let encode_failure = |source| Error::Corrupt {
+            key: "pack index".into(),
+            source,
+        };
+        let mut raw = Vec::new();
+        codec::encode_body(&head, &mut raw).map_err(encode_failure)?;
+        for payload in &self.payloads {
+            codec::encode_body(payload, &mut raw).map_err(encode_failure)?;
+        }
+        for rollout in &self.rollouts {
+            codec::encode_body(rollout, &mut raw).map_err(encode_failure)?;
+        }
+        let (index, compressed) = compress_piece(&raw, self.offset)?;
+        self.write(&compressed)?;
+        let footer = Footer {
+            index_offset: index.offset,
+            index_len: u64::from(index.len),
+            index_crc: index.crc,
+        };
+        self.write(&footer.encode())?;
+        let file = self.file.into_inner().map_err(|err| {
+            Error::io(
+                format!("write {}", self.temp_path.display()),
+                err.into_error(),
+            )
+        })?;
+        file.sync_all()
+            .map_err(|err| Error::io(format!("sync {}", self.temp_path.display()), err))?;
+        drop(file);
+        std::fs::rename(&self.temp_path, &self.final_path).map_err(|err| {
+            Error::io(
+                format!(
+                    "rename {} to {}",
+                    self.temp_path.display(),
+                    self.final_path.display()
+                ),
+                err,
+            )
+        })?;
+        Ok(PackPointer {
+            generation: self.generation,
+            file_bytes: self.offset,
+            index_crc: index.crc,
+            max_rollout_num: self.max_rollout_num,
+        })
+    }
+}
+
+impl OpenBlock {
+    fn new(first_seq: Seq) -> OpenBlock {
+        OpenBlock {
+            raw: Vec::new(),
+            first_seq,
+            count: 0,
+            wall_time: 0,
+        }
+    }
+}

@@ -1,0 +1,592 @@
+//! The cold tier: one immutable pack file per store (format 2).
+//!
+//! The hot tier is format 1's sled records (chunks, recipes, events), which
+//! appends write with group commit. A compaction (`compact.rs`) moves every
+//! live record into a new pack file: the store's unique payload bytes as
+//! one stream cut into zstd frames of up to [`FRAME_RAW_BYTES`], compressed
+//! together so that zstd sees their shared context; every rollout's events
+//! in compressed blocks, citing payloads by their ordinal in the pack; and
+//! an index. sled then keeps only the manifests, the rollout ids, and a
+//! pointer to the pack (`Mpack`). See DESIGN.md, "On-disk format", for the
+//! byte tables.
+//!
+//! Reads check every frame and block against the CRC-32 its index entry
+//! holds, and every payload against its BLAKE3, as in the hot tier.
+
+// Hash maps of content hashes serve as lookups here; their order never
+// reaches any output.
+#![allow(clippy::disallowed_types)]
+
+mod build;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bincode::{Decode, Encode};
+
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::event::{Event, EventPayload, Hash, PayloadKind, PayloadRef, Seq};
+pub(super) use build::PackBuilder;
+
+/// The first 8 bytes of a pack file.
+pub(super) const PACK_MAGIC: [u8; 8] = *b"TFPACK\x00\x02";
+/// The last 8 bytes of a pack file.
+pub(super) const FOOTER_MAGIC: [u8; 8] = *b"TFPKEND\x02";
+/// Header: magic, then the pack's generation (u64 LE).
+pub(super) const HEADER_BYTES: u64 = 16;
+/// Footer: index offset (u64 LE), index length (u64 LE), CRC-32 of the
+/// index frame (u32 LE), magic.
+pub(super) const FOOTER_BYTES: u64 = 28;
+/// Uncompressed bytes of payload stream per frame (the last may hold
+/// fewer). A read decompresses at most the frames its bytes span.
+pub(super) const FRAME_RAW_BYTES: usize = 4 * 1024 * 1024;
+/// Events per block at most, and uncompressed bytes per block (a block
+/// closes at the first event past it).
+pub(super) const BLOCK_EVENTS_MAX: usize = 4096;
+pub(super) const BLOCK_RAW_BYTES: usize = 1024 * 1024;
+/// zstd level of frames, blocks and the index: compaction is where the
+/// store spends CPU to save disk.
+pub(super) const PACK_ZSTD_LEVEL: i32 = 19;
+/// Decompressed frames kept for the next read (a conversation's requests,
+/// read in order, reuse the frame their bases were read from).
+const FRAME_CACHE_ENTRIES: usize = 4;
+
+/// The sled record (`Mpack`) that names the store's pack: written in the
+/// same database swap that drops the records the pack replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub(super) struct PackPointer {
+    /// The pack's generation: its file is `pack-{generation:016x}.tfpack`.
+    pub generation: u64,
+    /// The file's length, checked when it is opened.
+    pub file_bytes: u64,
+    /// The CRC-32 of its index frame (also in its footer).
+    pub index_crc: u32,
+    /// The largest rollout number in the pack (0: none): a new rollout
+    /// takes a larger one, so it never inherits a deleted rollout's events.
+    pub max_rollout_num: u64,
+}
+
+impl PackPointer {
+    pub(super) fn file_name(&self) -> String {
+        pack_file_name(self.generation)
+    }
+}
+
+pub(super) fn pack_file_name(generation: u64) -> String {
+    format!("pack-{generation:016x}.tfpack")
+}
+
+/// One compressed piece of a pack: a stream frame, an event block or the
+/// index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub(super) struct Piece {
+    /// Offset in the file.
+    pub offset: u64,
+    /// Compressed length.
+    pub len: u32,
+    /// Uncompressed length.
+    pub raw_len: u32,
+    /// CRC-32 of the compressed bytes.
+    pub crc: u32,
+}
+
+/// The head of the index; then `payloads` bodies of [`ColdPayload`] and
+/// `rollouts` bodies of [`ColdRollout`] follow in the same frame.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+struct IndexHead {
+    generation: u64,
+    frames: Vec<Piece>,
+    payloads: u64,
+    rollouts: u64,
+}
+
+/// A payload in the pack, named by its ordinal (its position in the index).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub(super) struct ColdPayload {
+    pub hash: Hash,
+    pub size: u64,
+    /// The payload's first `prefix_bytes` are its base's (an ordinal in
+    /// the same pack); its own bytes follow.
+    pub base: Option<ColdBase>,
+    /// The payload's own bytes: ranges of the stream, in order.
+    pub extents: Vec<Extent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub(super) struct ColdBase {
+    pub ordinal: u32,
+    pub prefix_bytes: u64,
+    pub depth: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub(super) struct Extent {
+    pub start: u64,
+    pub len: u32,
+}
+
+/// A rollout's events in the pack: seq `1..=event_count`, in blocks.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub(super) struct ColdRollout {
+    pub rollout_num: u64,
+    pub event_count: u64,
+    pub blocks: Vec<Block>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub(super) struct Block {
+    pub piece: Piece,
+    pub first_seq: Seq,
+    pub count: u32,
+}
+
+/// An event in a block: its seq is the block's first plus its position,
+/// its wall time the previous event's plus a delta, and its payloads are
+/// cited by ordinal.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+struct ColdEvent {
+    wall_time_delta: i64,
+    thread_id: Option<String>,
+    codex_turn_id: Option<String>,
+    payload: EventPayload<ColdRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+struct ColdRef {
+    kind: PayloadKind,
+    ordinal: u32,
+    /// The size the event cited, when it differs from the payload's.
+    size_bytes: Option<u64>,
+}
+
+/// An opened pack: its file and its decoded index.
+pub(super) struct Pack {
+    path: PathBuf,
+    file: File,
+    frames: Vec<Piece>,
+    /// Stream offset at which each frame starts.
+    frame_starts: Vec<u64>,
+    stream_bytes: u64,
+    payloads: Vec<ColdPayload>,
+    by_hash: HashMap<Hash, u32>,
+    rollouts: HashMap<u64, ColdRollout>,
+    cache: Mutex<Vec<(usize, Arc<[u8]>)>>,
+    file_bytes: u64,
+}
+
+impl Pack {
+    /// Opens the pack `pointer` names in `dir` and reads its index.
+    pub(super) fn open(dir: &Path, pointer: &PackPointer) -> Result<Pack> {
+        let path = dir.join(pointer.file_name());
+        let fail =
+            |message: String| Error::CorruptData(format!("pack {}: {message}", path.display()));
+        let file = File::open(&path).map_err(|err| fail(format!("cannot open: {err}")))?;
+        let file_bytes = file
+            .metadata()
+            .map_err(|err| fail(format!("cannot inspect: {err}")))?
+            .len();
+        if file_bytes != pointer.file_bytes {
+            return Err(fail(format!(
+                "{file_bytes} bytes, the store's pointer says {}",
+                pointer.file_bytes
+            )));
+        }
+        if file_bytes < HEADER_BYTES + FOOTER_BYTES {
+            return Err(fail(format!("{file_bytes} bytes, too short for a pack")));
+        }
+        let mut header = [0u8; HEADER_BYTES as usize];
+        read_at(&file, 0, &mut header).map_err(&fail)?;
+        if header[..8] != PACK_MAGIC {
+            return Err(fail("no pack header".into()));
+        }
+        let mut footer = [0u8; FOOTER_BYTES as usize];
+        read_at(&file, file_bytes - FOOTER_BYTES, &mut footer).map_err(&fail)?;
+        let footer = Footer::decode(&footer).ok_or_else(|| fail("no pack footer".into()))?;
+        if footer.index_crc != pointer.index_crc {
+            return Err(fail(format!(
+                "index checksum {:08x}, the store's pointer says {:08x}",
+                footer.index_crc, pointer.index_crc
+            )));
+        }
+        let index_piece = Piece {
+            offset: footer.index_offset,
+            len: u32::try_from(footer.index_len).map_err(|_| fail("index too large".into()))?,
+            raw_len: 0,
+            crc: footer.index_crc,
+        };
+        let raw =
+            read_piece(&file, &index_piece, None).map_err(|err| fail(format!("index: {err}")))?;
+        let mut pack = decode_index(&raw).map_err(|err| fail(format!("index: {err}")))?;
+        if pack.generation != pointer.generation {
+            return Err(fail(format!(
+                "generation {}, the store's pointer says {}",
+                pack.generation, pointer.generation
+            )));
+        }
+        let mut frame_starts = Vec::with_capacity(pack.frames.len());
+        let mut stream_bytes = 0u64;
+        for frame in &pack.frames {
+            frame_starts.push(stream_bytes);
+            stream_bytes += u64::from(frame.raw_len);
+        }
+        let by_hash = pack
+            .payloads
+            .iter()
+            .enumerate()
+            .map(|(ordinal, payload)| (payload.hash, ordinal as u32))
+            .collect();
+        let rollouts = std::mem::take(&mut pack.rollouts)
+            .into_iter()
+            .map(|rollout| (rollout.rollout_num, rollout))
+            .collect();
+        Ok(Pack {
+            path,
+            file,
+            frames: pack.frames,
+            frame_starts,
+            stream_bytes,
+            payloads: pack.payloads,
+            by_hash,
+            rollouts,
+            cache: Mutex::new(Vec::new()),
+            file_bytes,
+        })
+    }
+
+    pub(super) fn file_bytes(&self) -> u64 {
+        self.file_bytes
+    }
+
+    pub(super) fn frames(&self) -> &[Piece] {
+        &self.frames
+    }
+
+    pub(super) fn stream_bytes(&self) -> u64 {
+        self.stream_bytes
+    }
+
+    pub(super) fn payloads(&self) -> &[ColdPayload] {
+        &self.payloads
+    }
+
+    pub(super) fn rollouts(&self) -> impl Iterator<Item = &ColdRollout> {
+        self.rollouts.values()
+    }
+
+    pub(super) fn rollout(&self, rollout_num: u64) -> Option<&ColdRollout> {
+        self.rollouts.get(&rollout_num)
+    }
+
+    /// The ordinal of the payload hashing to `hash`, if the pack holds it.
+    pub(super) fn ordinal(&self, hash: &Hash) -> Option<u32> {
+        self.by_hash.get(hash).copied()
+    }
+
+    pub(super) fn payload(&self, ordinal: u32) -> Result<&ColdPayload> {
+        self.payloads.get(ordinal as usize).ok_or_else(|| {
+            Error::CorruptData(format!(
+                "pack {}: payload ordinal {ordinal} out of range",
+                self.path.display()
+            ))
+        })
+    }
+
+    /// Appends the first `limit` bytes of payload `ordinal` to `out`.
+    /// `base_bytes` may supply a base's bytes already assembled (and
+    /// verified); `depth_left` bounds the base chain.
+    pub(super) fn append_prefix(
+        &self,
+        ordinal: u32,
+        limit: usize,
+        out: &mut Vec<u8>,
+        depth_left: usize,
+        cached: &dyn Fn(&Hash) -> Option<Arc<[u8]>>,
+    ) -> Result<()> {
+        let payload = self.payload(ordinal)?;
+        let mut own_start = 0usize;
+        if let Some(base) = payload.base {
+            if depth_left <= 1 {
+                return Err(Error::CorruptData(format!(
+                    "payload {}: base chain too deep in pack {}",
+                    payload.hash,
+                    self.path.display()
+                )));
+            }
+            let prefix = usize::try_from(base.prefix_bytes).unwrap_or(usize::MAX);
+            let wanted = prefix.min(limit);
+            let base_hash = self.payload(base.ordinal)?.hash;
+            match cached(&base_hash) {
+                Some(bytes) if bytes.len() >= prefix => out.extend_from_slice(&bytes[..wanted]),
+                _ => self.append_prefix(base.ordinal, wanted, out, depth_left - 1, cached)?,
+            }
+            own_start = prefix;
+        }
+        if limit <= own_start {
+            return Ok(());
+        }
+        let mut remaining = limit - own_start;
+        for extent in &payload.extents {
+            if remaining == 0 {
+                break;
+            }
+            let take = (extent.len as usize).min(remaining);
+            self.read_stream(extent.start, take, out)?;
+            remaining -= take;
+        }
+        if remaining > 0 {
+            return Err(Error::CorruptData(format!(
+                "payload {}: its extents end {remaining} bytes short in pack {}",
+                payload.hash,
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Appends `len` bytes of the stream from `start` to `out`.
+    fn read_stream(&self, start: u64, len: usize, out: &mut Vec<u8>) -> Result<()> {
+        let end = start
+            .checked_add(len as u64)
+            .filter(|end| *end <= self.stream_bytes);
+        let Some(end) = end else {
+            return Err(Error::CorruptData(format!(
+                "pack {}: extent {start}+{len} beyond the stream's {} bytes",
+                self.path.display(),
+                self.stream_bytes
+            )));
+        };
+        let mut at = start;
+        while at < end {
+            let frame = self.frame_starts.partition_point(|s| *s <= at) - 1;
+            let bytes = self.frame(frame)?;
+            let from = (at - self.frame_starts[frame]) as usize;
+            let to = ((end - self.frame_starts[frame]) as usize).min(bytes.len());
+            out.extend_from_slice(&bytes[from..to]);
+            at += (to - from) as u64;
+        }
+        Ok(())
+    }
+
+    /// Frame `index`, decompressed (from the cache when there).
+    pub(super) fn frame(&self, index: usize) -> Result<Arc<[u8]>> {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(position) = cache.iter().position(|(cached, _)| *cached == index) {
+            let entry = cache.remove(position);
+            let bytes = Arc::clone(&entry.1);
+            cache.push(entry);
+            return Ok(bytes);
+        }
+        drop(cache);
+        let piece = self.frames[index];
+        let bytes: Arc<[u8]> = read_piece(&self.file, &piece, Some(piece.raw_len))
+            .map_err(|err| {
+                Error::CorruptData(format!(
+                    "pack {}: stream frame {index} at offset {}: {err}",
+                    self.path.display(),
+                    piece.offset
+                ))
+            })?
+            .into();
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= FRAME_CACHE_ENTRIES {
+            cache.remove(0);
+        }
+        cache.push((index, Arc::clone(&bytes)));
+        Ok(bytes)
+    }
+
+    /// Decodes one event block of rollout `rollout_id` into events,
+    /// resolving payload ordinals. Each block stands alone: its first
+    /// event's wall time is a delta from 0.
+    pub(super) fn read_block(
+        &self,
+        rollout_id: &str,
+        block: &Block,
+    ) -> std::result::Result<Vec<Event>, (Seq, String)> {
+        let mut wall_time = 0i64;
+        let raw =
+            read_piece(&self.file, &block.piece, Some(block.piece.raw_len)).map_err(|err| {
+                (
+                    block.first_seq,
+                    format!(
+                        "its block at offset {} of pack {}: {err}",
+                        block.piece.offset,
+                        self.path.display()
+                    ),
+                )
+            })?;
+        let mut events = Vec::with_capacity(block.count as usize);
+        let mut at = 0usize;
+        for position in 0..u64::from(block.count) {
+            let seq = block.first_seq + position;
+            let (cold, used): (ColdEvent, usize) = codec::decode_body(&raw[at..])
+                .map_err(|err| (seq, format!("corrupt block entry: {err}")))?;
+            at += used;
+            wall_time = wall_time.wrapping_add(cold.wall_time_delta);
+            let payload = cold
+                .payload
+                .try_map_refs(|r| self.resolve(&r))
+                .map_err(|message| (seq, message))?;
+            events.push(Event {
+                seq,
+                wall_time_unix_ms: wall_time,
+                thread_id: cold.thread_id,
+                codex_turn_id: cold.codex_turn_id,
+                payload,
+            });
+        }
+        if at != raw.len() {
+            return Err((
+                block.first_seq,
+                format!(
+                    "{} trailing bytes after the block's events ({rollout_id})",
+                    raw.len() - at
+                ),
+            ));
+        }
+        Ok(events)
+    }
+
+    fn resolve(&self, r: &ColdRef) -> std::result::Result<PayloadRef, String> {
+        let payload = self
+            .payloads
+            .get(r.ordinal as usize)
+            .ok_or_else(|| format!("cites payload ordinal {}, beyond the pack's", r.ordinal))?;
+        Ok(PayloadRef {
+            kind: r.kind.clone(),
+            hash: payload.hash,
+            size_bytes: r.size_bytes.unwrap_or(payload.size),
+        })
+    }
+}
+
+struct Footer {
+    index_offset: u64,
+    index_len: u64,
+    index_crc: u32,
+}
+
+impl Footer {
+    fn encode(&self) -> [u8; FOOTER_BYTES as usize] {
+        let mut out = [0u8; FOOTER_BYTES as usize];
+        out[..8].copy_from_slice(&self.index_offset.to_le_bytes());
+        out[8..16].copy_from_slice(&self.index_len.to_le_bytes());
+        out[16..20].copy_from_slice(&self.index_crc.to_le_bytes());
+        out[20..].copy_from_slice(&FOOTER_MAGIC);
+        out
+    }
+
+    fn decode(bytes: &[u8; FOOTER_BYTES as usize]) -> Option<Footer> {
+        if bytes[20..] != FOOTER_MAGIC {
+            return None;
+        }
+        Some(Footer {
+            index_offset: u64::from_le_bytes(bytes[..8].try_into().ok()?),
+            index_len: u64::from_le_bytes(bytes[8..16].try_into().ok()?),
+            index_crc: u32::from_le_bytes(bytes[16..20].try_into().ok()?),
+        })
+    }
+}
+
+struct DecodedIndex {
+    generation: u64,
+    frames: Vec<Piece>,
+    payloads: Vec<ColdPayload>,
+    rollouts: Vec<ColdRollout>,
+}
+
+fn decode_index(raw: &[u8]) -> std::result::Result<DecodedIndex, String> {
+    let err = |what: &str, err: codec::CodecError| format!("{what}: {err}");
+    let (head, mut at): (IndexHead, usize) = codec::decode_body(raw).map_err(|e| err("head", e))?;
+    let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX).min(raw.len());
+    let mut payloads = Vec::with_capacity(count(head.payloads));
+    for ordinal in 0..head.payloads {
+        let (payload, used): (ColdPayload, usize) = codec::decode_body(&raw[at..])
+            .map_err(|e| err(&format!("payload ordinal {ordinal}"), e))?;
+        at += used;
+        payloads.push(payload);
+    }
+    let mut rollouts = Vec::with_capacity(count(head.rollouts));
+    for position in 0..head.rollouts {
+        let (rollout, used): (ColdRollout, usize) = codec::decode_body(&raw[at..])
+            .map_err(|e| err(&format!("rollout entry {position}"), e))?;
+        at += used;
+        rollouts.push(rollout);
+    }
+    if at != raw.len() {
+        return Err(format!("{} trailing bytes", raw.len() - at));
+    }
+    Ok(DecodedIndex {
+        generation: head.generation,
+        frames: head.frames,
+        payloads,
+        rollouts,
+    })
+}
+
+fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> std::result::Result<(), String> {
+    file.read_exact_at(buf, offset)
+        .map_err(|err| format!("cannot read {} bytes at offset {offset}: {err}", buf.len()))
+}
+
+/// Reads a piece, checks its CRC and decompresses it (to `raw_len` bytes
+/// exactly, when given).
+fn read_piece(
+    file: &File,
+    piece: &Piece,
+    raw_len: Option<u32>,
+) -> std::result::Result<Vec<u8>, String> {
+    let mut compressed = vec![0u8; piece.len as usize];
+    read_at(file, piece.offset, &mut compressed)?;
+    let crc = crc32fast::hash(&compressed);
+    if crc != piece.crc {
+        return Err(format!(
+            "checksum {crc:08x}, its index says {:08x}",
+            piece.crc
+        ));
+    }
+    let capacity = match raw_len {
+        Some(len) => len as usize,
+        None => zstd::zstd_safe::get_frame_content_size(&compressed)
+            .ok()
+            .flatten()
+            .and_then(|len| usize::try_from(len).ok())
+            .filter(|len| *len <= 1 << 30)
+            .ok_or("no plausible content size in its zstd frame")?,
+    };
+    let raw = zstd::bulk::decompress(&compressed, capacity)
+        .map_err(|err| format!("does not decompress: {err}"))?;
+    if raw_len.is_some_and(|len| raw.len() != len as usize) {
+        return Err(format!(
+            "decompresses to {} bytes, its index says {}",
+            raw.len(),
+            capacity
+        ));
+    }
+    Ok(raw)
+}
+
+/// Compresses `raw` into a piece at `offset`.
+fn compress_piece(raw: &[u8], offset: u64) -> Result<(Piece, Vec<u8>)> {
+    let compressed = zstd::bulk::compress(raw, PACK_ZSTD_LEVEL)
+        .map_err(|err| Error::io("compress a pack frame", err))?;
+    let piece = Piece {
+        offset,
+        len: u32::try_from(compressed.len())
+            .map_err(|_| Error::CorruptData("pack frame over 4 GiB".into()))?,
+        raw_len: u32::try_from(raw.len())
+            .map_err(|_| Error::CorruptData("pack frame over 4 GiB".into()))?,
+        crc: crc32fast::hash(&compressed),
+    };
+    Ok((piece, compressed))
+}
