@@ -325,6 +325,7 @@ fn a_sled_panic_on_a_damaged_store_is_one_error_line_with_sleds_message() {
             "60",
             "--seed",
             "7",
+            "--no-compact",
             "--out",
             dir.path().join("demo.json").to_str().expect("utf-8"),
         ],

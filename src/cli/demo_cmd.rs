@@ -21,6 +21,7 @@ pub(super) fn demo(
     agents: u32,
     seed: u64,
     compaction_threshold_bytes: usize,
+    no_compact: bool,
     out: &Path,
 ) -> anyhow::Result<i32> {
     let store = cli.open_or_create_store()?;
@@ -36,6 +37,13 @@ pub(super) fn demo(
     recorder.shutdown()?;
     let recorded_in = started.elapsed();
     let writer = recorder.stats();
+    // The recorder holds a handle on the store; packing needs the only one.
+    drop(recorder);
+    let (store, packed) = if no_compact {
+        (store, None)
+    } else {
+        super::maintenance_cmds::compact_if_worthwhile(store)?
+    };
     let state = reduce_stored(&store, &report.rollout_id)?;
     write_to(out, |out| write_state_json(&state, out))?;
     let manifest = store.manifest(&report.rollout_id)?;
@@ -89,6 +97,13 @@ pub(super) fn demo(
         "store on disk      {disk:>10} bytes ({:.1}x this rollout's logical bytes)",
         logical as f64 / disk.max(1) as f64
     )?;
+    if let Some(packed) = packed {
+        writeln!(
+            w,
+            "                   {:>10} bytes before packing ({} payloads, {} stream bytes)",
+            packed.disk_bytes_before, packed.payloads_packed, packed.stream_bytes
+        )?;
+    }
     writeln!(w)?;
     let out_name = if is_stdout(out) {
         "(standard output)".to_string()

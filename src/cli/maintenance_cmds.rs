@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use super::output::stdout;
+use super::output::{note, stdout};
 use super::terminal::escape;
 use super::{Cli, EXIT_OK};
 use serde::Serialize;
@@ -71,6 +71,31 @@ pub(super) fn compact(cli: &Cli, json: bool) -> anyhow::Result<i32> {
     }
     out.flush()?;
     Ok(EXIT_OK)
+}
+
+/// After a command that wrote: packs the store when that is worth it
+/// (`Store::compaction_worthwhile`). Returns the store (reopened if it was
+/// packed) and what the compaction did.
+pub(super) fn compact_if_worthwhile(
+    store: Store,
+) -> anyhow::Result<(Store, Option<CompactReport>)> {
+    if !store.compaction_worthwhile(None)? {
+        return Ok((store, None));
+    }
+    let (store, report) = store.compact()?;
+    Ok((store, Some(report)))
+}
+
+/// [`compact_if_worthwhile`], saying on standard error when it packed.
+pub(super) fn compact_if_worthwhile_noted(store: Store) -> anyhow::Result<Store> {
+    let (store, report) = compact_if_worthwhile(store)?;
+    if let Some(report) = report {
+        note(format_args!(
+            "packed the store: disk {} -> {} bytes (`--no-compact` skips this)",
+            report.disk_bytes_before, report.disk_bytes_after
+        ));
+    }
+    Ok(store)
 }
 
 /// What `gc` (or `delete`'s collection) did, as `gc --json` prints it.

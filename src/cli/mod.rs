@@ -74,6 +74,10 @@ enum Command {
         /// Store payloads byte-exact, without redacting secrets
         #[arg(long)]
         no_redact: bool,
+        /// Do not pack the store afterwards (by default it is packed when
+        /// worth it: see `compact`)
+        #[arg(long)]
+        no_compact: bool,
     },
     /// Import a reference trace bundle (manifest.json, trace.jsonl, payloads/)
     ImportCodex {
@@ -87,6 +91,10 @@ enum Command {
         /// Store payloads byte-exact, without redacting secrets
         #[arg(long)]
         no_redact: bool,
+        /// Do not pack the store afterwards (by default it is packed when
+        /// worth it: see `compact`)
+        #[arg(long)]
+        no_compact: bool,
     },
     /// List the rollouts
     Rollouts {
@@ -151,6 +159,10 @@ enum Command {
         /// Conversation size (bytes of JSON) past which the root compacts
         #[arg(long, default_value_t = crate::demo::DemoConfig::default().compaction_threshold_bytes)]
         compact_at: usize,
+        /// Do not pack the store afterwards (by default it is packed when
+        /// worth it: see `compact`)
+        #[arg(long)]
+        no_compact: bool,
     },
     /// Write a rollout as a reference bundle, wire-format JSONL (payloads inline) or state JSON
     Export {
@@ -363,18 +375,21 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             file,
             allow_torn_tail,
             no_redact,
-        } => store_cmds::ingest(cli, file, *allow_torn_tail, *no_redact),
+            no_compact,
+        } => store_cmds::ingest(cli, file, *allow_torn_tail, *no_redact, *no_compact),
         Command::ImportCodex {
             bundle_dir,
             rollout_id,
             allow_torn_tail,
             no_redact,
+            no_compact,
         } => store_cmds::import_codex(
             cli,
             bundle_dir,
             rollout_id.as_deref(),
             *allow_torn_tail,
             *no_redact,
+            *no_compact,
         ),
         Command::Rollouts { json } => store_cmds::rollouts(cli, *json),
         Command::Events {
@@ -426,7 +441,8 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             seed,
             out,
             compact_at,
-        } => demo_cmd::demo(cli, *turns, *agents, *seed, *compact_at, out),
+            no_compact,
+        } => demo_cmd::demo(cli, *turns, *agents, *seed, *compact_at, *no_compact, out),
         Command::Diff { a, b, json } => diff_cmd::diff(cli, a, b, *json),
     }
 }

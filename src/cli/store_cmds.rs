@@ -39,6 +39,7 @@ pub(super) fn ingest(
     file: &Path,
     allow_torn_tail: bool,
     no_redact: bool,
+    no_compact: bool,
 ) -> anyhow::Result<i32> {
     let store = cli.open_store_for_import()?;
     let (source, total) = if file.as_os_str() == "-" {
@@ -52,9 +53,13 @@ pub(super) fn ingest(
         let total = std::fs::metadata(file).map(|m| m.len()).ok();
         (JsonlSource::file(file)?, total)
     };
-    run_import(total, allow_torn_tail, no_redact, |options| {
+    let code = run_import(total, allow_torn_tail, no_redact, |options| {
         Ok(ingest_jsonl(&store, source, options)?)
-    })
+    })?;
+    if !no_compact {
+        super::maintenance_cmds::compact_if_worthwhile_noted(store)?;
+    }
+    Ok(code)
 }
 
 /// Runs one all-or-nothing import with a progress bar on a terminal, then
@@ -155,14 +160,19 @@ pub(super) fn import_codex(
     rollout_id: Option<&str>,
     allow_torn_tail: bool,
     no_redact: bool,
+    no_compact: bool,
 ) -> anyhow::Result<i32> {
     let store = cli.open_store_for_import()?;
     let total = std::fs::metadata(bundle_dir.join("trace.jsonl"))
         .map(|m| m.len())
         .ok();
-    run_import(total, allow_torn_tail, no_redact, |options| {
+    let code = run_import(total, allow_torn_tail, no_redact, |options| {
         Ok(import_bundle(&store, bundle_dir, rollout_id, options)?)
-    })
+    })?;
+    if !no_compact {
+        super::maintenance_cmds::compact_if_worthwhile_noted(store)?;
+    }
+    Ok(code)
 }
 
 pub(super) fn rollouts(cli: &Cli, json: bool) -> anyhow::Result<i32> {

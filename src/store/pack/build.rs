@@ -9,12 +9,12 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::encoding::{BlockContext, IndexHead, encode_index};
 use super::{
-    BLOCK_EVENTS_MAX, BLOCK_RAW_BYTES, Block, ColdBase, ColdEvent, ColdPayload, ColdRef,
-    ColdRollout, Extent, FRAME_RAW_BYTES, Footer, HEADER_BYTES, IndexHead, PACK_MAGIC, PackPointer,
-    Piece, compress_piece, pack_file_name,
+    BLOCK_EVENTS_MAX, BLOCK_RAW_BYTES, Block, ColdBase, ColdPayload, ColdRollout, Extent,
+    FRAME_RAW_BYTES, Footer, HEADER_BYTES, PACK_MAGIC, PackPointer, Piece, compress_piece,
+    pack_file_name,
 };
-use crate::codec;
 use crate::error::{Error, Result};
 use crate::event::{Event, Hash, Seq};
 use crate::store::payload::chunk_boundaries;
@@ -42,7 +42,7 @@ struct OpenBlock {
     raw: Vec<u8>,
     first_seq: Seq,
     count: u32,
-    wall_time: i64,
+    context: BlockContext,
 }
 
 impl PackBuilder {
@@ -168,28 +168,29 @@ impl PackBuilder {
                 )));
             }
             rollout.event_count = event.seq;
-            let payload = event.payload.try_map_refs(|r| {
-                let size = size_of(&r.hash)?;
-                Ok::<_, Error>(ColdRef {
-                    kind: r.kind,
-                    ordinal: self.ordinal_of(r.hash, size),
-                    size_bytes: (r.size_bytes != size).then_some(r.size_bytes),
-                })
-            })?;
-            let cold = ColdEvent {
-                wall_time_delta: event.wall_time_unix_ms.wrapping_sub(block.wall_time),
-                thread_id: event.thread_id,
-                codex_turn_id: event.codex_turn_id,
-                payload,
-            };
-            block.wall_time = event.wall_time_unix_ms;
-            codec::encode_body(&cold, &mut block.raw).map_err(|source| Error::Corrupt {
-                key: format!("event rollout#{rollout_num} seq {}", event.seq),
-                source,
-            })?;
+            let mut sizes = Vec::new();
+            event.payload.for_each_ref(|r| sizes.push(r.hash));
+            let mut resolved = Vec::with_capacity(sizes.len());
+            for hash in sizes {
+                let size = size_of(&hash)?;
+                resolved.push((self.ordinal_of(hash, size), size));
+            }
+            let mut resolved = resolved.into_iter();
+            let seq = event.seq;
+            block
+                .context
+                .encode(
+                    event,
+                    |_| resolved.next().unwrap_or_default(),
+                    &mut block.raw,
+                )
+                .map_err(|source| Error::Corrupt {
+                    key: format!("event rollout#{rollout_num} seq {seq}"),
+                    source,
+                })?;
             block.count += 1;
             if block.count as usize >= BLOCK_EVENTS_MAX || block.raw.len() >= BLOCK_RAW_BYTES {
-                let full = std::mem::replace(&mut block, OpenBlock::new(event.seq + 1));
+                let full = std::mem::replace(&mut block, OpenBlock::new(seq + 1));
                 rollout.blocks.push(self.write_block(full)?);
             }
         }
@@ -285,18 +286,12 @@ impl PackBuilder {
             payloads: self.payloads.len() as u64,
             rollouts: self.rollouts.len() as u64,
         };
-        let encode_failure = |source| Error::Corrupt {
-            key: "pack index".into(),
-            source,
-        };
-        let mut raw = Vec::new();
-        codec::encode_body(&head, &mut raw).map_err(encode_failure)?;
-        for payload in &self.payloads {
-            codec::encode_body(payload, &mut raw).map_err(encode_failure)?;
-        }
-        for rollout in &self.rollouts {
-            codec::encode_body(rollout, &mut raw).map_err(encode_failure)?;
-        }
+        let raw = encode_index(&head, &self.payloads, &self.rollouts).map_err(|source| {
+            Error::Corrupt {
+                key: "pack index".into(),
+                source,
+            }
+        })?;
         let (index, compressed) = compress_piece(&raw, self.offset)?;
         self.write(&compressed)?;
         let footer = Footer {
@@ -339,7 +334,7 @@ impl OpenBlock {
             raw: Vec::new(),
             first_seq,
             count: 0,
-            wall_time: 0,
+            context: BlockContext::default(),
         }
     }
 }

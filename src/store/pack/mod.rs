@@ -18,6 +18,7 @@
 #![allow(clippy::disallowed_types)]
 
 mod build;
+mod encoding;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -27,9 +28,8 @@ use std::sync::{Arc, Mutex};
 
 use bincode::{Decode, Encode};
 
-use crate::codec;
 use crate::error::{Error, Result};
-use crate::event::{Event, EventPayload, Hash, PayloadKind, PayloadRef, Seq};
+use crate::event::{Event, Hash, Seq};
 pub(super) use build::PackBuilder;
 
 /// The first 8 bytes of a pack file.
@@ -94,16 +94,6 @@ pub(super) struct Piece {
     pub crc: u32,
 }
 
-/// The head of the index; then `payloads` bodies of [`ColdPayload`] and
-/// `rollouts` bodies of [`ColdRollout`] follow in the same frame.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-struct IndexHead {
-    generation: u64,
-    frames: Vec<Piece>,
-    payloads: u64,
-    rollouts: u64,
-}
-
 /// A payload in the pack, named by its ordinal (its position in the index).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub(super) struct ColdPayload {
@@ -142,25 +132,6 @@ pub(super) struct Block {
     pub piece: Piece,
     pub first_seq: Seq,
     pub count: u32,
-}
-
-/// An event in a block: its seq is the block's first plus its position,
-/// its wall time the previous event's plus a delta, and its payloads are
-/// cited by ordinal.
-#[derive(Debug, Clone, PartialEq, Encode, Decode)]
-struct ColdEvent {
-    wall_time_delta: i64,
-    thread_id: Option<String>,
-    codex_turn_id: Option<String>,
-    payload: EventPayload<ColdRef>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-struct ColdRef {
-    kind: PayloadKind,
-    ordinal: u32,
-    /// The size the event cited, when it differs from the payload's.
-    size_bytes: Option<u64>,
 }
 
 /// An opened pack: its file and its decoded index.
@@ -220,7 +191,7 @@ impl Pack {
         };
         let raw =
             read_piece(&file, &index_piece, None).map_err(|err| fail(format!("index: {err}")))?;
-        let mut pack = decode_index(&raw).map_err(|err| fail(format!("index: {err}")))?;
+        let mut pack = encoding::decode_index(&raw).map_err(|err| fail(format!("index: {err}")))?;
         if pack.generation != pointer.generation {
             return Err(fail(format!(
                 "generation {}, the store's pointer says {}",
@@ -413,7 +384,6 @@ impl Pack {
         rollout_id: &str,
         block: &Block,
     ) -> std::result::Result<Vec<Event>, (Seq, String)> {
-        let mut wall_time = 0i64;
         let raw =
             read_piece(&self.file, &block.piece, Some(block.piece.raw_len)).map_err(|err| {
                 (
@@ -425,25 +395,20 @@ impl Pack {
                     ),
                 )
             })?;
-        let mut events = Vec::with_capacity(block.count as usize);
+        let mut events = Vec::with_capacity((block.count as usize).min(raw.len()));
+        let mut context = encoding::BlockContext::default();
         let mut at = 0usize;
         for position in 0..u64::from(block.count) {
             let seq = block.first_seq + position;
-            let (cold, used): (ColdEvent, usize) = codec::decode_body(&raw[at..])
-                .map_err(|err| (seq, format!("corrupt block entry: {err}")))?;
-            at += used;
-            wall_time = wall_time.wrapping_add(cold.wall_time_delta);
-            let payload = cold
-                .payload
-                .try_map_refs(|r| self.resolve(&r))
+            let (event, used) = context
+                .decode(&raw[at..], seq, |ordinal| {
+                    self.payloads
+                        .get(ordinal as usize)
+                        .map(|payload| (payload.hash, payload.size))
+                })
                 .map_err(|message| (seq, message))?;
-            events.push(Event {
-                seq,
-                wall_time_unix_ms: wall_time,
-                thread_id: cold.thread_id,
-                codex_turn_id: cold.codex_turn_id,
-                payload,
-            });
+            at += used;
+            events.push(event);
         }
         if at != raw.len() {
             return Err((
@@ -455,18 +420,6 @@ impl Pack {
             ));
         }
         Ok(events)
-    }
-
-    fn resolve(&self, r: &ColdRef) -> std::result::Result<PayloadRef, String> {
-        let payload = self
-            .payloads
-            .get(r.ordinal as usize)
-            .ok_or_else(|| format!("cites payload ordinal {}, beyond the pack's", r.ordinal))?;
-        Ok(PayloadRef {
-            kind: r.kind.clone(),
-            hash: payload.hash,
-            size_bytes: r.size_bytes.unwrap_or(payload.size),
-        })
     }
 }
 
@@ -496,42 +449,6 @@ impl Footer {
             index_crc: u32::from_le_bytes(bytes[16..20].try_into().ok()?),
         })
     }
-}
-
-struct DecodedIndex {
-    generation: u64,
-    frames: Vec<Piece>,
-    payloads: Vec<ColdPayload>,
-    rollouts: Vec<ColdRollout>,
-}
-
-fn decode_index(raw: &[u8]) -> std::result::Result<DecodedIndex, String> {
-    let err = |what: &str, err: codec::CodecError| format!("{what}: {err}");
-    let (head, mut at): (IndexHead, usize) = codec::decode_body(raw).map_err(|e| err("head", e))?;
-    let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX).min(raw.len());
-    let mut payloads = Vec::with_capacity(count(head.payloads));
-    for ordinal in 0..head.payloads {
-        let (payload, used): (ColdPayload, usize) = codec::decode_body(&raw[at..])
-            .map_err(|e| err(&format!("payload ordinal {ordinal}"), e))?;
-        at += used;
-        payloads.push(payload);
-    }
-    let mut rollouts = Vec::with_capacity(count(head.rollouts));
-    for position in 0..head.rollouts {
-        let (rollout, used): (ColdRollout, usize) = codec::decode_body(&raw[at..])
-            .map_err(|e| err(&format!("rollout entry {position}"), e))?;
-        at += used;
-        rollouts.push(rollout);
-    }
-    if at != raw.len() {
-        return Err(format!("{} trailing bytes", raw.len() - at));
-    }
-    Ok(DecodedIndex {
-        generation: head.generation,
-        frames: head.frames,
-        payloads,
-        rollouts,
-    })
 }
 
 fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> std::result::Result<(), String> {

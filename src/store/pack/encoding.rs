@@ -1,0 +1,318 @@
+//! The bytes inside a pack's event blocks and index, chosen for zstd.
+//!
+//! Both are sequences of bincode bodies (the frame around them carries the
+//! checksum). They are written as columns and deltas, so that what repeats
+//! becomes the same short bytes and what does not (the payloads' hashes)
+//! sits apart from what compresses:
+//!
+//! - an event states its thread and turn only when they differ from the
+//!   previous event's in the block, its wall time as a delta, and each
+//!   payload it cites as a delta from the previous citation's ordinal
+//!   (payloads are numbered in the order first cited, so most deltas are 1);
+//! - the index lists the payloads' sizes, then their bases (as distances),
+//!   then their extents (as deltas), then the rollouts, and last the 32-byte
+//!   hashes, which no compressor shrinks.
+
+use bincode::{Decode, Encode};
+
+use super::{ColdBase, ColdPayload, ColdRollout, Extent, Piece};
+use crate::codec::{self, CodecError};
+use crate::event::{Event, EventPayload, Hash, PayloadKind, PayloadRef, Seq};
+
+/// The head of the index: the columns follow, each `payloads` long, then
+/// `rollouts` rollout bodies, then the hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub(super) struct IndexHead {
+    pub generation: u64,
+    pub frames: Vec<Piece>,
+    pub payloads: u64,
+    pub rollouts: u64,
+}
+
+/// A payload's base, as the index stores it: how far back (or ahead) its
+/// ordinal is, and how many of the base's bytes it does not share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+struct StoredBase {
+    distance: i64,
+    unshared: u64,
+    depth: u8,
+}
+
+/// Encodes the index: head, sizes, bases, extents, rollouts, hashes.
+pub(super) fn encode_index(
+    head: &IndexHead,
+    payloads: &[ColdPayload],
+    rollouts: &[ColdRollout],
+) -> Result<Vec<u8>, CodecError> {
+    let mut raw = Vec::new();
+    codec::encode_body(head, &mut raw)?;
+    for payload in payloads {
+        codec::encode_body(&payload.size, &mut raw)?;
+    }
+    for (ordinal, payload) in payloads.iter().enumerate() {
+        let base = payload.base.map(|base| {
+            let base_size = payloads.get(base.ordinal as usize).map_or(0, |b| b.size);
+            StoredBase {
+                distance: ordinal as i64 - i64::from(base.ordinal),
+                unshared: base_size.saturating_sub(base.prefix_bytes),
+                depth: base.depth,
+            }
+        });
+        codec::encode_body(&base, &mut raw)?;
+    }
+    let mut end = 0u64;
+    for payload in payloads {
+        codec::encode_body(&(payload.extents.len() as u64), &mut raw)?;
+        for extent in &payload.extents {
+            let delta = extent.start as i64 - end as i64;
+            codec::encode_body(&(delta, extent.len), &mut raw)?;
+            end = extent.start + u64::from(extent.len);
+        }
+    }
+    for rollout in rollouts {
+        codec::encode_body(rollout, &mut raw)?;
+    }
+    for payload in payloads {
+        raw.extend_from_slice(&payload.hash.0);
+    }
+    Ok(raw)
+}
+
+/// What an index decodes to.
+pub(super) struct DecodedIndex {
+    pub generation: u64,
+    pub frames: Vec<Piece>,
+    pub payloads: Vec<ColdPayload>,
+    pub rollouts: Vec<ColdRollout>,
+}
+
+/// Reads bincode bodies one after another from a buffer.
+struct Reader<'a> {
+    raw: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn next<T: Decode<()>>(&mut self, what: impl FnOnce() -> String) -> Result<T, String> {
+        let (value, used) =
+            codec::decode_body(&self.raw[self.at..]).map_err(|err| format!("{}: {err}", what()))?;
+        self.at += used;
+        Ok(value)
+    }
+}
+
+/// Decodes an index [`encode_index`] wrote, checking that every base and
+/// count is in range.
+pub(super) fn decode_index(raw: &[u8]) -> Result<DecodedIndex, String> {
+    let mut reader = Reader { raw, at: 0 };
+    let head: IndexHead = reader.next(|| "head".into())?;
+    let count = usize::try_from(head.payloads)
+        .ok()
+        .filter(|count| count.saturating_mul(32) <= raw.len())
+        .ok_or_else(|| format!("{} payloads cannot fit in the index", head.payloads))?;
+    let mut sizes = Vec::with_capacity(count);
+    for ordinal in 0..count {
+        sizes.push(reader.next::<u64>(|| format!("size of payload ordinal {ordinal}"))?);
+    }
+    let mut bases = Vec::with_capacity(count);
+    for ordinal in 0..count {
+        let stored: Option<StoredBase> =
+            reader.next(|| format!("base of payload ordinal {ordinal}"))?;
+        bases.push(match stored {
+            None => None,
+            Some(stored) => {
+                let base = u32::try_from(ordinal as i64 - stored.distance)
+                    .ok()
+                    .filter(|base| (*base as usize) < count && *base as usize != ordinal)
+                    .ok_or_else(|| format!("payload ordinal {ordinal}: base out of range"))?;
+                let prefix_bytes = sizes[base as usize]
+                    .checked_sub(stored.unshared)
+                    .ok_or_else(|| {
+                        format!("payload ordinal {ordinal}: base shares more than it has")
+                    })?;
+                Some(ColdBase {
+                    ordinal: base,
+                    prefix_bytes,
+                    depth: stored.depth,
+                })
+            }
+        });
+    }
+    let mut extents_of = Vec::with_capacity(count);
+    let mut end = 0u64;
+    for ordinal in 0..count {
+        let n: u64 = reader.next(|| format!("extent count of payload ordinal {ordinal}"))?;
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= raw.len())
+            .ok_or_else(|| format!("payload ordinal {ordinal}: {n} extents"))?;
+        let mut extents = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (delta, len): (i64, u32) =
+                reader.next(|| format!("extent of payload ordinal {ordinal}"))?;
+            let start = u64::try_from(end as i64 + delta)
+                .map_err(|_| format!("payload ordinal {ordinal}: extent before the stream"))?;
+            extents.push(Extent { start, len });
+            end = start + u64::from(len);
+        }
+        extents_of.push(extents);
+    }
+    let mut rollouts = Vec::new();
+    for position in 0..head.rollouts {
+        rollouts.push(reader.next::<ColdRollout>(|| format!("rollout entry {position}"))?);
+    }
+    let hashes = &raw[reader.at..];
+    if hashes.len() != count * 32 {
+        return Err(format!(
+            "{} bytes of hashes for {count} payloads",
+            hashes.len()
+        ));
+    }
+    let payloads = sizes
+        .into_iter()
+        .zip(bases)
+        .zip(extents_of)
+        .zip(hashes.chunks_exact(32))
+        .map(|(((size, base), extents), hash)| {
+            let mut bytes = [0u8; 32];
+            bytes.copy_from_slice(hash);
+            ColdPayload {
+                hash: Hash(bytes),
+                size,
+                base,
+                extents,
+            }
+        })
+        .collect();
+    Ok(DecodedIndex {
+        generation: head.generation,
+        frames: head.frames,
+        payloads,
+        rollouts,
+    })
+}
+
+/// A thread or turn id relative to the previous event's in the block.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+enum Context {
+    Same,
+    Absent,
+    New(String),
+}
+
+/// An event in a block: its seq is the block's first plus its position.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+struct ColdEvent {
+    wall_time_delta: i64,
+    thread_id: Context,
+    codex_turn_id: Context,
+    payload: EventPayload<ColdRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+struct ColdRef {
+    kind: PayloadKind,
+    /// The ordinal minus the previous citation's in the block (0 before
+    /// the first).
+    ordinal_delta: i64,
+    /// The size the event cited, when it differs from the payload's.
+    size_bytes: Option<u64>,
+}
+
+/// The state of a block being written or read: what the next event's
+/// fields are relative to.
+#[derive(Default)]
+pub(super) struct BlockContext {
+    wall_time: i64,
+    thread_id: Option<String>,
+    codex_turn_id: Option<String>,
+    ordinal: i64,
+}
+
+fn relative(value: Option<String>, previous: &mut Option<String>) -> Context {
+    let context = match &value {
+        None if previous.is_none() => Context::Same,
+        None => Context::Absent,
+        Some(id) if previous.as_deref() == Some(id.as_str()) => Context::Same,
+        Some(id) => Context::New(id.clone()),
+    };
+    *previous = value;
+    context
+}
+
+fn absolute(context: Context, previous: &mut Option<String>) -> Option<String> {
+    match context {
+        Context::Same => {}
+        Context::Absent => *previous = None,
+        Context::New(id) => *previous = Some(id),
+    }
+    previous.clone()
+}
+
+impl BlockContext {
+    /// Appends `event`, whose payload cites (ordinal, stored size) pairs
+    /// `ordinals` gives in citation order.
+    pub(super) fn encode(
+        &mut self,
+        event: Event,
+        mut ordinal_of: impl FnMut(&PayloadRef) -> (u32, u64),
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        let payload = event.payload.map_refs(|r| {
+            let (ordinal, size) = ordinal_of(&r);
+            let delta = i64::from(ordinal) - self.ordinal;
+            self.ordinal = i64::from(ordinal);
+            ColdRef {
+                kind: r.kind,
+                ordinal_delta: delta,
+                size_bytes: (r.size_bytes != size).then_some(r.size_bytes),
+            }
+        });
+        let cold = ColdEvent {
+            wall_time_delta: event.wall_time_unix_ms.wrapping_sub(self.wall_time),
+            thread_id: relative(event.thread_id, &mut self.thread_id),
+            codex_turn_id: relative(event.codex_turn_id, &mut self.codex_turn_id),
+            payload,
+        };
+        self.wall_time = event.wall_time_unix_ms;
+        codec::encode_body(&cold, out)
+    }
+
+    /// Decodes the next event (of `seq`) from the front of `raw`; returns it
+    /// and the bytes it took. `payload` resolves an ordinal.
+    pub(super) fn decode(
+        &mut self,
+        raw: &[u8],
+        seq: Seq,
+        payload: impl Fn(u32) -> Option<(Hash, u64)>,
+    ) -> Result<(Event, usize), String> {
+        let (cold, used): (ColdEvent, usize) =
+            codec::decode_body(raw).map_err(|err| format!("corrupt block entry: {err}"))?;
+        self.wall_time = self.wall_time.wrapping_add(cold.wall_time_delta);
+        let thread_id = absolute(cold.thread_id, &mut self.thread_id);
+        let codex_turn_id = absolute(cold.codex_turn_id, &mut self.codex_turn_id);
+        let payload = cold.payload.try_map_refs(|r| {
+            let ordinal = self.ordinal.wrapping_add(r.ordinal_delta);
+            self.ordinal = ordinal;
+            let (hash, size) = u32::try_from(ordinal)
+                .ok()
+                .and_then(&payload)
+                .ok_or_else(|| format!("cites payload ordinal {ordinal}, beyond the pack's"))?;
+            Ok::<_, String>(PayloadRef {
+                kind: r.kind,
+                hash,
+                size_bytes: r.size_bytes.unwrap_or(size),
+            })
+        })?;
+        Ok((
+            Event {
+                seq,
+                wall_time_unix_ms: self.wall_time,
+                thread_id,
+                codex_turn_id,
+                payload,
+            },
+            used,
+        ))
+    }
+}
