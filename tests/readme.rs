@@ -87,6 +87,7 @@ fn masked(line: &str) -> String {
         .collect();
     let line = words.join(" ");
     if line.contains("stored after chunk dedup")
+        || line.contains("bytes before packing")
         || line.starts_with("dedup ratio")
         || line.starts_with("store on disk")
     {

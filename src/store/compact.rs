@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 
 /// Hot records below this are left for a later compaction: packing them
 /// would rewrite the pack for little gain.
-pub const HOT_COMPACT_MIN_BYTES: u64 = 256 * 1024;
+pub const HOT_COMPACT_MIN_BYTES: u64 = 64 * 1024;
 /// A freshly written sled database measured 2.4 to 3.2 times its records'
 /// bytes on disk.
 const SLED_DISK_PER_LIVE_BYTE: u64 = 3;

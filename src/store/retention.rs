@@ -34,8 +34,9 @@ const DELETE_BATCH_KEYS: usize = 4096;
 pub struct DeleteReport {
     /// The deleted rollout's id.
     pub rollout_id: String,
-    /// Event records removed: every event stored under the rollout's number,
-    /// invisible leftovers past its manifest's count included.
+    /// Events deleted: the rollout's sled event records (invisible leftovers
+    /// past its manifest's count included), removed now, and its events in
+    /// the pack, unreachable now and left out by the next compaction.
     pub events_removed: u64,
 }
 
@@ -104,7 +105,11 @@ impl Store {
             let (key, _) = entry?;
             keys.push(key);
         }
-        let events_removed = keys.len() as u64;
+        let packed = match self.pack()? {
+            Some(pack) => pack.rollout(num).map_or(0, |rollout| rollout.event_count),
+            None => 0,
+        };
+        let events_removed = keys.len() as u64 + packed;
         self.remove_keys(keys)?;
         self.flush()?;
         Ok(DeleteReport {
