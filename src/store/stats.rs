@@ -103,10 +103,11 @@ impl Store {
     }
 
     /// Calls `f` with every chunk's hash and decoded (decompressed) bytes, in
-    /// key order, index chunks included. For tests and tooling that must see
-    /// what the store holds beneath the compression: the redaction test
-    /// searches every chunk for planted secrets. Stops at the first record
-    /// that does not decode.
+    /// key order, index chunks included, then with every stream frame of the
+    /// pack, decompressed (its hash: BLAKE3 of those bytes). For tests and
+    /// tooling that must see what the store holds beneath the compression:
+    /// the redaction test searches every chunk for planted secrets. Stops at
+    /// the first record or frame that does not decode.
     #[doc(hidden)]
     pub fn for_each_chunk(&self, mut f: impl FnMut(&Hash, &[u8])) -> Result<()> {
         for entry in self.inner.tree.scan_prefix([PREFIX_CHUNK]) {
@@ -116,6 +117,12 @@ impl Store {
             })?;
             let bytes = payload::decode_chunk(&hash, &value).map_err(Error::CorruptData)?;
             f(&hash, &bytes);
+        }
+        if let Some(pack) = self.pack()? {
+            for index in 0..pack.frames().len() {
+                let bytes = pack.frame(index)?;
+                f(&Hash::of(&bytes), &bytes);
+            }
         }
         Ok(())
     }
