@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 
 /// Hot records below this are left for a later compaction: packing them
 /// would rewrite the pack for little gain.
-pub const HOT_COMPACT_MIN_BYTES: u64 = 64 * 1024;
+const HOT_COMPACT_MIN_BYTES: u64 = 64 * 1024;
 /// A freshly written sled database measured 2.4 to 3.2 times its records'
 /// bytes on disk.
 const SLED_DISK_PER_LIVE_BYTE: u64 = 3;
@@ -104,7 +104,7 @@ impl Store {
     }
 
     /// Whether a compaction is worth its cost now: the hot tier holds at
-    /// least [`HOT_COMPACT_MIN_BYTES`] and half the pack's size (it packs
+    /// least 64 KiB and half the pack's size (it packs
     /// to a fraction of that), or `gc` (its report given) found a quarter
     /// of the pack's stream or events dead, or sled's files hold more than
     /// twice what a fresh database of its records would.
