@@ -5,7 +5,9 @@
 //! These tests hold the pack to what the hot tier promised, through the
 //! public API and the CLI only (the pack's encoding changes under them):
 //! every event and payload reads back identical after a compaction, after
-//! appends on top of a pack and after a second compaction.
+//! appends on top of a pack and after a second compaction; and a format-1
+//! store (the golden fixture) is read as is and upgraded by its first
+//! compaction.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -355,4 +357,54 @@ fn every_event_and_payload_reads_back_identical_through_two_compactions_and_appe
     let store = open(&store_dir);
     Contents::read(&store).assert_same(&both, "reopened");
     assert_eq!(store.verify().expect("verify"), Vec::new());
+}
+
+/// The store format a store directory's sled database records (`Mformat`),
+/// read with the store closed.
+fn recorded_format(store_dir: &Path) -> Vec<u8> {
+    let db = crate::support::open_raw_sled(&store_dir.join("db"));
+    let tree = db.open_tree("tracefold").expect("tree");
+    tree.get(b"Mformat")
+        .expect("read Mformat")
+        .expect("Mformat is recorded")
+        .to_vec()
+}
+
+#[test]
+fn the_first_compaction_upgrades_a_format_1_store_and_keeps_every_event_and_payload() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_dir = dir.path().join("store");
+    // The golden format-1 directory (see src/format_v1_tests.rs), copied:
+    // opening writes sled's own files.
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-v1/store");
+    std::fs::create_dir_all(store_dir.join("db/blobs")).expect("mkdir");
+    for file in ["db/conf", "db/db"] {
+        std::fs::copy(golden.join(file), store_dir.join(file)).expect("copy golden store");
+    }
+    assert_eq!(recorded_format(&store_dir), [1]);
+
+    // Read as is: opening and reading leave it format 1.
+    let store = Store::open_existing(&store_dir, StoreOptions::default()).expect("opens");
+    let before = Contents::read(&store);
+    let stats = store.stats().expect("stats");
+    assert!(before.payloads.len() > 1, "the golden store has payloads");
+    assert!(stats.payloads > 0 && stats.events > 0);
+    assert_eq!((stats.pack_bytes, stats.pack_events), (0, 0));
+    assert_eq!(store.verify().expect("verify"), Vec::new());
+    drop(store);
+    assert_eq!(recorded_format(&store_dir), [1]);
+    assert!(pack_files(&store_dir).is_empty());
+
+    // The first compaction writes a pack and format 2.
+    let store = Store::open_existing(&store_dir, StoreOptions::default()).expect("opens");
+    let store = compact_checked(store);
+    Contents::read(&store).assert_same(&before, "after the upgrade");
+    drop(store);
+    the_pack(&store_dir);
+    assert_eq!(recorded_format(&store_dir), [2]);
+
+    let store = Store::open_existing(&store_dir, StoreOptions::default()).expect("reopens");
+    Contents::read(&store).assert_same(&before, "reopened after the upgrade");
+    assert_eq!(store.verify().expect("verify"), Vec::new());
+    assert_eq!(counts(&store.stats().expect("stats")), counts(&stats));
 }
