@@ -7,7 +7,8 @@
 //! every event and payload reads back identical after a compaction, after
 //! appends on top of a pack and after a second compaction; and a format-1
 //! store (the golden fixture) is read as is and upgraded by its first
-//! compaction.
+//! compaction; and `gc` counts what deleted rollouts left dead in the pack,
+//! which the next compaction (run by `delete` when worth it) gives back.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -21,7 +22,9 @@ use tracefold::{
     StoreOptions, StoreStats, ThreadStart, ingest_jsonl,
 };
 
-use crate::support::{growing_conversation_jsonl, ok, read_events};
+use crate::support::{
+    Words, files_under, growing_conversation_jsonl, line, ok, read_events, root_start_lines,
+};
 
 /// Everything a store gives back: each rollout's manifest and events, and
 /// the bytes of every payload they cite.
@@ -121,6 +124,49 @@ pub fn the_pack(store_dir: &Path) -> PathBuf {
     let packs = pack_files(store_dir);
     assert_eq!(packs.len(), 1, "one pack file: {packs:?}");
     store_dir.join(&packs[0])
+}
+
+/// Bytes of every file under `dir`.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let mut files = Vec::new();
+    files_under(dir, &mut files);
+    files
+        .iter()
+        .map(|file| std::fs::metadata(file).expect("metadata").len())
+        .sum()
+}
+
+/// Writes rollout `rollout` as JSONL: its start, then `notes` protocol
+/// events, each with a payload of `words` pseudo-random words (distinct, so
+/// they take room in the pack), the first one the same in every rollout.
+pub fn notes_jsonl(dir: &Path, rollout: &str, notes: u64, words: usize, seed: u64) -> PathBuf {
+    let mut text = Words::new(seed);
+    let mut lines = root_start_lines(rollout);
+    for n in 0..notes {
+        let body = if n == 0 {
+            json!({"note": "shared by every rollout"})
+        } else {
+            json!({"note": n, "text": text.sentence(words)})
+        };
+        lines.push(line(
+            n + 3,
+            rollout,
+            Some("root"),
+            None,
+            json!({"type": "protocol_event_observed", "event_type": "note",
+                   "event_payload": {"kind": {"type": "protocol_event"}, "inline": body}}),
+        ));
+    }
+    let path = dir.join(format!("{rollout}.jsonl"));
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write jsonl");
+    path
+}
+
+/// Ingests `notes_jsonl(...)` into `store`.
+pub fn ingest_notes(store: &Store, dir: &Path, rollout: &str, notes: u64, seed: u64) {
+    let file = notes_jsonl(dir, rollout, notes, 400, seed);
+    let source = JsonlSource::file(&file).expect("open jsonl");
+    ingest_jsonl(store, source, &IngestOptions::default()).expect("ingest");
 }
 
 /// Ingests the growing conversation `rollout` (`turns` turns, `seed`).
@@ -407,4 +453,141 @@ fn the_first_compaction_upgrades_a_format_1_store_and_keeps_every_event_and_payl
     Contents::read(&store).assert_same(&before, "reopened after the upgrade");
     assert_eq!(store.verify().expect("verify"), Vec::new());
     assert_eq!(counts(&store.stats().expect("stats")), counts(&stats));
+}
+
+/// Hashes of the payloads `rollouts` cite in `contents`.
+fn cited_by<'a>(contents: &Contents, rollouts: impl Iterator<Item = &'a String>) -> Vec<Hash> {
+    let mut hashes: Vec<Hash> = rollouts
+        .flat_map(|id| contents.events(id))
+        .flat_map(|event| event.payload.payload_refs())
+        .map(|cited| cited.hash)
+        .collect();
+    hashes.sort();
+    hashes.dedup();
+    hashes
+}
+
+#[test]
+fn gc_counts_what_deleted_rollouts_left_in_the_pack_and_the_next_compaction_gives_it_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_dir = dir.path().join("store");
+    let store = open(&store_dir);
+    for n in 0..6 {
+        ingest_notes(&store, dir.path(), &format!("notes-{n}"), 60, n);
+    }
+    ingest_conversation(&store, dir.path(), "conv", 10, 9);
+    let store = compact_checked(store);
+    let before = Contents::read(&store);
+    let pack_bytes = store.stats().expect("stats").pack_bytes;
+    let deleted: Vec<String> = (0..4).map(|n| format!("notes-{n}")).collect();
+    for id in &deleted {
+        store.delete_rollout(id).expect("delete");
+    }
+    let kept: Vec<String> = before
+        .rollouts
+        .keys()
+        .filter(|id| !deleted.contains(id))
+        .cloned()
+        .collect();
+    let live = cited_by(&before, kept.iter());
+    let dead = cited_by(&before, deleted.iter())
+        .into_iter()
+        .filter(|hash| !live.contains(hash))
+        .count();
+    drop(store);
+    let disk_before = dir_bytes(&store_dir);
+
+    let store = open(&store_dir);
+    let report = store.gc().expect("gc");
+    let dead_events: u64 = deleted
+        .iter()
+        .map(|id| before.rollouts[id].0.event_count)
+        .sum();
+    assert_eq!(report.pack_events_dead, dead_events, "{report:#?}");
+    assert_eq!(report.pack_payloads_dead, dead as u64, "{report:#?}");
+    assert!(report.pack_stream_bytes_dead > 0, "{report:#?}");
+    assert!(report.pack_stream_bytes_dead < report.pack_stream_bytes);
+    // Nothing hot to sweep: the pack is immutable.
+    assert_eq!(
+        (report.payloads_removed, report.chunks_removed),
+        (0, 0),
+        "{report:#?}"
+    );
+    assert!(
+        store
+            .compaction_worthwhile(Some(&report))
+            .expect("worthwhile")
+    );
+
+    let (store, compacted) = store.compact().expect("compact");
+    assert!(compacted.pack_bytes < pack_bytes, "{compacted:#?}");
+    assert_eq!(store.verify().expect("verify"), Vec::new());
+    let after = Contents::read(&store);
+    assert_eq!(
+        after.rollouts.keys().collect::<Vec<_>>(),
+        kept.iter().collect::<Vec<_>>()
+    );
+    for id in &kept {
+        assert!(after.rollouts[id] == before.rollouts[id], "{id} changed");
+    }
+    assert_eq!(after.payloads.len(), live.len());
+    for (hash, bytes) in &after.payloads {
+        assert!(*bytes == before.payloads[hash], "payload {hash}");
+    }
+    for id in &deleted {
+        assert!(
+            matches!(store.events(id), Err(tracefold::Error::UnknownRollout(_))),
+            "{id} is gone"
+        );
+    }
+    let stats = store.stats().expect("stats");
+    assert_eq!(
+        (stats.pack_payloads, stats.payloads),
+        (live.len() as u64, live.len() as u64)
+    );
+    assert_eq!(stats.pack_events, stats.events);
+    let again = store.gc().expect("gc");
+    assert_eq!((again.pack_events_dead, again.pack_payloads_dead), (0, 0));
+    drop(store);
+    let disk_after = dir_bytes(&store_dir);
+    assert!(
+        disk_after < disk_before,
+        "{disk_before} -> {disk_after} bytes"
+    );
+}
+
+#[test]
+fn cli_delete_compacts_when_worth_it_and_the_directory_shrinks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_dir = dir.path().join("store");
+    for n in 0..4 {
+        let file = notes_jsonl(dir.path(), &format!("notes-{n}"), 40, 400, n);
+        ok(&store_dir, &["ingest", file.to_str().expect("utf-8")]);
+    }
+    ok(&store_dir, &["compact"]);
+    let pack = the_pack(&store_dir);
+    let pack_bytes = std::fs::metadata(&pack).expect("pack").len();
+    let disk_before = dir_bytes(&store_dir);
+    let kept = ok(&store_dir, &["events", "notes-3", "--inline-payloads"]);
+    let mut compacted = 0;
+    for n in 0..3 {
+        let out = ok(&store_dir, &["delete", &format!("notes-{n}")]);
+        compacted += usize::from(out.contains("(compacted)"));
+    }
+    assert!(compacted > 0, "no delete compacted");
+    let pack = the_pack(&store_dir);
+    assert!(std::fs::metadata(&pack).expect("pack").len() < pack_bytes);
+    let disk_after = dir_bytes(&store_dir);
+    assert!(
+        disk_after < disk_before,
+        "{disk_before} -> {disk_after} bytes"
+    );
+    assert_eq!(
+        ok(&store_dir, &["events", "notes-3", "--inline-payloads"]),
+        kept
+    );
+    ok(&store_dir, &["verify"]);
+    let listing = ok(&store_dir, &["rollouts", "--json"]);
+    let listing: Value = serde_json::from_str(&listing).expect("json");
+    assert_eq!(listing.as_array().expect("array").len(), 1, "{listing}");
 }
