@@ -8,7 +8,10 @@
 //! appends on top of a pack and after a second compaction; and a format-1
 //! store (the golden fixture) is read as is and upgraded by its first
 //! compaction; and `gc` counts what deleted rollouts left dead in the pack,
-//! which the next compaction (run by `delete` when worth it) gives back.
+//! which the next compaction (run by `delete` when worth it) gives back;
+//! and a damaged pack is found and named, never a panic (`damage`).
+
+mod damage;
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
