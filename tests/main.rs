@@ -14,6 +14,7 @@ mod demo;
 mod diff;
 mod export;
 mod keep_going;
+mod pack;
 mod recorder;
 mod reducer;
 mod store;
