@@ -403,9 +403,14 @@ impl Store {
         };
         slot.opened
             .get_or_init(|| {
+                // Kept as the message inside `CorruptData`, so that wrapping
+                // it again below does not say "corrupt data" twice.
                 pack::Pack::open(&self.inner.path, &slot.pointer)
                     .map(Arc::new)
-                    .map_err(|err| err.to_string())
+                    .map_err(|err| match err {
+                        Error::CorruptData(message) => message,
+                        other => other.to_string(),
+                    })
             })
             .clone()
             .map(Some)

@@ -166,37 +166,33 @@ impl Store {
         })
     }
 
+    /// Where a stored payload is: its hot recipe, else its ordinal in the
+    /// pack. Fails with [`Error::UnknownPayload`] when neither holds it.
+    pub(super) fn locate(&self, hash: &Hash) -> Result<Located> {
+        match self.recipe(hash) {
+            Ok(recipe) => Ok(Located::Hot(recipe)),
+            Err(Error::UnknownPayload(_)) => {
+                let pack = self.pack()?.ok_or(Error::UnknownPayload(*hash))?;
+                let ordinal = pack.ordinal(hash).ok_or(Error::UnknownPayload(*hash))?;
+                Ok(Located::Cold(pack, ordinal))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// Rebuilds a payload's bytes from its recipe, following its base chain
     /// (at most `depth_left` recipes deep) into one buffer. Only the caller
     /// checks the hash: the bases are checked as a whole by the final
     /// payload's hash.
     fn assemble_payload(&self, hash: &Hash, depth_left: usize) -> Result<Vec<u8>> {
-        let recipe = match self.recipe(hash) {
-            Ok(recipe) => Some(recipe),
-            Err(Error::UnknownPayload(_)) => None,
-            Err(err) => return Err(err),
-        };
-        let cold = match &recipe {
-            Some(_) => None,
-            None => {
-                let pack = self.pack()?.ok_or(Error::UnknownPayload(*hash))?;
-                let ordinal = pack.ordinal(hash).ok_or(Error::UnknownPayload(*hash))?;
-                Some((pack, ordinal))
-            }
-        };
-        let stated = match (&recipe, &cold) {
-            (Some(recipe), _) => recipe.size_bytes,
-            (None, Some((pack, ordinal))) => pack.payload(*ordinal)?.size,
-            (None, None) => return Err(Error::UnknownPayload(*hash)),
-        };
-        let size = self.plausible_size(hash, stated)?;
+        let located = self.locate(hash)?;
+        let size = self.plausible_size(hash, located.size()?)?;
         let mut out = Vec::with_capacity(size);
-        match (&recipe, &cold) {
-            (Some(recipe), _) => self.append_prefix(hash, recipe, size, &mut out, depth_left)?,
-            (None, Some((pack, ordinal))) => {
+        match &located {
+            Located::Hot(recipe) => self.append_prefix(hash, recipe, size, &mut out, depth_left)?,
+            Located::Cold(pack, ordinal) => {
                 pack.append_prefix(*ordinal, size, &mut out, depth_left, &|h| self.assembled(h))?;
             }
-            (None, None) => return Err(Error::UnknownPayload(*hash)),
         }
         if out.len() != size {
             return Err(Error::CorruptData(format!(
@@ -221,35 +217,24 @@ impl Store {
 
     /// The size of a stored payload, in either tier.
     pub(super) fn payload_size(&self, hash: &Hash) -> Result<u64> {
-        match self.recipe(hash) {
-            Ok(recipe) => Ok(recipe.size_bytes),
-            Err(Error::UnknownPayload(_)) => self
-                .cold_payload_size(hash)?
-                .ok_or(Error::UnknownPayload(*hash)),
-            Err(err) => Err(err),
-        }
+        self.locate(hash)?.size()
     }
 
     /// A stored payload's delta base: the base's hash, the bytes it shares,
     /// and the chain's depth. `None` for a whole payload.
     pub(super) fn payload_base(&self, hash: &Hash) -> Result<Option<(Hash, u64, u8)>> {
-        match self.recipe(hash) {
-            Ok(recipe) => Ok(recipe
+        match self.locate(hash)? {
+            Located::Hot(recipe) => Ok(recipe
                 .base
                 .map(|base| (base.payload, base.prefix_bytes, base.depth))),
-            Err(Error::UnknownPayload(_)) => {
-                let pack = self.pack()?.ok_or(Error::UnknownPayload(*hash))?;
-                let ordinal = pack.ordinal(hash).ok_or(Error::UnknownPayload(*hash))?;
-                match pack.payload(ordinal)?.base {
-                    None => Ok(None),
-                    Some(base) => Ok(Some((
-                        pack.payload(base.ordinal)?.hash,
-                        base.prefix_bytes,
-                        base.depth,
-                    ))),
-                }
-            }
-            Err(err) => Err(err),
+            Located::Cold(pack, ordinal) => match pack.payload(ordinal)?.base {
+                None => Ok(None),
+                Some(base) => Ok(Some((
+                    pack.payload(base.ordinal)?.hash,
+                    base.prefix_bytes,
+                    base.depth,
+                ))),
+            },
         }
     }
 
@@ -294,37 +279,35 @@ impl Store {
                 return self.append_own_chunks(hash, recipe, prefix, limit, out, start);
             }
             let wanted = prefix.min(limit);
-            let base_recipe = match self.recipe(&base.payload) {
-                Ok(recipe) => recipe,
+            let located = match self.locate(&base.payload) {
+                // Without a pack, as format 1 reported it; with one, the
+                // base is damage: neither tier holds it.
+                Err(Error::UnknownPayload(_)) if self.pack()?.is_some() => {
+                    return Err(Error::CorruptData(format!(
+                        "payload {hash}: its base {} is missing",
+                        base.payload
+                    )));
+                }
+                located => located?,
+            };
+            let base_size = located.size()?;
+            if (base_size as usize) < prefix {
+                return Err(Error::CorruptData(format!(
+                    "payload {hash}: base {} has {base_size} bytes, fewer than the {prefix} it shares",
+                    base.payload
+                )));
+            }
+            match located {
+                Located::Hot(base_recipe) => {
+                    self.append_prefix(&base.payload, &base_recipe, wanted, out, depth_left - 1)?
+                }
                 // A base compacted into the pack since this delta was stored.
-                Err(Error::UnknownPayload(_)) => {
-                    let pack = self.pack()?.ok_or(Error::UnknownPayload(base.payload))?;
-                    let ordinal = pack.ordinal(&base.payload).ok_or_else(|| {
-                        Error::CorruptData(format!(
-                            "payload {hash}: its base {} is missing",
-                            base.payload
-                        ))
-                    })?;
-                    if (pack.payload(ordinal)?.size as usize) < prefix {
-                        return Err(Error::CorruptData(format!(
-                            "payload {hash}: base {} is shorter than the {prefix} bytes it shares",
-                            base.payload
-                        )));
-                    }
+                Located::Cold(pack, ordinal) => {
                     pack.append_prefix(ordinal, wanted, out, depth_left - 1, &|h| {
                         self.assembled(h)
                     })?;
-                    return self.append_own_chunks(hash, recipe, prefix, limit, out, start);
                 }
-                Err(err) => return Err(err),
-            };
-            if (base_recipe.size_bytes as usize) < prefix {
-                return Err(Error::CorruptData(format!(
-                    "payload {hash}: base {} has {} bytes, fewer than the {prefix} it shares",
-                    base.payload, base_recipe.size_bytes
-                )));
             }
-            self.append_prefix(&base.payload, &base_recipe, wanted, out, depth_left - 1)?;
             own_start = prefix;
         }
         self.append_own_chunks(hash, recipe, own_start, limit, out, start)
@@ -464,6 +447,22 @@ impl Iterator for EventIter {
             }));
         }
         Some(decode_event(&self.rollout_id, &key, &value))
+    }
+}
+
+/// Where a stored payload is (see [`Store::locate`]).
+pub(super) enum Located {
+    Hot(Recipe),
+    Cold(Arc<Pack>, u32),
+}
+
+impl Located {
+    /// The payload's size, as its recipe or the pack's index states it.
+    fn size(&self) -> Result<u64> {
+        match self {
+            Located::Hot(recipe) => Ok(recipe.size_bytes),
+            Located::Cold(pack, ordinal) => Ok(pack.payload(*ordinal)?.size),
+        }
     }
 }
 
