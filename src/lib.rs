@@ -156,6 +156,7 @@ pub mod __internal {
     pub use crate::redact::rule_marker;
     pub use crate::store::Recipe;
     pub use crate::store::faults::{EIO, ENOSPC};
+    pub use crate::store::sled_segment_size;
 }
 
 /// The README's Rust examples, compiled and run as doc-tests, so the

@@ -363,12 +363,7 @@ pub fn growing_conversation_jsonl(dir: &Path, rollout: &str, turns: u64, seed: u
 /// Opens a store's sled database directly (to damage records as a bad disk
 /// would), with the segment size its `conf` records: sled refuses any other.
 pub fn open_raw_sled(db_dir: &Path) -> sled::Db {
-    let conf = std::fs::read(db_dir.join("conf")).expect("sled conf");
-    let conf = String::from_utf8_lossy(&conf);
-    let segment_size: usize = conf
-        .lines()
-        .find_map(|line| line.strip_prefix("segment_size: ")?.trim().parse().ok())
-        .expect("segment_size in conf");
+    let segment_size = tracefold::__internal::sled_segment_size(db_dir);
     sled::Config::new()
         .path(db_dir)
         .segment_size(segment_size)

@@ -212,12 +212,7 @@ impl ReferenceWriter {
 /// Every key and value tracefold wrote for a workload, read back from a
 /// store: the input of the raw-sled ceiling.
 pub fn store_records(store_dir: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let conf = std::fs::read(store_dir.join("db").join("conf")).expect("sled conf");
-    let conf = String::from_utf8_lossy(&conf);
-    let segment_size: usize = conf
-        .lines()
-        .find_map(|line| line.strip_prefix("segment_size: ")?.trim().parse().ok())
-        .expect("segment_size in conf");
+    let segment_size = tracefold::__internal::sled_segment_size(&store_dir.join("db"));
     let db = sled::Config::new()
         .path(store_dir.join("db"))
         .segment_size(segment_size)

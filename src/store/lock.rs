@@ -164,7 +164,7 @@ pub(super) const NEW_SEGMENT_BYTES: usize = 64 * 1024;
 /// records (sled refuses to open a database with another), else
 /// [`NEW_SEGMENT_BYTES`] for a new one. A format-1 store has sled's default,
 /// 512 KiB.
-pub(super) fn segment_size(db_dir: &Path) -> usize {
+pub fn segment_size(db_dir: &Path) -> usize {
     std::fs::read(db_dir.join("conf"))
         .ok()
         .and_then(|conf| {

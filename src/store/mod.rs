@@ -26,6 +26,8 @@ mod compact;
 pub mod faults;
 mod keys;
 mod lock;
+#[cfg(any(test, feature = "__internal_whitebox"))]
+pub use lock::segment_size as sled_segment_size;
 mod manifest;
 mod pack;
 mod panic_guard;
