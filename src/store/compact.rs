@@ -118,7 +118,13 @@ impl Store {
             && (gc.pack_stream_bytes_dead > 0 || gc.pack_events_dead > 0)
         {
             let stream = gc.pack_stream_bytes.max(1);
-            let events = self.stats()?.pack_events.max(1);
+            // The pack's events, without the full scan `stats` makes.
+            let events = self.pack()?.map_or(0, |pack| {
+                pack.rollouts()
+                    .map(|rollout| rollout.event_count)
+                    .sum::<u64>()
+            });
+            let events = events.max(1);
             if gc.pack_stream_bytes_dead * 4 >= stream || gc.pack_events_dead * 4 >= events {
                 return Ok(true);
             }
