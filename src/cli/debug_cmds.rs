@@ -1,12 +1,18 @@
-//! Hidden test helpers: `__crash-writer`, the recording child process that
-//! the crash test kills with SIGKILL.
+//! Hidden test helpers: the child processes that the crash test kills with
+//! SIGKILL. They must never be shown in `--help`.
 //!
-//! It records from many host threads into several rollouts through the
-//! public `Recorder` API with group commit, and after each successful
-//! `flush()` prints `ack run=R dropped=D counts=c0,c1,...`, where `ci` is how
-//! many events thread `i` had handed over before that flush began: all of
-//! them are durable. Every payload carries `{run, thread, n}` so the test can
-//! check exactly which events survived. It must never be shown in `--help`.
+//! `__crash-writer` records from many host threads into several rollouts
+//! through the public `Recorder` API with group commit, and after each
+//! successful `flush()` prints `ack run=R dropped=D counts=c0,c1,...`, where
+//! `ci` is how many events thread `i` had handed over before that flush
+//! began: all of them are durable. Every payload carries `{run, thread, n}`
+//! so the test can check exactly which events survived.
+//!
+//! `__crash-compactor` loops over what a maintenance process does to the
+//! same store: it writes two scratch rollouts, deletes the older scratch
+//! rollouts (one of them still hot, the others in the pack), collects
+//! garbage and compacts, printing a line as each step starts and ends, so
+//! the test can kill it inside a chosen step and tell where the kill landed.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -16,7 +22,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{Cli, EXIT_ERROR, EXIT_OK};
+use crate::event::{EventPayload, PayloadKind};
 use crate::recorder::{Recorder, RecorderConfig, RolloutStart, ThreadStart};
+use crate::store::Store;
 use crate::writer::WriterConfig;
 use crate::writer::{Durability, Overflow};
 
@@ -51,13 +59,34 @@ fn filler(rng: &mut Rng, len: usize) -> String {
     out
 }
 
-pub(super) fn crash_writer(
-    cli: &Cli,
-    threads: usize,
-    rollouts: usize,
-    seed: u64,
-    events_per_thread: Option<u64>,
-) -> anyhow::Result<i32> {
+/// What a `__crash-writer` records.
+pub(super) struct CrashWriterShape {
+    /// Host threads, each recording its own turn.
+    pub threads: usize,
+    /// Rollouts the threads share (thread `i` records into `i % rollouts`).
+    pub rollouts: usize,
+    /// The run number: in every payload and turn id.
+    pub seed: u64,
+    /// Stop after this many events per thread (`None`: until killed).
+    pub events_per_thread: Option<u64>,
+    /// A payload's padding is 50 bytes plus up to this many more.
+    pub pad_bytes: u64,
+    /// One payload in this many is big (100 to 400 KB); 0: none.
+    pub big_one_in: u64,
+    /// Pause of each thread after each event, in milliseconds.
+    pub pause_ms: u64,
+}
+
+pub(super) fn crash_writer(cli: &Cli, shape: CrashWriterShape) -> anyhow::Result<i32> {
+    let CrashWriterShape {
+        threads,
+        rollouts,
+        seed,
+        events_per_thread,
+        pad_bytes,
+        big_one_in,
+        pause_ms,
+    } = shape;
     let threads = threads.max(1);
     let rollouts = rollouts.max(1);
     let store = cli.open_or_create_store()?;
@@ -102,13 +131,13 @@ pub(super) fn crash_writer(
             let mut n = 0u64;
             while events_per_thread.is_none_or(|limit| n < limit) {
                 n += 1;
-                // 1 in 300 payloads is big: enough to cross chunk and
-                // group boundaries without making the store huge.
-                let roll = rng.next() % 300;
-                let len = if roll == 0 {
+                // 1 in 300 payloads is big by default: enough to cross
+                // chunk and group boundaries without making the store huge.
+                let big = big_one_in > 0 && rng.next().is_multiple_of(big_one_in);
+                let len = if big {
                     100_000 + (rng.next() % 300_000) as usize
                 } else {
-                    50 + (rng.next() % 2000) as usize
+                    50 + (rng.next() % pad_bytes.max(1)) as usize
                 };
                 let pad = filler(&mut rng, len);
                 turn.protocol_event(
@@ -116,7 +145,7 @@ pub(super) fn crash_writer(
                     || json!({"run": seed, "thread": thread, "n": n, "pad": pad}),
                 );
                 counts[thread].store(n, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(1));
+                std::thread::sleep(Duration::from_millis(pause_ms));
             }
         }));
     }
@@ -162,4 +191,76 @@ pub(super) fn crash_writer(
     let _ = finish.join();
     recorder.shutdown()?;
     Ok(EXIT_OK)
+}
+
+/// Scratch payloads per scratch rollout.
+const SCRATCH_PAYLOADS: u64 = 20;
+
+pub(super) fn crash_compactor(cli: &Cli, seed: u64) -> anyhow::Result<i32> {
+    let mut store = cli.open_existing_store()?;
+    let mut out = std::io::stdout().lock();
+    let mut say = |line: std::fmt::Arguments<'_>| -> std::io::Result<()> {
+        writeln!(out, "{line}")?;
+        out.flush()
+    };
+    say(format_args!("ready pid={}", std::process::id()))?;
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    for iteration in 1u64.. {
+        let keep = format!("scratch-{seed}-{iteration}");
+        say(format_args!("write {keep}"))?;
+        write_scratch(&store, &keep, &mut rng)?;
+        say(format_args!("delete"))?;
+        for manifest in store.rollouts()? {
+            let id = manifest.rollout_id;
+            if id.starts_with("scratch-") && id != keep {
+                store.delete_rollout(&id)?;
+            }
+        }
+        say(format_args!("gc-start"))?;
+        let gc = store.gc()?;
+        say(format_args!(
+            "gc-done payloads_removed={} chunks_removed={} pack_events_dead={} pack_payloads_dead={}",
+            gc.payloads_removed, gc.chunks_removed, gc.pack_events_dead, gc.pack_payloads_dead
+        ))?;
+        say(format_args!("compact-start"))?;
+        let (compacted, report) = store.compact()?;
+        store = compacted;
+        say(format_args!(
+            "compact-done events={} payloads={} pack_bytes={}",
+            report.events_packed, report.payloads_packed, report.pack_bytes
+        ))?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// Writes rollout `id` and `{id}-tmp` (deleted by the same iteration, so
+/// gc has hot records to sweep), each with its own scratch payloads, in one
+/// durable write.
+fn write_scratch(store: &Store, id: &str, rng: &mut Rng) -> anyhow::Result<()> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        });
+    let mut writes = store.writes()?;
+    for rollout_id in [id.to_string(), format!("{id}-tmp")] {
+        let num = writes.rollout(&rollout_id, true)?;
+        for n in 0..SCRATCH_PAYLOADS {
+            let body = json!({"scratch": rollout_id, "n": n, "pad": filler(rng, 2000)});
+            let payload = writes
+                .put_payload_bytes(PayloadKind::ProtocolEvent, body.to_string().as_bytes())?;
+            writes.append(
+                num,
+                now_ms,
+                None,
+                None,
+                EventPayload::ProtocolEventObserved {
+                    event_type: "scratch".to_string(),
+                    event_payload: payload,
+                },
+            )?;
+        }
+    }
+    writes.commit(true)?;
+    Ok(())
 }

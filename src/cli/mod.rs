@@ -216,6 +216,22 @@ enum Command {
         /// Stop after this many events per thread (default: run until killed)
         #[arg(long)]
         events_per_thread: Option<u64>,
+        /// A payload's padding is 50 bytes plus up to this many more
+        #[arg(long, default_value_t = 2000)]
+        pad_bytes: u64,
+        /// One payload in this many is big (100 to 400 KB); 0: none
+        #[arg(long, default_value_t = 300)]
+        big_one_in: u64,
+        /// Pause of each thread after each event, in milliseconds
+        #[arg(long, default_value_t = 1)]
+        pause_ms: u64,
+    },
+    /// Test helper: collect garbage and compact in a loop until killed,
+    /// printing a line as each step starts and ends
+    #[command(name = "__crash-compactor", hide = true)]
+    CrashCompactor {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Replay-equivalence of two rollouts (ids, bundle directories or state JSON files): exit 0 equivalent, 1 divergent
     Diff {
@@ -434,7 +450,22 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             rollouts,
             seed,
             events_per_thread,
-        } => debug_cmds::crash_writer(cli, *threads, *rollouts, *seed, *events_per_thread),
+            pad_bytes,
+            big_one_in,
+            pause_ms,
+        } => debug_cmds::crash_writer(
+            cli,
+            debug_cmds::CrashWriterShape {
+                threads: *threads,
+                rollouts: *rollouts,
+                seed: *seed,
+                events_per_thread: *events_per_thread,
+                pad_bytes: *pad_bytes,
+                big_one_in: *big_one_in,
+                pause_ms: *pause_ms,
+            },
+        ),
+        Command::CrashCompactor { seed } => debug_cmds::crash_compactor(cli, *seed),
         Command::Demo {
             turns,
             agents,
