@@ -352,10 +352,46 @@ fn every_event_and_payload_reads_back_identical_through_two_compactions_and_appe
     // Appends on top of the pack: the resumed rollout's seq goes on.
     let store = open(&store_dir);
     let (sent, repeated) = append_after_compaction(&store);
+    // Each late request extends the packed one before it, so the first is
+    // stored as a delta of a packed payload, not whole: the hot tier holds
+    // its new turn's bytes, the others' and 15 small events (3.6 KB here;
+    // 9.9 KB when the first late request was stored whole).
+    let request_bytes = sent.values().map(Vec::len).max().expect("sent");
+    let hot_bytes = store.hot_record_bytes().expect("hot");
+    assert!(
+        hot_bytes < request_bytes as u64 / 4,
+        "{hot_bytes} hot bytes after 3 requests of about {request_bytes}"
+    );
     let both = Contents::read(&store);
     assert_eq!(store.verify().expect("verify"), Vec::new());
     let packed_conv = hot.events("conv");
     let conv = both.events("conv");
+    // A read from any seq: inside the pack's block, at the tiers' border,
+    // in the hot tier, past the end.
+    let manifest = store.manifest("conv").expect("manifest");
+    let border = packed_conv.len() as u64;
+    for first in [
+        0,
+        1,
+        2,
+        border / 2,
+        border,
+        border + 1,
+        border + 3,
+        manifest.event_count,
+        manifest.event_count + 1,
+    ] {
+        let tail: Vec<Event> = store
+            .events_from(&manifest, first)
+            .collect::<tracefold::Result<_>>()
+            .unwrap_or_else(|err| panic!("events from seq {first}: {err}"));
+        let skip = first.saturating_sub(1) as usize;
+        assert_eq!(
+            tail,
+            conv[skip.min(conv.len())..],
+            "events from seq {first}"
+        );
+    }
     assert!(
         conv[..packed_conv.len()] == *packed_conv,
         "the packed part of conv"

@@ -209,6 +209,9 @@ struct WriteState {
     known_payloads: HashSet<Hash>,
     /// Recently stored payloads, candidates for the base of the next one.
     recent: writes::RecentPayloads,
+    /// Stored rollouts loaded since the last payload was staged, whose last
+    /// payloads are yet to join `recent` (`Writes::seed_recent`).
+    unseeded: Vec<u64>,
     poisoned: Option<String>,
 }
 
@@ -352,6 +355,7 @@ impl Store {
                     known_chunks: HashSet::new(),
                     known_payloads: HashSet::new(),
                     recent: writes::RecentPayloads::default(),
+                    unseeded: Vec::new(),
                     poisoned: None,
                 }),
                 lock,

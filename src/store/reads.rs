@@ -67,11 +67,23 @@ impl Store {
 
     /// The events a manifest covers, in seq order.
     pub fn events_of(&self, manifest: &RolloutManifest) -> EventIter {
+        self.events_from(manifest, 1)
+    }
+
+    /// The events a manifest covers from seq `first` on, in seq order:
+    /// reads only the pack blocks and hot records that hold them.
+    pub fn events_from(&self, manifest: &RolloutManifest, first: Seq) -> EventIter {
+        let first = first.max(1);
         // The pack holds seq 1..=its count; the hot tier what came after.
         let (cold, pack_error) = match self.pack() {
             Ok(Some(pack)) => match pack.rollout(manifest.rollout_num) {
                 Some(rollout) => {
-                    let blocks = rollout.blocks.clone().into();
+                    let blocks = rollout
+                        .blocks
+                        .iter()
+                        .filter(|block| block.first_seq + u64::from(block.count) > first)
+                        .cloned()
+                        .collect();
                     let last = rollout.event_count.min(manifest.event_count);
                     (
                         Some(ColdCursor {
@@ -79,6 +91,7 @@ impl Store {
                             blocks,
                             buffered: Default::default(),
                             last,
+                            start: first,
                         }),
                         None,
                     )
@@ -89,14 +102,14 @@ impl Store {
             Err(err) => (None, Some(err.to_string())),
         };
         let cold_last = cold.as_ref().map_or(0, |cold| cold.last);
-        let start = event_key(manifest.rollout_num, cold_last + 1);
+        let start = event_key(manifest.rollout_num, (cold_last + 1).max(first));
         let end = event_key(manifest.rollout_num, manifest.event_count.saturating_add(1));
         EventIter {
             cold,
             pack_error,
             range: self.inner.tree.range(start..end),
             rollout_id: manifest.rollout_id.clone(),
-            expected_seq: 1,
+            expected_seq: first,
             last_seq: manifest.event_count,
         }
     }
@@ -473,6 +486,8 @@ struct ColdCursor {
     buffered: std::collections::VecDeque<Event>,
     /// The last seq read from the pack.
     last: Seq,
+    /// The first seq asked for.
+    start: Seq,
 }
 
 impl ColdCursor {
@@ -490,7 +505,11 @@ impl ColdCursor {
                     "missing: the pack's blocks end before its event count".into(),
                 )
             })?;
-            if block.first_seq != seq {
+            // Only the first block an `events_from` reads may start before
+            // its seq.
+            let starts_here =
+                block.first_seq == seq || (seq == self.start && block.first_seq < seq);
+            if !starts_here {
                 return Err(fail(
                     seq,
                     format!(
@@ -506,6 +525,9 @@ impl ColdCursor {
                     fail(at, format!("the store could not read it: {message}"))
                 })?;
             self.buffered = events.into();
+            while self.buffered.front().is_some_and(|event| event.seq < seq) {
+                self.buffered.pop_front();
+            }
         }
         let event = self
             .buffered

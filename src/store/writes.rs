@@ -48,6 +48,10 @@ const KNOWN_HASHES_MAX: usize = 1 << 17;
 const RECENT_PAYLOADS_PER_KIND_MAX: usize = 8;
 const RECENT_PAYLOAD_BYTES_MAX: usize = 32 * 1024 * 1024;
 
+/// How many loaded rollouts wait for their last payloads to become base
+/// candidates (`Writes::seed_recent`).
+const UNSEEDED_MAX: usize = 4;
+
 /// A bounded list of recently stored payloads with their bytes, so a payload
 /// that extends one of them (the next request of a conversation) can be
 /// stored as a delta without reading anything back.
@@ -229,6 +233,7 @@ impl Writes<'_> {
         if self.payload_known(&hash)? {
             self.counters.payloads_deduplicated += 1;
         } else {
+            self.seed_recent();
             let base = self.find_base(&kind, bytes);
             let prepared =
                 payload::prepare_payload_on_base(bytes, base, &mut |chunk| self.chunk_known(chunk));
@@ -245,6 +250,54 @@ impl Writes<'_> {
             hash,
             size_bytes: bytes.len() as u64,
         })
+    }
+
+    /// Makes the last payloads of the stored rollouts this process loaded
+    /// since the last call base candidates, so that the next request of a
+    /// conversation continued by another process (or after a compaction
+    /// reopened the store) is still stored as a delta of the one before.
+    /// Runs when a payload is about to be stored, not when a rollout is
+    /// loaded, so a rollout only looked up costs nothing. Best effort: a
+    /// payload that does not read back is skipped (verify reports it).
+    fn seed_recent(&mut self) {
+        /// How far back from a log's end to look for payloads.
+        const TAIL_EVENTS: u64 = 64;
+        for num in std::mem::take(&mut self.state.unseeded) {
+            let Some(manifest) = self.state.manifests.get(&num).cloned() else {
+                continue;
+            };
+            let first = manifest.event_count.saturating_sub(TAIL_EVENTS - 1);
+            let mut cited: Vec<PayloadRef> = Vec::new();
+            for event in self.store.events_from(&manifest, first) {
+                let Ok(event) = event else { break };
+                event.payload.for_each_ref(|r| cited.push(r.clone()));
+            }
+            // The newest of each kind, up to a list's worth, oldest first.
+            let mut picked: Vec<PayloadRef> = Vec::new();
+            for r in cited.into_iter().rev() {
+                let same_kind = picked.iter().filter(|p| p.kind == r.kind).count();
+                if same_kind < RECENT_PAYLOADS_PER_KIND_MAX
+                    && !picked.iter().any(|p| p.hash == r.hash)
+                {
+                    picked.push(r);
+                }
+            }
+            for r in picked.into_iter().rev() {
+                let Ok(bytes) = self.store.read_payload(&r.hash) else {
+                    continue;
+                };
+                let depth = match self.store.payload_base(&r.hash) {
+                    Ok(base) => base.map_or(0, |(_, _, depth)| depth),
+                    Err(_) => continue,
+                };
+                self.state.recent.push(RecentPayload {
+                    hash: r.hash,
+                    kind: r.kind,
+                    bytes: Arc::from(bytes),
+                    depth,
+                });
+            }
+        }
     }
 
     /// The recent payload sharing the longest prefix with `bytes`, when that
@@ -325,6 +378,12 @@ impl Writes<'_> {
             })?;
             self.state.manifests.insert(num, manifest);
             self.state.rollout_nums.insert(rollout_id.to_string(), num);
+            // Only the last few: a write that looks up many rollouts (an
+            // import skipping what it already holds) appends to few.
+            if self.state.unseeded.len() >= UNSEEDED_MAX {
+                self.state.unseeded.remove(0);
+            }
+            self.state.unseeded.push(num);
             return Ok(num);
         }
         if !create {
