@@ -131,11 +131,14 @@ pub(super) fn verify(store: &Store) -> Result<Vec<Finding>> {
     // Logs: contiguous from 1 to the manifest's count; every record decodes;
     // every cited payload is stored.
     for manifest in read_manifests(store, &mut findings) {
-        let cold_last = match &pack {
-            Some((pack, _)) => verify_cold_log(pack, &manifest, &payloads, &mut findings),
-            None => 0,
+        let cold = match &pack {
+            Some((pack, _)) => {
+                ColdPart::Read(verify_cold_log(pack, &manifest, &payloads, &mut findings))
+            }
+            None if store.pack_pointer().is_some() => ColdPart::Unreadable,
+            None => ColdPart::Read(0),
         };
-        verify_log(store, &manifest, cold_last, &payloads, &mut findings);
+        verify_log(store, &manifest, cold, &payloads, &mut findings);
     }
     Ok(findings)
 }
@@ -237,22 +240,50 @@ fn read_manifests(store: &Store, findings: &mut Vec<Finding>) -> Vec<RolloutMani
     manifests
 }
 
+/// What the pack holds of a rollout's log, for [`verify_log`].
+enum ColdPart {
+    /// Seq 1 to this (0: nothing), already checked.
+    Read(u64),
+    /// The store has a pack that does not open (a finding of its own): the
+    /// log's first seqs, up to the first hot record, are in it.
+    Unreadable,
+}
+
+/// One finding for the seqs a pack that does not open holds (1 to `last`).
+fn unreadable_in_pack(id: &str, last: u64) -> Finding {
+    finding(
+        format!("rollout {id}"),
+        format!("seq 1 to {last} are unreadable: they are in the pack, which does not open"),
+    )
+}
+
 /// Checks the log of one rollout against its manifest and `payloads`, the
 /// sound payloads.
 fn verify_log(
     store: &Store,
     manifest: &RolloutManifest,
-    cold_last: u64,
+    cold: ColdPart,
     payloads: &BTreeSet<Hash>,
     findings: &mut Vec<Finding>,
 ) {
     let id = &manifest.rollout_id;
     let mut prefix = vec![PREFIX_EVENT];
     prefix.extend_from_slice(&manifest.rollout_num.to_be_bytes());
+    let (cold_last, mut cold_unreadable) = match cold {
+        ColdPart::Read(last) => (last, false),
+        ColdPart::Unreadable => (0, true),
+    };
     let mut expected = cold_last + 1;
     let range = format!("events of rollout {id}");
     walk(store, &prefix, &range, findings, |key, value, findings| {
         let seq = decode_num(&key[9..]).unwrap_or_default();
+        if std::mem::take(&mut cold_unreadable) && seq > expected {
+            findings.push(unreadable_in_pack(
+                id,
+                seq.min(manifest.event_count + 1) - 1,
+            ));
+            expected = seq;
+        }
         if seq <= cold_last {
             findings.push(finding(
                 format!("rollout {id} seq {seq}"),
@@ -291,7 +322,9 @@ fn verify_log(
         }
         ControlFlow::Continue(())
     });
-    if expected <= manifest.event_count {
+    if cold_unreadable && expected == 1 && manifest.event_count > 0 {
+        findings.push(unreadable_in_pack(id, manifest.event_count));
+    } else if expected <= manifest.event_count {
         findings.push(finding(
             format!("rollout {id}"),
             format!(

@@ -235,6 +235,13 @@ fn a_truncated_or_missing_pack_is_named_by_verify_and_every_read() {
         }
         let findings = verify_finds_damage(&copy, &pack_name, damage);
         assert!(findings.contains(&pack_name), "{damage}: {findings}");
+        // Each rollout's packed seqs are one finding saying why, not a
+        // log that "ends at seq 0".
+        assert!(
+            findings.contains("are unreadable: they are in the pack, which does not open")
+                && !findings.contains("ends at seq 0"),
+            "{damage}: {findings}"
+        );
         let failed =
             reads_are_exact_or_fail_naming_the_damage(&copy, &baseline, &pack_name, damage);
         // Every read reaches the pack, and every error names its file.
