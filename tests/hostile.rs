@@ -322,7 +322,7 @@ fn a_sled_panic_on_a_damaged_store_is_one_error_line_with_sleds_message() {
         &[
             "demo",
             "--turns",
-            "60",
+            "200",
             "--seed",
             "7",
             "--no-compact",

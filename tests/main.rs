@@ -13,6 +13,7 @@ mod conformance;
 mod demo;
 mod diff;
 mod export;
+mod hot_log;
 mod keep_going;
 mod pack;
 mod recorder;

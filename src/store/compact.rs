@@ -91,9 +91,10 @@ impl Store {
     }
 
     /// Bytes of the hot tier's records (chunks, recipes, events, keys
-    /// included): what a compaction would move into the pack.
+    /// included, and the hot log's committed length, dead records too):
+    /// what a compaction would move into the pack or drop.
     pub fn hot_record_bytes(&self) -> Result<u64> {
-        let mut bytes = 0u64;
+        let mut bytes = super::lock_state(&self.inner.write).hot_log.committed();
         for prefix in [PREFIX_CHUNK, PREFIX_PAYLOAD, PREFIX_EVENT] {
             for entry in self.tree().scan_prefix([prefix]) {
                 let (key, value) = entry?;
@@ -269,7 +270,8 @@ impl Store {
                     key.first(),
                     Some(&(PREFIX_CHUNK | PREFIX_PAYLOAD | PREFIX_EVENT))
                 ) || key.as_ref() == META_PACK_KEY
-                    || key.as_ref() == META_FORMAT_KEY)
+                    || key.as_ref() == META_FORMAT_KEY
+                    || key.as_ref() == super::hotlog::HOT_LOG_LEN_KEY)
             {
                 continue;
             }

@@ -158,7 +158,7 @@ fn retry_while_held<T, E>(
 /// smallest a store can be; sled's default (512 KiB) was larger than a
 /// compacted 200-turn rollout. Values over a quarter of it are written as
 /// separate blob files.
-pub(super) const NEW_SEGMENT_BYTES: usize = 64 * 1024;
+pub(super) const NEW_SEGMENT_BYTES: usize = 16 * 1024;
 
 /// The segment size of the database in `db_dir`: the one its `conf` file
 /// records (sled refuses to open a database with another), else

@@ -7,12 +7,14 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `c` | chunk BLAKE3 (32) | chunk record (`payload::encode_chunk`) |
+//! | `c` | chunk BLAKE3 (32) | chunk record (`payload::encode_chunk`), or (format 2) its location in the hot log (`hotlog.rs`) |
 //! | `p` | payload BLAKE3 (32) | codec record of `Recipe` |
 //! | `e` | rollout number (8, BE) ++ seq (8, BE) | codec record of `Event` |
 //! | `m` | rollout number (8, BE) | codec record of `RolloutManifest` |
 //! | `r` | rollout id (UTF-8) | rollout number (8, BE) |
 //! | `M` | `format` | store format version (1 byte) |
+//! | `M` | `pack` | the pack pointer (format 2) |
+//! | `M` | `hotlog` | the hot log's committed length (format 2, u64 LE) |
 //!
 //! A rollout's visible log is seq `1..=manifest.event_count`; the manifest is
 //! written in the same batch as the events it counts, so a log is always
@@ -24,6 +26,7 @@
 
 mod compact;
 pub mod faults;
+mod hotlog;
 mod keys;
 mod lock;
 #[cfg(any(test, feature = "__internal_whitebox"))]
@@ -189,6 +192,8 @@ struct StoreInner {
     assembled: Mutex<std::collections::VecDeque<(Hash, Arc<[u8]>)>>,
     /// The cold tier: the pack `Mpack` names, opened on first use.
     pack: Option<PackSlot>,
+    /// The hot tier's chunk records (format 2), read side.
+    hot_log: hotlog::HotLogReader,
     // Held for the store's lifetime: the OS lock is released when it drops
     // (compaction takes it over to swap the database while holding it).
     lock: File,
@@ -209,6 +214,8 @@ struct WriteState {
     known_payloads: HashSet<Hash>,
     /// Recently stored payloads, candidates for the base of the next one.
     recent: writes::RecentPayloads,
+    /// The hot tier's chunk records (format 2), write side.
+    hot_log: hotlog::HotLogWriter,
     /// Stored rollouts loaded since the last payload was staged, whose last
     /// payloads are yet to join `recent` (`Writes::seed_recent`).
     unseeded: Vec<u64>,
@@ -324,6 +331,7 @@ impl Store {
                 tree,
                 next_rollout_num,
                 pack,
+                hot_log_len,
             },
         ) = match opened {
             Ok(opened) => opened?,
@@ -336,7 +344,10 @@ impl Store {
                 });
             }
         };
-        remove_stale_packs(&path, pack.as_ref())?;
+        remove_stale_files(&path, pack.as_ref())?;
+        let generation = pack.map_or(0, |pointer| pointer.generation);
+        let hot_log_writer = hotlog::HotLogWriter::open(&path, generation, hot_log_len)?;
+        let hot_log = hotlog::HotLogReader::new(&path, generation);
         Ok(Store {
             inner: Arc::new(StoreInner {
                 path,
@@ -346,6 +357,7 @@ impl Store {
                     pointer,
                     opened: std::sync::OnceLock::new(),
                 }),
+                hot_log,
                 options,
                 assembled: Mutex::new(std::collections::VecDeque::new()),
                 write: Mutex::new(WriteState {
@@ -355,6 +367,7 @@ impl Store {
                     known_chunks: HashSet::new(),
                     known_payloads: HashSet::new(),
                     recent: writes::RecentPayloads::default(),
+                    hot_log: hot_log_writer,
                     unseeded: Vec::new(),
                     poisoned: None,
                 }),
@@ -426,6 +439,26 @@ impl Store {
     fn pack_pointer(&self) -> Option<pack::PackPointer> {
         self.inner.pack.as_ref().map(|slot| slot.pointer)
     }
+
+    /// The chunk record a `c` value stands for: the value itself (format 1),
+    /// or the bytes in the hot log its location names.
+    fn chunk_record<'a>(
+        &self,
+        hash: &Hash,
+        value: &'a [u8],
+    ) -> std::result::Result<std::borrow::Cow<'a, [u8]>, String> {
+        self.inner.hot_log.resolve(hash, value)
+    }
+
+    /// A `c` value decoded: the chunk's bytes, checked against its hash.
+    fn decode_chunk_value(
+        &self,
+        hash: &Hash,
+        value: &[u8],
+    ) -> std::result::Result<Vec<u8>, String> {
+        let record = self.chunk_record(hash, value)?;
+        payload::decode_chunk(hash, &record)
+    }
 }
 
 /// What [`open_tree`] found in a database.
@@ -433,6 +466,8 @@ struct Opened {
     tree: sled::Tree,
     next_rollout_num: u64,
     pack: Option<pack::PackPointer>,
+    /// The hot log's committed length (`Mhotlog`; 0 when absent).
+    hot_log_len: u64,
 }
 
 /// Opens the store's tree in an opened database, checks (or, in a new
@@ -485,17 +520,33 @@ fn open_tree(path: &Path, db: &sled::Db) -> Result<Opened> {
         .max(last_num(PREFIX_EVENT, 1..9)?)
         .max(pack.map_or(0, |pointer| pointer.max_rollout_num))
         + 1;
+    let hot_log_len = match tree.get(hotlog::HOT_LOG_LEN_KEY).map_err(sled_failure)? {
+        None => 0,
+        Some(value) => {
+            let bytes: [u8; 8] = value.as_ref().try_into().map_err(|_| Error::Open {
+                path: path.to_path_buf(),
+                message: format!(
+                    "the hot log's length record is damaged ({} bytes, not 8)",
+                    value.len()
+                ),
+            })?;
+            u64::from_le_bytes(bytes)
+        }
+    };
     Ok(Opened {
         tree,
         next_rollout_num,
         pack,
+        hot_log_len,
     })
 }
 
-/// Removes pack files no pointer names: the old generation after a
-/// compaction, or a pack whose compaction stopped before its swap.
-fn remove_stale_packs(path: &Path, pointer: Option<&pack::PackPointer>) -> Result<()> {
+/// Removes pack files no pointer names (the old generation after a
+/// compaction, or a pack whose compaction stopped before its swap) and hot
+/// logs of another generation (the log a compaction emptied into the pack).
+fn remove_stale_files(path: &Path, pointer: Option<&pack::PackPointer>) -> Result<()> {
     let keep = pointer.map(pack::PackPointer::file_name);
+    let keep_log = hotlog::log_file_name(pointer.map_or(0, |pointer| pointer.generation));
     let Ok(entries) = std::fs::read_dir(path) else {
         return Ok(());
     };
@@ -506,6 +557,14 @@ fn remove_stale_packs(path: &Path, pointer: Option<&pack::PackPointer>) -> Resul
         if is_pack && keep.as_deref() != Some(name.as_str()) {
             std::fs::remove_file(entry.path()).map_err(|err| {
                 Error::io(format!("remove stale pack {}", entry.path().display()), err)
+            })?;
+        }
+        if hotlog::is_log_file_name(&name) && name != keep_log {
+            std::fs::remove_file(entry.path()).map_err(|err| {
+                Error::io(
+                    format!("remove stale hot log {}", entry.path().display()),
+                    err,
+                )
             })?;
         }
     }

@@ -23,6 +23,9 @@ const ZSTD_LEVEL: i32 = 3;
 pub(crate) const CHUNK_RECORD_VERSION: u8 = 1;
 pub(crate) const CHUNK_RAW: u8 = 0;
 pub(crate) const CHUNK_ZSTD: u8 = 1;
+/// Not a codec of the chunk's bytes: the value in sled is a location of the
+/// chunk's record in the hot log (format 2, `hotlog.rs`).
+pub(crate) const CHUNK_IN_LOG: u8 = 2;
 
 /// The largest decoded chunk: a data chunk or an index chunk of hashes.
 const CHUNK_DECODED_MAX_BYTES: usize = RECIPE_FANOUT * 32;
@@ -42,8 +45,8 @@ const _: () = {
     // A base chain has room for one base; a base prefix spans whole chunks.
     assert!(BASE_DEPTH_MAX >= 1);
     assert!(BASE_PREFIX_MIN_BYTES >= CHUNK_MIN_BYTES);
-    // The two codecs are distinct bytes.
-    assert!(CHUNK_RAW != CHUNK_ZSTD);
+    // The two codecs and the hot-log marker are distinct bytes.
+    assert!(CHUNK_RAW != CHUNK_ZSTD && CHUNK_IN_LOG != CHUNK_RAW && CHUNK_IN_LOG != CHUNK_ZSTD);
 };
 
 /// One chunk ready to store: its hash and its stored (maybe compressed) form.
@@ -276,6 +279,7 @@ pub fn decode_chunk(hash: &Hash, record: &[u8]) -> Result<Vec<u8>, String> {
         CHUNK_RAW => data.to_vec(),
         CHUNK_ZSTD => decompress(data)
             .map_err(|err| format!("chunk {hash}: zstd data does not decompress: {err}"))?,
+        CHUNK_IN_LOG => return Err(format!("chunk {hash}: a hot-log location, not a record")),
         other => return Err(format!("chunk {hash}: unknown codec {other}")),
     };
     let actual = Hash::of(&bytes);

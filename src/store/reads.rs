@@ -386,7 +386,8 @@ impl Store {
             .tree
             .get(chunk_key(hash))?
             .ok_or_else(|| Error::CorruptData(format!("chunk {hash} is missing")))?;
-        payload::decode_chunk(hash, &record).map_err(Error::CorruptData)
+        self.decode_chunk_value(hash, &record)
+            .map_err(Error::CorruptData)
     }
 }
 

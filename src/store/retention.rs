@@ -169,7 +169,7 @@ impl Store {
         let mut stored_chunks = Vec::new();
         for entry in self.tree().scan_prefix([PREFIX_CHUNK]) {
             let (key, value) = entry?;
-            stored_chunks.push((key, value.len() as u64));
+            stored_chunks.push((key, super::hotlog::stored_len(&value)));
         }
         #[allow(clippy::disallowed_types)]
         let chunk_hashes: HashSet<Hash> = stored_chunks
@@ -305,7 +305,7 @@ impl Store {
                     .tree()
                     .get(super::chunk_key(index_hash))?
                     .ok_or_else(|| format!("chunk {index_hash} is missing"))
-                    .and_then(|record| payload::decode_chunk(index_hash, &record))
+                    .and_then(|record| self.decode_chunk_value(index_hash, &record))
                     .and_then(|bytes| payload::index_entries(index_hash, &bytes));
                 match entries {
                     Ok(entries) => live_chunks.extend(entries),

@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::keys::{PREFIX_CHUNK, PREFIX_PAYLOAD, describe_key, hash_from_key};
-use super::{Recipe, Store, payload};
+use super::{Recipe, Store};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::event::Hash;
@@ -74,7 +74,7 @@ impl Store {
         for entry in self.inner.tree.scan_prefix([PREFIX_CHUNK]) {
             let (_, value) = entry?;
             stats.chunks += 1;
-            stats.stored_chunk_bytes += value.len() as u64;
+            stats.stored_chunk_bytes += super::hotlog::stored_len(&value);
         }
         if let Some(pack) = self.pack()? {
             stats.pack_bytes = pack.file_bytes();
@@ -115,7 +115,9 @@ impl Store {
             let hash = hash_from_key(&key).ok_or_else(|| {
                 Error::CorruptData(format!("malformed chunk key {}", describe_key(&key)))
             })?;
-            let bytes = payload::decode_chunk(&hash, &value).map_err(Error::CorruptData)?;
+            let bytes = self
+                .decode_chunk_value(&hash, &value)
+                .map_err(Error::CorruptData)?;
             f(&hash, &bytes);
         }
         if let Some(pack) = self.pack()? {

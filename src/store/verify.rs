@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::{
     PREFIX_CHUNK, PREFIX_EVENT, PREFIX_MANIFEST, PREFIX_PAYLOAD, Store, decode_event,
-    decode_manifest, decode_num, describe_key, hash_from_key, panic_guard, payload,
+    decode_manifest, decode_num, describe_key, hash_from_key, panic_guard,
 };
 use crate::codec;
 use std::sync::Arc;
@@ -156,7 +156,7 @@ fn verify_chunks(store: &Store, findings: &mut Vec<Finding>) -> BTreeSet<Hash> {
                 findings.push(finding(describe_key(key), "malformed chunk key"));
                 return ControlFlow::Continue(());
             };
-            match payload::decode_chunk(&hash, value) {
+            match store.decode_chunk_value(&hash, value) {
                 Ok(_) => {
                     chunks.insert(hash);
                 }

@@ -25,6 +25,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, MutexGuard};
 
 use super::faults::FaultPoint;
+use super::hotlog::HOT_LOG_LEN_KEY;
+use super::keys::META_FORMAT_KEY;
 use super::payload::{self, PreparedPayload};
 use super::{
     RolloutManifest, Store, WriteState, chunk_key, event_key, manifest_key, payload_key,
@@ -348,8 +350,10 @@ impl Writes<'_> {
             self.counters.chunks_written += 1;
             self.counters.chunk_bytes_written += chunk.record.len() as u64;
             self.batch_bytes += chunk.record.len();
+            // The record goes to the hot log; sled keeps where.
+            let location = self.state.hot_log.stage(&chunk.record)?;
             self.batch
-                .insert(&chunk_key(&chunk.hash)[..], chunk.record.as_slice());
+                .insert(&chunk_key(&chunk.hash)[..], &location[..]);
             self.pending_chunks.insert(chunk.hash);
         }
         let key = payload_key(&prepared.hash);
@@ -508,6 +512,13 @@ impl Writes<'_> {
             self.batch
                 .insert(rollout_id_key(rollout_id), &num.to_be_bytes());
         }
+        let log_len = match self.write_hot_log(durable) {
+            Ok(len) => len,
+            Err(err) => {
+                self.forget_staged();
+                return Err(err);
+            }
+        };
         let batch = std::mem::take(&mut self.batch);
         if let Err(err) = self.store.inject(FaultPoint::ApplyBatch) {
             self.forget_staged();
@@ -516,6 +527,9 @@ impl Writes<'_> {
         if let Err(err) = self.store.tree().apply_batch(batch) {
             self.forget_staged();
             return Err(err.into());
+        }
+        if let Some(len) = log_len {
+            self.state.hot_log.commit(len);
         }
         // Visible now: nothing spilled may be taken back.
         self.spilled = false;
@@ -533,10 +547,20 @@ impl Writes<'_> {
     /// long import's batches stay bounded (module docs: invisible until the
     /// commit, collected if the write is dropped).
     fn spill(&mut self) -> Result<()> {
+        let log_len = self.write_hot_log(false)?;
         let batch = std::mem::take(&mut self.batch);
         self.spilled = true;
-        self.store.inject(FaultPoint::ApplyBatch)?;
-        self.store.tree().apply_batch(batch)?;
+        if let Err(err) = self
+            .store
+            .inject(FaultPoint::ApplyBatch)
+            .and_then(|()| Ok(self.store.tree().apply_batch(batch)?))
+        {
+            self.state.hot_log.discard();
+            return Err(err);
+        }
+        if let Some(len) = log_len {
+            self.state.hot_log.commit(len);
+        }
         self.batch_bytes = 0;
         self.publish_staged_payloads();
         Ok(())
@@ -563,7 +587,23 @@ impl Writes<'_> {
         }
     }
 
+    /// Writes the chunk records staged for the hot log (synced when
+    /// `durable`, before the batch that names them can reach the disk), and
+    /// stages the log's new length (and format 2: a format-1 build cannot
+    /// read a location) in the batch. Returns that length, `None` when no
+    /// record is staged.
+    fn write_hot_log(&mut self, durable: bool) -> Result<Option<u64>> {
+        let len = self.state.hot_log.write_pending(durable)?;
+        if let Some(len) = len {
+            self.batch.insert(HOT_LOG_LEN_KEY, &len.to_le_bytes());
+            self.batch
+                .insert(META_FORMAT_KEY, &[super::STORE_FORMAT_VERSION]);
+        }
+        Ok(len)
+    }
+
     fn forget_staged(&mut self) {
+        self.state.hot_log.discard();
         for (num, manifest) in std::mem::take(&mut self.staged) {
             if !self.state.manifests.contains_key(&num) {
                 self.state.rollout_nums.remove(&manifest.rollout_id);
