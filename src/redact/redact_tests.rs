@@ -530,3 +530,48 @@ fn secrets_next_to_text_that_is_not_ascii_are_cut_at_character_boundaries() {
         ))
     );
 }
+
+/// Long texts found clean are remembered and not scanned again; the memory
+/// never hides a secret: a text with one is redacted (and counted) every
+/// time, a clean text that a known value added later would change is
+/// redacted by the redactor that knows it, and the same text with one
+/// byte more is scanned.
+#[test]
+fn a_long_text_found_clean_is_skipped_next_time_and_never_hides_a_secret() {
+    let filler = "the conversation so far, resent with every request. ".repeat(40);
+    assert!(filler.len() >= CLEAN_TEXT_MIN_BYTES);
+    let redactor = Redactor::new();
+    assert_eq!(redactor.redact_str(&filler), None);
+    assert!(
+        redactor
+            .clean_texts()
+            .contains(blake3::hash(filler.as_bytes()).as_bytes())
+    );
+    assert_eq!(redactor.redact_str(&filler), None, "remembered");
+    assert_eq!(redactor.clean_texts().len(), 1);
+
+    let with_secret = format!("{filler} ghp_Szrgic4vCbe25eh7xfNWQX5lVKF4KDKTaDGT");
+    for _ in 0..3 {
+        let redacted = redactor.redact_str(&with_secret).expect("redacted");
+        assert!(!redacted.contains("ghp_"), "{redacted}");
+    }
+    assert_eq!(redactor.counts().iter().map(|(_, n)| n).sum::<u64>(), 3);
+    assert_eq!(
+        redactor.clean_texts().len(),
+        1,
+        "a redacted text is not clean"
+    );
+
+    // A clone shares what it found clean (same values, same rules); a
+    // redactor told a known value starts afresh.
+    let clone = redactor.clone();
+    assert_eq!(clone.clean_texts().len(), 1);
+    let knowing = redactor.clone().with_known_secret("resent with every");
+    assert_eq!(knowing.clean_texts().len(), 0);
+    let redacted = knowing.redact_str(&filler).expect("the known value");
+    assert!(!redacted.contains("resent with every"));
+
+    // Short texts are never remembered.
+    assert_eq!(redactor.redact_str("short and clean"), None);
+    assert_eq!(redactor.clean_texts().len(), 1);
+}
