@@ -347,16 +347,7 @@ fn kill_maintenance(
 fn check_after_kill(store_dir: &Path, run: u64, acked: &BTreeMap<(u64, u64), u64>) -> u64 {
     let store = Store::open(store_dir, StoreOptions::default())
         .unwrap_or_else(|err| panic!("run {run}: the store does not reopen: {err}"));
-    let names: Vec<String> = std::fs::read_dir(store_dir)
-        .expect("read store dir")
-        .map(|entry| {
-            entry
-                .expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
+    let names = crate::support::file_names(store_dir);
     let packs = names
         .iter()
         .filter(|name| name.starts_with("pack-"))

@@ -11,25 +11,20 @@ use std::path::{Path, PathBuf};
 
 use tracefold::{Store, StoreOptions};
 
-use crate::pack::{Contents, compact_checked, ingest_notes, pack_files};
-use crate::support::{copy_dir, ok, tracefold};
-
-fn open(store_dir: &Path) -> Store {
-    Store::open(store_dir, StoreOptions::default()).expect("open store")
-}
+use crate::pack::{
+    Contents, compact_checked, golden_format_1_store, ingest_notes, open, pack_files,
+    recorded_format,
+};
+use crate::support::{copy_dir, file_names, ok, tracefold};
 
 /// The one hot log of a store directory.
 fn the_log(store_dir: &Path) -> PathBuf {
-    let logs: Vec<PathBuf> = std::fs::read_dir(store_dir)
-        .expect("read store dir")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| {
-            let name = path.file_name().expect("name").to_string_lossy();
-            name.starts_with("hot-") && name.ends_with(".tflog")
-        })
+    let logs: Vec<String> = file_names(store_dir)
+        .into_iter()
+        .filter(|name| name.starts_with("hot-") && name.ends_with(".tflog"))
         .collect();
     assert_eq!(logs.len(), 1, "one hot log: {logs:?}");
-    logs.into_iter().next().expect("a log")
+    store_dir.join(&logs[0])
 }
 
 fn len(path: &Path) -> u64 {
@@ -145,25 +140,11 @@ fn a_damaged_or_missing_hot_log_is_named_by_verify_and_reads_fail_cleanly() {
     }
 }
 
-/// The store format a store directory's sled database records.
-fn recorded_format(store_dir: &Path) -> Vec<u8> {
-    let db = crate::support::open_raw_sled(&store_dir.join("db"));
-    let tree = db.open_tree("tracefold").expect("tree");
-    tree.get(b"Mformat")
-        .expect("read Mformat")
-        .expect("Mformat is recorded")
-        .to_vec()
-}
-
 #[test]
 fn a_format_1_store_a_write_reaches_becomes_format_2_and_reads_back_whole() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store_dir = dir.path().join("store");
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-v1/store");
-    std::fs::create_dir_all(store_dir.join("db/blobs")).expect("mkdir");
-    for file in ["db/conf", "db/db"] {
-        std::fs::copy(golden.join(file), store_dir.join(file)).expect("copy golden store");
-    }
+    golden_format_1_store(&store_dir);
     assert_eq!(recorded_format(&store_dir), [1]);
     let store = Store::open_existing(&store_dir, StoreOptions::default()).expect("opens");
     let before = Contents::read(&store);

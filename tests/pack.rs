@@ -26,7 +26,8 @@ use tracefold::{
 };
 
 use crate::support::{
-    Words, files_under, growing_conversation_jsonl, line, ok, read_events, root_start_lines,
+    Words, file_names, files_under, growing_conversation_jsonl, line, ok, read_events,
+    root_start_lines,
 };
 
 /// Everything a store gives back: each rollout's manifest and events, and
@@ -107,19 +108,10 @@ pub fn counts(stats: &StoreStats) -> [u64; 6] {
 
 /// The pack files (`pack-*.tfpack`) in a store directory, by name.
 pub fn pack_files(store_dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(store_dir)
-        .expect("read store dir")
-        .map(|entry| {
-            entry
-                .expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+    file_names(store_dir)
+        .into_iter()
         .filter(|name| name.starts_with("pack-") && name.ends_with(".tfpack"))
-        .collect();
-    names.sort();
-    names
+        .collect()
 }
 
 /// The one pack file of a compacted store.
@@ -207,7 +199,7 @@ fn reduced(store_dir: &Path, rollouts: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn open(store_dir: &Path) -> Store {
+pub fn open(store_dir: &Path) -> Store {
     Store::open(store_dir, StoreOptions::default()).expect("open store")
 }
 
@@ -495,7 +487,7 @@ fn payloads_of_a_stream_several_frames_long_read_back_in_any_order() {
 
 /// The store format a store directory's sled database records (`Mformat`),
 /// read with the store closed.
-fn recorded_format(store_dir: &Path) -> Vec<u8> {
+pub fn recorded_format(store_dir: &Path) -> Vec<u8> {
     let db = crate::support::open_raw_sled(&store_dir.join("db"));
     let tree = db.open_tree("tracefold").expect("tree");
     tree.get(b"Mformat")
@@ -504,17 +496,21 @@ fn recorded_format(store_dir: &Path) -> Vec<u8> {
         .to_vec()
 }
 
-#[test]
-fn the_first_compaction_upgrades_a_format_1_store_and_keeps_every_event_and_payload() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store_dir = dir.path().join("store");
-    // The golden format-1 directory (see src/format_v1_tests.rs), copied:
-    // opening writes sled's own files.
+/// A copy of the golden format-1 store directory (see
+/// src/format_v1_tests.rs) at `store_dir`: opening writes sled's own files.
+pub fn golden_format_1_store(store_dir: &Path) {
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-v1/store");
     std::fs::create_dir_all(store_dir.join("db/blobs")).expect("mkdir");
     for file in ["db/conf", "db/db"] {
         std::fs::copy(golden.join(file), store_dir.join(file)).expect("copy golden store");
     }
+}
+
+#[test]
+fn the_first_compaction_upgrades_a_format_1_store_and_keeps_every_event_and_payload() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_dir = dir.path().join("store");
+    golden_format_1_store(&store_dir);
     assert_eq!(recorded_format(&store_dir), [1]);
 
     // Read as is: opening and reading leave it format 1.

@@ -59,21 +59,29 @@ fn filler(rng: &mut Rng, len: usize) -> String {
     out
 }
 
-/// What a `__crash-writer` records.
+/// What a `__crash-writer` records (its command-line arguments).
+#[derive(clap::Args, Debug, Clone, Copy)]
 pub(super) struct CrashWriterShape {
-    /// Host threads, each recording its own turn.
+    /// Host threads, each recording its own turn
+    #[arg(long, default_value_t = 8)]
     pub threads: usize,
-    /// Rollouts the threads share (thread `i` records into `i % rollouts`).
+    /// Rollouts the threads share (thread `i` records into `i % rollouts`)
+    #[arg(long, default_value_t = 3)]
     pub rollouts: usize,
-    /// The run number: in every payload and turn id.
+    /// The run number: in every payload and turn id
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Stop after this many events per thread (`None`: until killed).
+    /// Stop after this many events per thread (default: run until killed)
+    #[arg(long)]
     pub events_per_thread: Option<u64>,
-    /// A payload's padding is 50 bytes plus up to this many more.
+    /// A payload's padding is 50 bytes plus up to this many more
+    #[arg(long, default_value_t = 2000)]
     pub pad_bytes: u64,
-    /// One payload in this many is big (100 to 400 KB); 0: none.
+    /// One payload in this many is big (100 to 400 KB); 0: none
+    #[arg(long, default_value_t = 300)]
     pub big_one_in: u64,
-    /// Pause of each thread after each event, in milliseconds.
+    /// Pause of each thread after each event, in milliseconds
+    #[arg(long, default_value_t = 1)]
     pub pause_ms: u64,
 }
 

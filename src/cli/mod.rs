@@ -206,26 +206,7 @@ enum Command {
     /// Test helper: record with many threads until killed, printing an
     /// acknowledgement line after each successful flush
     #[command(name = "__crash-writer", hide = true)]
-    CrashWriter {
-        #[arg(long, default_value_t = 8)]
-        threads: usize,
-        #[arg(long, default_value_t = 3)]
-        rollouts: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Stop after this many events per thread (default: run until killed)
-        #[arg(long)]
-        events_per_thread: Option<u64>,
-        /// A payload's padding is 50 bytes plus up to this many more
-        #[arg(long, default_value_t = 2000)]
-        pad_bytes: u64,
-        /// One payload in this many is big (100 to 400 KB); 0: none
-        #[arg(long, default_value_t = 300)]
-        big_one_in: u64,
-        /// Pause of each thread after each event, in milliseconds
-        #[arg(long, default_value_t = 1)]
-        pause_ms: u64,
-    },
+    CrashWriter(debug_cmds::CrashWriterShape),
     /// Test helper: collect garbage and compact in a loop until killed,
     /// printing a line as each step starts and ends
     #[command(name = "__crash-compactor", hide = true)]
@@ -445,26 +426,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         } => maintenance_cmds::delete(cli, rollout, *no_gc, *no_compact),
         Command::Gc { json, no_compact } => maintenance_cmds::gc(cli, *json, *no_compact),
         Command::Compact { json } => maintenance_cmds::compact(cli, *json),
-        Command::CrashWriter {
-            threads,
-            rollouts,
-            seed,
-            events_per_thread,
-            pad_bytes,
-            big_one_in,
-            pause_ms,
-        } => debug_cmds::crash_writer(
-            cli,
-            debug_cmds::CrashWriterShape {
-                threads: *threads,
-                rollouts: *rollouts,
-                seed: *seed,
-                events_per_thread: *events_per_thread,
-                pad_bytes: *pad_bytes,
-                big_one_in: *big_one_in,
-                pause_ms: *pause_ms,
-            },
-        ),
+        Command::CrashWriter(shape) => debug_cmds::crash_writer(cli, *shape),
         Command::CrashCompactor { seed } => debug_cmds::crash_compactor(cli, *seed),
         Command::Demo {
             turns,
