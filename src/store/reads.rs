@@ -484,7 +484,7 @@ impl Located {
 struct ColdCursor {
     pack: Arc<Pack>,
     blocks: std::collections::VecDeque<Block>,
-    buffered: std::collections::VecDeque<Event>,
+    buffered: std::collections::VecDeque<std::result::Result<Event, String>>,
     /// The last seq read from the pack.
     last: Seq,
     /// The first seq asked for.
@@ -526,14 +526,14 @@ impl ColdCursor {
                     fail(at, format!("the store could not read it: {message}"))
                 })?;
             self.buffered = events.into();
-            while self.buffered.front().is_some_and(|event| event.seq < seq) {
-                self.buffered.pop_front();
-            }
+            let skip = usize::try_from(seq.saturating_sub(block.first_seq)).unwrap_or(usize::MAX);
+            self.buffered.drain(..skip.min(self.buffered.len()));
         }
         let event = self
             .buffered
             .pop_front()
-            .ok_or_else(|| fail(seq, "missing: an empty block in the pack".into()))?;
+            .ok_or_else(|| fail(seq, "missing: an empty block in the pack".into()))?
+            .map_err(|message| fail(seq, format!("the store could not read it: {message}")))?;
         if event.seq != seq {
             return Err(fail(seq, format!("the pack holds seq {} here", event.seq)));
         }

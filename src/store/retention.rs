@@ -400,7 +400,14 @@ impl Store {
             };
             report.pack_events_dead += rollout.event_count.saturating_sub(count);
             for block in &rollout.blocks {
-                let Ok(events) = pack.read_block("", block) else {
+                // A damaged block, or an event citing a payload the pack
+                // cannot derive: its liveness is unknown, so nothing of
+                // the pack is counted dead.
+                let Ok(Ok(events)) = pack.read_block("", block).map(|events| {
+                    events
+                        .into_iter()
+                        .collect::<std::result::Result<Vec<_>, _>>()
+                }) else {
                     report.damaged_records_kept += 1;
                     return Ok(());
                 };

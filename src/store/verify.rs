@@ -360,6 +360,13 @@ fn verify_pack(store: &Store, findings: &mut Vec<Finding>) -> Option<(Arc<Pack>,
     }
     let mut sound = BTreeSet::new();
     for (ordinal, payload) in pack.payloads().iter().enumerate() {
+        if let Some(damage) = pack.damage(ordinal as u32) {
+            findings.push(finding(
+                format!("payload at pack ordinal {ordinal}"),
+                format!("its hash cannot be derived: {damage}"),
+            ));
+            continue;
+        }
         let subject = format!("payload {} (pack ordinal {ordinal})", payload.hash);
         let mut bytes = Vec::new();
         let read = usize::try_from(payload.size)
@@ -419,7 +426,14 @@ fn verify_cold_log(
         expected = block.first_seq + u64::from(block.count);
         match pack.read_block(id, block) {
             Ok(events) => {
-                for event in events {
+                for (event, seq) in events.into_iter().zip(block.first_seq..) {
+                    let event = match event {
+                        Ok(event) => event,
+                        Err(message) => {
+                            findings.push(finding(format!("rollout {id} seq {seq}"), message));
+                            continue;
+                        }
+                    };
                     event.payload.for_each_ref(|r| {
                         if !payloads.contains(&r.hash) {
                             findings.push(finding(

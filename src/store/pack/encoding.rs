@@ -2,7 +2,7 @@
 //!
 //! Both are sequences of bincode bodies (the frame around them carries the
 //! checksum). They are written as columns and deltas, so that what repeats
-//! becomes the same short bytes and what does not (the payloads' hashes)
+//! becomes the same short bytes and what does not (the payloads' checks)
 //! sits apart from what compresses:
 //!
 //! - an event states its thread and turn only when they differ from the
@@ -10,17 +10,19 @@
 //!   payload it cites as a delta from the previous citation's ordinal
 //!   (payloads are numbered in the order first cited, so most deltas are 1);
 //! - the index lists the payloads' sizes, then their bases (as distances),
-//!   then their extents (as deltas), then the rollouts, and last the 32-byte
-//!   hashes, which no compressor shrinks.
+//!   then their extents (as deltas), then the rollouts, and last each
+//!   payload's check (the first bytes of its BLAKE3, which no compressor
+//!   shrinks; the hash itself is derived from the stream, `derive.rs`).
 
 use bincode::{Decode, Encode};
 
+use super::derive::{CHECK_BYTES, check_of};
 use super::{ColdBase, ColdPayload, ColdRollout, Extent, Piece};
 use crate::codec::{self, CodecError};
 use crate::event::{Event, EventPayload, Hash, PayloadKind, PayloadRef, Seq};
 
 /// The head of the index: the columns follow, each `payloads` long, then
-/// `rollouts` rollout bodies, then the hashes.
+/// `rollouts` rollout bodies, then the checks.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub(super) struct IndexHead {
     pub generation: u64,
@@ -38,7 +40,7 @@ struct StoredBase {
     depth: u8,
 }
 
-/// Encodes the index: head, sizes, bases, extents, rollouts, hashes.
+/// Encodes the index: head, sizes, bases, extents, rollouts, checks.
 pub(super) fn encode_index(
     head: &IndexHead,
     payloads: &[ColdPayload],
@@ -73,16 +75,19 @@ pub(super) fn encode_index(
         codec::encode_body(rollout, &mut raw)?;
     }
     for payload in payloads {
-        raw.extend_from_slice(&payload.hash.0);
+        raw.extend_from_slice(&check_of(&payload.hash));
     }
     Ok(raw)
 }
 
-/// What an index decodes to.
+/// What an index decodes to. The payloads' hashes are not in it (they are
+/// all zero here): `derive.rs` computes them and checks them against
+/// `checks`.
 pub(super) struct DecodedIndex {
     pub generation: u64,
     pub frames: Vec<Piece>,
     pub payloads: Vec<ColdPayload>,
+    pub checks: Vec<[u8; CHECK_BYTES]>,
     pub rollouts: Vec<ColdRollout>,
 }
 
@@ -108,7 +113,7 @@ pub(super) fn decode_index(raw: &[u8]) -> Result<DecodedIndex, String> {
     let head: IndexHead = reader.next(|| "head".into())?;
     let count = usize::try_from(head.payloads)
         .ok()
-        .filter(|count| count.saturating_mul(32) <= raw.len())
+        .filter(|count| count.saturating_mul(CHECK_BYTES) <= raw.len())
         .ok_or_else(|| format!("{} payloads cannot fit in the index", head.payloads))?;
     let mut sizes = Vec::with_capacity(count);
     for ordinal in 0..count {
@@ -161,33 +166,37 @@ pub(super) fn decode_index(raw: &[u8]) -> Result<DecodedIndex, String> {
     for position in 0..head.rollouts {
         rollouts.push(reader.next::<ColdRollout>(|| format!("rollout entry {position}"))?);
     }
-    let hashes = &raw[reader.at..];
-    if hashes.len() != count * 32 {
+    let checks = &raw[reader.at..];
+    if checks.len() != count * CHECK_BYTES {
         return Err(format!(
-            "{} bytes of hashes for {count} payloads",
-            hashes.len()
+            "{} bytes of checks for {count} payloads",
+            checks.len()
         ));
     }
+    let checks = checks
+        .chunks_exact(CHECK_BYTES)
+        .map(|check| {
+            let mut bytes = [0u8; CHECK_BYTES];
+            bytes.copy_from_slice(check);
+            bytes
+        })
+        .collect();
     let payloads = sizes
         .into_iter()
         .zip(bases)
         .zip(extents_of)
-        .zip(hashes.chunks_exact(32))
-        .map(|(((size, base), extents), hash)| {
-            let mut bytes = [0u8; 32];
-            bytes.copy_from_slice(hash);
-            ColdPayload {
-                hash: Hash(bytes),
-                size,
-                base,
-                extents,
-            }
+        .map(|((size, base), extents)| ColdPayload {
+            hash: Hash([0; 32]),
+            size,
+            base,
+            extents,
         })
         .collect();
     Ok(DecodedIndex {
         generation: head.generation,
         frames: head.frames,
         payloads,
+        checks,
         rollouts,
     })
 }
@@ -279,40 +288,48 @@ impl BlockContext {
     }
 
     /// Decodes the next event (of `seq`) from the front of `raw`; returns it
-    /// and the bytes it took. `payload` resolves an ordinal.
+    /// and the bytes it took. `payload` resolves an ordinal to its hash and
+    /// size, or says why it cannot: that event is then an error, and the
+    /// next ones still decode (the outer error is a block that cannot go
+    /// on).
     pub(super) fn decode(
         &mut self,
         raw: &[u8],
         seq: Seq,
-        payload: impl Fn(u32) -> Option<(Hash, u64)>,
-    ) -> Result<(Event, usize), String> {
+        payload: impl Fn(u32) -> Result<(Hash, u64), String>,
+    ) -> Result<(Result<Event, String>, usize), String> {
         let (cold, used): (ColdEvent, usize) =
             codec::decode_body(raw).map_err(|err| format!("corrupt block entry: {err}"))?;
         self.wall_time = self.wall_time.wrapping_add(cold.wall_time_delta);
         let thread_id = absolute(cold.thread_id, &mut self.thread_id);
         let codex_turn_id = absolute(cold.codex_turn_id, &mut self.codex_turn_id);
-        let payload = cold.payload.try_map_refs(|r| {
+        let mut unresolved = None;
+        let payload = cold.payload.map_refs(|r| {
             let ordinal = self.ordinal.wrapping_add(r.ordinal_delta);
             self.ordinal = ordinal;
-            let (hash, size) = u32::try_from(ordinal)
-                .ok()
-                .and_then(&payload)
-                .ok_or_else(|| format!("cites payload ordinal {ordinal}, beyond the pack's"))?;
-            Ok::<_, String>(PayloadRef {
+            let resolved = u32::try_from(ordinal)
+                .map_err(|_| format!("cites payload ordinal {ordinal}, beyond the pack's"))
+                .and_then(&payload);
+            let (hash, size) = resolved.unwrap_or_else(|message| {
+                unresolved.get_or_insert(message);
+                (Hash([0; 32]), 0)
+            });
+            PayloadRef {
                 kind: r.kind,
                 hash,
                 size_bytes: r.size_bytes.unwrap_or(size),
-            })
-        })?;
-        Ok((
-            Event {
+            }
+        });
+        let event = match unresolved {
+            Some(message) => Err(message),
+            None => Ok(Event {
                 seq,
                 wall_time_unix_ms: self.wall_time,
                 thread_id,
                 codex_turn_id,
                 payload,
-            },
-            used,
-        ))
+            }),
+        };
+        Ok((event, used))
     }
 }

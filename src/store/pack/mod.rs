@@ -10,17 +10,21 @@
 //! pointer to the pack (`Mpack`). See DESIGN.md, "On-disk format", for the
 //! byte tables.
 //!
-//! Reads check every frame and block against the CRC-32 its index entry
-//! holds, and every payload against its BLAKE3, as in the hot tier.
+//! The pack stores no payload hash: opening it derives every payload's
+//! BLAKE3 from the stream (`derive.rs`) and checks it against the few
+//! bytes of it the index keeps. Reads check every frame and block against
+//! the CRC-32 its index entry holds, and every payload against its BLAKE3,
+//! as in the hot tier.
 
 // Hash maps of content hashes serve as lookups here; their order never
 // reaches any output.
 #![allow(clippy::disallowed_types)]
 
 mod build;
+mod derive;
 mod encoding;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -32,10 +36,12 @@ use crate::error::{Error, Result};
 use crate::event::{Event, Hash, Seq};
 pub(super) use build::PackBuilder;
 
-/// The first 8 bytes of a pack file.
-pub(super) const PACK_MAGIC: [u8; 8] = *b"TFPACK\x00\x02";
+/// The first 8 bytes of a pack file: the last byte is the pack's version,
+/// 3 (version 2, written by development builds of format 2, stored each
+/// payload's whole hash; nothing reads it).
+pub(super) const PACK_MAGIC: [u8; 8] = *b"TFPACK\x00\x03";
 /// The last 8 bytes of a pack file.
-pub(super) const FOOTER_MAGIC: [u8; 8] = *b"TFPKEND\x02";
+pub(super) const FOOTER_MAGIC: [u8; 8] = *b"TFPKEND\x03";
 /// Header: magic, then the pack's generation (u64 LE).
 pub(super) const HEADER_BYTES: u64 = 16;
 /// Footer: index offset (u64 LE), index length (u64 LE), CRC-32 of the
@@ -101,6 +107,8 @@ pub(super) struct Piece {
 /// A payload in the pack, named by its ordinal (its position in the index).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub(super) struct ColdPayload {
+    /// Derived when the pack opens (zero when it could not be: see
+    /// [`Pack::damage`]).
     pub hash: Hash,
     pub size: u64,
     /// The payload's first `prefix_bytes` are its base's (an ordinal in
@@ -148,6 +156,8 @@ pub(super) struct Pack {
     stream_bytes: u64,
     payloads: Vec<ColdPayload>,
     by_hash: HashMap<Hash, u32>,
+    /// Payloads whose hash could not be derived, and why.
+    damaged: BTreeMap<u32, String>,
     rollouts: HashMap<u64, ColdRollout>,
     /// Frames decompressed lately, least recently used first: each the
     /// frame's first bytes (a prefix, or all of it).
@@ -178,6 +188,14 @@ impl Pack {
         let mut header = [0u8; HEADER_BYTES as usize];
         read_at(&file, 0, &mut header).map_err(&fail)?;
         if header[..8] != PACK_MAGIC {
+            if header[..7] == PACK_MAGIC[..7] {
+                return Err(fail(format!(
+                    "pack version {} is not supported (this build reads version {}; \
+                     version 2 came from a development build: export its rollouts with \
+                     that build and import them again)",
+                    header[7], PACK_MAGIC[7]
+                )));
+            }
             return Err(fail("no pack header".into()));
         }
         let mut footer = [0u8; FOOTER_BYTES as usize];
@@ -210,28 +228,50 @@ impl Pack {
             frame_starts.push(stream_bytes);
             stream_bytes += u64::from(frame.raw_len);
         }
-        let by_hash = pack
-            .payloads
-            .iter()
-            .enumerate()
-            .map(|(ordinal, payload)| (payload.hash, ordinal as u32))
-            .collect();
         let rollouts = std::mem::take(&mut pack.rollouts)
             .into_iter()
             .map(|rollout| (rollout.rollout_num, rollout))
             .collect();
-        Ok(Pack {
+        let mut opened = Pack {
             path,
             file,
             frames: pack.frames,
             frame_starts,
             stream_bytes,
             payloads: pack.payloads,
-            by_hash,
+            by_hash: HashMap::new(),
+            damaged: BTreeMap::new(),
             rollouts,
             cache: Mutex::new(Vec::new()),
             file_bytes,
-        })
+        };
+        opened.derive_hashes(&pack.checks);
+        Ok(opened)
+    }
+
+    /// Hashes every payload again from the stream (the index keeps only a
+    /// check of each), reading each frame once, front to back.
+    fn derive_hashes(&mut self, checks: &[[u8; derive::CHECK_BYTES]]) {
+        let derived = {
+            let pack = &*self;
+            let mut reader = |start: u64, len: usize, sink: &mut dyn FnMut(&[u8])| {
+                pack.stream_slices(start, len, sink)
+                    .map_err(|err| err.to_string())
+            };
+            derive::derive_hashes(&self.payloads, checks, &mut reader)
+        };
+        self.by_hash.reserve(derived.len());
+        for (ordinal, result) in derived.into_iter().enumerate() {
+            match result {
+                Ok(hash) => {
+                    self.payloads[ordinal].hash = hash;
+                    self.by_hash.entry(hash).or_insert(ordinal as u32);
+                }
+                Err(message) => {
+                    self.damaged.insert(ordinal as u32, message);
+                }
+            }
+        }
     }
 
     pub(super) fn file_bytes(&self) -> u64 {
@@ -258,6 +298,12 @@ impl Pack {
         self.rollouts.get(&rollout_num)
     }
 
+    /// Why payload `ordinal`'s hash could not be derived, if it could not:
+    /// the pack cannot give its bytes, nor the events that cite it.
+    pub(super) fn damage(&self, ordinal: u32) -> Option<&str> {
+        self.damaged.get(&ordinal).map(String::as_str)
+    }
+
     /// The ordinal of the payload hashing to `hash`, if the pack holds it.
     pub(super) fn ordinal(&self, hash: &Hash) -> Option<u32> {
         self.by_hash.get(hash).copied()
@@ -272,6 +318,17 @@ impl Pack {
         })
     }
 
+    /// Payload `ordinal`, failing when the pack could not derive its hash.
+    fn sound_payload(&self, ordinal: u32) -> Result<&ColdPayload> {
+        match self.damage(ordinal) {
+            Some(message) => Err(Error::CorruptData(format!(
+                "pack {}: payload ordinal {ordinal}: {message}",
+                self.path.display()
+            ))),
+            None => self.payload(ordinal),
+        }
+    }
+
     /// Appends the first `limit` bytes of payload `ordinal` to `out`.
     /// `base_bytes` may supply a base's bytes already assembled (and
     /// verified); `depth_left` bounds the base chain.
@@ -283,7 +340,7 @@ impl Pack {
         depth_left: usize,
         cached: &dyn Fn(&Hash) -> Option<Arc<[u8]>>,
     ) -> Result<()> {
-        let payload = self.payload(ordinal)?;
+        let payload = self.sound_payload(ordinal)?;
         let mut own_start = 0usize;
         if let Some(base) = payload.base {
             if depth_left <= 1 {
@@ -326,6 +383,25 @@ impl Pack {
 
     /// Appends `len` bytes of the stream from `start` to `out`.
     fn read_stream(&self, start: u64, len: usize, out: &mut Vec<u8>) -> Result<()> {
+        self.stream_range(start, len, true, &mut |bytes| out.extend_from_slice(bytes))
+    }
+
+    /// Hands `len` bytes of the stream from `start` to `sink`, a slice per
+    /// frame, decompressing each frame whole (for a pass over the stream).
+    fn stream_slices(&self, start: u64, len: usize, sink: &mut dyn FnMut(&[u8])) -> Result<()> {
+        self.stream_range(start, len, false, sink)
+    }
+
+    /// Hands `len` bytes of the stream from `start` to `sink`, a slice per
+    /// frame; `partial`: decompress a frame not yet read only as far as
+    /// needed.
+    fn stream_range(
+        &self,
+        start: u64,
+        len: usize,
+        partial: bool,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<()> {
         let end = start
             .checked_add(len as u64)
             .filter(|end| *end <= self.stream_bytes);
@@ -343,8 +419,12 @@ impl Pack {
             let raw_len = self.frames[frame].raw_len as usize;
             let from = (at - frame_start) as usize;
             let to = ((end - frame_start) as usize).min(raw_len);
-            let bytes = self.frame_upto(frame, to)?;
-            out.extend_from_slice(&bytes[from..to]);
+            let bytes = if partial {
+                self.frame_upto(frame, to)?
+            } else {
+                self.frame(frame)?
+            };
+            sink(&bytes[from..to]);
             at += (to - from) as u64;
         }
         Ok(())
@@ -407,13 +487,15 @@ impl Pack {
     }
 
     /// Decodes one event block of rollout `rollout_id` into events,
-    /// resolving payload ordinals. Each block stands alone: its first
-    /// event's wall time is a delta from 0.
+    /// resolving payload ordinals: one entry per event, an error for one
+    /// that cites a damaged payload; the whole block fails when it cannot
+    /// be decoded. Each block stands alone: its first event's wall time is
+    /// a delta from 0.
     pub(super) fn read_block(
         &self,
         rollout_id: &str,
         block: &Block,
-    ) -> std::result::Result<Vec<Event>, (Seq, String)> {
+    ) -> std::result::Result<Vec<std::result::Result<Event, String>>, (Seq, String)> {
         let raw = read_piece(
             &self.file,
             &block.piece,
@@ -437,9 +519,19 @@ impl Pack {
             let seq = block.first_seq + position;
             let (event, used) = context
                 .decode(&raw[at..], seq, |ordinal| {
+                    if let Some(damage) = self.damage(ordinal) {
+                        return Err(format!(
+                            "cites payload ordinal {ordinal} of pack {}, whose hash cannot be \
+                             derived: {damage}",
+                            self.path.display()
+                        ));
+                    }
                     self.payloads
                         .get(ordinal as usize)
                         .map(|payload| (payload.hash, payload.size))
+                        .ok_or_else(|| {
+                            format!("cites payload ordinal {ordinal}, beyond the pack's")
+                        })
                 })
                 .map_err(|message| (seq, message))?;
             at += used;
