@@ -104,9 +104,12 @@ fn inline_ref(store: &Store, r: PayloadRef) -> Result<WirePayloadRef> {
 
 impl PayloadSource for Store {
     fn read_payload(&self, payload: &PayloadRef) -> std::result::Result<Arc<[u8]>, String> {
-        Store::read_payload(self, &payload.hash)
-            .map(Arc::from)
-            .map_err(|err| err.to_string())
+        Store::read_payload_shared(self, &payload.hash).map_err(|err| err.to_string())
+    }
+
+    fn shared_prefix(&self, payload: &PayloadRef) -> Option<(crate::event::Hash, u64)> {
+        let (base, prefix_bytes, _) = self.payload_base(&payload.hash).ok()??;
+        Some((base, prefix_bytes))
     }
 }
 

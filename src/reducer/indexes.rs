@@ -73,6 +73,11 @@ pub(crate) struct ConversationIndexes {
     /// normalising again), so not saved.
     #[serde(skip)]
     pub item_identity_by_text: FxIndexMap<Hash, Hash>,
+    /// Where the latest full requests' items are, so a request that
+    /// resends one's bytes is skimmed only past them
+    /// (`request_skim.rs`). A cache, so not saved.
+    #[serde(skip)]
+    pub request_layouts: super::request_skim::RequestLayouts,
     /// Thread id to its live model-visible history: the candidates the next
     /// full request, or a compaction install, is reconciled against.
     pub snapshots: Tracked<FxIndexMap<String, Vec<ItemId>>>,
@@ -92,6 +97,7 @@ impl ConversationIndexes {
         let ConversationIndexes {
             item_identity,
             item_identity_by_text: _,
+            request_layouts: _,
             snapshots,
             items_by_call,
             first_item_by_call_kind,

@@ -7,13 +7,12 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use super::conversation::{ItemOrigin, Normalized, Sighting, SourcePayload, normalize_item};
 use super::keys::InThread;
 use super::providers::{NO_RESPONSE_SHAPE, read_response, request_items};
+use super::request_skim::skim_request;
 use super::spelling::ParsedJson;
 use super::{PayloadSource, Reducer, Res, invalid, unknown};
 use crate::event::{Event, ExecutionStatus, Hash, InferenceRequestInputMode, PayloadRef};
@@ -55,33 +54,6 @@ struct RequestPayload<'r> {
     payload: &'r PayloadRef,
     bytes: &'r [u8],
     id: &'r str,
-}
-
-/// The top level of a request object, skimmed: the items stay JSON text.
-#[derive(Deserialize)]
-struct RequestSkim<'a> {
-    #[serde(borrow)]
-    input: Option<&'a RawValue>,
-    #[serde(borrow)]
-    previous_response_id: Option<&'a RawValue>,
-}
-
-/// A request's items as JSON text, and its `previous_response_id` when that
-/// is a string, without building the request's JSON tree. `None` for
-/// anything but a well-formed object with an `input` array (or a bare
-/// array): the caller then takes the full path, whose errors name the
-/// problem.
-fn skim_request(bytes: &[u8]) -> Option<(Vec<&RawValue>, Option<String>)> {
-    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace())?;
-    if *first == b'[' {
-        return Some((serde_json::from_slice(bytes).ok()?, None));
-    }
-    let skim: RequestSkim<'_> = serde_json::from_slice(bytes).ok()?;
-    let items = serde_json::from_str(skim.input?.get()).ok()?;
-    let previous = skim
-        .previous_response_id
-        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
-    Some((items, previous))
 }
 
 impl Reducer {
@@ -217,16 +189,24 @@ impl Reducer {
             bytes,
             id: payload_id,
         } = request;
-        if let Some((raw_items, previous)) = skim_request(bytes) {
+        let shared = src.shared_prefix(payload);
+        if let Some(skimmed) = skim_request(bytes, shared, &mut self.conversation.request_layouts) {
             // Only a full request repeats what came before; the items of an
             // incremental one are new and not worth remembering.
-            let full = previous.is_none()
+            let full = skimmed.previous.is_none()
                 && matches!(
                     start_mode,
                     None | Some(InferenceRequestInputMode::FullSnapshot)
                 );
-            if let Some(items) = self.sightings(&raw_items, payload_id, full)? {
-                return Ok((items, previous));
+            if let Some((items, hashes)) =
+                self.sightings(&skimmed.items, &skimmed.known_hashes, payload_id, full)?
+            {
+                if full && let Some(layout) = skimmed.layout(hashes) {
+                    self.conversation
+                        .request_layouts
+                        .remember(payload.hash, layout);
+                }
+                return Ok((items, skimmed.previous));
             }
         }
         let (items, request) = self.parsed_request_items(src, payload, payload_id)?;
@@ -254,15 +234,29 @@ impl Reducer {
     /// Sightings of raw items, in order, through the memo of item texts when
     /// `remember`; `None` when an item is not JSON the full path would
     /// accept (the caller falls back to it).
+    /// The sightings of a request's items (JSON texts), recognising a text
+    /// seen before by its hash (`known_hashes` gives those already known)
+    /// when `remember` (a full request), and the hash of every text then.
+    /// `None` when an item does not parse: the caller takes the full path.
+    #[allow(clippy::type_complexity)]
     fn sightings<'r>(
         &mut self,
-        raw_items: &[&'r RawValue],
+        raw_items: &[&'r [u8]],
+        known_hashes: &[Option<Hash>],
         payload_id: &'r str,
         remember: bool,
-    ) -> Res<Option<Vec<Sighting<'r>>>> {
+    ) -> Res<Option<(Vec<Sighting<'r>>, Vec<Hash>)>> {
         let mut items = Vec::with_capacity(raw_items.len());
-        for &raw in raw_items {
-            let text = remember.then(|| Hash::of(raw.get().as_bytes()));
+        let mut hashes = Vec::with_capacity(if remember { raw_items.len() } else { 0 });
+        for (position, &raw) in raw_items.iter().enumerate() {
+            let text = remember.then(|| {
+                known_hashes
+                    .get(position)
+                    .copied()
+                    .flatten()
+                    .unwrap_or_else(|| Hash::of(raw))
+            });
+            hashes.extend(text);
             if let Some(text) = &text
                 && let Some(&identity) = self.conversation.item_identity_by_text.get(text)
             {
@@ -273,7 +267,10 @@ impl Reducer {
                 });
                 continue;
             }
-            let Ok(value) = ParsedJson::parse_str(raw.get()) else {
+            let Ok(value) = std::str::from_utf8(raw)
+                .map_err(drop)
+                .and_then(|raw| ParsedJson::parse_str(raw).map_err(drop))
+            else {
                 return Ok(None);
             };
             let Some(item) = normalize_item(&value, SourcePayload::new(payload_id, &value))
@@ -292,7 +289,7 @@ impl Reducer {
             }
             items.push(Sighting::Parsed(item));
         }
-        Ok(Some(items))
+        Ok(Some((items, hashes)))
     }
 
     /// The start of an incremental request's items: the request and response

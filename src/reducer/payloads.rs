@@ -21,6 +21,16 @@ use crate::model::RawPayloadEntry;
 pub trait PayloadSource {
     /// The exact bytes whose BLAKE3 is `payload.hash`, or why they are missing.
     fn read_payload(&self, payload: &PayloadRef) -> Result<Arc<[u8]>, String>;
+
+    /// Another payload whose first bytes this one's first bytes are, and
+    /// how many, when the source knows (a store knows the delta base it
+    /// stored a payload against). The reducer then reads again only what
+    /// follows them in a request it has seen the base of. The default
+    /// knows nothing; an answer that is not true makes the reducer wrong.
+    fn shared_prefix(&self, payload: &PayloadRef) -> Option<(Hash, u64)> {
+        let _ = payload;
+        None
+    }
 }
 
 /// In-memory payload source for tests and bundles.

@@ -121,19 +121,39 @@ impl Store {
     /// when a record it is made of is missing or damaged, or the bytes do
     /// not hash to `hash`.
     pub fn read_payload(&self, hash: &Hash) -> Result<Vec<u8>> {
-        let out = self.assemble_payload(hash, usize::from(payload::BASE_DEPTH_MAX) + 1)?;
-        let actual = Hash::of(&out);
-        if actual != *hash {
-            return Err(Error::CorruptData(format!(
-                "payload {hash}: content hashes to {actual}"
-            )));
+        self.read_payload_shared(hash).map(|bytes| bytes.to_vec())
+    }
+
+    /// [`Store::read_payload`], sharing the bytes: a payload read lately
+    /// (the last 8 of up to 4 MiB, which a conversation's next request
+    /// extends) is given back without being assembled or copied again.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::read_payload`].
+    pub fn read_payload_shared(&self, hash: &Hash) -> Result<Arc<[u8]>> {
+        if let Some(bytes) = self.assembled(hash) {
+            return Ok(bytes);
         }
+        let (out, tier) = self.assemble_payload(hash, usize::from(payload::BASE_DEPTH_MAX) + 1)?;
+        // A pack payload's bytes were hashed when the pack opened, from
+        // the same checked frames, extents and bases (`pack/derive.rs`):
+        // hashing them again would only repeat that.
+        if tier == Tier::Hot {
+            let actual = Hash::of(&out);
+            if actual != *hash {
+                return Err(Error::CorruptData(format!(
+                    "payload {hash}: content hashes to {actual}"
+                )));
+            }
+        }
+        let out: Arc<[u8]> = out.into();
         self.remember_assembled(hash, &out);
         Ok(out)
     }
 
     /// Keeps a verified payload's bytes for the deltas that extend it.
-    fn remember_assembled(&self, hash: &Hash, bytes: &[u8]) {
+    fn remember_assembled(&self, hash: &Hash, bytes: &Arc<[u8]>) {
         const ENTRIES_MAX: usize = 8;
         const BYTES_MAX: usize = 4 * 1024 * 1024;
         if bytes.len() > BYTES_MAX {
@@ -150,7 +170,7 @@ impl Store {
         if cache.len() >= ENTRIES_MAX {
             cache.pop_front();
         }
-        cache.push_back((*hash, Arc::from(bytes)));
+        cache.push_back((*hash, Arc::clone(bytes)));
     }
 
     fn assembled(&self, hash: &Hash) -> Option<Arc<[u8]>> {
@@ -197,23 +217,27 @@ impl Store {
     /// (at most `depth_left` recipes deep) into one buffer. Only the caller
     /// checks the hash: the bases are checked as a whole by the final
     /// payload's hash.
-    fn assemble_payload(&self, hash: &Hash, depth_left: usize) -> Result<Vec<u8>> {
+    fn assemble_payload(&self, hash: &Hash, depth_left: usize) -> Result<(Vec<u8>, Tier)> {
         let located = self.locate(hash)?;
         let size = self.plausible_size(hash, located.size()?)?;
         let mut out = Vec::with_capacity(size);
-        match &located {
-            Located::Hot(recipe) => self.append_prefix(hash, recipe, size, &mut out, depth_left)?,
+        let tier = match &located {
+            Located::Hot(recipe) => {
+                self.append_prefix(hash, recipe, size, &mut out, depth_left)?;
+                Tier::Hot
+            }
             Located::Cold(pack, ordinal) => {
                 pack.append_prefix(*ordinal, size, &mut out, depth_left, &|h| self.assembled(h))?;
+                Tier::Cold
             }
-        }
+        };
         if out.len() != size {
             return Err(Error::CorruptData(format!(
                 "payload {hash}: chunks hold {} bytes, recipe says {size}",
                 out.len()
             )));
         }
-        Ok(out)
+        Ok((out, tier))
     }
 
     /// The size of a payload in the pack, `None` when the pack does not hold
@@ -235,7 +259,7 @@ impl Store {
 
     /// A stored payload's delta base: the base's hash, the bytes it shares,
     /// and the chain's depth. `None` for a whole payload.
-    pub(super) fn payload_base(&self, hash: &Hash) -> Result<Option<(Hash, u64, u8)>> {
+    pub(crate) fn payload_base(&self, hash: &Hash) -> Result<Option<(Hash, u64, u8)>> {
         match self.locate(hash)? {
             Located::Hot(recipe) => Ok(recipe
                 .base
@@ -462,6 +486,13 @@ impl Iterator for EventIter {
         }
         Some(decode_event(&self.rollout_id, &key, &value))
     }
+}
+
+/// Which tier a payload was assembled from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    Hot,
+    Cold,
 }
 
 /// Where a stored payload is (see [`Store::locate`]).

@@ -81,8 +81,9 @@ pub(crate) enum Sighting<'r> {
     Parsed(Normalized),
     Known {
         identity: Hash,
-        /// The item's JSON text, inside the payload `raw_payload_id`.
-        raw: &'r serde_json::value::RawValue,
+        /// The item's JSON text, inside the payload `raw_payload_id` (a
+        /// text that parsed before, when it was first seen).
+        raw: &'r [u8],
         raw_payload_id: &'r str,
     },
 }
@@ -105,11 +106,14 @@ impl Sighting<'_> {
                 raw_payload_id,
                 ..
             } => {
-                let value = ParsedJson::parse_str(raw.get()).map_err(|err| {
-                    crate::reducer::Fail::Invalid(format!(
-                        "model item in payload {raw_payload_id} is not valid JSON: {err}"
-                    ))
-                })?;
+                let value = std::str::from_utf8(raw)
+                    .map_err(|err| err.to_string())
+                    .and_then(|raw| ParsedJson::parse_str(raw).map_err(|err| err.to_string()))
+                    .map_err(|err| {
+                        crate::reducer::Fail::Invalid(format!(
+                            "model item in payload {raw_payload_id} is not valid JSON: {err}"
+                        ))
+                    })?;
                 match normalize_item(&value, SourcePayload::new(raw_payload_id, &value)) {
                     Ok(Some(item)) => Ok(item),
                     // A known text was normalised to an item before, so it
