@@ -639,3 +639,43 @@ fn a_payload_file_swapped_for_a_fifo_never_hangs_an_import() {
         outcomes.0, outcomes.1
     );
 }
+
+/// An import reads, redacts and hashes payloads on a second thread, ahead
+/// of the writes: errors still come in input order. A missing payload file
+/// on line 3 is the error even when line 5 does not parse, and a line that
+/// does not parse is the error only when the lines before it are sound.
+#[test]
+fn import_errors_are_reported_in_input_order_whatever_runs_ahead() {
+    let (dir, store, _) = seeded_store();
+    let cites = |seq: u64, path: &str| {
+        line(
+            seq,
+            "ordered",
+            Some("root"),
+            None,
+            json!({"type": "protocol_event_observed", "event_type": "x",
+                   "event_payload": {"raw_payload_id": format!("raw_payload:{seq}"),
+                                     "kind": {"type": "protocol_event"}, "path": path}}),
+        )
+    };
+    std::fs::write(dir.path().join("present.json"), b"{\"ok\":true}").expect("payload");
+    let mut lines = root_start_lines("ordered");
+    lines.push(cites(3, "missing.json"));
+    lines.push(cites(4, "present.json"));
+    lines.push("{ this line is not an event".to_string());
+    ingest_rejected(
+        &store,
+        dir.path(),
+        "missing-then-bad.jsonl",
+        lines.join("\n") + "\n",
+        &["missing-then-bad.jsonl:3", "missing.json"],
+    );
+    lines[2] = cites(3, "present.json");
+    ingest_rejected(
+        &store,
+        dir.path(),
+        "bad-line.jsonl",
+        lines.join("\n") + "\n",
+        &["bad-line.jsonl:5"],
+    );
+}

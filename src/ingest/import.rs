@@ -6,6 +6,13 @@
 //! A whole log (a bundle, or a file that starts its rollout) aligns with
 //! seq 1; a continuation with its own seq. Any difference from the stored
 //! log is an error naming the rollout and the first differing seq.
+//!
+//! Two threads share the work: a second one redacts each event and reads,
+//! redacts and hashes its payloads ([`prepare_event`]), up to
+//! [`EVENTS_AHEAD`] events ahead of this one, which checks and writes them
+//! in input order. Errors come out in input order too: a line that fails
+//! to parse is reported only after the events before it were written (or
+//! one of them failed).
 
 use std::collections::BTreeMap;
 
@@ -17,7 +24,7 @@ use crate::event::{Event, EventPayload, PayloadRef, Seq, StartTracker};
 use crate::redact::Redactor;
 use crate::store::{EventIter, Store, Writes};
 
-use super::payloads::resolve_ref;
+use super::payloads::{PreparedRef, prepare_ref, resolve_prepared};
 use super::{
     Confinement, IngestOptions, IngestReport, JsonlSource, RolloutOutcome, WireLines,
     check_manifest_rollout, check_seq_increases, max_line_bytes, read_wire_lines, seq_gap_records,
@@ -38,18 +45,49 @@ pub(super) fn ingest_into(
     options: &IngestOptions<'_>,
     bundle: Option<&BundleRules>,
 ) -> Result<IngestReport> {
+    let limit_bytes = writes.max_payload_bytes();
+    let base = Confinement::new(&source.base_dir);
+    let redactor = options.redactor.as_ref();
     let mut import = Import {
         writes,
         store,
-        base: Confinement::new(&source.base_dir),
         bundle,
-        redactor: options.redactor.as_ref(),
         rollouts: IndexMap::new(),
         last_seq: BTreeMap::new(),
         events: 0,
     };
     let max_line_bytes = max_line_bytes(store.options().max_payload_bytes);
-    let torn_tail_bytes = read_wire_lines(source, max_line_bytes, options, &mut import)?;
+    let torn_tail_bytes = std::thread::scope(|scope| {
+        let (to_worker, from_main) = crossbeam_channel::bounded(EVENTS_AHEAD);
+        let (to_main, prepared) = crossbeam_channel::bounded(PREPARED_AHEAD);
+        let base = &base;
+        std::thread::Builder::new()
+            .name("tracefold-import".to_string())
+            .spawn_scoped(scope, move || {
+                for (location, event) in from_main {
+                    let event = prepare_event(base, limit_bytes, redactor, event);
+                    if to_main.send((location, event)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|err| Error::io("spawn the import's reading thread", err))?;
+        let mut pipeline = Pipeline {
+            import: &mut import,
+            to_worker,
+            prepared,
+            in_flight: 0,
+            failed: false,
+        };
+        match read_wire_lines(source, max_line_bytes, options, &mut pipeline) {
+            Ok(torn) => pipeline.drain().map(|()| torn),
+            // An event failed: the input stops there.
+            Err(err) if pipeline.failed => Err(err),
+            // The input itself failed: the events before it come first.
+            Err(err) => pipeline.drain().and(Err(err)),
+        }
+        // Dropping the pipeline closes the worker's input; it stops.
+    })?;
     let events = import.events;
     let rollouts: Vec<RolloutOutcome> = import
         .rollouts
@@ -64,13 +102,115 @@ pub(super) fn ingest_into(
     })
 }
 
+/// Events the reading thread may hold or have queued ahead of the writes.
+const EVENTS_AHEAD: usize = 32;
+/// Prepared events (payload bytes read) waiting for the writes: what bounds
+/// the memory the pipeline adds, a few events' payloads.
+const PREPARED_AHEAD: usize = 2;
+
+/// An event with its payloads read, redacted and hashed, or the error the
+/// first of them met (reported in the order resolving them would).
+type PreparedEvent = WireEvent<Result<PreparedRef>>;
+
+/// The reading thread's part of an event: redacts its strings (before
+/// anything uses the rollout id: the store keeps the redacted one), then
+/// reads, redacts and hashes each payload it cites.
+fn prepare_event(
+    base: &Confinement,
+    limit_bytes: u64,
+    redactor: Option<&Redactor>,
+    mut event: WireEvent<WirePayloadRef>,
+) -> PreparedEvent {
+    if let Some(redactor) = redactor {
+        redactor.redact_event(
+            &mut event.rollout_id,
+            &mut event.thread_id,
+            &mut event.codex_turn_id,
+            &mut event.payload,
+        );
+    }
+    let WireEvent {
+        schema_version,
+        seq,
+        wall_time_unix_ms,
+        rollout_id,
+        thread_id,
+        codex_turn_id,
+        payload,
+    } = event;
+    WireEvent {
+        schema_version,
+        seq,
+        wall_time_unix_ms,
+        rollout_id,
+        thread_id,
+        codex_turn_id,
+        payload: payload.map_refs(|r| prepare_ref(base, r, limit_bytes, redactor)),
+    }
+}
+
+/// The import's side of the pipeline: hands each line's event to the
+/// reading thread and writes the prepared ones as they come back, in order.
+struct Pipeline<'p, 'i, 'w, 's> {
+    import: &'p mut Import<'i, 'w, 's>,
+    to_worker: crossbeam_channel::Sender<(String, WireEvent<WirePayloadRef>)>,
+    prepared: crossbeam_channel::Receiver<(String, PreparedEvent)>,
+    /// Events handed over and not yet written.
+    in_flight: usize,
+    /// Writing an event failed: its error is the import's.
+    failed: bool,
+}
+
+impl Pipeline<'_, '_, '_, '_> {
+    /// Writes the oldest event handed over, waiting for it.
+    fn write_next(&mut self) -> Result<()> {
+        let (location, event) = self.prepared.recv().map_err(|_| {
+            Error::Other("the import's reading thread stopped before the input's end".into())
+        })?;
+        self.in_flight -= 1;
+        self.import
+            .import_event(&location, event)
+            .inspect_err(|_| self.failed = true)
+    }
+
+    /// Writes every event handed over.
+    fn drain(&mut self) -> Result<()> {
+        while self.in_flight > 0 {
+            self.write_next()?;
+        }
+        Ok(())
+    }
+}
+
+impl WireLines for Pipeline<'_, '_, '_, '_> {
+    fn event(&mut self, location: &str, event: WireEvent<WirePayloadRef>) -> Result<()> {
+        if self.in_flight >= EVENTS_AHEAD {
+            self.write_next()?;
+        }
+        self.to_worker
+            .send((location.to_string(), event))
+            .map_err(|_| Error::Other("the import's reading thread stopped".into()))?;
+        self.in_flight += 1;
+        while !self.prepared.is_empty() {
+            self.write_next()?;
+        }
+        Ok(())
+    }
+
+    fn bad_line(&mut self, location: &str, text: Option<&str>, error: Error) -> Result<()> {
+        let _ = (location, text);
+        // The events before the line come first, as without the pipeline;
+        // then the line stops the import.
+        self.drain()?;
+        Err(error)
+    }
+}
+
 /// One import in progress.
 struct Import<'i, 'w, 's> {
     writes: &'i mut Writes<'w>,
     store: &'s Store,
-    base: Confinement,
     bundle: Option<&'i BundleRules>,
-    redactor: Option<&'i Redactor>,
     /// The rollouts of the input, by the id they are stored under.
     rollouts: IndexMap<String, RolloutImport>,
     /// The last wire seq per rollout: seqs must increase within a file.
@@ -103,23 +243,10 @@ struct StoredCursor {
     last_seq: Seq,
 }
 
-impl WireLines for Import<'_, '_, '_> {
-    fn event(&mut self, location: &str, event: WireEvent<WirePayloadRef>) -> Result<()> {
-        self.import_event(location, event)
-    }
-}
-
 impl Import<'_, '_, '_> {
-    fn import_event(&mut self, location: &str, mut event: WireEvent<WirePayloadRef>) -> Result<()> {
-        // Before anything uses the rollout id: the store keeps the redacted one.
-        if let Some(redactor) = self.redactor {
-            redactor.redact_event(
-                &mut event.rollout_id,
-                &mut event.thread_id,
-                &mut event.codex_turn_id,
-                &mut event.payload,
-            );
-        }
+    /// Checks and writes (or compares) one event the reading thread
+    /// prepared: its rollout, its seq, its starts, then its payloads.
+    fn import_event(&mut self, location: &str, event: PreparedEvent) -> Result<()> {
         let rollout_id = match self.bundle {
             Some(rules) => {
                 check_manifest_rollout(location, &event.rollout_id, &rules.manifest_rollout_id)?;
@@ -145,7 +272,7 @@ impl Import<'_, '_, '_> {
             .stored
             .as_ref()
             .is_some_and(|cursor| cursor.next_seq <= cursor.last_seq);
-        let (writes, base, redactor) = (&mut *self.writes, &self.base, self.redactor);
+        let writes = &mut *self.writes;
         let WireEvent {
             wall_time_unix_ms,
             thread_id,
@@ -154,7 +281,7 @@ impl Import<'_, '_, '_> {
             ..
         } = event;
         let payload = payload
-            .try_map_refs(|r| resolve_ref(writes, base, r, redactor, !comparing))
+            .try_map_refs(|r| r.and_then(|r| resolve_prepared(writes, r, !comparing)))
             .map_err(|err| Error::input(location, format!("seq {wire_seq}: {err}")))?;
         let event = Event {
             seq: wire_seq,
@@ -206,11 +333,11 @@ impl Import<'_, '_, '_> {
 
     /// The first event of `rollout_id` in the input: a new rollout, or a
     /// stored one that the input is compared with from the seq it aligns to.
-    fn open_rollout(
+    fn open_rollout<R>(
         &mut self,
         location: &str,
         rollout_id: &str,
-        first: &WireEvent<WirePayloadRef>,
+        first: &WireEvent<R>,
     ) -> Result<RolloutImport> {
         let starts_log = matches!(first.payload, EventPayload::RolloutStarted { .. });
         let outcome = |created| RolloutOutcome {

@@ -11,24 +11,65 @@ use crate::store::Writes;
 
 use super::Confinement;
 
-/// Resolves a wire reference to a stored one. With `stage`, new payload
-/// bytes are staged in the write; without, they are only hashed (an event
-/// compared with the stored log stores nothing).
-pub(super) fn resolve_ref(
-    writes: &mut Writes<'_>,
+/// A wire payload reference read, redacted and hashed: the part of
+/// resolving it that needs no store, so it can run ahead of the writes on
+/// another thread.
+pub(super) enum PreparedRef {
+    Bytes {
+        kind: PayloadKind,
+        bytes: Vec<u8>,
+        hash: Hash,
+    },
+    Stored {
+        kind: PayloadKind,
+        blake3: Hash,
+        size_bytes: u64,
+    },
+}
+
+/// Reads (a file confined to `base`), redacts and hashes one reference.
+pub(super) fn prepare_ref(
     base: &Confinement,
     r: WirePayloadRef,
+    limit_bytes: u64,
     redactor: Option<&Redactor>,
+) -> Result<PreparedRef> {
+    Ok(match wire_ref_bytes(base, r, limit_bytes, redactor)? {
+        WireBytes::Bytes { kind, bytes } => PreparedRef::Bytes {
+            hash: Hash::of(&bytes),
+            kind,
+            bytes,
+        },
+        WireBytes::Stored {
+            kind,
+            blake3,
+            size_bytes,
+        } => PreparedRef::Stored {
+            kind,
+            blake3,
+            size_bytes,
+        },
+    })
+}
+
+/// Resolves a prepared reference against the store: stages its bytes when
+/// `stage` (else only names them), or checks that the store holds a payload
+/// it cites by hash.
+pub(super) fn resolve_prepared(
+    writes: &mut Writes<'_>,
+    prepared: PreparedRef,
     stage: bool,
 ) -> Result<PayloadRef> {
-    match wire_ref_bytes(base, r, writes.max_payload_bytes(), redactor)? {
-        WireBytes::Bytes { kind, bytes } if stage => writes.put_payload_bytes(kind, &bytes),
-        WireBytes::Bytes { kind, bytes } => Ok(PayloadRef {
+    match prepared {
+        PreparedRef::Bytes { kind, bytes, hash } if stage => {
+            writes.put_payload_hashed(kind, &bytes, hash)
+        }
+        PreparedRef::Bytes { kind, bytes, hash } => Ok(PayloadRef {
             kind,
-            hash: Hash::of(&bytes),
+            hash,
             size_bytes: bytes.len() as u64,
         }),
-        WireBytes::Stored {
+        PreparedRef::Stored {
             kind,
             blake3,
             size_bytes,

@@ -26,6 +26,7 @@
 //! idempotent (no rule matches a marker, so redacting twice changes nothing).
 //! It errs on the side of redacting.
 
+mod resend;
 mod rules;
 
 use std::collections::BTreeSet;
@@ -141,6 +142,9 @@ pub struct Redactor {
     /// most [`CLEAN_TEXTS_MAX`], emptied when full. Exact: a text is skipped
     /// only when its 256-bit hash is one of a text found clean.
     clean: Arc<Mutex<BTreeSet<[u8; 32]>>>,
+    /// The latest large payloads found clean, so one that resends their
+    /// bytes is checked only past them (`resend.rs`).
+    resent: resend::SharedCleanPayloads,
 }
 
 /// Shorter texts are scanned every time. 128: an import of the 200-turn
@@ -167,6 +171,7 @@ impl Redactor {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             clean: Arc::default(),
+            resent: Arc::default(),
         }
     }
 
@@ -189,6 +194,7 @@ impl Redactor {
             self.known = Some(Arc::new(KnownValues { values, automaton }));
             // What was clean may hold this value.
             self.clean = Arc::default();
+            self.resent = Arc::default();
         }
         self
     }
@@ -369,12 +375,20 @@ impl Redactor {
     /// UTF-8 or not, is scanned as bytes (the rules are ASCII) and known
     /// values are replaced bytewise. `None` when nothing changed, so
     /// unchanged payloads keep their exact bytes.
+    ///
+    /// A large JSON payload that starts with the bytes of one found clean
+    /// lately (a model request resending the conversation) is checked only
+    /// past the items those bytes hold, with the same answer.
     pub fn redact_bytes(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        if bytes.len() >= resend::RESEND_MIN_BYTES && self.clean_past_resent(bytes) == Some(true) {
+            return None;
+        }
         if let Ok(mut value) = serde_json::from_slice::<Value>(bytes) {
             if self.redact_json(&mut value) {
                 // A parsed value always serialises (string keys only).
                 return serde_json::to_vec(&value).ok();
             }
+            self.keep_clean_whole(bytes);
             return None;
         }
         self.redact_text(bytes)

@@ -42,7 +42,7 @@ mod keep_going;
 mod keys;
 mod payloads;
 mod providers;
-mod request_skim;
+pub(crate) mod request_skim;
 mod saved;
 mod spelling;
 mod terminal;

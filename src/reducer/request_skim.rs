@@ -97,7 +97,7 @@ pub(crate) struct Skimmed<'r> {
     pub previous: Option<String>,
     /// Where the items are, to remember once their hashes are known
     /// (`None`: a layout that cannot be reused).
-    layout: Option<Layout>,
+    pub layout: Option<Layout>,
 }
 
 impl Skimmed<'_> {
@@ -109,8 +109,10 @@ impl Skimmed<'_> {
     }
 }
 
+/// Where a request's items lie (the redactor keeps it for the clean
+/// payloads it saw: `redact/resend.rs`).
 #[derive(Debug, Clone)]
-struct Layout {
+pub(crate) struct Layout {
     /// The request is a bare array of items (else an object with `input`).
     bare: bool,
     /// The offset just past the items array's `[`.
@@ -174,7 +176,12 @@ pub(crate) fn skim_request<'r>(
 ) -> Option<Skimmed<'r>> {
     if let Some((base, prefix)) = shared
         && let Some(layout) = layouts.get(&base)
-        && let Some(skimmed) = resume(bytes, layout, usize::try_from(prefix).ok()?)
+        && let Some((skimmed, _)) = resume(
+            bytes,
+            &layout.layout,
+            Some(&layout.hashes),
+            usize::try_from(prefix).ok()?,
+        )
     {
         layouts.reused_items += skimmed.known_hashes.iter().flatten().count() as u64;
         return Some(skimmed);
@@ -183,7 +190,7 @@ pub(crate) fn skim_request<'r>(
 }
 
 /// Skims every byte of the request.
-fn skim_whole(bytes: &[u8]) -> Option<Skimmed<'_>> {
+pub(crate) fn skim_whole(bytes: &[u8]) -> Option<Skimmed<'_>> {
     let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace())?;
     let (input, previous, reusable) = if *first == b'[' {
         let array: &RawValue = serde_json::from_slice(bytes).ok()?;
@@ -221,12 +228,19 @@ fn skim_whole(bytes: &[u8]) -> Option<Skimmed<'_>> {
     })
 }
 
-/// Skims only what follows the remembered items wholly inside the first
-/// `prefix` bytes, which equal the base's. `None` when nothing can be
-/// reused, or the rest does not skim (the caller then skims the whole,
-/// which fails the same way or names the problem).
-fn resume<'r>(bytes: &'r [u8], base: &RequestLayout, prefix: usize) -> Option<Skimmed<'r>> {
-    let layout = &base.layout;
+/// Skims only what follows the items of `layout` (the base's, with their
+/// text hashes `hashes` when known) wholly inside the first `prefix` bytes,
+/// which equal the base's; returns the skim and the document skimmed (the
+/// items array's stand-in head, then the request's bytes from the end of the
+/// last reused item). `None` when nothing can be reused, or the rest does
+/// not skim (the caller then skims the whole, which fails the same way or
+/// names the problem).
+pub(crate) fn resume<'r>(
+    bytes: &'r [u8],
+    layout: &Layout,
+    hashes: Option<&[Hash]>,
+    prefix: usize,
+) -> Option<(Skimmed<'r>, Vec<u8>)> {
     let prefix = prefix.min(bytes.len());
     if layout.open > prefix {
         return None;
@@ -271,8 +285,10 @@ fn resume<'r>(bytes: &'r [u8], base: &RequestLayout, prefix: usize) -> Option<Sk
         .iter()
         .map(|(start, end)| &bytes[*start..*end])
         .collect();
-    let mut known_hashes: Vec<Option<Hash>> =
-        base.hashes[..reused].iter().copied().map(Some).collect();
+    let mut known_hashes: Vec<Option<Hash>> = match hashes {
+        Some(hashes) => hashes.get(..reused)?.iter().copied().map(Some).collect(),
+        None => vec![None; reused],
+    };
     let mut spans = layout.spans[..reused].to_vec();
     for raw in new_items.into_iter().skip(skip) {
         // The same text in the request: `rest` is `head` and then the
@@ -283,7 +299,7 @@ fn resume<'r>(bytes: &'r [u8], base: &RequestLayout, prefix: usize) -> Option<Sk
         known_hashes.push(None);
         spans.push((start, end));
     }
-    Some(Skimmed {
+    let skimmed = Skimmed {
         items,
         known_hashes,
         previous,
@@ -292,7 +308,8 @@ fn resume<'r>(bytes: &'r [u8], base: &RequestLayout, prefix: usize) -> Option<Sk
             open: layout.open,
             spans,
         }),
-    })
+    };
+    Some((skimmed, rest))
 }
 
 /// Where `part` (a subslice of `whole`) starts in it.

@@ -259,6 +259,17 @@ impl Writes<'_> {
 
     /// Stores `bytes` as a payload of `kind` (deduplicated) and returns its ref.
     pub fn put_payload_bytes(&mut self, kind: PayloadKind, bytes: &[u8]) -> Result<PayloadRef> {
+        self.put_payload_hashed(kind, bytes, Hash::of(bytes))
+    }
+
+    /// [`Writes::put_payload_bytes`] of bytes already hashed (an import
+    /// hashes them on its reading thread): `hash` must be their BLAKE3.
+    pub(crate) fn put_payload_hashed(
+        &mut self,
+        kind: PayloadKind,
+        bytes: &[u8],
+        hash: Hash,
+    ) -> Result<PayloadRef> {
         let limit = self.store.inner.options.max_payload_bytes;
         if bytes.len() as u64 > limit {
             return Err(Error::PayloadTooLarge {
@@ -266,7 +277,7 @@ impl Writes<'_> {
                 limit_bytes: limit,
             });
         }
-        let hash = Hash::of(bytes);
+        debug_assert_eq!(hash, Hash::of(bytes));
         self.counters.payload_bytes_in += bytes.len() as u64;
         if self.payload_known(&hash)? {
             self.counters.payloads_deduplicated += 1;
