@@ -679,3 +679,33 @@ fn import_errors_are_reported_in_input_order_whatever_runs_ahead() {
         &["bad-line.jsonl:5"],
     );
 }
+
+/// A writing command that does not compact checkpoints the store: sled
+/// writes its snapshot (`db/snap.*`) only when it opens a database, and an
+/// open replays everything written since that snapshot, so the command
+/// reopens the database once at its end instead of leaving the replay to
+/// the next reader. (Relies on sled 0.34's file names: DESIGN.md,
+/// "Assumptions about sled".)
+#[test]
+fn ingest_without_compaction_leaves_a_checkpointed_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let snapshots = |store: &Path| {
+        std::fs::read_dir(store.join("db"))
+            .expect("db")
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with("snap."))
+            .count()
+    };
+    ok(
+        &store,
+        &[
+            "ingest",
+            "--no-compact",
+            example("sample.jsonl").to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(snapshots(&store), 1, "no snapshot after the ingest");
+    assert!(ok(&store, &["verify"]).contains("sound"));
+    ok(&store, &["reduce", "rollout-example"]);
+}

@@ -74,21 +74,23 @@ pub(super) fn compact(cli: &Cli, json: bool) -> anyhow::Result<i32> {
 }
 
 /// After a command that wrote: packs the store when that is worth it
-/// (`Store::compaction_worthwhile`). Returns the store (reopened if it was
-/// packed) and what the compaction did.
-pub(super) fn compact_if_worthwhile(
+/// (`Store::compaction_worthwhile`) and allowed, else checkpoints it
+/// (`Store::checkpoint`: the next open need not replay what was written).
+/// Returns the store, reopened, and what a compaction did.
+pub(super) fn finish_write(
     store: Store,
+    no_compact: bool,
 ) -> anyhow::Result<(Store, Option<CompactReport>)> {
-    if !store.compaction_worthwhile(None)? {
-        return Ok((store, None));
+    if no_compact || !store.compaction_worthwhile(None)? {
+        return Ok((store.checkpoint()?, None));
     }
     let (store, report) = store.compact()?;
     Ok((store, Some(report)))
 }
 
-/// [`compact_if_worthwhile`], saying on standard error when it packed.
-pub(super) fn compact_if_worthwhile_noted(store: Store) -> anyhow::Result<Store> {
-    let (store, report) = compact_if_worthwhile(store)?;
+/// [`finish_write`], saying on standard error when it packed.
+pub(super) fn finish_write_noted(store: Store, no_compact: bool) -> anyhow::Result<Store> {
+    let (store, report) = finish_write(store, no_compact)?;
     if let Some(report) = report {
         note(format_args!(
             "packed the store: disk {} -> {} bytes (`--no-compact` skips this)",

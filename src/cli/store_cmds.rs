@@ -56,9 +56,7 @@ pub(super) fn ingest(
     let code = run_import(total, allow_torn_tail, no_redact, |options| {
         Ok(ingest_jsonl(&store, source, options)?)
     })?;
-    if !no_compact {
-        super::maintenance_cmds::compact_if_worthwhile_noted(store)?;
-    }
+    super::maintenance_cmds::finish_write_noted(store, no_compact)?;
     Ok(code)
 }
 
@@ -169,9 +167,7 @@ pub(super) fn import_codex(
     let code = run_import(total, allow_torn_tail, no_redact, |options| {
         Ok(import_bundle(&store, bundle_dir, rollout_id, options)?)
     })?;
-    if !no_compact {
-        super::maintenance_cmds::compact_if_worthwhile_noted(store)?;
-    }
+    super::maintenance_cmds::finish_write_noted(store, no_compact)?;
     Ok(code)
 }
 

@@ -300,6 +300,34 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Closes and reopens the database, so that the next open of the
+    /// store is quick: sled (0.34) writes its snapshot only when it opens a
+    /// database, and an open replays everything written since the last
+    /// snapshot (2.6 s after a 1M-event `ingest --no-compact`, 0.4 s once
+    /// checkpointed). The replay happens here instead, at the end of the
+    /// write, and the store is then as a compaction would leave it but for
+    /// the pack. The CLI's writing commands checkpoint when they do not
+    /// compact; a host that wrote much may call it before exiting. Consumes
+    /// the store and returns it reopened; fails without changing anything
+    /// if another handle on the store is alive in this process.
+    pub fn checkpoint(self) -> Result<Store> {
+        let path = self.path().to_path_buf();
+        let options = self.options().clone();
+        if Arc::strong_count(&self.inner) > 1 {
+            return Err(Error::Other(format!(
+                "store {}: a checkpoint needs the only handle on the store",
+                path.display()
+            )));
+        }
+        self.flush()?;
+        let inner = Arc::try_unwrap(self.inner).map_err(|_| only_handle(&path))?;
+        let lock = inner.lock;
+        drop((inner.tree, inner.db, inner.pack));
+        Store::open_locked(path, options, lock)
+    }
+}
+
 /// A payload an event cites that the store cannot size: compaction stops,
 /// naming the rollout.
 fn cited_payload_failure(rollout_id: &str, hash: &crate::event::Hash, err: Error) -> Error {
