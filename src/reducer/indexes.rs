@@ -78,6 +78,12 @@ pub(crate) struct ConversationIndexes {
     /// (`request_skim.rs`). A cache, so not saved.
     #[serde(skip)]
     pub request_layouts: super::request_skim::RequestLayouts,
+    /// BLAKE3 of a reasoning item's exact JSON text to what normalising it
+    /// gave, when that names no payload (so it is what any request's
+    /// sighting of the text normalises to): reasoning stays a parsed
+    /// sighting, without being parsed again. A cache, so not saved.
+    #[serde(skip)]
+    pub reasoning_by_text: ReasoningByText,
     /// Thread id to its live model-visible history: the candidates the next
     /// full request, or a compaction install, is reconciled against.
     pub snapshots: Tracked<FxIndexMap<String, Vec<ItemId>>>,
@@ -92,12 +98,49 @@ pub(crate) struct ConversationIndexes {
     pub latest_assistant_message: Tracked<FxIndexMap<InThread, ItemId>>,
 }
 
+/// Normalised reasoning items by the hash of their text (see
+/// `ConversationIndexes::reasoning_by_text`), emptied when full.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReasoningByText {
+    items: FxIndexMap<Hash, super::conversation::Normalized>,
+    /// Tests turn the cache off to compare with a reducer that parses.
+    #[cfg(test)]
+    pub off: bool,
+    /// Items given back (tests).
+    #[cfg(test)]
+    pub hits: std::cell::Cell<u64>,
+}
+
+impl ReasoningByText {
+    /// Normalised items kept at most.
+    const KEPT_MAX: usize = 4096;
+
+    pub(crate) fn get(&self, text: &Hash) -> Option<&super::conversation::Normalized> {
+        #[cfg(test)]
+        if self.off {
+            return None;
+        }
+        let item = self.items.get(text);
+        #[cfg(test)]
+        self.hits.set(self.hits.get() + u64::from(item.is_some()));
+        item
+    }
+
+    pub(crate) fn insert(&mut self, text: Hash, item: &super::conversation::Normalized) {
+        if self.items.len() >= Self::KEPT_MAX {
+            self.items.clear();
+        }
+        self.items.insert(text, item.clone());
+    }
+}
+
 impl ConversationIndexes {
     pub(super) fn change_marks(&mut self) -> [&mut bool; 5] {
         let ConversationIndexes {
             item_identity,
             item_identity_by_text: _,
             request_layouts: _,
+            reasoning_by_text: _,
             snapshots,
             items_by_call,
             first_item_by_call_kind,

@@ -257,15 +257,19 @@ impl Reducer {
                     .unwrap_or_else(|| Hash::of(raw))
             });
             hashes.extend(text);
-            if let Some(text) = &text
-                && let Some(&identity) = self.conversation.item_identity_by_text.get(text)
-            {
-                items.push(Sighting::Known {
-                    identity,
-                    raw,
-                    raw_payload_id: payload_id,
-                });
-                continue;
+            if let Some(text) = &text {
+                if let Some(&identity) = self.conversation.item_identity_by_text.get(text) {
+                    items.push(Sighting::Known {
+                        identity,
+                        raw,
+                        raw_payload_id: payload_id,
+                    });
+                    continue;
+                }
+                if let Some(item) = self.conversation.reasoning_by_text.get(text) {
+                    items.push(Sighting::Parsed(item.clone()));
+                    continue;
+                }
             }
             let Ok(value) = std::str::from_utf8(raw)
                 .map_err(drop)
@@ -278,14 +282,18 @@ impl Reducer {
             else {
                 continue;
             };
-            // Reasoning is always parsed: a later sighting may add readable
-            // text to the item it matches.
-            if let Some(text) = text
-                && item.kind != ConversationItemKind::Reasoning
-            {
-                self.conversation
-                    .item_identity_by_text
-                    .insert(text, item.identity);
+            // Reasoning is always a parsed sighting: a later sighting may
+            // add readable text to the item it matches. One whose parts name
+            // no payload is what parsing its text gives in any request, so
+            // that is kept instead of parsed again.
+            if let Some(text) = text {
+                if item.kind != ConversationItemKind::Reasoning {
+                    self.conversation
+                        .item_identity_by_text
+                        .insert(text, item.identity);
+                } else if item.names_no_payload() {
+                    self.conversation.reasoning_by_text.insert(text, &item);
+                }
             }
             items.push(Sighting::Parsed(item));
         }

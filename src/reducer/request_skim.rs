@@ -448,22 +448,27 @@ mod tests {
         store: &crate::Store,
         rollout_id: &str,
         src: &dyn crate::reducer::PayloadSource,
-    ) -> (String, u64) {
+        reasoning_cache: bool,
+    ) -> (String, u64, u64) {
         let manifest = store.manifest(rollout_id).expect("manifest");
         let mut reducer = crate::reducer::Reducer::new(rollout_id);
+        reducer.conversation.reasoning_by_text.off = !reasoning_cache;
         for event in store.events_of(&manifest) {
             reducer.apply(&event.expect("event"), src).expect("reduces");
         }
         let reused = reducer.conversation.request_layouts.reused_items();
+        let cached = reducer.conversation.reasoning_by_text.hits.get();
         (
             serde_json::to_string(&reducer.finish()).expect("json"),
             reused,
+            cached,
         )
     }
 
     /// A demo's requests, stored as deltas of each other, reduce to the
     /// same state whether each is skimmed whole or past the items its base
-    /// already had, from the hot tier and from the pack.
+    /// already had, from the hot tier and from the pack, and whether its
+    /// resent reasoning items are parsed again or taken from the cache.
     #[cfg(feature = "demo")]
     #[test]
     fn a_stored_conversation_reduces_the_same_with_and_without_reuse() {
@@ -484,11 +489,20 @@ mod tests {
         drop(recorder);
         let mut store = store;
         for tier in ["hot", "pack"] {
-            let (resumed, reused) = state_json(&store, &rollout_id, &store);
-            let (whole, none) = state_json(&store, &rollout_id, &Whole(&store));
+            let (resumed, reused, cached) = state_json(&store, &rollout_id, &store, true);
+            let (whole, none, _) = state_json(&store, &rollout_id, &Whole(&store), true);
+            let (parsed, _, _) = state_json(&store, &rollout_id, &Whole(&store), false);
             assert_eq!(none, 0, "{tier}");
+            assert!(
+                cached > 100,
+                "{tier}: only {cached} reasoning items from the cache"
+            );
             assert!(reused > 100, "{tier}: only {reused} items reused");
             assert!(resumed == whole, "{tier}: the states differ");
+            assert!(
+                parsed == whole,
+                "{tier}: the reasoning cache changes the state"
+            );
             if tier == "hot" {
                 store = store.compact().expect("compact").0;
                 assert!(store.stats().expect("stats").pack_payloads > 0);

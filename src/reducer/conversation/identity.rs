@@ -34,6 +34,17 @@ pub(crate) struct Normalized {
 }
 
 impl Normalized {
+    /// Whether no part names the payload the item was read from (only
+    /// `Json` and `PayloadRef` parts do).
+    pub(crate) fn names_no_payload(&self) -> bool {
+        self.body.parts.iter().all(|part| {
+            !matches!(
+                part,
+                ConversationPart::Json { .. } | ConversationPart::PayloadRef { .. }
+            )
+        })
+    }
+
     pub(crate) fn new(
         role: ConversationRole,
         channel: Option<ConversationChannel>,
