@@ -305,6 +305,22 @@ pub struct WireEvent<R> {
     pub payload: EventPayload<R>,
 }
 
+impl<R> WireEvent<R> {
+    /// The same event with each payload reference mapped by `f`, in
+    /// citation order.
+    pub fn map_refs<R2>(self, f: impl FnMut(R) -> R2) -> WireEvent<R2> {
+        WireEvent {
+            schema_version: self.schema_version,
+            seq: self.seq,
+            wall_time_unix_ms: self.wall_time_unix_ms,
+            rollout_id: self.rollout_id,
+            thread_id: self.thread_id,
+            codex_turn_id: self.codex_turn_id,
+            payload: self.payload.map_refs(f),
+        }
+    }
+}
+
 /// Serde for an event payload that keeps unknown `type`s verbatim.
 mod payload_serde {
     use serde::de::DeserializeOwned;

@@ -129,24 +129,7 @@ fn prepare_event(
             &mut event.payload,
         );
     }
-    let WireEvent {
-        schema_version,
-        seq,
-        wall_time_unix_ms,
-        rollout_id,
-        thread_id,
-        codex_turn_id,
-        payload,
-    } = event;
-    WireEvent {
-        schema_version,
-        seq,
-        wall_time_unix_ms,
-        rollout_id,
-        thread_id,
-        codex_turn_id,
-        payload: payload.map_refs(|r| prepare_ref(base, r, limit_bytes, redactor)),
-    }
+    event.map_refs(|r| prepare_ref(base, r, limit_bytes, redactor))
 }
 
 /// The import's side of the pipeline: hands each line's event to the
