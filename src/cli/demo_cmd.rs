@@ -39,7 +39,7 @@ pub(super) fn demo(
     let writer = recorder.stats();
     // The recorder holds a handle on the store; packing needs the only one.
     drop(recorder);
-    let (store, packed) = super::maintenance_cmds::finish_write(store, no_compact)?;
+    let (store, packed) = super::maintenance_cmds::finish_write(store, no_compact, true)?;
     let state = reduce_stored(&store, &report.rollout_id)?;
     write_to(out, |out| write_state_json(&state, out))?;
     let manifest = store.manifest(&report.rollout_id)?;

@@ -73,24 +73,30 @@ pub(super) fn compact(cli: &Cli, json: bool) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// After a command that wrote: packs the store when that is worth it
-/// (`Store::compaction_worthwhile`) and allowed, else checkpoints it
-/// (`Store::checkpoint`: the next open need not replay what was written).
-/// Returns the store, reopened, and what a compaction did.
+/// After a command that may have written: packs the store when that is
+/// worth it (`Store::compaction_worthwhile`) and allowed, else, when it
+/// `wrote`, checkpoints it (`Store::checkpoint`: the next open need not
+/// replay what was written). Returns the store and what a compaction did.
 pub(super) fn finish_write(
     store: Store,
     no_compact: bool,
+    wrote: bool,
 ) -> anyhow::Result<(Store, Option<CompactReport>)> {
     if no_compact || !store.compaction_worthwhile(None)? {
-        return Ok((store.checkpoint()?, None));
+        let store = if wrote { store.checkpoint()? } else { store };
+        return Ok((store, None));
     }
     let (store, report) = store.compact()?;
     Ok((store, Some(report)))
 }
 
 /// [`finish_write`], saying on standard error when it packed.
-pub(super) fn finish_write_noted(store: Store, no_compact: bool) -> anyhow::Result<Store> {
-    let (store, report) = finish_write(store, no_compact)?;
+pub(super) fn finish_write_noted(
+    store: Store,
+    no_compact: bool,
+    wrote: bool,
+) -> anyhow::Result<Store> {
+    let (store, report) = finish_write(store, no_compact, wrote)?;
     if let Some(report) = report {
         note(format_args!(
             "packed the store: disk {} -> {} bytes (`--no-compact` skips this)",

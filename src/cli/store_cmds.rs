@@ -53,21 +53,22 @@ pub(super) fn ingest(
         let total = std::fs::metadata(file).map(|m| m.len()).ok();
         (JsonlSource::file(file)?, total)
     };
-    let code = run_import(total, allow_torn_tail, no_redact, |options| {
+    let wrote = run_import(total, allow_torn_tail, no_redact, |options| {
         Ok(ingest_jsonl(&store, source, options)?)
     })?;
-    super::maintenance_cmds::finish_write_noted(store, no_compact)?;
-    Ok(code)
+    super::maintenance_cmds::finish_write_noted(store, no_compact, wrote)?;
+    Ok(EXIT_OK)
 }
 
 /// Runs one all-or-nothing import with a progress bar on a terminal, then
 /// reports a dropped torn tail and prints the rollout ids it stored.
+/// Returns whether it stored anything.
 fn run_import(
     total_bytes: Option<u64>,
     allow_torn_tail: bool,
     no_redact: bool,
     import: impl FnOnce(&IngestOptions<'_>) -> anyhow::Result<IngestReport>,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<bool> {
     let bar = progress_bar(total_bytes);
     let progress = |bytes: u64| {
         if let Some(bar) = &bar {
@@ -107,7 +108,10 @@ fn run_import(
         writeln!(out, "{}", escape(id))?;
     }
     out.flush()?;
-    Ok(EXIT_OK)
+    Ok(report
+        .rollouts
+        .iter()
+        .any(|outcome| outcome.created || outcome.appended > 0))
 }
 
 /// One line per rollout of an import: what it stored.
@@ -164,11 +168,11 @@ pub(super) fn import_codex(
     let total = std::fs::metadata(bundle_dir.join("trace.jsonl"))
         .map(|m| m.len())
         .ok();
-    let code = run_import(total, allow_torn_tail, no_redact, |options| {
+    let wrote = run_import(total, allow_torn_tail, no_redact, |options| {
         Ok(import_bundle(&store, bundle_dir, rollout_id, options)?)
     })?;
-    super::maintenance_cmds::finish_write_noted(store, no_compact)?;
-    Ok(code)
+    super::maintenance_cmds::finish_write_noted(store, no_compact, wrote)?;
+    Ok(EXIT_OK)
 }
 
 pub(super) fn rollouts(cli: &Cli, json: bool) -> anyhow::Result<i32> {
