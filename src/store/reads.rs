@@ -266,8 +266,9 @@ impl Store {
                 .map(|base| (base.payload, base.prefix_bytes, base.depth))),
             Located::Cold(pack, ordinal) => match pack.payload(ordinal)?.base {
                 None => Ok(None),
+                // A damaged base has no hash to name: its damage is the error.
                 Some(base) => Ok(Some((
-                    pack.payload(base.ordinal)?.hash,
+                    pack.sound_payload(base.ordinal)?.hash,
                     base.prefix_bytes,
                     base.depth,
                 ))),

@@ -319,7 +319,7 @@ impl Pack {
     }
 
     /// Payload `ordinal`, failing when the pack could not derive its hash.
-    fn sound_payload(&self, ordinal: u32) -> Result<&ColdPayload> {
+    pub(super) fn sound_payload(&self, ordinal: u32) -> Result<&ColdPayload> {
         match self.damage(ordinal) {
             Some(message) => Err(Error::CorruptData(format!(
                 "pack {}: payload ordinal {ordinal}: {message}",
