@@ -316,22 +316,27 @@ fn a_sled_panic_on_a_damaged_store_is_one_error_line_with_sleds_message() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pristine = dir.path().join("pristine");
     // Big enough for several sled segments: flips past the first MiB make
-    // sled 0.34.7 panic while recovering its log.
+    // sled 0.34.7 panic while recovering its log. Written by a recorder,
+    // which leaves the log for the next open to recover (the CLI's writing
+    // commands reopen the database at their end: `Store::checkpoint`).
     ok(
         &pristine,
         &[
-            "demo",
-            "--turns",
-            "200",
-            "--seed",
-            "7",
-            "--no-compact",
-            "--out",
-            dir.path().join("demo.json").to_str().expect("utf-8"),
+            "__crash-writer",
+            "--threads",
+            "2",
+            "--rollouts",
+            "1",
+            "--events-per-thread",
+            "2000",
+            "--pause-ms",
+            "0",
+            "--big-one-in",
+            "0",
         ],
     );
     let len = std::fs::metadata(pristine.join("db/db")).expect("db").len() as usize;
-    assert!(len > (3 << 19), "the demo store is only {len} bytes");
+    assert!(len > (3 << 19), "the recorded store is only {len} bytes");
     // Where sled panics depends on how the writer grouped the demo's
     // events into segments: try every 32 KiB past the first MiB until it
     // does (measured: a run of offsets between 1 and 2 MiB).
