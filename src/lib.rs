@@ -90,6 +90,8 @@ mod writer;
 
 #[cfg(test)]
 mod format_v1_tests;
+#[cfg(test)]
+mod test_files;
 
 pub use error::{Error, Result};
 

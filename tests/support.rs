@@ -360,8 +360,6 @@ pub fn growing_conversation_jsonl(dir: &Path, rollout: &str, turns: u64, seed: u
     path
 }
 
-/// Opens a store's sled database directly (to damage records as a bad disk
-/// would), with the segment size its `conf` records: sled refuses any other.
 /// The names of the entries of `dir`, sorted.
 pub fn file_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -378,6 +376,8 @@ pub fn file_names(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Opens a store's sled database directly (to damage records as a bad disk
+/// would), with the segment size its `conf` records: sled refuses any other.
 pub fn open_raw_sled(db_dir: &Path) -> sled::Db {
     let segment_size = tracefold::__internal::sled_segment_size(db_dir);
     sled::Config::new()

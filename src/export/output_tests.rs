@@ -1,22 +1,8 @@
 use std::io::Read;
-use std::path::Path;
 
 use super::*;
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|entry| {
-            entry
-                .expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    names.sort();
-    names
-}
+use crate::test_files::file_names as names;
 
 #[test]
 fn a_streamed_write_replaces_the_target_whole() {

@@ -14,17 +14,10 @@ use super::Confinement;
 /// A wire payload reference read, redacted and hashed: the part of
 /// resolving it that needs no store, so it can run ahead of the writes on
 /// another thread.
-pub(super) enum PreparedRef {
-    Bytes {
-        kind: PayloadKind,
-        bytes: Vec<u8>,
-        hash: Hash,
-    },
-    Stored {
-        kind: PayloadKind,
-        blake3: Hash,
-        size_bytes: u64,
-    },
+pub(super) struct PreparedRef {
+    wire: WireBytes,
+    /// BLAKE3 of the bytes, or the hash a stored reference cites.
+    hash: Hash,
 }
 
 /// Reads (a file confined to `base`), redacts and hashes one reference.
@@ -34,22 +27,12 @@ pub(super) fn prepare_ref(
     limit_bytes: u64,
     redactor: Option<&Redactor>,
 ) -> Result<PreparedRef> {
-    Ok(match wire_ref_bytes(base, r, limit_bytes, redactor)? {
-        WireBytes::Bytes { kind, bytes } => PreparedRef::Bytes {
-            hash: Hash::of(&bytes),
-            kind,
-            bytes,
-        },
-        WireBytes::Stored {
-            kind,
-            blake3,
-            size_bytes,
-        } => PreparedRef::Stored {
-            kind,
-            blake3,
-            size_bytes,
-        },
-    })
+    let wire = wire_ref_bytes(base, r, limit_bytes, redactor)?;
+    let hash = match &wire {
+        WireBytes::Bytes { bytes, .. } => Hash::of(bytes),
+        WireBytes::Stored { blake3, .. } => *blake3,
+    };
+    Ok(PreparedRef { wire, hash })
 }
 
 /// Resolves a prepared reference against the store: stages its bytes when
@@ -60,16 +43,15 @@ pub(super) fn resolve_prepared(
     prepared: PreparedRef,
     stage: bool,
 ) -> Result<PayloadRef> {
-    match prepared {
-        PreparedRef::Bytes { kind, bytes, hash } if stage => {
-            writes.put_payload_hashed(kind, &bytes, hash)
-        }
-        PreparedRef::Bytes { kind, bytes, hash } => Ok(PayloadRef {
+    let hash = prepared.hash;
+    match prepared.wire {
+        WireBytes::Bytes { kind, bytes } if stage => writes.put_payload_hashed(kind, &bytes, hash),
+        WireBytes::Bytes { kind, bytes } => Ok(PayloadRef {
             kind,
             hash,
             size_bytes: bytes.len() as u64,
         }),
-        PreparedRef::Stored {
+        WireBytes::Stored {
             kind,
             blake3,
             size_bytes,

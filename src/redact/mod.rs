@@ -380,7 +380,7 @@ impl Redactor {
     /// lately (a model request resending the conversation) is checked only
     /// past the items those bytes hold, with the same answer.
     pub fn redact_bytes(&self, bytes: &[u8]) -> Option<Vec<u8>> {
-        if bytes.len() >= resend::RESEND_MIN_BYTES && self.clean_past_resent(bytes) == Some(true) {
+        if bytes.len() >= resend::RESEND_MIN_BYTES && self.clean_past_resent(bytes).is_some() {
             return None;
         }
         if let Ok(mut value) = serde_json::from_slice::<Value>(bytes) {

@@ -48,20 +48,19 @@ pub(super) type SharedCleanPayloads = Arc<Mutex<CleanPayloads>>;
 
 impl Redactor {
     /// Whether `bytes`, a JSON payload, is clean, judged only past the
-    /// bytes it shares with a clean payload kept: `Some(true)` when it is
+    /// bytes it shares with a clean payload kept: `Some(())` when it is
     /// (and it is kept in turn), `None` when this cannot tell (the caller
     /// redacts the whole).
-    pub(super) fn clean_past_resent(&self, bytes: &[u8]) -> Option<bool> {
-        let (kept, layout, shared) = {
+    pub(super) fn clean_past_resent(&self, bytes: &[u8]) -> Option<()> {
+        let (layout, shared) = {
             let payloads = self.resent.lock().ok()?;
-            let (kept, layout, shared) = payloads
+            let (layout, shared) = payloads
                 .kept
                 .iter()
-                .map(|(kept, layout)| (kept, layout, common_prefix_len(kept, bytes)))
-                .max_by_key(|(_, _, shared)| *shared)?;
-            (Arc::clone(kept), layout.clone(), shared)
+                .map(|(kept, layout)| (layout, common_prefix_len(kept, bytes)))
+                .max_by_key(|(_, shared)| *shared)?;
+            (layout.clone(), shared)
         };
-        drop(kept);
         if shared < SHARED_MIN_BYTES {
             return None;
         }
@@ -77,7 +76,7 @@ impl Redactor {
         if let Some(layout) = skimmed.layout {
             self.keep_clean(bytes, layout);
         }
-        Some(true)
+        Some(())
     }
 
     /// Keeps a large payload found clean as a whole, with its layout (when

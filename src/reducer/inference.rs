@@ -56,6 +56,10 @@ struct RequestPayload<'r> {
     id: &'r str,
 }
 
+/// A request's sightings, and the hash of each item's text (when
+/// remembered).
+type Sightings<'r> = (Vec<Sighting<'r>>, Vec<Hash>);
+
 impl Reducer {
     pub(super) fn inference_started(
         &mut self,
@@ -231,21 +235,17 @@ impl Reducer {
         Ok((items, request))
     }
 
-    /// Sightings of raw items, in order, through the memo of item texts when
-    /// `remember`; `None` when an item is not JSON the full path would
-    /// accept (the caller falls back to it).
     /// The sightings of a request's items (JSON texts), recognising a text
     /// seen before by its hash (`known_hashes` gives those already known)
     /// when `remember` (a full request), and the hash of every text then.
     /// `None` when an item does not parse: the caller takes the full path.
-    #[allow(clippy::type_complexity)]
     fn sightings<'r>(
         &mut self,
         raw_items: &[&'r [u8]],
         known_hashes: &[Option<Hash>],
         payload_id: &'r str,
         remember: bool,
-    ) -> Res<Option<(Vec<Sighting<'r>>, Vec<Hash>)>> {
+    ) -> Res<Option<Sightings<'r>>> {
         let mut items = Vec::with_capacity(raw_items.len());
         let mut hashes = Vec::with_capacity(if remember { raw_items.len() } else { 0 });
         for (position, &raw) in raw_items.iter().enumerate() {
@@ -271,10 +271,7 @@ impl Reducer {
                     continue;
                 }
             }
-            let Ok(value) = std::str::from_utf8(raw)
-                .map_err(drop)
-                .and_then(|raw| ParsedJson::parse_str(raw).map_err(drop))
-            else {
+            let Ok(value) = ParsedJson::parse_utf8(raw) else {
                 return Ok(None);
             };
             let Some(item) = normalize_item(&value, SourcePayload::new(payload_id, &value))

@@ -180,7 +180,7 @@ pub(crate) fn skim_request<'r>(
             bytes,
             &layout.layout,
             Some(&layout.hashes),
-            usize::try_from(prefix).ok()?,
+            usize::try_from(prefix).unwrap_or(usize::MAX),
         )
     {
         layouts.reused_items += skimmed.known_hashes.iter().flatten().count() as u64;
@@ -189,28 +189,41 @@ pub(crate) fn skim_request<'r>(
     skim_whole(bytes)
 }
 
-/// Skims every byte of the request.
-pub(crate) fn skim_whole(bytes: &[u8]) -> Option<Skimmed<'_>> {
-    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace())?;
-    let (input, previous, reusable) = if *first == b'[' {
-        let array: &RawValue = serde_json::from_slice(bytes).ok()?;
-        (array, None, true)
+/// A request document's top level: its items (the document itself when
+/// `bare`, else its `input`), its `previous_response_id` when that is a
+/// string, and whether that key came before `input`.
+fn top_level(
+    document: &[u8],
+    bare: bool,
+) -> Option<(Vec<&RawValue>, &RawValue, Option<String>, bool)> {
+    let (input, previous, previous_before_input) = if bare {
+        (
+            serde_json::from_slice::<&RawValue>(document).ok()?,
+            None,
+            false,
+        )
     } else {
-        let skim: RequestSkim<'_> = serde_json::from_slice(bytes).ok()?;
-        let input = skim.input?;
-        // A `previous_response_id` key before `input` would be left out of
-        // a resumed skim: such a layout is not reused.
-        let reusable = !skim.previous_before_input;
+        let skim: RequestSkim<'_> = serde_json::from_slice(document).ok()?;
         let previous = skim
             .previous_response_id
             .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
-        (input, previous, reusable)
+        (skim.input?, previous, skim.previous_before_input)
     };
-    let items: Vec<&RawValue> = serde_json::from_str(input.get()).ok()?;
+    let items = serde_json::from_str(input.get()).ok()?;
+    Some((items, input, previous, previous_before_input))
+}
+
+/// Skims every byte of the request.
+pub(crate) fn skim_whole(bytes: &[u8]) -> Option<Skimmed<'_>> {
+    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace())?;
+    let bare = *first == b'[';
+    let (items, input, previous, previous_before_input) = top_level(bytes, bare)?;
     let items: Vec<&[u8]> = items.into_iter().map(|raw| raw.get().as_bytes()).collect();
     let open = offset_in(bytes, input.get().as_bytes()) + 1;
-    let layout = reusable.then(|| Layout {
-        bare: *first == b'[',
+    // A `previous_response_id` key before `input` would be left out of a
+    // resumed skim: such a layout is not reused.
+    let layout = (!previous_before_input).then(|| Layout {
+        bare,
         open,
         spans: items
             .iter()
@@ -270,16 +283,7 @@ pub(crate) fn resume<'r>(
     let mut rest = Vec::with_capacity(head.len() + bytes.len() - from);
     rest.extend_from_slice(head);
     rest.extend_from_slice(&bytes[from..]);
-    let (input, previous) = if layout.bare {
-        (serde_json::from_slice::<&RawValue>(&rest).ok()?, None)
-    } else {
-        let skim: RequestSkim<'_> = serde_json::from_slice(&rest).ok()?;
-        let previous = skim
-            .previous_response_id
-            .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
-        (skim.input?, previous)
-    };
-    let new_items: Vec<&RawValue> = serde_json::from_str(input.get()).ok()?;
+    let (new_items, _, previous, _) = top_level(&rest, layout.bare)?;
     let skip = usize::from(reused > 0);
     let mut items: Vec<&[u8]> = layout.spans[..reused]
         .iter()

@@ -65,6 +65,12 @@ impl ParsedJson<'static> {
 impl<'t> ParsedJson<'t> {
     /// [`ParsedJson::parse`] of a text already known to be UTF-8 (not
     /// checked again), borrowed.
+    /// [`ParsedJson::parse_str`] of bytes that must be UTF-8.
+    pub(crate) fn parse_utf8(text: &'t [u8]) -> Result<ParsedJson<'t>, String> {
+        let text = std::str::from_utf8(text).map_err(|err| err.to_string())?;
+        ParsedJson::parse_str(text).map_err(|err| err.to_string())
+    }
+
     pub(crate) fn parse_str(text: &'t str) -> serde_json::Result<ParsedJson<'t>> {
         let value = serde_json::from_str(text)?;
         Ok(ParsedJson {

@@ -150,7 +150,7 @@ impl Store {
         let disk_bytes_before = super::dir_size(&path);
         let copy_dir = path.join(COPY_DIR_NAME);
         if Arc::strong_count(&self.inner) > 1 {
-            return Err(only_handle(&path));
+            return Err(only_handle(&path, "compaction"));
         }
         let generation = self
             .pack_pointer()
@@ -168,11 +168,9 @@ impl Store {
         report.record_bytes = copied.record_bytes;
         report.pack_bytes = pointer.file_bytes;
         report.disk_bytes_before = disk_bytes_before;
-        // Close the database but keep the store's lock through the swap and
-        // the reopen, so no other process opens the store in between.
-        let inner = Arc::try_unwrap(self.inner).map_err(|_| only_handle(&path))?;
-        let lock = inner.lock;
-        drop((inner.tree, inner.db, inner.pack));
+        // Keep the store's lock through the swap and the reopen, so no other
+        // process opens the store in between.
+        let lock = self.close_keeping_lock("compaction")?;
         let db_dir = path.join(SLED_DIR_NAME);
         let old_dir = path.join(OLD_DIR_NAME);
         rename(&db_dir, &old_dir)?;
@@ -314,17 +312,20 @@ impl Store {
     pub fn checkpoint(self) -> Result<Store> {
         let path = self.path().to_path_buf();
         let options = self.options().clone();
-        if Arc::strong_count(&self.inner) > 1 {
-            return Err(Error::Other(format!(
-                "store {}: a checkpoint needs the only handle on the store",
-                path.display()
-            )));
-        }
         self.flush()?;
-        let inner = Arc::try_unwrap(self.inner).map_err(|_| only_handle(&path))?;
+        let lock = self.close_keeping_lock("a checkpoint")?;
+        Store::open_locked(path, options, lock)
+    }
+
+    /// Closes the database and gives back the store's lock, so that it is
+    /// reopened before any other process can open it; fails, naming `what`
+    /// needed it, if another handle on the store is alive.
+    fn close_keeping_lock(self, what: &str) -> Result<std::fs::File> {
+        let path = self.path().to_path_buf();
+        let inner = Arc::try_unwrap(self.inner).map_err(|_| only_handle(&path, what))?;
         let lock = inner.lock;
         drop((inner.tree, inner.db, inner.pack));
-        Store::open_locked(path, options, lock)
+        Ok(lock)
     }
 }
 
@@ -339,9 +340,9 @@ fn cited_payload_failure(rollout_id: &str, hash: &crate::event::Hash, err: Error
     }
 }
 
-fn only_handle(path: &Path) -> Error {
+fn only_handle(path: &Path, what: &str) -> Error {
     Error::Other(format!(
-        "store {}: compaction needs the only handle on the store; stop recorders and other users of it first",
+        "store {}: {what} needs the only handle on the store; stop recorders and other users of it first",
         path.display()
     ))
 }
@@ -507,16 +508,7 @@ mod tests {
         );
         assert_eq!(store.hot_record_bytes().expect("hot bytes"), 0);
         assert!(store.verify().expect("verify").is_empty());
-        let names: Vec<String> = std::fs::read_dir(dir.path())
-            .expect("read")
-            .map(|entry| {
-                entry
-                    .expect("entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
+        let names = crate::test_files::file_names(dir.path());
         assert!(
             !names.iter().any(|name| name.starts_with("db.")),
             "{names:?}"

@@ -117,14 +117,11 @@ impl Sighting<'_> {
                 raw_payload_id,
                 ..
             } => {
-                let value = std::str::from_utf8(raw)
-                    .map_err(|err| err.to_string())
-                    .and_then(|raw| ParsedJson::parse_str(raw).map_err(|err| err.to_string()))
-                    .map_err(|err| {
-                        crate::reducer::Fail::Invalid(format!(
-                            "model item in payload {raw_payload_id} is not valid JSON: {err}"
-                        ))
-                    })?;
+                let value = ParsedJson::parse_utf8(raw).map_err(|err| {
+                    crate::reducer::Fail::Invalid(format!(
+                        "model item in payload {raw_payload_id} is not valid JSON: {err}"
+                    ))
+                })?;
                 match normalize_item(&value, SourcePayload::new(raw_payload_id, &value)) {
                     Ok(Some(item)) => Ok(item),
                     // A known text was normalised to an item before, so it
