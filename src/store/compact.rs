@@ -34,10 +34,11 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::keys::{META_FORMAT_KEY, META_PACK_KEY, PREFIX_CHUNK, PREFIX_EVENT, PREFIX_PAYLOAD};
-use super::pack::{PackBuilder, PackPointer};
+use super::pack::{PackBuilder, PackPointer, PayloadFeed};
 use super::{GcReport, SLED_DIR_NAME, STORE_FORMAT_VERSION, Store};
 use crate::codec;
 use crate::error::{Error, Result};
+use crate::event::Hash;
 
 /// Hot records below this are left for a later compaction: packing them
 /// would rewrite the pack for little gain.
@@ -188,9 +189,12 @@ impl Store {
     fn build_pack(&self, generation: u64, report: &mut CompactReport) -> Result<PackPointer> {
         let mut builder = PackBuilder::create(self.path(), generation)?;
         let temp = builder.temp_path().to_path_buf();
-        let built = self
-            .fill_pack(&mut builder, report)
-            .and_then(|()| builder.finish());
+        let built = self.fill_pack(&mut builder, report).and_then(|()| {
+            builder.finish(&mut StoreFeed {
+                store: self,
+                rollout_id: None,
+            })
+        });
         match built {
             Ok(pointer) => Ok(pointer),
             Err(err) => {
@@ -210,9 +214,9 @@ impl Store {
             builder.add_rollout(
                 manifest.rollout_num,
                 self.events_of(&manifest),
-                &mut |hash| {
-                    self.payload_size(hash)
-                        .map_err(|err| cited_payload_failure(&manifest.rollout_id, hash, err))
+                &mut StoreFeed {
+                    store: self,
+                    rollout_id: Some(&manifest.rollout_id),
                 },
             )?;
         }
@@ -221,24 +225,6 @@ impl Store {
             max_rollout_num = max_rollout_num.max(state.next_rollout_num.saturating_sub(1));
         }
         builder.note_rollout_num(max_rollout_num);
-        // Bases, transitively: the list grows while it is walked.
-        let mut ordinal = 0;
-        while ordinal < builder.payload_count() {
-            let hash = builder.payload_hash(ordinal);
-            if let Some((base, prefix_bytes, depth)) = self.payload_base(&hash)? {
-                let base_ordinal = builder.ordinal_of(base, self.payload_size(&base)?);
-                builder.set_base(ordinal, base_ordinal, prefix_bytes, depth);
-            }
-            ordinal += 1;
-        }
-        // Bytes, in the order the payloads were first cited: a
-        // conversation's pieces sit together in the stream.
-        for ordinal in 0..builder.payload_count() {
-            let hash = builder.payload_hash(ordinal);
-            let bytes = self.read_payload(&hash)?;
-            let prefix = usize::try_from(builder.base_prefix(ordinal)).unwrap_or(usize::MAX);
-            builder.add_payload_bytes(ordinal, bytes.get(prefix..).unwrap_or_default())?;
-        }
         report.payloads_packed = u64::from(builder.payload_count());
         report.stream_bytes = builder.stream_bytes();
         Ok(())
@@ -329,9 +315,35 @@ impl Store {
     }
 }
 
+/// What a compaction's pack stores about a payload, read from the store.
+struct StoreFeed<'a> {
+    store: &'a Store,
+    /// The rollout being packed, named when a payload it cites is missing.
+    rollout_id: Option<&'a str>,
+}
+
+impl PayloadFeed for StoreFeed<'_> {
+    fn size(&mut self, hash: &Hash) -> Result<u64> {
+        self.store
+            .payload_size(hash)
+            .map_err(|err| match self.rollout_id {
+                Some(rollout_id) => cited_payload_failure(rollout_id, hash, err),
+                None => err,
+            })
+    }
+
+    fn base(&mut self, hash: &Hash) -> Result<Option<(Hash, u64, u8)>> {
+        self.store.payload_base(hash)
+    }
+
+    fn bytes(&mut self, hash: &Hash) -> Result<Vec<u8>> {
+        self.store.read_payload(hash)
+    }
+}
+
 /// A payload an event cites that the store cannot size: compaction stops,
 /// naming the rollout.
-fn cited_payload_failure(rollout_id: &str, hash: &crate::event::Hash, err: Error) -> Error {
+fn cited_payload_failure(rollout_id: &str, hash: &Hash, err: Error) -> Error {
     match err {
         Error::UnknownPayload(_) => Error::CorruptData(format!(
             "rollout {rollout_id} cites payload {hash}, which the store does not hold; `verify` lists the damage"

@@ -225,7 +225,7 @@ fn a_truncated_missing_or_older_pack_is_named_by_verify_and_every_read() {
         .expect("name")
         .to_string_lossy()
         .into_owned();
-    for damage in ["truncated", "missing", "version 2"] {
+    for damage in ["truncated", "missing", "version 2", "version 3"] {
         let copy = dir.path().join(damage);
         copy_dir(&pristine, &copy);
         let pack = copy.join(&pack_name);
@@ -239,20 +239,23 @@ fn a_truncated_missing_or_older_pack_is_named_by_verify_and_every_read() {
                 file.set_len(len / 2).expect("truncate");
             }
             "missing" => std::fs::remove_file(&pack).expect("remove pack"),
-            // A pack of development builds that stored whole hashes: its
+            // A pack of development builds (version 2 stored whole
+            // hashes, version 3 compressed event blocks alone): its
             // header's version byte.
             _ => {
                 let mut bytes = std::fs::read(&pack).expect("read pack");
-                assert_eq!(&bytes[..8], b"TFPACK\x00\x03");
-                bytes[7] = 2;
+                assert_eq!(&bytes[..8], b"TFPACK\x00\x04");
+                bytes[7] = damage.as_bytes()[damage.len() - 1] - b'0';
                 std::fs::write(&pack, bytes).expect("write pack");
             }
         }
         let findings = verify_finds_damage(&copy, &pack_name, damage);
         assert!(findings.contains(&pack_name), "{damage}: {findings}");
-        if damage == "version 2" {
+        if let Some(version) = damage.strip_prefix("version ") {
             assert!(
-                findings.contains("pack version 2 is not supported (this build reads version 3"),
+                findings.contains(&format!(
+                    "pack version {version} is not supported (this build reads version 4"
+                )),
                 "{findings}"
             );
         }

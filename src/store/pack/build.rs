@@ -1,8 +1,13 @@
-//! Writing a pack: event blocks first (as the rollouts are walked, which
-//! numbers the payloads in the order they are first cited), then the
-//! payload stream in frames, then the index and the footer. The file is
-//! written under a temporary name, synced, and renamed; it counts only once
-//! a database swap has installed its pointer (`compact.rs`).
+//! Writing a pack: the rollouts are walked block by block. A block's events
+//! number the payloads they cite first (in citation order), the bytes of
+//! those payloads and of their bases go into the stream, and then the block
+//! is compressed with the rollout's stream bytes written so far (the last
+//! [`DICT_MAX_BYTES`] of them) as a raw-content prefix: the ids an event
+//! carries are mostly in the payloads it cites, which zstd then finds
+//! there. Stream frames and blocks are written to the file as they fill,
+//! then the index and the footer. The file is written under a temporary
+//! name, synced, and renamed; it counts only once a database swap has
+//! installed its pointer (`compact.rs`).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -11,13 +16,45 @@ use std::path::{Path, PathBuf};
 
 use super::encoding::{BlockContext, IndexHead, encode_index};
 use super::{
-    BLOCK_EVENTS_MAX, BLOCK_RAW_BYTES, Block, ColdBase, ColdPayload, ColdRollout, Extent,
-    FRAME_RAW_BYTES, Footer, HEADER_BYTES, PACK_MAGIC, PackPointer, Piece, compress_piece,
+    BLOCK_EVENTS_MAX, BLOCK_RAW_BYTES, Block, ColdBase, ColdPayload, ColdRollout, DICT_MAX_BYTES,
+    Extent, FRAME_RAW_BYTES, Footer, HEADER_BYTES, PACK_MAGIC, PackPointer, Piece, compress_piece,
     pack_file_name,
 };
 use crate::error::{Error, Result};
 use crate::event::{Event, Hash, Seq};
 use crate::store::payload::chunk_boundaries;
+
+/// Where a pack being written gets what it stores about a payload (the
+/// store, for a compaction).
+pub(in crate::store) trait PayloadFeed {
+    /// The payload's stored size.
+    fn size(&mut self, hash: &Hash) -> Result<u64>;
+    /// Its delta base: (base, bytes of the base it starts with, depth).
+    fn base(&mut self, hash: &Hash) -> Result<Option<(Hash, u64, u8)>>;
+    /// Its whole bytes, checked against its hash.
+    fn bytes(&mut self, hash: &Hash) -> Result<Vec<u8>>;
+}
+
+/// The sizes a writer chooses (a reader takes every length from the
+/// index): the constants of `mod.rs`, smaller in tests.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    pub frame_raw_bytes: usize,
+    pub block_events: usize,
+    pub block_raw_bytes: usize,
+    pub dict_max_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            frame_raw_bytes: FRAME_RAW_BYTES,
+            block_events: BLOCK_EVENTS_MAX,
+            block_raw_bytes: BLOCK_RAW_BYTES,
+            dict_max_bytes: DICT_MAX_BYTES,
+        }
+    }
+}
 
 /// A pack being written. Nothing is visible until [`PackBuilder::finish`]
 /// renamed the file and the caller installed its pointer.
@@ -35,6 +72,14 @@ pub(in crate::store) struct PackBuilder {
     chunks: HashMap<Hash, Extent>,
     rollouts: Vec<ColdRollout>,
     max_rollout_num: u64,
+    /// Payloads below this ordinal have their bytes in the stream.
+    written: u32,
+    /// Where the current rollout's stream bytes start.
+    rollout_start: u64,
+    /// The stream's last bytes, from `rollout_start` on (at most twice
+    /// the dictionary's limit): the next block's dictionary is their tail.
+    recent: Vec<u8>,
+    limits: Limits,
 }
 
 /// A rollout's current event block.
@@ -49,6 +94,10 @@ impl PackBuilder {
     /// Creates `pack-{generation}.tfpack.tmp` in `dir` (replacing a leftover
     /// of an interrupted compaction) and writes its header.
     pub(in crate::store) fn create(dir: &Path, generation: u64) -> Result<PackBuilder> {
+        PackBuilder::with_limits(dir, generation, Limits::default())
+    }
+
+    pub(super) fn with_limits(dir: &Path, generation: u64, limits: Limits) -> Result<PackBuilder> {
         let final_path = dir.join(pack_file_name(generation));
         let temp_path = dir.join(format!("{}.tmp", pack_file_name(generation)));
         let file = File::create(&temp_path)
@@ -62,11 +111,15 @@ impl PackBuilder {
             payloads: Vec::new(),
             ordinals: HashMap::new(),
             frames: Vec::new(),
-            frame_buf: Vec::with_capacity(FRAME_RAW_BYTES),
+            frame_buf: Vec::with_capacity(limits.frame_raw_bytes),
             stream_len: 0,
             chunks: HashMap::new(),
             rollouts: Vec::new(),
             max_rollout_num: 0,
+            written: 0,
+            rollout_start: 0,
+            recent: Vec::new(),
+            limits,
         };
         let mut header = [0u8; HEADER_BYTES as usize];
         header[..8].copy_from_slice(&PACK_MAGIC);
@@ -84,7 +137,7 @@ impl PackBuilder {
     }
 
     /// The ordinal of payload `hash` of `size` bytes, numbering it when new.
-    pub(in crate::store) fn ordinal_of(&mut self, hash: Hash, size: u64) -> u32 {
+    fn ordinal_of(&mut self, hash: Hash, size: u64) -> u32 {
         if let Some(ordinal) = self.ordinals.get(&hash) {
             return *ordinal;
         }
@@ -108,13 +161,6 @@ impl PackBuilder {
         self.max_rollout_num = self.max_rollout_num.max(num);
     }
 
-    /// Bytes of payload `ordinal` that its base supplies (0: none).
-    pub(in crate::store) fn base_prefix(&self, ordinal: u32) -> u64 {
-        self.payloads[ordinal as usize]
-            .base
-            .map_or(0, |base| base.prefix_bytes)
-    }
-
     /// Bytes of the stream so far.
     pub(in crate::store) fn stream_bytes(&self) -> u64 {
         self.stream_len
@@ -125,39 +171,21 @@ impl PackBuilder {
         self.payloads.len() as u32
     }
 
-    pub(in crate::store) fn payload_hash(&self, ordinal: u32) -> Hash {
-        self.payloads[ordinal as usize].hash
-    }
-
-    /// Records that payload `ordinal` starts with the first `prefix_bytes`
-    /// of payload `base`.
-    pub(in crate::store) fn set_base(
-        &mut self,
-        ordinal: u32,
-        base: u32,
-        prefix_bytes: u64,
-        depth: u8,
-    ) {
-        self.payloads[ordinal as usize].base = Some(ColdBase {
-            ordinal: base,
-            prefix_bytes,
-            depth,
-        });
-    }
-
-    /// Writes a rollout's events (seq 1 onwards, contiguous) in blocks.
-    /// `size_of` gives a cited payload's stored size.
+    /// Writes a rollout's events (seq 1 onwards, contiguous) in blocks,
+    /// and before each block the payloads it cites first and their bases.
     pub(in crate::store) fn add_rollout(
         &mut self,
         rollout_num: u64,
         events: impl Iterator<Item = Result<Event>>,
-        size_of: &mut dyn FnMut(&Hash) -> Result<u64>,
+        feed: &mut dyn PayloadFeed,
     ) -> Result<()> {
         let mut rollout = ColdRollout {
             rollout_num,
             event_count: 0,
             blocks: Vec::new(),
         };
+        self.rollout_start = self.stream_len;
+        self.recent.clear();
         let mut block = OpenBlock::new(1);
         for event in events {
             let event = event?;
@@ -168,11 +196,11 @@ impl PackBuilder {
                 )));
             }
             rollout.event_count = event.seq;
-            let mut sizes = Vec::new();
-            event.payload.for_each_ref(|r| sizes.push(r.hash));
-            let mut resolved = Vec::with_capacity(sizes.len());
-            for hash in sizes {
-                let size = size_of(&hash)?;
+            let mut cited = Vec::new();
+            event.payload.for_each_ref(|r| cited.push(r.hash));
+            let mut resolved = Vec::with_capacity(cited.len());
+            for hash in cited {
+                let size = feed.size(&hash)?;
                 resolved.push((self.ordinal_of(hash, size), size));
             }
             let mut resolved = resolved.into_iter();
@@ -189,13 +217,15 @@ impl PackBuilder {
                     source,
                 })?;
             block.count += 1;
-            if block.count as usize >= BLOCK_EVENTS_MAX || block.raw.len() >= BLOCK_RAW_BYTES {
+            if block.count as usize >= self.limits.block_events
+                || block.raw.len() >= self.limits.block_raw_bytes
+            {
                 let full = std::mem::replace(&mut block, OpenBlock::new(seq + 1));
-                rollout.blocks.push(self.write_block(full)?);
+                rollout.blocks.push(self.write_block(full, feed)?);
             }
         }
         if block.count > 0 {
-            rollout.blocks.push(self.write_block(block)?);
+            rollout.blocks.push(self.write_block(block, feed)?);
         }
         self.max_rollout_num = self.max_rollout_num.max(rollout_num);
         if rollout.event_count > 0 {
@@ -204,20 +234,60 @@ impl PackBuilder {
         Ok(())
     }
 
-    fn write_block(&mut self, block: OpenBlock) -> Result<Block> {
-        let (piece, compressed) = compress_piece(&block.raw, self.offset)?;
+    /// Numbers the bases of the payloads not yet written (transitively: the
+    /// list grows while it is walked), then writes their own bytes in
+    /// ordinal order: a conversation's pieces sit together in the stream.
+    fn write_new_payloads(&mut self, feed: &mut dyn PayloadFeed) -> Result<()> {
+        let mut ordinal = self.written as usize;
+        while ordinal < self.payloads.len() {
+            let hash = self.payloads[ordinal].hash;
+            if let Some((base, prefix_bytes, depth)) = feed.base(&hash)? {
+                let base_ordinal = self.ordinal_of(base, feed.size(&base)?);
+                self.payloads[ordinal].base = Some(ColdBase {
+                    ordinal: base_ordinal,
+                    prefix_bytes,
+                    depth,
+                });
+            }
+            ordinal += 1;
+        }
+        while (self.written as usize) < self.payloads.len() {
+            let payload = &self.payloads[self.written as usize];
+            let hash = payload.hash;
+            let prefix = payload.base.map_or(0, |base| {
+                usize::try_from(base.prefix_bytes).unwrap_or(usize::MAX)
+            });
+            let bytes = feed.bytes(&hash)?;
+            self.add_payload_bytes(self.written, bytes.get(prefix..).unwrap_or_default())?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes the payloads `block` cites first, then the block, compressed
+    /// with the rollout's last stream bytes as its dictionary.
+    fn write_block(&mut self, block: OpenBlock, feed: &mut dyn PayloadFeed) -> Result<Block> {
+        self.write_new_payloads(feed)?;
+        let own =
+            (self.stream_len - self.rollout_start).min(self.limits.dict_max_bytes as u64) as usize;
+        let prefix = &self.recent[self.recent.len() - own..];
+        let (piece, compressed) = compress_piece(&block.raw, self.offset, prefix)?;
         self.write(&compressed)?;
         Ok(Block {
             piece,
             first_seq: block.first_seq,
             count: block.count,
+            dict: (own > 0).then(|| Extent {
+                start: self.stream_len - own as u64,
+                len: own as u32,
+            }),
         })
     }
 
     /// Stores payload `ordinal`'s own bytes (those after its base's
     /// prefix): chunked as the hot tier chunks, each distinct chunk once in
     /// the stream.
-    pub(in crate::store) fn add_payload_bytes(&mut self, ordinal: u32, own: &[u8]) -> Result<()> {
+    fn add_payload_bytes(&mut self, ordinal: u32, own: &[u8]) -> Result<()> {
         let mut extents: Vec<Extent> = Vec::new();
         for range in chunk_boundaries(own) {
             let piece = &own[range];
@@ -253,12 +323,17 @@ impl PackBuilder {
 
     fn append_stream(&mut self, mut bytes: &[u8]) -> Result<()> {
         self.stream_len += bytes.len() as u64;
+        self.recent.extend_from_slice(bytes);
+        let dict_max = self.limits.dict_max_bytes;
+        if self.recent.len() > 2 * dict_max {
+            self.recent.drain(..self.recent.len() - dict_max);
+        }
         while !bytes.is_empty() {
-            let room = FRAME_RAW_BYTES - self.frame_buf.len();
+            let room = self.limits.frame_raw_bytes - self.frame_buf.len();
             let take = room.min(bytes.len());
             self.frame_buf.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
-            if self.frame_buf.len() >= FRAME_RAW_BYTES {
+            if self.frame_buf.len() >= self.limits.frame_raw_bytes {
                 self.flush_frame()?;
             }
         }
@@ -269,7 +344,7 @@ impl PackBuilder {
         if self.frame_buf.is_empty() {
             return Ok(());
         }
-        let (piece, compressed) = compress_piece(&self.frame_buf, self.offset)?;
+        let (piece, compressed) = compress_piece(&self.frame_buf, self.offset, &[])?;
         self.frame_buf.clear();
         self.write(&compressed)?;
         self.frames.push(piece);
@@ -278,7 +353,8 @@ impl PackBuilder {
 
     /// Writes the last frame, the index and the footer, syncs the file and
     /// renames it to its final name; returns the pointer that installs it.
-    pub(in crate::store) fn finish(mut self) -> Result<PackPointer> {
+    pub(in crate::store) fn finish(mut self, feed: &mut dyn PayloadFeed) -> Result<PackPointer> {
+        self.write_new_payloads(feed)?;
         self.flush_frame()?;
         let head = IndexHead {
             generation: self.generation,
@@ -292,7 +368,7 @@ impl PackBuilder {
                 source,
             }
         })?;
-        let (index, compressed) = compress_piece(&raw, self.offset)?;
+        let (index, compressed) = compress_piece(&raw, self.offset, &[])?;
         self.write(&compressed)?;
         let footer = Footer {
             index_offset: index.offset,

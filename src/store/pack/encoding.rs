@@ -9,10 +9,11 @@
 //!   previous event's in the block, its wall time as a delta, and each
 //!   payload it cites as a delta from the previous citation's ordinal
 //!   (payloads are numbered in the order first cited, so most deltas are 1);
-//! - the index lists the payloads' sizes, then their bases (as distances),
-//!   then their extents (as deltas), then the rollouts, and last each
-//!   payload's check (the first bytes of its BLAKE3, which no compressor
-//!   shrinks; the hash itself is derived from the stream, `derive.rs`).
+//! - the index lists the payloads' bases (as distances), then their extents
+//!   (as deltas), then the rollouts, and last each payload's check (the
+//!   first bytes of its BLAKE3, which no compressor shrinks; the hash
+//!   itself is derived from the stream, `derive.rs`). A payload's size is
+//!   not stored: it is its base's shared prefix plus its extents.
 
 use bincode::{Decode, Encode};
 
@@ -40,7 +41,7 @@ struct StoredBase {
     depth: u8,
 }
 
-/// Encodes the index: head, sizes, bases, extents, rollouts, checks.
+/// Encodes the index: head, bases, extents, rollouts, checks.
 pub(super) fn encode_index(
     head: &IndexHead,
     payloads: &[ColdPayload],
@@ -48,9 +49,6 @@ pub(super) fn encode_index(
 ) -> Result<Vec<u8>, CodecError> {
     let mut raw = Vec::new();
     codec::encode_body(head, &mut raw)?;
-    for payload in payloads {
-        codec::encode_body(&payload.size, &mut raw)?;
-    }
     for (ordinal, payload) in payloads.iter().enumerate() {
         let base = payload.base.map(|base| {
             let base_size = payloads.get(base.ordinal as usize).map_or(0, |b| b.size);
@@ -115,10 +113,6 @@ pub(super) fn decode_index(raw: &[u8]) -> Result<DecodedIndex, String> {
         .ok()
         .filter(|count| count.saturating_mul(CHECK_BYTES) <= raw.len())
         .ok_or_else(|| format!("{} payloads cannot fit in the index", head.payloads))?;
-    let mut sizes = Vec::with_capacity(count);
-    for ordinal in 0..count {
-        sizes.push(reader.next::<u64>(|| format!("size of payload ordinal {ordinal}"))?);
-    }
     let mut bases = Vec::with_capacity(count);
     for ordinal in 0..count {
         let stored: Option<StoredBase> =
@@ -130,16 +124,7 @@ pub(super) fn decode_index(raw: &[u8]) -> Result<DecodedIndex, String> {
                     .ok()
                     .filter(|base| (*base as usize) < count && *base as usize != ordinal)
                     .ok_or_else(|| format!("payload ordinal {ordinal}: base out of range"))?;
-                let prefix_bytes = sizes[base as usize]
-                    .checked_sub(stored.unshared)
-                    .ok_or_else(|| {
-                        format!("payload ordinal {ordinal}: base shares more than it has")
-                    })?;
-                Some(ColdBase {
-                    ordinal: base,
-                    prefix_bytes,
-                    depth: stored.depth,
-                })
+                Some((base, stored))
             }
         });
     }
@@ -181,17 +166,7 @@ pub(super) fn decode_index(raw: &[u8]) -> Result<DecodedIndex, String> {
             bytes
         })
         .collect();
-    let payloads = sizes
-        .into_iter()
-        .zip(bases)
-        .zip(extents_of)
-        .map(|((size, base), extents)| ColdPayload {
-            hash: Hash([0; 32]),
-            size,
-            base,
-            extents,
-        })
-        .collect();
+    let payloads = with_sizes(bases, extents_of)?;
     Ok(DecodedIndex {
         generation: head.generation,
         frames: head.frames,
@@ -199,6 +174,68 @@ pub(super) fn decode_index(raw: &[u8]) -> Result<DecodedIndex, String> {
         checks,
         rollouts,
     })
+}
+
+/// The payloads with their sizes: each is the prefix it shares with its
+/// base (the base's size less what the base does not share) plus its own
+/// bytes. Bases may come later in the index; a chain that loops or
+/// shares more than its base has is corrupt.
+fn with_sizes(
+    bases: Vec<Option<(u32, StoredBase)>>,
+    extents_of: Vec<Vec<Extent>>,
+) -> Result<Vec<ColdPayload>, String> {
+    let count = bases.len();
+    let own: Vec<u64> = extents_of
+        .iter()
+        .map(|extents| extents.iter().map(|extent| u64::from(extent.len)).sum())
+        .collect();
+    let mut sizes: Vec<Option<u64>> = vec![None; count];
+    let mut chain = Vec::new();
+    for first in 0..count {
+        let mut at = first;
+        // Walk down to a payload whose size is known or that has no base.
+        while sizes[at].is_none() {
+            if chain.len() > count {
+                return Err(format!("payload ordinal {first}: its bases form a loop"));
+            }
+            chain.push(at);
+            match bases[at] {
+                Some((base, _)) => at = base as usize,
+                None => break,
+            }
+        }
+        while let Some(ordinal) = chain.pop() {
+            let size = match bases[ordinal] {
+                None => own[ordinal],
+                Some((base, stored)) => sizes[base as usize]
+                    .and_then(|base_size| base_size.checked_sub(stored.unshared))
+                    .ok_or_else(|| {
+                        format!("payload ordinal {ordinal}: base shares more than it has")
+                    })?
+                    .checked_add(own[ordinal])
+                    .ok_or_else(|| format!("payload ordinal {ordinal}: size overflows"))?,
+            };
+            sizes[ordinal] = Some(size);
+        }
+    }
+    Ok(bases
+        .into_iter()
+        .zip(extents_of)
+        .zip(sizes.into_iter().zip(own))
+        .map(|((base, extents), (size, own))| {
+            let size = size.unwrap_or_default();
+            ColdPayload {
+                hash: Hash([0; 32]),
+                size,
+                base: base.map(|(ordinal, stored)| ColdBase {
+                    ordinal,
+                    prefix_bytes: size - own,
+                    depth: stored.depth,
+                }),
+                extents,
+            }
+        })
+        .collect())
 }
 
 /// A thread or turn id relative to the previous event's in the block.

@@ -5,7 +5,8 @@
 //! live record into a new pack file: the store's unique payload bytes as
 //! one stream cut into zstd frames of up to [`FRAME_RAW_BYTES`], compressed
 //! together so that zstd sees their shared context; every rollout's events
-//! in compressed blocks, citing payloads by their ordinal in the pack; and
+//! in compressed blocks (each against its rollout's last stream bytes as a
+//! dictionary), citing payloads by their ordinal in the pack; and
 //! an index. sled then keeps only the manifests, the rollout ids, and a
 //! pointer to the pack (`Mpack`). See DESIGN.md, "On-disk format", for the
 //! byte tables.
@@ -23,6 +24,8 @@
 mod build;
 mod derive;
 mod encoding;
+#[cfg(test)]
+mod pack_tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -34,14 +37,15 @@ use bincode::{Decode, Encode};
 
 use crate::error::{Error, Result};
 use crate::event::{Event, Hash, Seq};
-pub(super) use build::PackBuilder;
+pub(super) use build::{PackBuilder, PayloadFeed};
 
 /// The first 8 bytes of a pack file: the last byte is the pack's version,
-/// 3 (version 2, written by development builds of format 2, stored each
-/// payload's whole hash; nothing reads it).
-pub(super) const PACK_MAGIC: [u8; 8] = *b"TFPACK\x00\x03";
+/// 4. Versions 2 (each payload's whole hash stored) and 3 (event blocks
+/// compressed alone, sizes stored) were written only by development builds
+/// of format 2; nothing reads them.
+pub(super) const PACK_MAGIC: [u8; 8] = *b"TFPACK\x00\x04";
 /// The last 8 bytes of a pack file.
-pub(super) const FOOTER_MAGIC: [u8; 8] = *b"TFPKEND\x03";
+pub(super) const FOOTER_MAGIC: [u8; 8] = *b"TFPKEND\x04";
 /// Header: magic, then the pack's generation (u64 LE).
 pub(super) const HEADER_BYTES: u64 = 16;
 /// Footer: index offset (u64 LE), index length (u64 LE), CRC-32 of the
@@ -58,6 +62,12 @@ pub(super) const FRAME_RAW_BYTES: usize = 1024 * 1024;
 /// closes at the first event past it).
 pub(super) const BLOCK_EVENTS_MAX: usize = 4096;
 pub(super) const BLOCK_RAW_BYTES: usize = 1024 * 1024;
+/// Stream bytes at most that an event block is compressed against (its
+/// rollout's last ones when the block was written). Reading the block
+/// decompresses them first (up to five frames); 4 MiB covered the whole
+/// 200-turn demo's stream (2.9 MB), which saved 20 KB of its 57 KB of
+/// events, against 14 KB with 2 MiB (BENCHMARKS.md).
+pub(super) const DICT_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// zstd level of frames, blocks and the index: compaction is where the
 /// store spends CPU to save disk.
 pub(super) const PACK_ZSTD_LEVEL: i32 = 19;
@@ -144,6 +154,9 @@ pub(super) struct Block {
     pub piece: Piece,
     pub first_seq: Seq,
     pub count: u32,
+    /// The stream bytes the block was compressed against (a raw-content
+    /// zstd prefix), if any: reading the block needs them.
+    pub dict: Option<Extent>,
 }
 
 /// An opened pack: its file and its decoded index.
@@ -191,8 +204,8 @@ impl Pack {
             if header[..7] == PACK_MAGIC[..7] {
                 return Err(fail(format!(
                     "pack version {} is not supported (this build reads version {}; \
-                     version 2 came from a development build: export its rollouts with \
-                     that build and import them again)",
+                     versions 2 and 3 came from development builds: export its rollouts \
+                     with that build and import them again)",
                     header[7], PACK_MAGIC[7]
                 )));
             }
@@ -489,20 +502,15 @@ impl Pack {
     /// Decodes one event block of rollout `rollout_id` into events,
     /// resolving payload ordinals: one entry per event, an error for one
     /// that cites a damaged payload; the whole block fails when it cannot
-    /// be decoded. Each block stands alone: its first event's wall time is
-    /// a delta from 0.
+    /// be decoded (nor when its dictionary, a range of the stream, cannot
+    /// be read). Each block's context starts empty: its first event's wall
+    /// time is a delta from 0.
     pub(super) fn read_block(
         &self,
         rollout_id: &str,
         block: &Block,
     ) -> std::result::Result<Vec<std::result::Result<Event, String>>, (Seq, String)> {
-        let raw = read_piece(
-            &self.file,
-            &block.piece,
-            Some(block.piece.raw_len),
-            "its index says",
-        )
-        .map_err(|err| {
+        let fail = |err: String| {
             (
                 block.first_seq,
                 format!(
@@ -511,7 +519,14 @@ impl Pack {
                     self.path.display()
                 ),
             )
-        })?;
+        };
+        let mut prefix = Vec::new();
+        if let Some(dict) = block.dict {
+            prefix.reserve(dict.len as usize);
+            self.read_stream(dict.start, dict.len as usize, &mut prefix)
+                .map_err(|err| fail(format!("its dictionary in the stream: {err}")))?;
+        }
+        let raw = read_block_piece(&self.file, &block.piece, &prefix).map_err(fail)?;
         let mut events = Vec::with_capacity((block.count as usize).min(raw.len()));
         let mut context = encoding::BlockContext::default();
         let mut at = 0usize;
@@ -660,10 +675,48 @@ fn read_piece(
     Ok(raw)
 }
 
-/// Compresses `raw` into a piece at `offset`.
-fn compress_piece(raw: &[u8], offset: u64) -> Result<(Piece, Vec<u8>)> {
-    let compressed = zstd::bulk::compress(raw, PACK_ZSTD_LEVEL)
-        .map_err(|err| Error::io("compress a pack frame", err))?;
+/// Reads an event block's piece, checks its CRC and decompresses it with
+/// `prefix` (its dictionary; empty: none) to exactly its `raw_len` bytes.
+fn read_block_piece(
+    file: &File,
+    piece: &Piece,
+    prefix: &[u8],
+) -> std::result::Result<Vec<u8>, String> {
+    if prefix.is_empty() {
+        return read_piece(file, piece, Some(piece.raw_len), "its index says");
+    }
+    let compressed = read_checked(file, piece, "its index says")?;
+    let zstd_error = |code| zstd::zstd_safe::get_error_name(code).to_string();
+    let mut dctx = zstd::zstd_safe::DCtx::create();
+    dctx.ref_prefix(prefix)
+        .map_err(|code| format!("cannot take its dictionary: {}", zstd_error(code)))?;
+    let mut raw = Vec::with_capacity(piece.raw_len as usize);
+    dctx.decompress(&mut raw, &compressed)
+        .map_err(|code| format!("does not decompress: {}", zstd_error(code)))?;
+    if raw.len() != piece.raw_len as usize {
+        return Err(format!(
+            "decompresses to {} bytes, its index says {}",
+            raw.len(),
+            piece.raw_len
+        ));
+    }
+    Ok(raw)
+}
+
+/// Compresses `raw` into a piece at `offset`, with `prefix` as a
+/// raw-content dictionary when it is not empty.
+fn compress_piece(raw: &[u8], offset: u64, prefix: &[u8]) -> Result<(Piece, Vec<u8>)> {
+    let compressed = if prefix.is_empty() {
+        zstd::bulk::compress(raw, PACK_ZSTD_LEVEL)
+            .map_err(|err| Error::io("compress a pack frame", err))?
+    } else {
+        compress_with_prefix(raw, prefix).map_err(|code| {
+            Error::Other(format!(
+                "compress an event block: {}",
+                zstd::zstd_safe::get_error_name(code)
+            ))
+        })?
+    };
     let piece = Piece {
         offset,
         len: u32::try_from(compressed.len())
@@ -673,4 +726,14 @@ fn compress_piece(raw: &[u8], offset: u64) -> Result<(Piece, Vec<u8>)> {
         crc: crc32fast::hash(&compressed),
     };
     Ok((piece, compressed))
+}
+
+fn compress_with_prefix(raw: &[u8], prefix: &[u8]) -> std::result::Result<Vec<u8>, usize> {
+    use zstd::zstd_safe::{CCtx, CParameter, compress_bound};
+    let mut cctx = CCtx::create();
+    cctx.set_parameter(CParameter::CompressionLevel(PACK_ZSTD_LEVEL))?;
+    cctx.ref_prefix(prefix)?;
+    let mut compressed = Vec::with_capacity(compress_bound(raw.len()));
+    cctx.compress2(&mut compressed, raw)?;
+    Ok(compressed)
 }
