@@ -1,10 +1,12 @@
 //! Writing a pack: the rollouts are walked block by block. A block's events
 //! number the payloads they cite first (in citation order), the bytes of
 //! those payloads and of their bases go into the stream, and then the block
-//! is compressed with the rollout's stream bytes written so far (the last
-//! [`DICT_MAX_BYTES`] of them) as a raw-content prefix: the ids an event
-//! carries are mostly in the payloads it cites, which zstd then finds
-//! there. Stream frames and blocks are written to the file as they fill,
+//! is compressed with the stream bytes its rollout wrote since its previous
+//! block (the last [`DICT_MAX_BYTES`] of them) as a raw-content prefix: the
+//! ids an event carries are mostly in the payloads it cites, which zstd
+//! then finds there. Each stream byte is a dictionary to one block at most,
+//! so the dictionaries cost a compaction at most one more pass over the
+//! stream. Stream frames and blocks are written to the file as they fill,
 //! then the index and the footer. The file is written under a temporary
 //! name, synced, and renamed; it counts only once a database swap has
 //! installed its pointer (`compact.rs`).
@@ -74,10 +76,10 @@ pub(in crate::store) struct PackBuilder {
     max_rollout_num: u64,
     /// Payloads below this ordinal have their bytes in the stream.
     written: u32,
-    /// Where the current rollout's stream bytes start.
-    rollout_start: u64,
-    /// The stream's last bytes, from `rollout_start` on (at most twice
-    /// the dictionary's limit): the next block's dictionary is their tail.
+    /// Where the stream bytes of the current rollout's next block start.
+    block_start: u64,
+    /// The stream's bytes from `block_start` on (at most twice the
+    /// dictionary's limit): the next block's dictionary is their tail.
     recent: Vec<u8>,
     limits: Limits,
 }
@@ -117,7 +119,7 @@ impl PackBuilder {
             rollouts: Vec::new(),
             max_rollout_num: 0,
             written: 0,
-            rollout_start: 0,
+            block_start: 0,
             recent: Vec::new(),
             limits,
         };
@@ -184,7 +186,7 @@ impl PackBuilder {
             event_count: 0,
             blocks: Vec::new(),
         };
-        self.rollout_start = self.stream_len;
+        self.block_start = self.stream_len;
         self.recent.clear();
         let mut block = OpenBlock::new(1);
         for event in events {
@@ -265,20 +267,23 @@ impl PackBuilder {
     }
 
     /// Writes the payloads `block` cites first, then the block, compressed
-    /// with the rollout's last stream bytes as its dictionary.
+    /// with the stream bytes written for it as its dictionary.
     fn write_block(&mut self, block: OpenBlock, feed: &mut dyn PayloadFeed) -> Result<Block> {
         self.write_new_payloads(feed)?;
         let own =
-            (self.stream_len - self.rollout_start).min(self.limits.dict_max_bytes as u64) as usize;
+            (self.stream_len - self.block_start).min(self.limits.dict_max_bytes as u64) as usize;
         let prefix = &self.recent[self.recent.len() - own..];
         let (piece, compressed) = compress_piece(&block.raw, self.offset, prefix)?;
         self.write(&compressed)?;
+        let dict_end = self.stream_len;
+        self.block_start = dict_end;
+        self.recent.clear();
         Ok(Block {
             piece,
             first_seq: block.first_seq,
             count: block.count,
             dict: (own > 0).then(|| Extent {
-                start: self.stream_len - own as u64,
+                start: dict_end - own as u64,
                 len: own as u32,
             }),
         })
