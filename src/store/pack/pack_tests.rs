@@ -3,7 +3,6 @@
 //! the real sizes put megabytes apart.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use super::build::{Limits, PackBuilder, PayloadFeed};
 use super::encoding::{IndexHead, decode_index, encode_index};
@@ -138,22 +137,25 @@ fn rollouts(feed: &mut Feed) -> Vec<Vec<Event>> {
     vec![long, reuse, ticks]
 }
 
-fn build(dir: &Path, feed: &mut Feed, rollouts: &[Vec<Event>]) -> PackPointer {
-    let mut builder = PackBuilder::with_limits(dir, 1, LIMITS).expect("create");
+/// A pack of [`rollouts`] in a new directory: the directory, the rollouts'
+/// events (rollout *i* is number *i* + 1) and the pack's pointer.
+fn built() -> (tempfile::TempDir, Vec<Vec<Event>>, PackPointer) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut feed = Feed::default();
+    let rollouts = rollouts(&mut feed);
+    let mut builder = PackBuilder::with_limits(dir.path(), 1, LIMITS).expect("create");
     for (num, events) in rollouts.iter().enumerate() {
         builder
-            .add_rollout(num as u64 + 1, events.iter().cloned().map(Ok), feed)
+            .add_rollout(num as u64 + 1, events.iter().cloned().map(Ok), &mut feed)
             .expect("add rollout");
     }
-    builder.finish(feed).expect("finish")
+    let pointer = builder.finish(&mut feed).expect("finish");
+    (dir, rollouts, pointer)
 }
 
 #[test]
 fn blocks_read_back_through_dictionaries_that_span_frames_and_never_overlap() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut feed = Feed::default();
-    let rollouts = rollouts(&mut feed);
-    let pointer = build(dir.path(), &mut feed, &rollouts);
+    let (dir, rollouts, pointer) = built();
     let pack = Pack::open(dir.path(), &pointer).expect("open");
     assert!(pack.frames().len() > 5, "{} frames", pack.frames().len());
     for (num, events) in rollouts.iter().enumerate() {
@@ -207,10 +209,7 @@ fn blocks_read_back_through_dictionaries_that_span_frames_and_never_overlap() {
 
 #[test]
 fn a_damaged_frame_in_a_dictionary_fails_that_block_naming_it_and_no_other() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut feed = Feed::default();
-    let rollouts = rollouts(&mut feed);
-    let pointer = build(dir.path(), &mut feed, &rollouts);
+    let (dir, _, pointer) = built();
     let (first_dict, last_dict) = {
         let pack = Pack::open(dir.path(), &pointer).expect("open");
         let long = &pack.rollout(1).expect("rollout").blocks;
