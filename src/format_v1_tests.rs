@@ -240,7 +240,7 @@ fn a_format_v1_store_directory_opens_and_gives_back_its_events_and_payloads() {
         crate::ingest::ingest_jsonl(&fresh, source, &crate::ingest::IngestOptions::default())
             .expect("ingest");
     let rollout = report.rollout_ids[0].clone();
-    if writing() && !golden_dir().join(STORE_FILES[1]).exists() {
+    if writing() && !golden_dir().join("store").join(STORE_FILES[1]).exists() {
         fresh.flush().expect("flush");
         drop(fresh);
         for file in STORE_FILES {

@@ -134,7 +134,8 @@ pub use export::{
 };
 pub use ingest::{
     BundleManifest, IMPORT_CACHE_CAPACITY_BYTES, IngestOptions, IngestReport, JsonlSource,
-    RolloutOutcome, import_bundle, ingest_jsonl, read_bundle_manifest,
+    RolloutOutcome, SourceFormat, discover, import_bundle, import_source, ingest_jsonl,
+    read_bundle_manifest,
 };
 
 /// The `tracefold` binary's entry point: parses the process's arguments,

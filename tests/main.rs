@@ -18,6 +18,7 @@ mod keep_going;
 mod pack;
 mod recorder;
 mod reducer;
+mod sessions;
 mod store;
 
 mod crash;

@@ -79,6 +79,21 @@ enum Command {
         #[arg(long)]
         no_compact: bool,
     },
+    /// Import files and directories (recursively), each in the format
+    /// its first line shows: Codex session rollouts (.jsonl, .jsonl.zst),
+    /// wire JSONL, reference trace bundles. Each file all or nothing; a
+    /// file imported before stores only what it gained since
+    Import {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Store payloads byte-exact, without redacting secrets
+        #[arg(long)]
+        no_redact: bool,
+        /// Do not pack the store afterwards (by default it is packed when
+        /// worth it: see `compact`)
+        #[arg(long)]
+        no_compact: bool,
+    },
     /// Import a reference trace bundle (manifest.json, trace.jsonl, payloads/)
     ImportCodex {
         bundle_dir: PathBuf,
@@ -169,7 +184,7 @@ enum Command {
         rollout: String,
         #[arg(long, value_enum)]
         format: reduce_cmds::ExportFormat,
-        /// Output path (`-` for stdout with jsonl and state; a new or empty directory for codex-bundle)
+        /// Output path (`-` for stdout with jsonl and state; a new or empty directory for codex-bundle and source)
         #[arg(long)]
         out: PathBuf,
         /// With codex-bundle: keep tracefold-only events and payload kinds,
@@ -374,6 +389,11 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             no_redact,
             no_compact,
         } => store_cmds::ingest(cli, file, *allow_torn_tail, *no_redact, *no_compact),
+        Command::Import {
+            paths,
+            no_redact,
+            no_compact,
+        } => store_cmds::import(cli, paths, *no_redact, *no_compact),
         Command::ImportCodex {
             bundle_dir,
             rollout_id,

@@ -27,6 +27,8 @@ pub(super) enum ExportFormat {
     Jsonl,
     /// The reduced state JSON.
     State,
+    /// The files the rollout was imported from, byte for byte (a directory).
+    Source,
 }
 
 /// `--keep-going` as reduce options.
@@ -153,6 +155,11 @@ pub(super) fn export(
     out: &Path,
     with_extensions: bool,
 ) -> anyhow::Result<i32> {
+    if format == ExportFormat::Source && output::is_stdout(out) {
+        anyhow::bail!(
+            "a source export is a directory and cannot go to standard output; give --out a new or empty directory"
+        );
+    }
     if format == ExportFormat::CodexBundle && output::is_stdout(out) {
         anyhow::bail!(
             "a codex bundle is a directory and cannot go to standard output; give --out a new or empty directory"
@@ -168,6 +175,12 @@ pub(super) fn export(
         ExportFormat::CodexBundle => {
             let report = write_bundle(&store, rollout, out, BundleOptions { with_extensions })?;
             report_bundle_changes(&report);
+        }
+        ExportFormat::Source => {
+            let files = crate::export::source::write_source(&store, rollout, out)?;
+            for (file, lines) in files {
+                note(format_args!("{}: {lines} lines", escape(&file)));
+            }
         }
         ExportFormat::State => {
             let state = reduce_stored(&store, rollout)?;

@@ -2,7 +2,7 @@
 //! verify.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -13,7 +13,8 @@ use crate::event::Hash;
 use crate::event::wire::to_line;
 use crate::export::{PayloadIds, RefStyle, to_wire};
 use crate::ingest::{
-    IngestOptions, IngestReport, JsonlSource, RolloutOutcome, import_bundle, ingest_jsonl,
+    IngestOptions, IngestReport, JsonlSource, RolloutOutcome, discover, import_bundle,
+    import_source, ingest_jsonl,
 };
 use crate::redact::Redactor;
 
@@ -154,6 +155,51 @@ fn redaction_summary(counts: &[(String, u64)]) -> Option<String> {
         "redacted {total} {values}: {}",
         per_rule.join(", ")
     ))
+}
+
+/// `import PATH...`: every file and bundle found, each imported all or
+/// nothing; a file that fails is reported and the others still import.
+pub(super) fn import(
+    cli: &Cli,
+    paths: &[PathBuf],
+    no_redact: bool,
+    no_compact: bool,
+) -> anyhow::Result<i32> {
+    let found: Vec<_> = paths.iter().flat_map(|path| discover(path)).collect();
+    let store = cli.open_store_for_import()?;
+    let mut wrote = false;
+    let mut failed = 0usize;
+    for entry in &found {
+        let result = entry
+            .as_ref()
+            .map_err(|err| anyhow::anyhow!("{err}"))
+            .and_then(|(path, format)| {
+                note(format_args!(
+                    "{} ({})",
+                    escape(&path.display().to_string()),
+                    format.name()
+                ));
+                let total = std::fs::metadata(path).map(|m| m.len()).ok();
+                run_import(total, false, no_redact, |options| {
+                    Ok(import_source(&store, path, *format, options)?)
+                })
+            });
+        match result {
+            Ok(stored) => wrote |= stored,
+            Err(err) => {
+                failed += 1;
+                note(format_args!("error: {}", escape(&format!("{err:#}"))));
+            }
+        }
+    }
+    super::maintenance_cmds::finish_write_noted(store, no_compact, wrote)?;
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} files were not imported (each error is above)",
+            found.len()
+        );
+    }
+    Ok(EXIT_OK)
 }
 
 pub(super) fn import_codex(

@@ -250,6 +250,9 @@ pub enum PayloadKind {
     /// event's payloads take `Other(kind)` by convention). Read or not by
     /// the field that cites it, like any kind.
     Other(String),
+    /// Our addition: one line of an imported file, byte for byte
+    /// (`source_line.line_payload`). Read only by `export --format source`.
+    SourceLine,
 }
 
 /// The wire name of every known kind (all but `Other`).
@@ -267,6 +270,7 @@ const PAYLOAD_KIND_NAMES: &[(&str, PayloadKind)] = &[
     ("session_metadata", PayloadKind::SessionMetadata),
     ("agent_result", PayloadKind::AgentResult),
     ("code_cell_stored_values", PayloadKind::CodeCellStoredValues),
+    ("source_line", PayloadKind::SourceLine),
 ];
 
 impl PayloadKind {
@@ -275,7 +279,7 @@ impl PayloadKind {
     pub fn is_reference_kind(&self) -> bool {
         !matches!(
             self,
-            PayloadKind::CodeCellStoredValues | PayloadKind::Other(_)
+            PayloadKind::CodeCellStoredValues | PayloadKind::SourceLine | PayloadKind::Other(_)
         )
     }
 
@@ -350,6 +354,7 @@ impl<R> EventPayload<R> {
             EventPayload::ProtocolEventObserved { .. } => PayloadKind::ProtocolEvent,
             EventPayload::TerminalSessionEnded { .. } => PayloadKind::TerminalRuntimeEvent,
             EventPayload::CodeCellStoredValues { .. } => PayloadKind::CodeCellStoredValues,
+            EventPayload::SourceLine { .. } => PayloadKind::SourceLine,
             EventPayload::Other { kind, .. } => PayloadKind::Other(kind.clone()),
             // No payload references.
             EventPayload::RolloutStarted { .. }

@@ -773,4 +773,19 @@ pub enum EventPayload<R> {
         /// The wire payload object as read.
         json: JsonText,
     },
+    /// Our addition: one line of a file `import` converted (a Codex session
+    /// rollout), kept byte for byte so that `export --format source` writes
+    /// the file back.
+    ///
+    /// Made by the converter for every line of the file, in order, before
+    /// the events the line converts to. The reducer counts nothing for it
+    /// (no rule, no diagnostic); a default codex bundle leaves it out.
+    SourceLine {
+        /// The file's path relative to what was imported, `/`-separated.
+        file: String,
+        /// The line's number in the file, from 1.
+        line: u64,
+        /// The line's bytes, its line ending included (kind `source_line`).
+        line_payload: R,
+    },
 }

@@ -253,4 +253,5 @@ ref_fields! {
     EventsDropped { count, reason } {}
     CodeCellStoredValues { runtime_cell_id } { stored_values_payload: Single }
     Unknown { type_name, json } {}
+    SourceLine { file, line } { line_payload: Single }
 }

@@ -229,6 +229,11 @@ pub(crate) fn every_variant_with_planted_strings() -> (Vec<EventPayload<()>>, us
             runtime_cell_id: s(),
             stored_values_payload: (),
         },
+        EventPayload::SourceLine {
+            file: s(),
+            line: 7,
+            line_payload: (),
+        },
     ];
     (events, planted)
 }

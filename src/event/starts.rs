@@ -150,6 +150,7 @@ fn start_of<'a, R>(thread_id: Option<&'a str>, payload: &'a EventPayload<R>) -> 
         | EventPayload::TerminalSessionEnded { .. }
         | EventPayload::EventsDropped { .. }
         | EventPayload::Other { .. }
+        | EventPayload::SourceLine { .. }
         | EventPayload::Unknown { .. } => None,
     }
 }

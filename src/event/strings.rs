@@ -123,6 +123,7 @@ impl<R> EventPayload<R> {
             EventsDropped { count: _, reason: Text }
             CodeCellStoredValues { runtime_cell_id: Id, stored_values_payload: _ }
             Unknown { type_name: Id, json: Json }
+            SourceLine { file: Id, line: _, line_payload: _ }
         }
     }
 }

@@ -36,6 +36,7 @@ pub const KNOWN_EVENT_TYPES: &[&str] = &[
     "local_compaction_installed",
     "events_dropped",
     "code_cell_stored_values",
+    "source_line",
 ];
 
 impl<R> EventPayload<R> {
@@ -74,6 +75,7 @@ impl<R> EventPayload<R> {
             EventPayload::LocalCompactionInstalled { .. } => "local_compaction_installed",
             EventPayload::EventsDropped { .. } => "events_dropped",
             EventPayload::CodeCellStoredValues { .. } => "code_cell_stored_values",
+            EventPayload::SourceLine { .. } => "source_line",
             EventPayload::Unknown { type_name, .. } => type_name,
         }
     }

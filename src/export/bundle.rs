@@ -436,7 +436,8 @@ fn reference_form<R>(payload: &EventPayload<R>, started: &mut BTreeSet<String>) 
         | EventPayload::TerminalSessionEnded { .. }
         | EventPayload::LocalCompactionInstalled { .. }
         | EventPayload::EventsDropped { .. }
-        | EventPayload::CodeCellStoredValues { .. } => ReferenceForm::LeaveOut,
+        | EventPayload::CodeCellStoredValues { .. }
+        | EventPayload::SourceLine { .. } => ReferenceForm::LeaveOut,
     }
 }
 
@@ -504,6 +505,20 @@ pub fn write_bundle(
     options: BundleOptions,
 ) -> Result<BundleReport> {
     let manifest = store.manifest(rollout_id)?;
+    write_new_dir(out, "a codex bundle", |staging| {
+        write_bundle_into(store, &manifest, staging, options)
+    })
+}
+
+/// Writes a directory at `out` through `fill`, all or nothing: `out` must
+/// not exist or be an empty directory (a link is followed to its target);
+/// `fill` writes into a staging directory beside it, which then replaces
+/// it. `what` names the directory in errors.
+pub(super) fn write_new_dir<R>(
+    out: &Path,
+    what: &str,
+    fill: impl FnOnce(&Path) -> Result<R>,
+) -> Result<R> {
     let target = resolve_output_path(out)?;
     let named = if target == out {
         out.display().to_string()
@@ -518,7 +533,7 @@ pub fn write_bundle(
     if let Some(meta) = &existing {
         if !meta.is_dir() {
             return Err(Error::Other(format!(
-                "{named} exists and is not a directory; a codex bundle is a directory"
+                "{named} exists and is not a directory; {what} is a directory"
             )));
         }
         let empty = std::fs::read_dir(&target)
@@ -527,12 +542,12 @@ pub fn write_bundle(
             .is_none();
         if !empty {
             return Err(Error::Other(format!(
-                "{named} exists and is not empty; export writes a new bundle"
+                "{named} exists and is not empty; export writes a new directory"
             )));
         }
     }
     let staging = staging_dir(&target)?;
-    let report = match write_bundle_into(store, &manifest, &staging, options) {
+    let report = match fill(&staging) {
         Ok(report) => report,
         Err(err) => {
             let _ = std::fs::remove_dir_all(&staging);
@@ -566,7 +581,7 @@ fn staging_dir(out: &Path) -> Result<PathBuf> {
         std::fs::remove_dir_all(&staging)
             .map_err(|err| Error::io(format!("clear {}", staging.display()), err))?;
     }
-    std::fs::create_dir_all(staging.join("payloads"))
+    std::fs::create_dir_all(&staging)
         .map_err(|err| Error::io(format!("create {}", staging.display()), err))?;
     Ok(staging)
 }
@@ -586,6 +601,8 @@ fn write_bundle_into(
         raw_event_log: "trace.jsonl".to_string(),
         payloads_dir: "payloads".to_string(),
     };
+    std::fs::create_dir(dir.join("payloads"))
+        .map_err(|err| Error::io(format!("create {}", dir.join("payloads").display()), err))?;
     let manifest_json = serde_json::to_vec_pretty(&bundle_manifest)
         .map_err(|err| Error::Other(format!("manifest: {err}")))?;
     write_synced(&dir.join("manifest.json"), &manifest_json)?;

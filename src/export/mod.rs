@@ -9,6 +9,7 @@
 
 pub mod bundle;
 pub mod output;
+pub mod source;
 
 use std::sync::Arc;
 

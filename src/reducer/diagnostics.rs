@@ -157,6 +157,7 @@ fn lifecycle_and_call_ids<'e>(payload: &'e EventPayload<PayloadRef>, own: &mut O
         | P::ProtocolEventObserved { .. }
         | P::Other { .. }
         | P::EventsDropped { .. }
+        | P::SourceLine { .. }
         | P::Unknown { .. } => runtime_ids(payload, own),
     }
 }
@@ -256,6 +257,7 @@ fn runtime_ids<'e>(payload: &'e EventPayload<PayloadRef>, own: &mut OwnIds<'e>) 
         | P::ProtocolEventObserved { .. }
         | P::Other { .. }
         | P::EventsDropped { .. }
+        | P::SourceLine { .. }
         | P::Unknown { .. } => {}
         // Named by `lifecycle_and_call_ids`, which sends only the others here.
         P::RolloutStarted { .. }

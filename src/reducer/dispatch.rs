@@ -342,6 +342,9 @@ impl Reducer {
             ),
             // The reference keeps only the payload ref, registered above.
             EventPayload::ProtocolEventObserved { .. } => Ok(()),
+            // An imported file's own line: the events it converted to
+            // follow it.
+            EventPayload::SourceLine { .. } => Ok(()),
             EventPayload::EventsDropped { count, reason } => {
                 *self.events_dropped = true;
                 self.diagnose(

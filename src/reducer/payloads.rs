@@ -98,6 +98,11 @@ impl Reducer {
     /// Registers the payloads `event` cites, before it is handled.
     pub(super) fn register_cited(&mut self, event: &Event) {
         self.payloads.event_citations.clear();
+        // An imported file's lines are the source, not the rollout: the
+        // state does not list them.
+        if matches!(event.payload, crate::event::EventPayload::SourceLine { .. }) {
+            return;
+        }
         event.payload.for_each_ref(|r| {
             let (kind, index) = self.register_citation(r);
             self.payloads

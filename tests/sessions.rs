@@ -1,0 +1,267 @@
+//! `tracefold import` of real Codex session rollouts (`../shared/corpus/
+//! codex-sessions`, six sanitized sessions of Codex Desktop, read in
+//! place): each becomes a rollout whose reduced state has the source's
+//! turns, tool calls and token usage; `export --format source` gives every
+//! file back byte for byte; a second import stores nothing; a file that
+//! grew gets its new lines appended, a torn last line waits; a `.jsonl.zst`
+//! session imports as its JSONL; a file of no known format is named.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::support::{ok, tracefold};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/codex-sessions")
+}
+
+fn session_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus())
+        .unwrap_or_else(|err| panic!("{}: {err} (CI has ../shared)", corpus().display()))
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "jsonl"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 6, "the corpus's six sessions");
+    files
+}
+
+/// What a session file says of itself, counted from its records.
+#[derive(Debug, Default)]
+struct Expected {
+    id: String,
+    turns: usize,
+    tool_calls: usize,
+    /// `compacted` records with their replacement history.
+    compactions: usize,
+    /// The last `token_count`'s `total_token_usage`.
+    usage: BTreeMap<String, u64>,
+}
+
+fn expected(path: &Path) -> Expected {
+    let text = std::fs::read_to_string(path).expect("read session");
+    let mut expected = Expected::default();
+    for line in text.lines() {
+        let record: Value = serde_json::from_str(line).expect("record");
+        let payload = &record["payload"];
+        match (record["type"].as_str(), payload["type"].as_str()) {
+            (Some("session_meta"), _) => expected.id = payload["id"].as_str().unwrap().into(),
+            (Some("event_msg"), Some("task_started")) => expected.turns += 1,
+            (Some("event_msg"), Some("token_count")) if payload["info"].is_object() => {
+                let total = payload["info"]["total_token_usage"].as_object().unwrap();
+                expected.usage = total
+                    .iter()
+                    .map(|(key, value)| (key.clone(), value.as_u64().unwrap()))
+                    .collect();
+            }
+            (Some("compacted"), _) if payload["replacement_history"].is_array() => {
+                expected.compactions += 1;
+            }
+            (Some("response_item"), Some("function_call" | "custom_tool_call")) => {
+                expected.tool_calls += 1;
+            }
+            _ => {}
+        }
+    }
+    expected
+}
+
+fn state(store: &Path, rollout: &str) -> Value {
+    serde_json::from_str(&ok(store, &["reduce", rollout])).expect("state JSON")
+}
+
+#[test]
+fn codex_sessions_import_reduce_to_their_turns_tools_and_usage_and_export_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let corpus = corpus();
+    ok(&store, &["import", corpus.to_str().unwrap()]);
+    let listed = ok(&store, &["rollouts"]);
+    let mut compactions = 0;
+    for file in session_files() {
+        let expected = expected(&file);
+        assert!(listed.contains(&expected.id), "{listed}");
+        let state = state(&store, &expected.id);
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(state["threads"].as_object().unwrap().len(), 1, "{name}");
+        assert_eq!(
+            state["codex_turns"].as_object().unwrap().len(),
+            expected.turns,
+            "{name}: turns"
+        );
+        assert_eq!(
+            state["tool_calls"].as_object().unwrap().len(),
+            expected.tool_calls,
+            "{name}: tool calls"
+        );
+        assert_eq!(
+            state["compactions"].as_object().unwrap().len(),
+            expected.compactions,
+            "{name}: compactions"
+        );
+        assert_eq!(state["diagnostics"], Value::Array(Vec::new()), "{name}");
+        compactions += expected.compactions;
+        let calls = state["inference_calls"].as_object().unwrap();
+        assert!(!calls.is_empty(), "{name}: inference calls");
+        for key in ["input_tokens", "cached_input_tokens", "output_tokens"] {
+            let reduced: u64 = calls
+                .values()
+                .map(|call| call["usage"][key].as_u64().unwrap_or(0))
+                .sum();
+            assert_eq!(reduced, expected.usage[key], "{name}: {key}");
+        }
+        // Every call's request is the conversation reconstructed, and says so.
+        let first = calls.values().next().unwrap();
+        let request = ok(
+            &store,
+            &[
+                "payload",
+                &state["raw_payloads"]
+                    .as_object()
+                    .and_then(|payloads| {
+                        payloads.get(first["raw_request_payload_id"].as_str().unwrap())
+                    })
+                    .map(|payload| payload["blake3"].as_str().unwrap().to_string())
+                    .expect("the request's raw payload"),
+            ],
+        );
+        assert!(
+            request.contains("\"tracefold_reconstructed\":true"),
+            "{name}"
+        );
+
+        let out = dir.path().join(format!("source-{}", expected.id));
+        ok(
+            &store,
+            &[
+                "export",
+                &expected.id,
+                "--format",
+                "source",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        let written = std::fs::read(out.join(&name)).expect("exported file");
+        assert!(
+            written == std::fs::read(&file).unwrap(),
+            "{name}: exported bytes differ"
+        );
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+    }
+    assert_eq!(compactions, 1, "the corpus's one compaction");
+    // Again: nothing stored.
+    let stats = ok(&store, &["stats", "--json"]);
+    let again = tracefold(&store, &["import", corpus.to_str().unwrap()]);
+    assert!(again.status.success());
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(said.matches("nothing imported").count(), 6, "{said}");
+    let after = ok(&store, &["stats", "--json"]);
+    let events = |stats: &str| serde_json::from_str::<Value>(stats).unwrap()["events"].clone();
+    assert_eq!(events(&after), events(&stats));
+}
+
+#[test]
+fn a_session_that_grows_gets_its_new_lines_and_a_torn_last_line_waits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let original = session_files().pop().unwrap();
+    let bytes = std::fs::read(&original).unwrap();
+    let live = dir.path().join("sessions");
+    std::fs::create_dir(&live).unwrap();
+    let path = live.join(original.file_name().unwrap());
+    let line_end = |n: usize| {
+        bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, byte)| **byte == b'\n')
+            .nth(n - 1)
+            .map(|(at, _)| at + 1)
+            .unwrap()
+    };
+    let import = || {
+        let out = tracefold(&store, &["import", live.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    std::fs::write(&path, &bytes[..line_end(40)]).unwrap();
+    assert!(import().contains("new rollout"));
+    // Half a line: a write in progress.
+    std::fs::write(&path, &bytes[..line_end(40) + 50]).unwrap();
+    assert!(import().contains("nothing imported"));
+    std::fs::write(&path, &bytes).unwrap();
+    let said = import();
+    assert!(said.contains("appended"), "{said}");
+    let id = expected(&original).id;
+    let out = dir.path().join("out");
+    ok(
+        &store,
+        &[
+            "export",
+            &id,
+            "--format",
+            "source",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(std::fs::read(out.join(original.file_name().unwrap())).unwrap() == bytes);
+}
+
+#[test]
+fn a_compressed_session_imports_as_its_lines_and_unknown_files_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let original = session_files().remove(4);
+    let bytes = std::fs::read(&original).unwrap();
+    let name = original.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::write(
+        input.join(format!("{name}.zst")),
+        zstd::encode_all(&bytes[..], 3).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(input.join("notes.jsonl"), "{\"foo\": 1}\n").unwrap();
+    std::fs::write(input.join("text.jsonl"), "hello\n").unwrap();
+    let out = tracefold(&store, &["import", input.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    for (file, looked) in [
+        ("notes.jsonl", "JSON lines of no known shape"),
+        ("text.jsonl", "not JSON lines"),
+    ] {
+        assert!(
+            said.lines().any(|line| line.contains(file)
+                && line.contains(looked)
+                && line.contains("tried: wire JSONL, Codex session rollout")),
+            "{file}: {said}"
+        );
+    }
+    assert!(said.contains("2 of 3 files were not imported"), "{said}");
+    // The session imported anyway, as the JSONL inside.
+    let id = expected(&original).id;
+    let exported = dir.path().join("out");
+    ok(
+        &store,
+        &[
+            "export",
+            &id,
+            "--format",
+            "source",
+            "--out",
+            exported.to_str().unwrap(),
+        ],
+    );
+    assert!(std::fs::read(exported.join(&name)).unwrap() == bytes);
+    let claude = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/claude-code/4d5611e5-241a-462a-8d15-5122611a9569.jsonl");
+    let out = tracefold(&store, &["import", claude.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("a Claude Code transcript, which this build does not import yet"),
+        "{said}"
+    );
+}
