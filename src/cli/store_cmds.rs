@@ -188,7 +188,7 @@ pub(super) fn import(
             Ok(stored) => wrote |= stored,
             Err(err) => {
                 failed += 1;
-                note(format_args!("error: {}", escape(&format!("{err:#}"))));
+                note(format_args!("error: {}", escape(&super::error_line(&err))));
             }
         }
     }
