@@ -224,6 +224,16 @@ fn a_compressed_session_imports_as_its_lines_and_unknown_files_are_named() {
         zstd::encode_all(&bytes[..], 3).unwrap(),
     )
     .unwrap();
+    // A session Codex compressed while its plain file is still there: the
+    // plain file is the session, the `.zst` is not imported as well.
+    let other = session_files().remove(5);
+    let other_name = other.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::copy(&other, input.join(&other_name)).unwrap();
+    std::fs::write(
+        input.join(format!("{other_name}.zst")),
+        zstd::encode_all(&b"not what the plain file holds\n"[..], 3).unwrap(),
+    )
+    .unwrap();
     std::fs::write(input.join("notes.jsonl"), "{\"foo\": 1}\n").unwrap();
     std::fs::write(input.join("text.jsonl"), "hello\n").unwrap();
     let out = tracefold(&store, &["import", input.to_str().unwrap()]);
@@ -240,7 +250,7 @@ fn a_compressed_session_imports_as_its_lines_and_unknown_files_are_named() {
             "{file}: {said}"
         );
     }
-    assert!(said.contains("2 of 3 files were not imported"), "{said}");
+    assert!(said.contains("2 of 4 files were not imported"), "{said}");
     // The session imported anyway, as the JSONL inside.
     let id = expected(&original).id;
     let exported = dir.path().join("out");
@@ -264,4 +274,77 @@ fn a_compressed_session_imports_as_its_lines_and_unknown_files_are_named() {
         said.contains("a Claude Code transcript, which this build does not import yet"),
         "{said}"
     );
+}
+
+/// `import --follow`: a session written while it runs is imported round by
+/// round (its torn last line waiting), the store free between rounds; an
+/// interrupt stops it with everything it reported stored.
+#[test]
+fn import_follow_keeps_importing_a_growing_session_until_interrupted() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let original = session_files().pop().unwrap();
+    let bytes = std::fs::read(&original).unwrap();
+    let live = dir.path().join("sessions");
+    std::fs::create_dir(&live).unwrap();
+    let path = live.join(original.file_name().unwrap());
+    // How many events the whole session makes, from a plain import.
+    let reference = dir.path().join("reference");
+    ok(&reference, &["import", original.to_str().unwrap()]);
+    let listed: Value =
+        serde_json::from_str(&ok(&reference, &["rollouts", "--json"])).expect("json");
+    let events = listed[0]["event_count"].as_u64().unwrap();
+    // Half the file: it ends mid-line, and that line waits.
+    let cut = bytes.len() / 2;
+    std::fs::write(&path, &bytes[..cut]).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tracefold"))
+        .arg("--store")
+        .arg(&store)
+        .args(["import", "--follow", "1"])
+        .arg(&live)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut next_round = || loop {
+        let line = lines.next().expect("a line").expect("text");
+        assert!(!line.contains("error"), "{line}");
+        if line.starts_with("follow: ") {
+            return line;
+        }
+    };
+    let first = next_round();
+    assert!(
+        !first.contains(&format!(", {events} since start (")),
+        "{first}"
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &bytes[cut..]).unwrap();
+    drop(file);
+    // Rounds until the whole session is in (a round may read the file
+    // while the write is under way).
+    while !next_round().contains(&format!(", {events} since start (")) {}
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let id = expected(&original).id;
+    let out = dir.path().join("out");
+    ok(
+        &store,
+        &[
+            "export",
+            &id,
+            "--format",
+            "source",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(std::fs::read(out.join(original.file_name().unwrap())).unwrap() == bytes);
 }

@@ -86,6 +86,10 @@ enum Command {
     Import {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Keep importing what the files gain, every SECONDS (default 2),
+        /// until interrupted; the store is free between rounds
+        #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2")]
+        follow: Option<u64>,
         /// Store payloads byte-exact, without redacting secrets
         #[arg(long)]
         no_redact: bool,
@@ -391,9 +395,10 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         } => store_cmds::ingest(cli, file, *allow_torn_tail, *no_redact, *no_compact),
         Command::Import {
             paths,
+            follow,
             no_redact,
             no_compact,
-        } => store_cmds::import(cli, paths, *no_redact, *no_compact),
+        } => store_cmds::import(cli, paths, *no_redact, *no_compact, *follow),
         Command::ImportCodex {
             bundle_dir,
             rollout_id,

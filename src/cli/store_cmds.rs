@@ -54,23 +54,29 @@ pub(super) fn ingest(
         let total = std::fs::metadata(file).map(|m| m.len()).ok();
         (JsonlSource::file(file)?, total)
     };
-    let wrote = run_import(total, allow_torn_tail, no_redact, |options| {
+    let wrote = run_import(total, allow_torn_tail, no_redact, false, |options| {
         Ok(ingest_jsonl(&store, source, options)?)
-    })?;
+    })? > 0;
     super::maintenance_cmds::finish_write_noted(store, no_compact, wrote)?;
     Ok(EXIT_OK)
 }
 
 /// Runs one all-or-nothing import with a progress bar on a terminal, then
-/// reports a dropped torn tail and prints the rollout ids it stored.
-/// Returns whether it stored anything.
+/// reports a dropped torn tail and prints the rollout ids it stored (with
+/// `quiet`, only those it stored something for, and no progress bar).
+/// Returns the number of events it stored.
 fn run_import(
     total_bytes: Option<u64>,
     allow_torn_tail: bool,
     no_redact: bool,
+    quiet: bool,
     import: impl FnOnce(&IngestOptions<'_>) -> anyhow::Result<IngestReport>,
-) -> anyhow::Result<bool> {
-    let bar = progress_bar(total_bytes);
+) -> anyhow::Result<u64> {
+    let bar = if quiet {
+        None
+    } else {
+        progress_bar(total_bytes)
+    };
     let progress = |bytes: u64| {
         if let Some(bar) = &bar {
             bar.set_position(bytes);
@@ -93,7 +99,9 @@ fn run_import(
         ));
     }
     for outcome in &report.rollouts {
-        note(describe_outcome(outcome));
+        if !quiet || outcome.appended > 0 {
+            note(describe_outcome(outcome));
+        }
     }
     // The options' redactor is the import's own, so its counts are this
     // import's.
@@ -105,14 +113,13 @@ fn run_import(
         note(line);
     }
     let mut out = stdout();
-    for id in &report.rollout_ids {
-        writeln!(out, "{}", escape(id))?;
+    for (id, outcome) in report.rollout_ids.iter().zip(&report.rollouts) {
+        if !quiet || outcome.appended > 0 {
+            writeln!(out, "{}", escape(id))?;
+        }
     }
     out.flush()?;
-    Ok(report
-        .rollouts
-        .iter()
-        .any(|outcome| outcome.created || outcome.appended > 0))
+    Ok(report.rollouts.iter().map(|outcome| outcome.appended).sum())
 }
 
 /// One line per rollout of an import: what it stored.
@@ -159,47 +166,103 @@ fn redaction_summary(counts: &[(String, u64)]) -> Option<String> {
 
 /// `import PATH...`: every file and bundle found, each imported all or
 /// nothing; a file that fails is reported and the others still import.
+/// With `follow` (seconds), again and again until interrupted, the store
+/// closed between rounds and never packed.
 pub(super) fn import(
     cli: &Cli,
     paths: &[PathBuf],
     no_redact: bool,
     no_compact: bool,
+    follow: Option<u64>,
 ) -> anyhow::Result<i32> {
+    let Some(every) = follow else {
+        let round = import_round(cli, paths, no_redact, no_compact, false)?;
+        if round.failed > 0 {
+            anyhow::bail!(
+                "{} of {} files were not imported (each error is above)",
+                round.failed,
+                round.files
+            );
+        }
+        return Ok(EXIT_OK);
+    };
+    let named: Vec<String> = paths
+        .iter()
+        .map(|path| escape(&path.display().to_string()).into_owned())
+        .collect();
+    note(format_args!(
+        "following {} every {every} s (Ctrl-C stops; `compact` packs the store afterwards)",
+        named.join(", ")
+    ));
+    let mut total = 0u64;
+    loop {
+        let round = import_round(cli, paths, no_redact, true, true)?;
+        total += round.events;
+        if round.events > 0 || round.failed > 0 {
+            let failed = if round.failed > 0 {
+                format!("; {} files failed", round.failed)
+            } else {
+                String::new()
+            };
+            note(format_args!(
+                "follow: {} events stored, {total} since start ({} files watched){failed}",
+                round.events, round.files
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(every.max(1)));
+    }
+}
+
+/// What one pass of `import` over its paths did.
+struct Round {
+    files: usize,
+    failed: usize,
+    events: u64,
+}
+
+/// One pass of `import` over `paths`; `quiet`: name only the files that
+/// failed or stored something.
+fn import_round(
+    cli: &Cli,
+    paths: &[PathBuf],
+    no_redact: bool,
+    no_compact: bool,
+    quiet: bool,
+) -> anyhow::Result<Round> {
     let found: Vec<_> = paths.iter().flat_map(|path| discover(path)).collect();
     let store = cli.open_store_for_import()?;
-    let mut wrote = false;
-    let mut failed = 0usize;
+    let mut round = Round {
+        files: found.len(),
+        failed: 0,
+        events: 0,
+    };
     for entry in &found {
         let result = entry
             .as_ref()
             .map_err(|err| anyhow::anyhow!("{err}"))
             .and_then(|(path, format)| {
-                note(format_args!(
-                    "{} ({})",
-                    escape(&path.display().to_string()),
-                    format.name()
-                ));
+                if !quiet {
+                    note(format_args!(
+                        "{} ({})",
+                        escape(&path.display().to_string()),
+                        format.name()
+                    ));
+                }
                 let total = std::fs::metadata(path).map(|m| m.len()).ok();
-                run_import(total, false, no_redact, |options| {
+                run_import(total, false, no_redact, quiet, |options| {
                     Ok(import_source(&store, path, *format, options)?)
                 })
             });
         match result {
-            Ok(stored) => wrote |= stored,
+            Ok(events) => round.events += events,
             Err(err) => {
-                failed += 1;
+                round.failed += 1;
                 note(format_args!("error: {}", escape(&super::error_line(&err))));
             }
         }
     }
-    super::maintenance_cmds::finish_write_noted(store, no_compact, wrote)?;
-    if failed > 0 {
-        anyhow::bail!(
-            "{failed} of {} files were not imported (each error is above)",
-            found.len()
-        );
-    }
-    Ok(EXIT_OK)
+    super::maintenance_cmds::finish_write_noted(store, no_compact, round.events > 0)?;
+    Ok(round)
 }
 
 pub(super) fn import_codex(
@@ -214,9 +277,9 @@ pub(super) fn import_codex(
     let total = std::fs::metadata(bundle_dir.join("trace.jsonl"))
         .map(|m| m.len())
         .ok();
-    let wrote = run_import(total, allow_torn_tail, no_redact, |options| {
+    let wrote = run_import(total, allow_torn_tail, no_redact, false, |options| {
         Ok(import_bundle(&store, bundle_dir, rollout_id, options)?)
-    })?;
+    })? > 0;
     super::maintenance_cmds::finish_write_noted(store, no_compact, wrote)?;
     Ok(EXIT_OK)
 }

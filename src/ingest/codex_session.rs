@@ -7,8 +7,8 @@
 //!
 //! - `session_meta`: the rollout (its id is the session's) and its root
 //!   thread, whose metadata payload is the line's `payload`;
-//! - `event_msg` `task_started` / `task_complete` / `turn_aborted`: the
-//!   turn's start and end;
+//! - `event_msg` `task_started` / `task_complete` (or `turn_started` /
+//!   `turn_complete`) / `turn_aborted`: the turn's start and end;
 //! - `response_item`s the model produced (reasoning, assistant messages,
 //!   tool calls, web searches, image generations): one inference call per
 //!   model response. Its request is the conversation so far, every
@@ -162,7 +162,7 @@ impl CodexSession {
             return;
         };
         match message.kind.as_str() {
-            "task_started" => {
+            "task_started" | "turn_started" => {
                 self.close_call(None, out);
                 self.end_turn("completed", out);
                 let turn = message
@@ -170,9 +170,9 @@ impl CodexSession {
                     .unwrap_or_else(|| format!("{}:turn:{}", self.root(), self.turns + 1));
                 self.start_turn(turn, out);
             }
-            "task_complete" | "turn_aborted" => {
+            "task_complete" | "turn_complete" | "turn_aborted" => {
                 self.close_call(None, out);
-                let status = if message.kind == "task_complete" {
+                let status = if message.kind != "turn_aborted" {
                     "completed"
                 } else {
                     "cancelled"

@@ -79,7 +79,13 @@ fn discover_one(
         for entry in entries {
             let is_dir = entry.is_dir();
             let name = entry.to_string_lossy();
-            if is_dir || name.ends_with(".jsonl") || name.ends_with(".jsonl.zst") {
+            // Codex compresses an old session into `NAME.jsonl.zst` beside
+            // it; while both exist, the plain file is the session.
+            let plain_beside = name
+                .strip_suffix(".zst")
+                .is_some_and(|plain| Path::new(plain).is_file());
+            if is_dir || name.ends_with(".jsonl") || (name.ends_with(".jsonl.zst") && !plain_beside)
+            {
                 discover_into(&entry, found);
             }
         }
