@@ -68,6 +68,27 @@ fn expected(path: &Path) -> Expected {
     expected
 }
 
+/// `export --format source` of `session`'s rollout into `out` gives back
+/// `bytes`, under the session's file name.
+fn assert_exports(store: &Path, out: &Path, session: &Path, bytes: &[u8]) {
+    let id = expected(session).id;
+    let name = session.file_name().unwrap().to_string_lossy().into_owned();
+    let name = name.strip_suffix(".zst").unwrap_or(&name).to_string();
+    ok(
+        store,
+        &[
+            "export",
+            &id,
+            "--format",
+            "source",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let written = std::fs::read(out.join(&name)).expect("exported file");
+    assert!(written == bytes, "{name}: exported bytes differ");
+}
+
 fn state(store: &Path, rollout: &str) -> Value {
     serde_json::from_str(&ok(store, &["reduce", rollout])).expect("state JSON")
 }
@@ -163,15 +184,43 @@ fn codex_sessions_import_reduce_to_their_turns_tools_and_usage_and_export_byte_f
     assert_eq!(events(&after), events(&stats));
 }
 
+/// A store, and a directory where a copy of a corpus session is written
+/// as a live session would be.
+struct Live {
+    store: PathBuf,
+    /// The corpus session and its bytes.
+    original: PathBuf,
+    bytes: Vec<u8>,
+    /// The directory, and the copy's path in it (not written yet).
+    live: PathBuf,
+    path: PathBuf,
+}
+
+impl Live {
+    fn new(dir: &Path) -> Live {
+        let original = session_files().pop().unwrap();
+        let live = dir.join("sessions");
+        std::fs::create_dir(&live).unwrap();
+        Live {
+            store: dir.join("store"),
+            bytes: std::fs::read(&original).unwrap(),
+            path: live.join(original.file_name().unwrap()),
+            original,
+            live,
+        }
+    }
+}
+
 #[test]
 fn a_session_that_grows_gets_its_new_lines_and_a_torn_last_line_waits() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = dir.path().join("store");
-    let original = session_files().pop().unwrap();
-    let bytes = std::fs::read(&original).unwrap();
-    let live = dir.path().join("sessions");
-    std::fs::create_dir(&live).unwrap();
-    let path = live.join(original.file_name().unwrap());
+    let Live {
+        store,
+        original,
+        bytes,
+        live,
+        path,
+    } = Live::new(dir.path());
     let line_end = |n: usize| {
         bytes
             .iter()
@@ -194,20 +243,7 @@ fn a_session_that_grows_gets_its_new_lines_and_a_torn_last_line_waits() {
     std::fs::write(&path, &bytes).unwrap();
     let said = import();
     assert!(said.contains("appended"), "{said}");
-    let id = expected(&original).id;
-    let out = dir.path().join("out");
-    ok(
-        &store,
-        &[
-            "export",
-            &id,
-            "--format",
-            "source",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
-    assert!(std::fs::read(out.join(original.file_name().unwrap())).unwrap() == bytes);
+    assert_exports(&store, &dir.path().join("out"), &original, &bytes);
 }
 
 #[test]
@@ -252,20 +288,7 @@ fn a_compressed_session_imports_as_its_lines_and_unknown_files_are_named() {
     }
     assert!(said.contains("2 of 4 files were not imported"), "{said}");
     // The session imported anyway, as the JSONL inside.
-    let id = expected(&original).id;
-    let exported = dir.path().join("out");
-    ok(
-        &store,
-        &[
-            "export",
-            &id,
-            "--format",
-            "source",
-            "--out",
-            exported.to_str().unwrap(),
-        ],
-    );
-    assert!(std::fs::read(exported.join(&name)).unwrap() == bytes);
+    assert_exports(&store, &dir.path().join("out"), &original, &bytes);
     let claude = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/corpus/claude-code/4d5611e5-241a-462a-8d15-5122611a9569.jsonl");
     let out = tracefold(&store, &["import", claude.to_str().unwrap()]);
@@ -285,12 +308,13 @@ fn import_follow_keeps_importing_a_growing_session_until_interrupted() {
     use std::process::{Command, Stdio};
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = dir.path().join("store");
-    let original = session_files().pop().unwrap();
-    let bytes = std::fs::read(&original).unwrap();
-    let live = dir.path().join("sessions");
-    std::fs::create_dir(&live).unwrap();
-    let path = live.join(original.file_name().unwrap());
+    let Live {
+        store,
+        original,
+        bytes,
+        live,
+        path,
+    } = Live::new(dir.path());
     // How many events the whole session makes, from a plain import.
     let reference = dir.path().join("reference");
     ok(&reference, &["import", original.to_str().unwrap()]);
@@ -333,18 +357,5 @@ fn import_follow_keeps_importing_a_growing_session_until_interrupted() {
     while !next_round().contains(&format!(", {events} since start (")) {}
     child.kill().expect("kill");
     child.wait().expect("wait");
-    let id = expected(&original).id;
-    let out = dir.path().join("out");
-    ok(
-        &store,
-        &[
-            "export",
-            &id,
-            "--format",
-            "source",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
-    assert!(std::fs::read(out.join(original.file_name().unwrap())).unwrap() == bytes);
+    assert_exports(&store, &dir.path().join("out"), &original, &bytes);
 }
