@@ -76,10 +76,9 @@ pub(in crate::store) struct PackBuilder {
     max_rollout_num: u64,
     /// Payloads below this ordinal have their bytes in the stream.
     written: u32,
-    /// Where the stream bytes of the current rollout's next block start.
-    block_start: u64,
-    /// The stream's bytes from `block_start` on (at most twice the
-    /// dictionary's limit): the next block's dictionary is their tail.
+    /// The stream bytes written since the last block (only ever trimmed to
+    /// the dictionary's limit, once they pass twice it): the next block's
+    /// dictionary is their tail.
     recent: Vec<u8>,
     limits: Limits,
 }
@@ -119,7 +118,6 @@ impl PackBuilder {
             rollouts: Vec::new(),
             max_rollout_num: 0,
             written: 0,
-            block_start: 0,
             recent: Vec::new(),
             limits,
         };
@@ -186,8 +184,6 @@ impl PackBuilder {
             event_count: 0,
             blocks: Vec::new(),
         };
-        self.block_start = self.stream_len;
-        self.recent.clear();
         let mut block = OpenBlock::new(1);
         for event in events {
             let event = event?;
@@ -270,13 +266,11 @@ impl PackBuilder {
     /// with the stream bytes written for it as its dictionary.
     fn write_block(&mut self, block: OpenBlock, feed: &mut dyn PayloadFeed) -> Result<Block> {
         self.write_new_payloads(feed)?;
-        let own =
-            (self.stream_len - self.block_start).min(self.limits.dict_max_bytes as u64) as usize;
+        let own = self.recent.len().min(self.limits.dict_max_bytes);
         let prefix = &self.recent[self.recent.len() - own..];
         let (piece, compressed) = compress_piece(&block.raw, self.offset, prefix)?;
         self.write(&compressed)?;
         let dict_end = self.stream_len;
-        self.block_start = dict_end;
         self.recent.clear();
         Ok(Block {
             piece,

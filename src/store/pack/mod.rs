@@ -5,7 +5,7 @@
 //! live record into a new pack file: the store's unique payload bytes as
 //! one stream cut into zstd frames of up to [`FRAME_RAW_BYTES`], compressed
 //! together so that zstd sees their shared context; every rollout's events
-//! in compressed blocks (each against its rollout's last stream bytes as a
+//! in compressed blocks (each against the stream bytes written for it, as a
 //! dictionary), citing payloads by their ordinal in the pack; and
 //! an index. sled then keeps only the manifests, the rollout ids, and a
 //! pointer to the pack (`Mpack`). See DESIGN.md, "On-disk format", for the
@@ -62,11 +62,11 @@ pub(super) const FRAME_RAW_BYTES: usize = 1024 * 1024;
 /// closes at the first event past it).
 pub(super) const BLOCK_EVENTS_MAX: usize = 4096;
 pub(super) const BLOCK_RAW_BYTES: usize = 1024 * 1024;
-/// Stream bytes at most that an event block is compressed against (its
-/// rollout's last ones when the block was written). Reading the block
-/// decompresses them first (up to five frames); 4 MiB covered the whole
-/// 200-turn demo's stream (2.9 MB), which saved 20 KB of its 57 KB of
-/// events, against 14 KB with 2 MiB (BENCHMARKS.md).
+/// Stream bytes at most that an event block is compressed against (the
+/// last of those written for it: its payloads and their bases). Reading
+/// the block decompresses them first (up to five frames); 4 MiB covered the
+/// whole 200-turn demo's stream (2.9 MB, one block), which saved 20 KB of
+/// its 57 KB of events, against 14 KB with 2 MiB (BENCHMARKS.md).
 pub(super) const DICT_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// zstd level of frames, blocks and the index: compaction is where the
 /// store spends CPU to save disk.
@@ -226,7 +226,7 @@ impl Pack {
             raw_len: 0,
             crc: footer.index_crc,
         };
-        let raw = read_piece(&file, &index_piece, None, "the footer says")
+        let raw = read_piece(&file, &index_piece, None, "the footer says", &[])
             .map_err(|err| fail(format!("index: {err}")))?;
         let mut pack = encoding::decode_index(&raw).map_err(|err| fail(format!("index: {err}")))?;
         if pack.generation != pointer.generation {
@@ -526,7 +526,14 @@ impl Pack {
             self.read_stream(dict.start, dict.len as usize, &mut prefix)
                 .map_err(|err| fail(format!("its dictionary in the stream: {err}")))?;
         }
-        let raw = read_block_piece(&self.file, &block.piece, &prefix).map_err(fail)?;
+        let raw = read_piece(
+            &self.file,
+            &block.piece,
+            Some(block.piece.raw_len),
+            "its index says",
+            &prefix,
+        )
+        .map_err(fail)?;
         let mut events = Vec::with_capacity((block.count as usize).min(raw.len()));
         let mut context = encoding::BlockContext::default();
         let mut at = 0usize;
@@ -619,7 +626,7 @@ fn read_frame_prefix(
     upto: usize,
 ) -> std::result::Result<Vec<u8>, String> {
     if upto >= piece.raw_len as usize {
-        return read_piece(file, piece, Some(piece.raw_len), "its index says");
+        return read_piece(file, piece, Some(piece.raw_len), "its index says", &[]);
     }
     let compressed = read_checked(file, piece, "its index says")?;
     let mut out = vec![0u8; upto];
@@ -646,12 +653,14 @@ fn read_frame_prefix(
 }
 
 /// Reads a piece, checks its CRC (against the one `source` gives) and
-/// decompresses it (to `raw_len` bytes exactly, when given).
+/// decompresses it (to `raw_len` bytes exactly, when given), with `prefix`
+/// as its raw-content dictionary when it is not empty (an event block's).
 fn read_piece(
     file: &File,
     piece: &Piece,
     raw_len: Option<u32>,
     source: &str,
+    prefix: &[u8],
 ) -> std::result::Result<Vec<u8>, String> {
     let compressed = read_checked(file, piece, source)?;
     let capacity = match raw_len {
@@ -663,41 +672,20 @@ fn read_piece(
             .filter(|len| *len <= 1 << 30)
             .ok_or("no plausible content size in its zstd frame")?,
     };
-    let raw = zstd::bulk::decompress(&compressed, capacity)
-        .map_err(|err| format!("does not decompress: {err}"))?;
+    let zstd_error = |code| zstd::zstd_safe::get_error_name(code).to_string();
+    let mut dctx = zstd::zstd_safe::DCtx::create();
+    if !prefix.is_empty() {
+        dctx.ref_prefix(prefix)
+            .map_err(|code| format!("cannot take its dictionary: {}", zstd_error(code)))?;
+    }
+    let mut raw = Vec::with_capacity(capacity);
+    dctx.decompress(&mut raw, &compressed)
+        .map_err(|code| format!("does not decompress: {}", zstd_error(code)))?;
     if raw_len.is_some_and(|len| raw.len() != len as usize) {
         return Err(format!(
             "decompresses to {} bytes, its index says {}",
             raw.len(),
             capacity
-        ));
-    }
-    Ok(raw)
-}
-
-/// Reads an event block's piece, checks its CRC and decompresses it with
-/// `prefix` (its dictionary; empty: none) to exactly its `raw_len` bytes.
-fn read_block_piece(
-    file: &File,
-    piece: &Piece,
-    prefix: &[u8],
-) -> std::result::Result<Vec<u8>, String> {
-    if prefix.is_empty() {
-        return read_piece(file, piece, Some(piece.raw_len), "its index says");
-    }
-    let compressed = read_checked(file, piece, "its index says")?;
-    let zstd_error = |code| zstd::zstd_safe::get_error_name(code).to_string();
-    let mut dctx = zstd::zstd_safe::DCtx::create();
-    dctx.ref_prefix(prefix)
-        .map_err(|code| format!("cannot take its dictionary: {}", zstd_error(code)))?;
-    let mut raw = Vec::with_capacity(piece.raw_len as usize);
-    dctx.decompress(&mut raw, &compressed)
-        .map_err(|code| format!("does not decompress: {}", zstd_error(code)))?;
-    if raw.len() != piece.raw_len as usize {
-        return Err(format!(
-            "decompresses to {} bytes, its index says {}",
-            raw.len(),
-            piece.raw_len
         ));
     }
     Ok(raw)

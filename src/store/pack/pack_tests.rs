@@ -186,12 +186,16 @@ fn blocks_read_back_through_dictionaries_that_span_frames_and_never_overlap() {
         let last_frame = (dict_end - 1) / LIMITS.frame_raw_bytes as u64;
         assert!(last_frame > first_frame, "block {position} spans frames");
         // The dictionary is what makes the block small: the ids.
-        let raw = super::read_block_piece(&pack.file, &block.piece, &{
-            let mut prefix = Vec::new();
-            pack.read_stream(dict.start, dict.len as usize, &mut prefix)
-                .expect("dictionary");
-            prefix
-        })
+        let mut prefix = Vec::new();
+        pack.read_stream(dict.start, dict.len as usize, &mut prefix)
+            .expect("dictionary");
+        let raw = super::read_piece(
+            &pack.file,
+            &block.piece,
+            Some(block.piece.raw_len),
+            "its index says",
+            &prefix,
+        )
         .expect("raw block");
         let alone = zstd::bulk::compress(&raw, PACK_ZSTD_LEVEL).expect("compress");
         assert!(
