@@ -55,7 +55,9 @@ pub(crate) struct CodexSession {
 /// An inference call whose response is being read.
 struct OpenCall {
     id: String,
-    output: Vec<Box<RawValue>>,
+    /// Where its output items start in the history (they run to its end:
+    /// an input item ends the call).
+    output_from: usize,
     /// Tool calls it made: (call id, tool name).
     tools: Vec<(String, String)>,
 }
@@ -196,12 +198,8 @@ impl CodexSession {
             if self.open.is_none() {
                 self.open_call(out);
             }
-            if let (Some(open), Some(call_id)) = (self.open.as_mut(), head.call_id.clone()) {
-                let name = head.name.clone().unwrap_or_else(|| head.kind.clone());
-                open.tools.push((call_id, name));
-            }
-            if let Some(open) = self.open.as_mut() {
-                open.output.push(item.clone());
+            if let (Some(open), Some(call_id)) = (self.open.as_mut(), head.call_id) {
+                open.tools.push((call_id, head.name.unwrap_or(head.kind)));
             }
             self.history.push(item);
             return;
@@ -296,7 +294,7 @@ impl CodexSession {
         );
         self.open = Some(OpenCall {
             id,
-            output: Vec::new(),
+            output_from: self.history.len(),
             tools: Vec::new(),
         });
     }
@@ -311,7 +309,7 @@ impl CodexSession {
             String::from("{\"response_id\":null,\"upstream_request_id\":null,\"token_usage\":");
         response.push_str(usage.as_deref().map_or("null", RawValue::get));
         response.push_str(",\"output_items\":");
-        response.push_str(&json_array(&open.output));
+        response.push_str(&json_array(&self.history[open.output_from..]));
         response.push('}');
         self.emit(
             out,
@@ -458,14 +456,11 @@ struct ItemHead {
     name: Option<String>,
 }
 
-/// Whether `first_line` (a file's first line) is a Codex session record.
-pub(crate) fn looks_like_codex_session(first_line: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Head {
-        #[serde(rename = "type")]
-        kind: String,
-        payload: Value,
-    }
-    serde_json::from_str::<Head>(first_line)
-        .is_ok_and(|head| head.kind == "session_meta" && head.payload.get("id").is_some())
+/// Whether `record` (a file's first line, parsed) is a Codex session's
+/// `session_meta`.
+pub(crate) fn looks_like_codex_session(record: &Value) -> bool {
+    record.get("type").and_then(Value::as_str) == Some("session_meta")
+        && record
+            .get("payload")
+            .is_some_and(|payload| payload.get("id").is_some())
 }

@@ -108,20 +108,20 @@ fn detect_file(path: &Path) -> Result<SourceFormat> {
         .read_line(&mut first)
         .map_err(|err| Error::io(format!("read {}", path.display()), err))?;
     let first = first.trim_end();
-    if looks_like_codex_session(first) {
+    let record = serde_json::from_str::<serde_json::Value>(first).ok();
+    if record.as_ref().is_some_and(looks_like_codex_session) {
         return Ok(SourceFormat::CodexSession);
     }
-    if looks_like_wire_event(first) {
+    if record.as_ref().is_some_and(looks_like_wire_event) {
         return Ok(SourceFormat::WireJsonl);
     }
-    let looked = if first.is_empty() {
-        "an empty file".to_string()
-    } else if looks_like_claude_code(first) {
-        "a Claude Code transcript, which this build does not import yet".to_string()
-    } else if serde_json::from_str::<serde_json::Value>(first).is_ok() {
-        "JSON lines of no known shape".to_string()
-    } else {
-        "not JSON lines".to_string()
+    let looked = match &record {
+        _ if first.is_empty() => "an empty file",
+        Some(record) if looks_like_claude_code(record) => {
+            "a Claude Code transcript, which this build does not import yet"
+        }
+        Some(_) => "JSON lines of no known shape",
+        None => "not JSON lines",
     };
     Err(Error::Other(format!(
         "import {}: {looked} (tried: wire JSONL, Codex session rollout, reference trace bundle)",
@@ -141,23 +141,19 @@ fn open_text(path: &Path) -> Result<Box<dyn BufRead>> {
     Ok(Box::new(BufReader::new(file)))
 }
 
-fn looks_like_wire_event(first_line: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(first_line).is_ok_and(|value| {
-        value.get("schema_version").is_some()
-            && value.get("seq").is_some()
-            && value.get("payload").is_some()
-    })
+fn looks_like_wire_event(record: &serde_json::Value) -> bool {
+    record.get("schema_version").is_some()
+        && record.get("seq").is_some()
+        && record.get("payload").is_some()
 }
 
 /// A Claude Code transcript's first record: a message (`sessionId`,
 /// `parentUuid`), a file-history snapshot, or a summary (`leafUuid`).
-fn looks_like_claude_code(first_line: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(first_line).is_ok_and(|value| {
-        value.get("sessionId").is_some()
-            || value.get("parentUuid").is_some()
-            || value.get("leafUuid").is_some()
-            || value.get("type").and_then(|kind| kind.as_str()) == Some("file-history-snapshot")
-    })
+fn looks_like_claude_code(record: &serde_json::Value) -> bool {
+    record.get("sessionId").is_some()
+        || record.get("parentUuid").is_some()
+        || record.get("leafUuid").is_some()
+        || record.get("type").and_then(|kind| kind.as_str()) == Some("file-history-snapshot")
 }
 
 /// Imports one file or bundle `discover` found.
