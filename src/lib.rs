@@ -133,9 +133,9 @@ pub use export::{
     to_wire,
 };
 pub use ingest::{
-    BundleManifest, IMPORT_CACHE_CAPACITY_BYTES, IngestOptions, IngestReport, JsonlSource,
-    RolloutOutcome, SourceFormat, discover, import_bundle, import_source, ingest_jsonl,
-    read_bundle_manifest,
+    BundleManifest, IMPORT_CACHE_CAPACITY_BYTES, Importer, IngestOptions, IngestReport,
+    JsonlSource, RolloutOutcome, SourceFormat, discover, import_bundle, import_source,
+    ingest_jsonl, read_bundle_manifest,
 };
 
 /// The `tracefold` binary's entry point: parses the process's arguments,

@@ -18,6 +18,7 @@ mod keep_going;
 mod pack;
 mod recorder;
 mod reducer;
+mod session_trees;
 mod sessions;
 mod store;
 

@@ -13,8 +13,8 @@ use crate::event::Hash;
 use crate::event::wire::to_line;
 use crate::export::{PayloadIds, RefStyle, to_wire};
 use crate::ingest::{
-    IngestOptions, IngestReport, JsonlSource, RolloutOutcome, discover, import_bundle,
-    import_source, ingest_jsonl,
+    Importer, IngestOptions, IngestReport, JsonlSource, RolloutOutcome, discover, import_bundle,
+    ingest_jsonl,
 };
 use crate::redact::Redactor;
 
@@ -138,6 +138,9 @@ fn describe_outcome(outcome: &RolloutOutcome) -> String {
             "{id}: already stored ({}); nothing imported",
             events(stored)
         ),
+        // A file that continues a stored rollout (a sub-agent's, a file
+        // that grew) is compared with none of it.
+        (false, appended, 0) => format!("{id}: {} appended", events(appended)),
         (false, appended, stored) => format!(
             "{id}: {} already stored, {} appended",
             events(stored),
@@ -229,8 +232,9 @@ fn import_round(
     no_compact: bool,
     quiet: bool,
 ) -> anyhow::Result<Round> {
-    let found: Vec<_> = paths.iter().flat_map(|path| discover(path)).collect();
+    let found = Importer::order(paths.iter().flat_map(|path| discover(path)).collect());
     let store = cli.open_store_for_import()?;
+    let mut importer = Importer::new(&store);
     let mut round = Round {
         files: found.len(),
         failed: 0,
@@ -250,7 +254,7 @@ fn import_round(
                 }
                 let total = std::fs::metadata(path).map(|m| m.len()).ok();
                 run_import(total, false, no_redact, quiet, |options| {
-                    Ok(import_source(&store, path, *format, options)?)
+                    Ok(importer.import(path, *format, options)?)
                 })
             });
         match result {

@@ -5,8 +5,12 @@
 //! `export --format source` writes the file back), followed by the events
 //! it converts to:
 //!
-//! - `session_meta`: the rollout (its id is the session's) and its root
-//!   thread, whose metadata payload is the line's `payload`;
+//! - `session_meta`: the session's thread, with metadata in the
+//!   reference's shape (`session_source`, agent path, nickname, role); for
+//!   a session that starts its rollout, the rollout first. A sub-agent's
+//!   session is a thread of its parent's rollout (see `session_files.rs`);
+//!   a fork whose `history_base` names its parent starts from the parent's
+//!   history up to that point, fed in by [`CodexSession::inherit`];
 //! - `event_msg` `task_started` / `task_complete` (or `turn_started` /
 //!   `turn_complete`) / `turn_aborted`: the turn's start and end;
 //! - `response_item`s the model produced (reasoning, assistant messages,
@@ -14,7 +18,13 @@
 //!   model response. Its request is the conversation so far, every
 //!   `response_item` before it (or, after a `compacted` record, its
 //!   `replacement_history` and what followed), marked
-//!   `"tracefold_reconstructed": true`: Codex does not log the request. The
+//!   `"tracefold_reconstructed": true`: Codex does not log the request.
+//!   After the thread's first call (and its first after a compaction) a
+//!   request holds only the items since the previous call's response and
+//!   names that response (`previous_response_id`, an id made up as
+//!   `THREAD:response:N`), so the requests of a session take linear space
+//!   and time, not quadratic; the reducer rebuilds each full conversation.
+//!   The
 //!   call ends at the next `token_count` (its `last_token_usage` is the
 //!   call's usage), at the next input item, or at the turn's end; the tool
 //!   calls it made start after it;
@@ -32,24 +42,37 @@
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+use super::emit::{Converter, Emitter, OpenWork, json_array, text_ref};
 use crate::error::{Error, Result};
 
 /// The state of one session file's conversion.
 pub(crate) struct CodexSession {
     /// The file's name, as `source_line` events give it.
     file: String,
-    rollout_id: Option<String>,
+    /// The session's thread (its `session_meta` id), once read.
+    thread: Option<String>,
+    /// What the ids this file makes up start with: the thread id, or for
+    /// a file resuming its thread, the thread id and the file's name.
+    prefix: String,
     provider: String,
     model: String,
-    seq: u64,
-    wall_time: i64,
     turn: Option<String>,
     turns: u64,
     /// Every `response_item` so far (raw JSON), as the model saw them.
     history: Vec<Box<RawValue>>,
+    /// The last completed call's response id, and the history's length when
+    /// it completed: the next request continues from there.
+    chain: Option<(String, usize)>,
     open: Option<OpenCall>,
     calls: u64,
     compactions: u64,
+    /// Tool calls started and not ended, by call id: a later
+    /// `collab_agent_spawn_end` names the thread a `spawn_agent` made.
+    tools_running: Vec<String>,
+    /// The session's thread is already in the rollout (an earlier file of
+    /// it: a revert or a rotated segment continues the thread): the first
+    /// line resumes it.
+    resumes: bool,
 }
 
 /// An inference call whose response is being read.
@@ -77,126 +100,180 @@ impl CodexSession {
     pub(crate) fn new(file: String) -> CodexSession {
         CodexSession {
             file,
-            rollout_id: None,
+            thread: None,
+            prefix: String::new(),
             provider: "openai".into(),
             model: String::new(),
-            seq: 0,
-            wall_time: 0,
             turn: None,
             turns: 0,
             history: Vec::new(),
+            chain: None,
             open: None,
             calls: 0,
             compactions: 0,
+            tools_running: Vec::new(),
+            resumes: false,
         }
     }
 
-    /// Converts line `line` (its bytes, line ending included) into wire
-    /// events appended to `out`, one JSON object per line.
-    pub(crate) fn convert(&mut self, line: u64, raw: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let fail = |message: String| {
-            Error::Other(format!(
-                "{} line {line}: Codex session record: {message}",
-                self.file
-            ))
+    /// The session continues a thread the rollout already has.
+    pub(crate) fn resuming(mut self) -> CodexSession {
+        self.resumes = true;
+        self
+    }
+
+    /// Takes in one line of the history this session inherits (a fork's
+    /// parent, up to its `history_base`): its items become the start of
+    /// the conversation; nothing is emitted.
+    pub(crate) fn inherit(&mut self, raw: &[u8]) {
+        let Ok(record) = serde_json::from_slice::<Record>(raw) else {
+            return;
         };
-        let text = std::str::from_utf8(raw).map_err(|_| fail("not UTF-8".into()))?;
-        let record: Record = serde_json::from_str(text.trim_end_matches(['\n', '\r']))
-            .map_err(|err| fail(format!("not a JSON record: {err}")))?;
-        if let Some(at) = record.timestamp.as_deref().and_then(unix_ms) {
-            self.wall_time = at;
-        }
-        if self.rollout_id.is_none() {
-            if record.kind != "session_meta" {
-                return Err(fail(format!(
-                    "the first record is `{}`, not `session_meta`",
-                    record.kind
-                )));
-            }
-            let meta: SessionMeta = serde_json::from_str(record.payload.get())
-                .map_err(|err| fail(format!("session_meta: {err}")))?;
-            self.rollout_id = Some(meta.id.clone());
-            if let Some(provider) = meta.model_provider {
-                self.provider = provider;
-            }
-            let root = meta.id;
-            self.emit(
-                out,
-                false,
-                json!({"type": "rollout_started", "trace_id": root, "root_thread_id": root}),
-            );
-            self.source_line(line, text, out);
-            self.emit(
-                out,
-                false,
-                json!({"type": "thread_started", "thread_id": root, "agent_path": "/root",
-                       "metadata_payload": text_ref("session_metadata", record.payload.get())}),
-            );
-            return Ok(());
-        }
-        self.source_line(line, text, out);
         match record.kind.as_str() {
-            "turn_context" => {
-                if let Ok(TurnContext { model: Some(model) }) =
-                    serde_json::from_str::<TurnContext>(record.payload.get())
-                {
-                    self.model = model;
-                }
-            }
-            "event_msg" => self.event_msg(record.payload.get(), out),
-            "response_item" => self.response_item(record.payload, out),
+            "response_item" => self.history.push(record.payload),
+            "turn_context" => self.turn_context(record.payload.get()),
             "compacted" => {
-                self.close_call(None, out);
                 if let Ok(Compacted {
                     replacement_history: Some(history),
                 }) = serde_json::from_str::<Compacted>(record.payload.get())
                 {
-                    self.compacted(history, out);
+                    self.history = history;
                 }
             }
             _ => {}
         }
+    }
+
+    fn fail(&self, line: u64, message: String) -> Error {
+        Error::Other(format!(
+            "{} line {line}: Codex session record: {message}",
+            self.file
+        ))
+    }
+
+    /// The first line: the session's `session_meta`, which starts its
+    /// thread (and its rollout, when the session is the rollout's root).
+    fn start(&mut self, line: u64, record: &Record, text: &str, emit: &mut Emitter) -> Result<()> {
+        if record.kind != "session_meta" {
+            return Err(self.fail(
+                line,
+                format!("the first record is `{}`, not `session_meta`", record.kind),
+            ));
+        }
+        let meta: Value = serde_json::from_str(record.payload.get())
+            .map_err(|err| self.fail(line, format!("session_meta: {err}")))?;
+        let Some(id) = meta.get("id").and_then(Value::as_str).map(str::to_string) else {
+            return Err(self.fail(line, "session_meta has no string `id`".into()));
+        };
+        if let Some(provider) = meta.get("model_provider").and_then(Value::as_str) {
+            self.provider = provider.to_string();
+        }
+        let root = emit.rollout_id() == id;
+        let metadata = thread_metadata(&meta, &id, root);
+        let agent_path = metadata["agent_path"]
+            .as_str()
+            .unwrap_or("/root")
+            .to_string();
+        if self.resumes {
+            let stem = self.file.strip_suffix(".jsonl").unwrap_or(&self.file);
+            self.prefix = format!("{id}:{stem}");
+            emit.source_line(&self.file, line, text);
+            emit.emit(
+                None,
+                None,
+                json!({"type": "thread_resumed", "thread_id": id, "agent_path": agent_path,
+                       "metadata_payload": text_ref("session_metadata", &metadata.to_string())}),
+            );
+            self.thread = Some(id);
+            return Ok(());
+        }
+        if root {
+            emit.emit(
+                None,
+                None,
+                json!({"type": "rollout_started", "trace_id": id, "root_thread_id": id}),
+            );
+        }
+        emit.source_line(&self.file, line, text);
+        self.prefix.clone_from(&id);
+        emit.emit(
+            None,
+            None,
+            json!({"type": "thread_started", "thread_id": id, "agent_path": agent_path,
+                   "metadata_payload": text_ref("session_metadata", &metadata.to_string())}),
+        );
+        self.thread = Some(id);
         Ok(())
     }
 
-    fn event_msg(&mut self, payload: &str, out: &mut Vec<u8>) {
+    fn turn_context(&mut self, payload: &str) {
+        if let Ok(TurnContext { model: Some(model) }) = serde_json::from_str(payload) {
+            self.model = model;
+        }
+    }
+
+    fn event_msg(&mut self, payload: &str, emit: &mut Emitter) {
         let Ok(message) = serde_json::from_str::<EventMsg>(payload) else {
             return;
         };
         match message.kind.as_str() {
             "task_started" | "turn_started" => {
-                self.close_call(None, out);
-                self.end_turn("completed", out);
+                self.close_call(None, emit);
+                self.end_turn("completed", emit);
                 let turn = message
                     .turn_id
-                    .unwrap_or_else(|| format!("{}:turn:{}", self.root(), self.turns + 1));
-                self.start_turn(turn, out);
+                    .unwrap_or_else(|| format!("{}:turn:{}", self.prefix, self.turns + 1));
+                self.start_turn(turn, emit);
             }
             "task_complete" | "turn_complete" | "turn_aborted" => {
-                self.close_call(None, out);
+                self.close_call(None, emit);
                 let status = if message.kind != "turn_aborted" {
                     "completed"
                 } else {
                     "cancelled"
                 };
-                self.end_turn(status, out);
+                self.end_turn(status, emit);
             }
             "token_count" => {
                 if let Some(usage) = message.info.and_then(|info| info.last_token_usage) {
-                    self.close_call(Some(usage), out);
+                    self.close_call(Some(usage), emit);
                 }
             }
+            "collab_agent_spawn_end" => self.spawn_ended(payload, message.call_id, emit),
             _ => {}
         }
     }
 
-    fn response_item(&mut self, item: Box<RawValue>, out: &mut Vec<u8>) {
+    /// A `token_usage_record` (newer Codex): one response's usage.
+    fn usage_record(&mut self, payload: &str, emit: &mut Emitter) {
+        if let Ok(UsageRecord { usage: Some(usage) }) = serde_json::from_str(payload) {
+            self.close_call(Some(usage), emit);
+        }
+    }
+
+    /// A `spawn_agent` call's runtime end (which names the thread it made,
+    /// linking the spawn to the sub-agent's thread).
+    fn spawn_ended(&mut self, payload: &str, call_id: Option<String>, emit: &mut Emitter) {
+        let Some(call_id) = call_id.filter(|id| self.tools_running.contains(id)) else {
+            return;
+        };
+        let (thread, turn) = (self.id().to_string(), self.turn.clone());
+        emit.emit(
+            Some(&thread),
+            turn.as_deref(),
+            json!({"type": "tool_call_runtime_ended", "tool_call_id": call_id,
+                   "status": "completed",
+                   "runtime_payload": text_ref("tool_runtime_event", payload)}),
+        );
+    }
+
+    fn response_item(&mut self, item: Box<RawValue>, emit: &mut Emitter) {
         let head: ItemHead = serde_json::from_str(item.get()).unwrap_or_default();
         let produced = OUTPUT_TYPES.contains(&head.kind.as_str())
             || (head.kind == "message" && head.role.as_deref() == Some("assistant"));
         if produced {
             if self.open.is_none() {
-                self.open_call(out);
+                self.open_call(emit);
             }
             if let (Some(open), Some(call_id)) = (self.open.as_mut(), head.call_id) {
                 open.tools.push((call_id, head.name.unwrap_or(head.kind)));
@@ -204,7 +281,7 @@ impl CodexSession {
             self.history.push(item);
             return;
         }
-        self.close_call(None, out);
+        self.close_call(None, emit);
         let is_output = matches!(
             head.kind.as_str(),
             "function_call_output" | "custom_tool_call_output"
@@ -214,9 +291,11 @@ impl CodexSession {
                 r#"{{"type":"direct_response","response_item":{}}}"#,
                 item.get()
             );
-            self.emit(
-                out,
-                true,
+            self.tools_running.retain(|id| *id != call_id);
+            let (thread, turn) = (self.id().to_string(), self.turn.clone());
+            emit.emit(
+                Some(&thread),
+                turn.as_deref(),
                 json!({"type": "tool_call_ended", "tool_call_id": call_id,
                        "status": "completed",
                        "result_payload": text_ref("tool_result", &result)}),
@@ -228,67 +307,81 @@ impl CodexSession {
     /// A compaction replaced the conversation with `replacement`: inside a
     /// turn, a local compaction whose checkpoint holds the history it
     /// replaced and its replacement.
-    fn compacted(&mut self, replacement: Vec<Box<RawValue>>, out: &mut Vec<u8>) {
+    fn compacted(&mut self, replacement: Vec<Box<RawValue>>, emit: &mut Emitter) {
         if self.turn.is_some() {
             self.compactions += 1;
-            let id = format!("{}:compaction:{}", self.root(), self.compactions);
+            let id = format!("{}:compaction:{}", self.prefix, self.compactions);
             let checkpoint = format!(
                 "{{\"input_history\":{},\"replacement_history\":{}}}",
                 json_array(&self.history),
                 json_array(&replacement)
             );
-            self.emit(
-                out,
-                true,
+            let (thread, turn) = (self.id().to_string(), self.turn.clone());
+            emit.emit(
+                Some(&thread),
+                turn.as_deref(),
                 json!({"type": "local_compaction_installed", "compaction_id": id,
                        "inference_call_id": null,
                        "checkpoint_payload": text_ref("compaction_checkpoint", &checkpoint)}),
             );
         }
         self.history = replacement;
+        self.chain = None;
     }
 
-    fn start_turn(&mut self, turn: String, out: &mut Vec<u8>) {
+    fn start_turn(&mut self, turn: String, emit: &mut Emitter) {
         self.turns += 1;
         self.turn = Some(turn.clone());
-        let root = self.root().to_string();
-        self.emit(
-            out,
-            true,
-            json!({"type": "codex_turn_started", "codex_turn_id": turn, "thread_id": root}),
+        let thread = self.id().to_string();
+        emit.emit(
+            Some(&thread),
+            Some(&turn),
+            json!({"type": "codex_turn_started", "codex_turn_id": turn, "thread_id": thread}),
         );
     }
 
-    fn end_turn(&mut self, status: &str, out: &mut Vec<u8>) {
-        if let Some(turn) = self.turn.clone() {
-            self.emit(
-                out,
-                true,
+    fn end_turn(&mut self, status: &str, emit: &mut Emitter) {
+        if let Some(turn) = self.turn.take() {
+            let thread = self.id().to_string();
+            emit.emit(
+                Some(&thread),
+                Some(&turn),
                 json!({"type": "codex_turn_ended", "codex_turn_id": turn, "status": status}),
             );
-            self.turn = None;
         }
     }
 
     /// Starts an inference call whose request is the conversation so far
-    /// (in a turn of its own when the model answers outside one).
-    fn open_call(&mut self, out: &mut Vec<u8>) {
+    /// (in a turn of its own when the model answers outside one): the
+    /// items since the previous call's response, naming it, or all of them.
+    fn open_call(&mut self, emit: &mut Emitter) {
         if self.turn.is_none() {
-            let turn = format!("{}:turn:{}", self.root(), self.turns + 1);
-            self.start_turn(turn, out);
+            let turn = format!("{}:turn:{}", self.prefix, self.turns + 1);
+            self.start_turn(turn, emit);
         }
         self.calls += 1;
-        let id = format!("{}:inference:{}", self.root(), self.calls);
-        let request = format!(
-            "{{\"model\":{},\"tracefold_reconstructed\":true,\"input\":{}}}",
-            Value::String(self.model.clone()),
-            json_array(&self.history)
+        let id = format!("{}:inference:{}", self.prefix, self.calls);
+        let mut request = format!(
+            "{{\"model\":{},\"tracefold_reconstructed\":true,",
+            Value::String(self.model.clone())
         );
-        let (root, turn) = (self.root().to_string(), self.turn.clone());
-        self.emit(
-            out,
-            true,
-            json!({"type": "inference_started", "inference_call_id": id, "thread_id": root,
+        let from = match &self.chain {
+            Some((previous, at)) if *at <= self.history.len() => {
+                request.push_str("\"previous_response_id\":");
+                request.push_str(&Value::String(previous.clone()).to_string());
+                request.push(',');
+                *at
+            }
+            _ => 0,
+        };
+        request.push_str("\"input\":");
+        request.push_str(&json_array(&self.history[from..]));
+        request.push('}');
+        let (thread, turn) = (self.id().to_string(), self.turn.clone());
+        emit.emit(
+            Some(&thread),
+            turn.as_deref(),
+            json!({"type": "inference_started", "inference_call_id": id, "thread_id": thread,
                    "codex_turn_id": turn, "model": self.model, "provider_name": self.provider,
                    "request_payload": text_ref("inference_request", &request)}),
         );
@@ -301,32 +394,37 @@ impl CodexSession {
 
     /// Ends the open inference call, if any, with `usage`; then starts the
     /// tool calls its response made.
-    fn close_call(&mut self, usage: Option<Box<RawValue>>, out: &mut Vec<u8>) {
+    fn close_call(&mut self, usage: Option<Box<RawValue>>, emit: &mut Emitter) {
         let Some(open) = self.open.take() else {
             return;
         };
-        let mut response =
-            String::from("{\"response_id\":null,\"upstream_request_id\":null,\"token_usage\":");
+        let response_id = format!("{}:response:{}", self.prefix, self.calls);
+        let mut response = format!(
+            "{{\"response_id\":{},\"upstream_request_id\":null,\"token_usage\":",
+            Value::String(response_id.clone())
+        );
         response.push_str(usage.as_deref().map_or("null", RawValue::get));
         response.push_str(",\"output_items\":");
         response.push_str(&json_array(&self.history[open.output_from..]));
         response.push('}');
-        self.emit(
-            out,
-            true,
+        let (thread, turn) = (self.id().to_string(), self.turn.clone());
+        emit.emit(
+            Some(&thread),
+            turn.as_deref(),
             json!({"type": "inference_completed", "inference_call_id": open.id,
-                   "response_id": null, "upstream_request_id": null,
+                   "response_id": response_id, "upstream_request_id": null,
                    "response_payload": text_ref("inference_response", &response)}),
         );
+        self.chain = Some((response_id, self.history.len()));
         for (call_id, name) in open.tools {
-            let kind = if name == "apply_patch" {
-                json!({"type": "apply_patch"})
-            } else {
-                json!({"type": "other", "name": name})
+            let kind = match name.as_str() {
+                "apply_patch" => json!({"type": "apply_patch"}),
+                "spawn_agent" => json!({"type": "spawn_agent"}),
+                _ => json!({"type": "other", "name": name}),
             };
-            self.emit(
-                out,
-                true,
+            emit.emit(
+                Some(&thread),
+                turn.as_deref(),
                 json!({"type": "tool_call_started", "tool_call_id": call_id,
                        "model_visible_call_id": call_id, "code_mode_runtime_tool_id": null,
                        "requester": {"type": "model"}, "kind": kind,
@@ -334,70 +432,91 @@ impl CodexSession {
                                    "input_preview": null, "output_preview": null},
                        "invocation_payload": null}),
             );
+            self.tools_running.push(call_id);
         }
     }
 
-    fn root(&self) -> &str {
-        self.rollout_id.as_deref().unwrap_or_default()
-    }
-
-    fn source_line(&mut self, line: u64, text: &str, out: &mut Vec<u8>) {
-        let file = self.file.clone();
-        self.emit(
-            out,
-            false,
-            json!({"type": "source_line", "file": file, "line": line,
-                   "line_payload": text_ref("source_line", text)}),
-        );
-    }
-
-    /// Appends one wire event; `in_thread`: the envelope names the root
-    /// thread and the current turn.
-    fn emit(&mut self, out: &mut Vec<u8>, in_thread: bool, payload: Value) {
-        self.seq += 1;
-        let (thread, turn) = if in_thread {
-            (Some(self.root().to_string()), self.turn.clone())
-        } else {
-            (None, None)
-        };
-        let event = json!({
-            "schema_version": 1,
-            "seq": self.seq,
-            "wall_time_unix_ms": self.wall_time,
-            "rollout_id": self.root(),
-            "thread_id": thread,
-            "codex_turn_id": turn,
-            "payload": payload,
-        });
-        // A `Value` always serialises.
-        out.extend_from_slice(event.to_string().as_bytes());
-        out.push(b'\n');
+    fn id(&self) -> &str {
+        self.thread.as_deref().unwrap_or_default()
     }
 }
 
-/// Raw JSON values as a JSON array, each value's text as read.
-fn json_array(items: &[Box<RawValue>]) -> String {
-    let mut text = String::from("[");
-    for (position, item) in items.iter().enumerate() {
-        if position > 0 {
-            text.push(',');
+impl Converter for CodexSession {
+    fn convert(&mut self, line: u64, raw: &[u8], emit: &mut Emitter) -> Result<()> {
+        let text = std::str::from_utf8(raw).map_err(|_| self.fail(line, "not UTF-8".into()))?;
+        let record: Record = serde_json::from_str(text.trim_end_matches(['\n', '\r']))
+            .map_err(|err| self.fail(line, format!("not a JSON record: {err}")))?;
+        emit.at(record.timestamp.as_deref());
+        if self.thread.is_none() {
+            return self.start(line, &record, text, emit);
         }
-        text.push_str(item.get());
+        emit.source_line(&self.file, line, text);
+        match record.kind.as_str() {
+            "turn_context" => self.turn_context(record.payload.get()),
+            "event_msg" => self.event_msg(record.payload.get(), emit),
+            "token_usage_record" => self.usage_record(record.payload.get(), emit),
+            "response_item" => self.response_item(record.payload, emit),
+            "compacted" => {
+                self.close_call(None, emit);
+                if let Ok(Compacted {
+                    replacement_history: Some(history),
+                }) = serde_json::from_str::<Compacted>(record.payload.get())
+                {
+                    self.compacted(history, emit);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
-    text.push(']');
-    text
+
+    fn open_work(&self) -> OpenWork<'_> {
+        OpenWork {
+            call: self.open.as_ref().map(|open| open.id.as_str()),
+            turn: None,
+        }
+    }
+
+    /// Codex writes every turn's end, and a response's usage after it; a
+    /// response left open at a finished file's end completes without usage.
+    fn finish(&mut self, emit: &mut Emitter) {
+        self.close_call(None, emit);
+    }
 }
 
-/// A payload given as its exact text.
-fn text_ref(kind: &str, text: &str) -> Value {
-    json!({"kind": {"type": kind}, "inline_text": text})
-}
-
-/// An RFC 3339 timestamp as Unix milliseconds.
-fn unix_ms(text: &str) -> Option<i64> {
-    text.parse::<jiff::Timestamp>()
-        .ok()
-        .map(|at| at.as_millisecond())
+/// A thread's metadata payload in the reference's shape, from a
+/// `session_meta` payload: a sub-agent's `session_source` says which thread
+/// spawned it (left out when the session is its rollout's root: its parent
+/// is not in the rollout).
+fn thread_metadata(meta: &Value, id: &str, root: bool) -> Value {
+    let source = meta.get("source").cloned().unwrap_or(Value::Null);
+    let spawn = source.pointer("/subagent/thread_spawn");
+    let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_string);
+    let nickname = text(spawn.and_then(|s| s.get("agent_nickname")))
+        .or_else(|| text(meta.get("agent_nickname")));
+    let role = text(spawn.and_then(|s| s.get("agent_role")))
+        .or_else(|| text(spawn.and_then(|s| s.get("agent_type"))))
+        .or_else(|| text(meta.get("agent_role")));
+    let agent_path = if root {
+        "/root".to_string()
+    } else {
+        text(spawn.and_then(|s| s.get("agent_path")))
+            .or_else(|| text(meta.get("agent_path")))
+            .unwrap_or_else(|| format!("/root/{}", nickname.as_deref().unwrap_or(id)))
+    };
+    json!({
+        "thread_id": id,
+        "agent_path": agent_path,
+        "nickname": nickname,
+        "agent_role": role,
+        "session_source": if root { Value::Null } else { source.clone() },
+        "source": source,
+        "parent_thread_id": meta.get("parent_thread_id"),
+        "forked_from_id": meta.get("forked_from_id"),
+        "cwd": meta.get("cwd"),
+        "cli_version": meta.get("cli_version"),
+        "provider_name": meta.get("model_provider"),
+    })
 }
 
 #[derive(serde::Deserialize)]
@@ -407,13 +526,6 @@ struct Record {
     #[serde(rename = "type")]
     kind: String,
     payload: Box<RawValue>,
-}
-
-#[derive(serde::Deserialize)]
-struct SessionMeta {
-    id: String,
-    #[serde(default)]
-    model_provider: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -429,7 +541,15 @@ struct EventMsg {
     #[serde(default)]
     turn_id: Option<String>,
     #[serde(default)]
+    call_id: Option<String>,
+    #[serde(default)]
     info: Option<TokenInfo>,
+}
+
+#[derive(serde::Deserialize)]
+struct UsageRecord {
+    #[serde(default)]
+    usage: Option<Box<RawValue>>,
 }
 
 #[derive(serde::Deserialize)]

@@ -28,12 +28,15 @@
 //! `bundle.rs` reads a reference bundle's manifest and imports it.
 
 mod bundle;
+mod claude_code;
 mod codex_session;
 mod confine;
+mod emit;
 mod import;
 mod lines;
 mod payloads;
 mod seqs;
+mod session_files;
 mod sources;
 
 use std::fs::File;
@@ -53,6 +56,7 @@ pub(crate) use confine::{Confinement, open_no_follow_checked};
 pub(crate) use lines::{WireLines, max_line_bytes, read_wire_lines};
 pub(crate) use payloads::{WireBytes, wire_ref_bytes};
 pub(crate) use seqs::{check_seq_increases, seq_gap_records};
+pub use session_files::Importer;
 pub use sources::{SourceFormat, discover, import_source};
 
 /// What an ingest or import did.

@@ -7,7 +7,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use super::codex_session::{CodexSession, looks_like_codex_session};
+use super::codex_session::looks_like_codex_session;
+use super::session_files::Importer;
 use super::{IngestOptions, IngestReport, JsonlSource, import_bundle, ingest_jsonl};
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -21,6 +22,9 @@ pub enum SourceFormat {
     ReferenceBundle,
     /// A Codex session rollout (`rollout-*.jsonl`, or `.jsonl.zst`).
     CodexSession,
+    /// A Claude Code transcript (`~/.claude/projects/*/SESSION.jsonl`, and
+    /// its sub-agents' `SESSION/subagents/agent-ID.jsonl`).
+    ClaudeCode,
 }
 
 impl SourceFormat {
@@ -30,7 +34,14 @@ impl SourceFormat {
             SourceFormat::WireJsonl => "wire JSONL",
             SourceFormat::ReferenceBundle => "reference trace bundle",
             SourceFormat::CodexSession => "Codex session rollout",
+            SourceFormat::ClaudeCode => "Claude Code transcript",
         }
+    }
+
+    /// A session log, converted line by line (its lines kept for `export
+    /// --format source`).
+    pub fn is_session(self) -> bool {
+        matches!(self, SourceFormat::CodexSession | SourceFormat::ClaudeCode)
     }
 }
 
@@ -100,6 +111,16 @@ fn discover_one(
     detect_file(path).map(Some)
 }
 
+/// A file's first line, parsed (`None` when it is not JSON).
+pub(crate) fn first_record(path: &Path) -> Result<Option<serde_json::Value>> {
+    let mut first = String::new();
+    open_text(path)?
+        .take(1 << 24)
+        .read_line(&mut first)
+        .map_err(|err| Error::io(format!("read {}", path.display()), err))?;
+    Ok(serde_json::from_str::<serde_json::Value>(first.trim_end()).ok())
+}
+
 /// The format of a file, from its first line.
 fn detect_file(path: &Path) -> Result<SourceFormat> {
     let mut first = String::new();
@@ -115,22 +136,63 @@ fn detect_file(path: &Path) -> Result<SourceFormat> {
     if record.as_ref().is_some_and(looks_like_wire_event) {
         return Ok(SourceFormat::WireJsonl);
     }
+    if record.as_ref().is_some_and(looks_like_claude_code) || claude_code_later(path, &record)? {
+        return Ok(SourceFormat::ClaudeCode);
+    }
     let looked = match &record {
         _ if first.is_empty() => "an empty file",
-        Some(record) if looks_like_claude_code(record) => {
-            "a Claude Code transcript, which this build does not import yet"
-        }
         Some(_) => "JSON lines of no known shape",
         None => "not JSON lines",
     };
     Err(Error::Other(format!(
-        "import {}: {looked} (tried: wire JSONL, Codex session rollout, reference trace bundle)",
+        "import {}: {looked} (tried: wire JSONL, Codex session rollout, Claude Code transcript, \
+         reference trace bundle)",
         path.display()
     )))
 }
 
+/// Lines of session state (`{"type": "mode"}`, `{"type": "last-prompt"}`)
+/// that newer Claude Code writes before its first message record: when
+/// the first line is such a bare typed record, the next lines decide.
+fn claude_code_later(path: &Path, first: &Option<serde_json::Value>) -> Result<bool> {
+    let bare_typed = first.as_ref().is_some_and(|record| {
+        record.get("type").is_some_and(serde_json::Value::is_string)
+            && record.get("payload").is_none()
+            && record.get("schema_version").is_none()
+    });
+    if !bare_typed {
+        return Ok(false);
+    }
+    let reader = open_text(path)?;
+    for line in reader.take(1 << 24).lines().skip(1).take(64) {
+        let line = line.map_err(|err| Error::io(format!("read {}", path.display()), err))?;
+        if let Ok(record) = serde_json::from_str::<serde_json::Value>(&line)
+            && looks_like_claude_code(&record)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The first wall time a session file gives (a record's `timestamp`, its
+/// payload's, or a snapshot's), among its first lines: the time its
+/// rollout and thread start, when their line has none.
+pub(crate) fn first_timestamp(path: &Path) -> Option<String> {
+    let reader = open_text(path).ok()?;
+    for line in reader.take(1 << 26).lines().take(256) {
+        let record: serde_json::Value = serde_json::from_str(&line.ok()?).ok()?;
+        for pointer in ["/timestamp", "/payload/timestamp", "/snapshot/timestamp"] {
+            if let Some(at) = record.pointer(pointer).and_then(serde_json::Value::as_str) {
+                return Some(at.to_string());
+            }
+        }
+    }
+    None
+}
+
 /// A file's text: decompressed when its name ends in `.zst`.
-fn open_text(path: &Path) -> Result<Box<dyn BufRead>> {
+pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead>> {
     let file =
         File::open(path).map_err(|err| Error::io(format!("open {}", path.display()), err))?;
     if path.to_string_lossy().ends_with(".zst") {
@@ -148,81 +210,44 @@ fn looks_like_wire_event(record: &serde_json::Value) -> bool {
 }
 
 /// A Claude Code transcript's first record: a message (`sessionId`,
-/// `parentUuid`), a file-history snapshot, or a summary (`leafUuid`).
+/// `parentUuid`), a file-history snapshot, a queued prompt, or a summary
+/// (`leafUuid`).
 fn looks_like_claude_code(record: &serde_json::Value) -> bool {
+    let kind = record.get("type").and_then(|kind| kind.as_str());
     record.get("sessionId").is_some()
         || record.get("parentUuid").is_some()
-        || record.get("leafUuid").is_some()
-        || record.get("type").and_then(|kind| kind.as_str()) == Some("file-history-snapshot")
+        || (kind == Some("summary") && record.get("leafUuid").is_some())
+        || kind == Some("file-history-snapshot")
 }
 
-/// Imports one file or bundle `discover` found.
+/// Imports one file or bundle `discover` found (a session file on its
+/// own: a sub-agent finds its parent's rollout only when the store already
+/// has it; [`Importer`] remembers across the files of one run).
 pub fn import_source(
     store: &Store,
     path: &Path,
     format: SourceFormat,
     options: &IngestOptions<'_>,
 ) -> Result<IngestReport> {
-    match format {
-        SourceFormat::WireJsonl => ingest_jsonl(store, JsonlSource::file(path)?, options),
-        SourceFormat::ReferenceBundle => import_bundle(store, path, None, options),
-        SourceFormat::CodexSession => {
-            let name = path
-                .file_name()
-                .map(|name| name.to_string_lossy())
-                .unwrap_or_default();
-            // A compressed session's lines are those of the file inside.
-            let name = name.strip_suffix(".zst").unwrap_or(&name).to_string();
-            let reader = ConvertedReader {
-                source: open_text(path)?,
-                session: CodexSession::new(name),
-                line: 0,
-                out: Vec::new(),
-                at: 0,
-            };
-            let source = JsonlSource {
-                name: path.display().to_string(),
-                base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
-                reader: Box::new(reader),
-            };
-            ingest_jsonl(store, source, options)
-        }
-    }
+    Importer::new(store).import(path, format, options)
 }
 
-/// A session file read as the wire JSONL it converts to. A last line
-/// without its line ending that is not a whole record is a write in
-/// progress: it is left for the next import.
-struct ConvertedReader {
-    source: Box<dyn BufRead>,
-    session: CodexSession,
-    line: u64,
-    out: Vec<u8>,
-    at: usize,
-}
-
-impl Read for ConvertedReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.at == self.out.len() {
-            self.out.clear();
-            self.at = 0;
-            let mut raw = Vec::new();
-            if self.source.read_until(b'\n', &mut raw)? == 0 {
-                return Ok(0);
+impl Importer<'_> {
+    /// Imports one file or bundle `discover` found.
+    pub fn import(
+        &mut self,
+        path: &Path,
+        format: SourceFormat,
+        options: &IngestOptions<'_>,
+    ) -> Result<IngestReport> {
+        match format {
+            SourceFormat::WireJsonl => {
+                ingest_jsonl(self.store(), JsonlSource::file(path)?, options)
             }
-            if raw.last() != Some(&b'\n')
-                && serde_json::from_slice::<serde::de::IgnoredAny>(&raw).is_err()
-            {
-                return Ok(0);
+            SourceFormat::ReferenceBundle => import_bundle(self.store(), path, None, options),
+            SourceFormat::CodexSession | SourceFormat::ClaudeCode => {
+                self.import_session(path, format, options)
             }
-            self.line += 1;
-            self.session
-                .convert(self.line, &raw, &mut self.out)
-                .map_err(|err| std::io::Error::other(err.to_string()))?;
         }
-        let take = buf.len().min(self.out.len() - self.at);
-        buf[..take].copy_from_slice(&self.out[self.at..self.at + take]);
-        self.at += take;
-        Ok(take)
     }
 }

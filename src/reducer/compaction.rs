@@ -7,7 +7,8 @@
 
 use serde_json::Value;
 
-use super::conversation::{ItemOrigin, Normalized, Sighting, SourcePayload, normalize_items};
+use super::conversation::{ItemOrigin, Normalized, Sighting, SourcePayload};
+use super::providers::history_items;
 use super::spelling::ParsedJson;
 use super::{PayloadSource, Reducer, Res, invalid, unknown};
 use crate::event::{Event, ExecutionStatus, PayloadRef};
@@ -42,7 +43,7 @@ fn checkpoint_history(
     payload_id: &str,
 ) -> Res<Vec<Sighting<'static>>> {
     match value.get(name) {
-        Some(Value::Array(items)) => normalize_items(items, SourcePayload::new(payload_id, value))
+        Some(Value::Array(items)) => history_items(items, SourcePayload::new(payload_id, value))
             .map(|items| items.into_iter().map(Sighting::from).collect())
             .map_err(super::Fail::Invalid),
         Some(_) => invalid(format!(

@@ -249,6 +249,26 @@ fn messages_request_items(
     Ok(items)
 }
 
+/// The items of a history list in either dialect: Responses items, or
+/// Anthropic / Chat messages (a list whose first entry has a `role` and no
+/// `type`), as a compaction checkpoint of any provider holds them.
+pub(crate) fn history_items(
+    list: &[Value],
+    raw_payload_id: SourcePayload<'_>,
+) -> Result<Vec<Normalized>, String> {
+    let messages = list
+        .first()
+        .is_some_and(|first| first.get("role").is_some() && first.get("type").is_none());
+    if !messages {
+        return normalize_items(list, raw_payload_id);
+    }
+    let mut items = Vec::with_capacity(list.len());
+    for message in list {
+        read_message(message, raw_payload_id, &mut items)?;
+    }
+    Ok(items)
+}
+
 /// One message of a `messages` list (or a Chat Completions response
 /// message) into its items.
 fn read_message(
@@ -497,7 +517,7 @@ fn reasoning(parts: Vec<ConversationPart>) -> Normalized {
 }
 
 /// An Anthropic `thinking` block: readable text (when not empty) and the
-/// signature.
+/// signature; a block with neither is a reasoning item with an empty body.
 fn thinking(block: &Value, raw_payload_id: SourcePayload<'_>) -> Result<Normalized, String> {
     let mut parts = Vec::new();
     if let Some(text) = block.get("thinking").and_then(Value::as_str)
@@ -515,11 +535,10 @@ fn thinking(block: &Value, raw_payload_id: SourcePayload<'_>) -> Result<Normaliz
             value: signature.to_string(),
         });
     }
-    if parts.is_empty() {
-        return Err(format!(
-            "thinking block in payload {raw_payload_id} contained no thinking or signature"
-        ));
-    }
+    // A block with neither (a transcript that strips reasoning, as Claude
+    // Code's sanitised exports do) is still a reasoning step the model
+    // took: an item with an empty body.
+    let _ = raw_payload_id;
     Ok(reasoning(parts))
 }
 

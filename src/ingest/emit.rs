@@ -1,0 +1,126 @@
+//! Writing wire events for a session converter: [`Emitter`] numbers them
+//! (from the seq after the rollout's last stored event), stamps them with
+//! the rollout and the wall time of the line being converted, and drops
+//! them while it converts lines the store already holds.
+
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::error::Result;
+
+/// Turns a session file's lines into wire events, line by line.
+pub(crate) trait Converter {
+    /// Converts line `line` (its bytes, line ending included) into events
+    /// on `emit`. An error names the file and the line.
+    fn convert(&mut self, line: u64, raw: &[u8], emit: &mut Emitter) -> Result<()>;
+
+    /// The inference call and turn open after the last line converted.
+    fn open_work(&self) -> OpenWork<'_>;
+
+    /// The file is finished: ends what it leaves open (as far as its
+    /// format leaves ends unwritten).
+    fn finish(&mut self, emit: &mut Emitter);
+}
+
+/// What a converter has open.
+pub(crate) struct OpenWork<'a> {
+    pub(crate) call: Option<&'a str>,
+    pub(crate) turn: Option<&'a str>,
+}
+
+/// The wire events of one converted file, one JSON object per line.
+pub(crate) struct Emitter {
+    rollout_id: String,
+    next_seq: u64,
+    /// Wall time of the line being converted (Unix ms): the last timestamp
+    /// read, so events without one keep their predecessor's.
+    pub(crate) wall_time: i64,
+    /// Lines the store already holds are converted for their state only:
+    /// their events are dropped and take no seq.
+    pub(crate) quiet: bool,
+    /// Events not yet read.
+    pub(crate) out: Vec<u8>,
+}
+
+impl Emitter {
+    /// Events of rollout `rollout_id`, numbered from `first_seq`.
+    pub(crate) fn new(rollout_id: &str, first_seq: u64) -> Emitter {
+        Emitter {
+            rollout_id: rollout_id.to_string(),
+            next_seq: first_seq,
+            wall_time: 0,
+            quiet: false,
+            out: Vec::new(),
+        }
+    }
+
+    /// The rollout the events go to.
+    pub(crate) fn rollout_id(&self) -> &str {
+        &self.rollout_id
+    }
+
+    /// Sets the wall time from an RFC 3339 timestamp (kept when it does not
+    /// parse).
+    pub(crate) fn at(&mut self, timestamp: Option<&str>) {
+        if let Some(at) = timestamp.and_then(unix_ms) {
+            self.wall_time = at;
+        }
+    }
+
+    /// Appends one event; `thread` and `turn` go in the envelope.
+    pub(crate) fn emit(&mut self, thread: Option<&str>, turn: Option<&str>, payload: Value) {
+        if self.quiet {
+            return;
+        }
+        let event = json!({
+            "schema_version": 1,
+            "seq": self.next_seq,
+            "wall_time_unix_ms": self.wall_time,
+            "rollout_id": self.rollout_id,
+            "thread_id": thread,
+            "codex_turn_id": turn,
+            "payload": payload,
+        });
+        self.next_seq += 1;
+        // A `Value` always serialises.
+        let _ = serde_json::to_writer(&mut self.out, &event);
+        self.out.push(b'\n');
+    }
+
+    /// The `source_line` event of line `line` of `file`.
+    pub(crate) fn source_line(&mut self, file: &str, line: u64, text: &str) {
+        self.emit(
+            None,
+            None,
+            json!({"type": "source_line", "file": file, "line": line,
+                   "line_payload": text_ref("source_line", text)}),
+        );
+    }
+}
+
+/// Raw JSON values as a JSON array, each value's text as read.
+pub(crate) fn json_array(items: &[Box<RawValue>]) -> String {
+    let mut text =
+        String::with_capacity(2 + items.iter().map(|i| i.get().len() + 1).sum::<usize>());
+    text.push('[');
+    for (position, item) in items.iter().enumerate() {
+        if position > 0 {
+            text.push(',');
+        }
+        text.push_str(item.get());
+    }
+    text.push(']');
+    text
+}
+
+/// A payload given as its exact text.
+pub(crate) fn text_ref(kind: &str, text: &str) -> Value {
+    json!({"kind": {"type": kind}, "inline_text": text})
+}
+
+/// An RFC 3339 timestamp as Unix milliseconds.
+pub(crate) fn unix_ms(text: &str) -> Option<i64> {
+    text.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|at| at.as_millisecond())
+}
