@@ -780,3 +780,55 @@ fn at_least_39_distinct_secrets_are_planted() {
     assert_eq!(all.len(), count, "a secret is planted twice");
     assert!(count >= 39, "{count}");
 }
+
+/// A payload given as text that is a JSON document is redacted by its
+/// parsed strings, as a payload file is: a match must not cut the escape
+/// of a string inside it. (Text-level redaction once read the escape
+/// `\n` after `token:` as a quote before a value, and turned the JSON text
+/// `token:\n9 files` into `token:\[REDACTED:…] files`, an invalid escape
+/// the reducer refused; the import of a generated Codex session met it in
+/// a compaction checkpoint.)
+#[test]
+fn an_inline_text_json_payload_stays_valid_json_when_redacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let document = serde_json::json!({
+        "items": [{"text": "the key token:\n9 files changed"},
+                  {"text": "and the key sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdEFGH here"}]
+    })
+    .to_string();
+    let mut lines = crate::support::root_start_lines("rollout-inline-text");
+    lines.push(line(
+        3,
+        "rollout-inline-text",
+        None,
+        None,
+        serde_json::json!({"type": "source_line", "file": "f.jsonl", "line": 1,
+                           "line_payload": {"kind": {"type": "source_line"},
+                                            "inline_text": format!("{document}\n")}}),
+    ));
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    ok(&store, &["ingest", input.to_str().unwrap()]);
+    let out = dir.path().join("out");
+    ok(
+        &store,
+        &[
+            "export",
+            "rollout-inline-text",
+            "--format",
+            "source",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let written = std::fs::read_to_string(out.join("f.jsonl")).unwrap();
+    assert!(
+        written.ends_with("}\n"),
+        "the line keeps its ending: {written:?}"
+    );
+    let parsed: Value = serde_json::from_str(&written).expect("still JSON");
+    let text = parsed.to_string();
+    assert!(!text.contains("sk-proj-AbCdEf"), "{text}");
+    assert!(text.contains("REDACTED"), "{text}");
+}

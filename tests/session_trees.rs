@@ -491,3 +491,160 @@ fn a_codex_sub_agent_session_is_a_thread_of_its_parents_rollout() {
     let state = reduced(&alone, CHILD);
     assert_eq!(state["threads"][CHILD]["origin"]["type"], "root");
 }
+
+/// The acceptance in one run: a directory holding Codex sessions of both
+/// shapes (one compressed), a fork by `history_base`, a sub-agent, and a
+/// Claude Code session with its sub-agents and a compaction imports with
+/// exit 0, each session tree one rollout that reduces without a
+/// diagnostic, and gives every file back.
+#[test]
+fn one_directory_of_every_shape_imports_and_exports_every_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let input = dir.path().join("home");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    copy_finished(
+        &shared.join("claude-code"),
+        &input.join("claude/projects/p"),
+    );
+    copy_finished(&shared.join("codex-sessions"), &input.join("codex/legacy"));
+    copy_finished(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sessions/agent-relay/codex"),
+        &input.join("codex/paginated"),
+    );
+    write_codex_family(&input.join("codex/family"));
+    // One legacy session as Codex compresses a cold one.
+    let legacy = input.join("codex/legacy");
+    let plain = std::fs::read_dir(&legacy)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .min()
+        .unwrap();
+    let bytes = std::fs::read(&plain).unwrap();
+    let compressed = PathBuf::from(format!("{}.zst", plain.display()));
+    std::fs::write(&compressed, zstd::encode_all(&bytes[..], 3).unwrap()).unwrap();
+    std::fs::remove_file(&plain).unwrap();
+    finished(&compressed);
+
+    let out = tracefold(&store, &["import", input.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let rollouts: Vec<Value> = serde_json::from_str(&ok(&store, &["rollouts", "--json"])).unwrap();
+    // Six legacy sessions, three paginated ones (the revert continues its
+    // thread), the family and the Claude Code session.
+    assert_eq!(rollouts.len(), 6 + 3 + 1 + 1, "{rollouts:?}");
+    let mut exported = 0;
+    for (at, rollout) in rollouts.iter().enumerate() {
+        let id = rollout["rollout_id"].as_str().unwrap();
+        let state = reduced(&store, id);
+        assert!(
+            !state["inference_calls"].as_object().unwrap().is_empty(),
+            "{id}"
+        );
+        let out = dir.path().join(format!("out-{at}"));
+        ok(
+            &store,
+            &[
+                "export",
+                id,
+                "--format",
+                "source",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        let mut written = Vec::new();
+        files_under(&out, &mut written);
+        for file in written {
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            let mut originals = Vec::new();
+            files_under(&input, &mut originals);
+            let original = originals
+                .iter()
+                .find(|path| {
+                    path.file_name().unwrap().to_string_lossy() == name
+                        || path.file_name().unwrap().to_string_lossy() == format!("{name}.zst")
+                })
+                .unwrap_or_else(|| panic!("{name}: no such input"));
+            let expected = if original.extension().is_some_and(|ext| ext == "zst") {
+                zstd::decode_all(&std::fs::read(original).unwrap()[..]).unwrap()
+            } else {
+                std::fs::read(original).unwrap()
+            };
+            assert_eq!(
+                sha256(&std::fs::read(&file).unwrap()),
+                sha256(&expected),
+                "{name}"
+            );
+            exported += 1;
+        }
+    }
+    let mut inputs = Vec::new();
+    files_under(&input, &mut inputs);
+    assert_eq!(exported, inputs.len(), "every file back");
+}
+
+/// The headline benchmark's generated sessions, small: legacy forks that
+/// copy their parent's history, sub-agents spawned by `spawn_agent`,
+/// compactions re-persisting screenshots. Every session tree imports and
+/// reduces without a diagnostic, with its sub-agents under their parent,
+/// and every file comes back.
+#[test]
+fn generated_codex_sessions_with_forks_and_sub_agents_import_and_come_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let generated = dir.path().join("gen");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen-codex-sessions");
+    let run = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&generated)
+        .args(["--bytes", "3e7", "--seed", "7"])
+        .output()
+        .expect("python3 runs the generator (CI has Python 3.11)");
+    assert!(run.status.success(), "{run:?}");
+    let sessions = generated.join("sessions");
+    let mut files = Vec::new();
+    files_under(&sessions, &mut files);
+    let mut sub_agents = 0;
+    for file in &files {
+        finished(file);
+        let first = &records(file)[0];
+        sub_agents += usize::from(first["payload"]["source"]["subagent"].is_object());
+    }
+    assert!(sub_agents > 0, "the sample has sub-agents: {run:?}");
+    ok(&store, &["import", sessions.to_str().unwrap()]);
+    let rollouts: Vec<Value> = serde_json::from_str(&ok(&store, &["rollouts", "--json"])).unwrap();
+    assert_eq!(rollouts.len(), files.len() - sub_agents);
+    let mut threads = 0;
+    for (at, rollout) in rollouts.iter().enumerate() {
+        let id = rollout["rollout_id"].as_str().unwrap();
+        let state = reduced(&store, id);
+        for thread in state["threads"].as_object().unwrap().values() {
+            threads += 1;
+            if thread["thread_id"] != id {
+                assert_eq!(thread["origin"]["parent_thread_id"], id);
+            }
+        }
+        let out = dir.path().join(format!("out-{at}"));
+        let target = out.to_str().unwrap();
+        ok(
+            &store,
+            &["export", id, "--format", "source", "--out", target],
+        );
+        let mut written = Vec::new();
+        files_under(&out, &mut written);
+        for file in written {
+            let name = file.file_name().unwrap();
+            let original = files
+                .iter()
+                .find(|path| path.file_name() == Some(name))
+                .unwrap();
+            assert_eq!(
+                sha256(&std::fs::read(&file).unwrap()),
+                sha256(&std::fs::read(original).unwrap())
+            );
+        }
+    }
+    assert_eq!(threads, files.len());
+    assert_reimport_stores_nothing(&store, &sessions, files.len());
+}

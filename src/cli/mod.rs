@@ -80,9 +80,10 @@ enum Command {
         no_compact: bool,
     },
     /// Import files and directories (recursively), each in the format
-    /// its first line shows: Codex session rollouts (.jsonl, .jsonl.zst),
-    /// wire JSONL, reference trace bundles. Each file all or nothing; a
-    /// file imported before stores only what it gained since
+    /// its first lines show: Codex session rollouts (.jsonl, .jsonl.zst),
+    /// Claude Code transcripts, wire JSONL, reference trace bundles. A
+    /// session tree (sub-agents, forks) is one rollout. Each file all or
+    /// nothing; a file imported before stores only what it gained since
     Import {
         #[arg(required = true)]
         paths: Vec<PathBuf>,

@@ -115,11 +115,11 @@ pub(crate) fn wire_ref_bytes(
                 .map_err(|err| Error::Other(format!("inline payload: {err}")))?;
             (kind, bytes)
         }
+        // Text is redacted as payload bytes are: a JSON document by its
+        // parsed strings (a match inside an escaped string must not cut its
+        // escapes), anything else as text.
         WirePayloadRef::InlineText { kind, text } => {
-            match redactor.and_then(|redactor| redactor.redact_str(&text)) {
-                Some(redacted) => (kind, redacted.into_bytes()),
-                None => (kind, text.into_bytes()),
-            }
+            (kind, redacted_bytes(redactor, text.into_bytes()))
         }
         WirePayloadRef::InlineBase64 { kind, bytes } => (kind, redacted_bytes(redactor, bytes)),
         WirePayloadRef::Stored {

@@ -385,8 +385,14 @@ impl Redactor {
         }
         if let Ok(mut value) = serde_json::from_slice::<Value>(bytes) {
             if self.redact_json(&mut value) {
-                // A parsed value always serialises (string keys only).
-                return serde_json::to_vec(&value).ok();
+                // A parsed value always serialises (string keys only); the
+                // whitespace around it (a line's ending) is kept.
+                let text_start = bytes.len() - bytes.trim_ascii_start().len();
+                let text_end = bytes.trim_ascii_end().len();
+                let mut out = bytes[..text_start].to_vec();
+                serde_json::to_writer(&mut out, &value).ok()?;
+                out.extend_from_slice(&bytes[text_end..]);
+                return Some(out);
             }
             self.keep_clean_whole(bytes);
             return None;
