@@ -648,3 +648,57 @@ fn generated_codex_sessions_with_forks_and_sub_agents_import_and_come_back() {
     assert_eq!(threads, files.len());
     assert_reimport_stores_nothing(&store, &sessions, files.len());
 }
+
+/// A damaged line in the middle of a session (cut JSON, bytes that are not
+/// UTF-8) does not cost the session: it is kept as its source line, named
+/// in a warning, and the lines around it convert; the file comes back byte
+/// for byte.
+#[test]
+fn a_damaged_line_is_kept_and_named_and_the_session_still_imports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let input = dir.path().join("sessions");
+    let (parent, child) = write_codex_family(&input);
+    let text = std::fs::read(&parent).unwrap();
+    let lines: Vec<&[u8]> = text.split_inclusive(|byte| *byte == b'\n').collect();
+    let mut damaged = Vec::new();
+    for (at, line) in lines.iter().enumerate() {
+        damaged.extend_from_slice(line);
+        if at == 2 {
+            damaged.extend_from_slice(
+                b"{\"timestamp\":\"2026-01-01T00:00:01.500Z\",\"type\":\"resp\n",
+            );
+            damaged.extend_from_slice(b"\xff\xfe not text\n");
+        }
+    }
+    std::fs::write(&parent, &damaged).unwrap();
+    finished(&parent);
+    let out = tracefold(&store, &["import", input.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let name = parent.file_name().unwrap().to_string_lossy().into_owned();
+    for (line, why) in [(4, "not a JSON record"), (5, "not UTF-8")] {
+        assert!(
+            said.lines().any(|said| said.starts_with("warning: ")
+                && said.contains(&format!("{name} line {line}: {why}"))
+                && said.contains("kept as its source line only")),
+            "{said}"
+        );
+    }
+    let state = reduced(&store, PARENT);
+    assert_eq!(state["threads"].as_object().unwrap().len(), 2);
+    assert_eq!(state["tool_calls"].as_object().unwrap().len(), 1);
+    assert_source_export(
+        &store,
+        PARENT,
+        &dir.path().join("out"),
+        &[
+            (name.clone(), parent.clone()),
+            (
+                child.file_name().unwrap().to_string_lossy().into_owned(),
+                child.clone(),
+            ),
+        ],
+    );
+    assert_reimport_stores_nothing(&store, &input, 2);
+}

@@ -92,6 +92,9 @@ fn run_import(
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    for line in &report.unconverted_lines {
+        note(format_args!("warning: {}", escape(line)));
+    }
     if report.torn_tail_bytes > 0 {
         note(format_args!(
             "dropped a torn last line of {} bytes",

@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::emit::{Converter, Emitter, OpenWork, text_ref};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The state of one transcript file's conversion.
 pub(crate) struct ClaudeSession {
@@ -441,18 +441,28 @@ impl ClaudeSession {
 
 impl Converter for ClaudeSession {
     fn convert(&mut self, line: u64, raw: &[u8], emit: &mut Emitter) -> Result<()> {
-        let fail = |message: String| {
-            Error::Other(format!(
-                "{} line {line}: Claude Code record: {message}",
-                self.file
-            ))
+        let parsed = std::str::from_utf8(raw)
+            .map_err(|_| "not UTF-8".to_string())
+            .and_then(|text| {
+                serde_json::from_str::<Value>(text.trim_end_matches(['\n', '\r']))
+                    .map_err(|err| format!("not a JSON record: {err}"))
+                    .and_then(|record| match record.is_object() {
+                        true => Ok((text, record)),
+                        false => Err("not a JSON object".to_string()),
+                    })
+            });
+        let (text, record) = match parsed {
+            Ok(parsed) => parsed,
+            // A transcript's thread is known from its path: any line that
+            // is not a record is kept as is, the first one too.
+            Err(why) => {
+                if !self.started {
+                    self.start(emit);
+                }
+                emit.unconverted(&self.file, line, raw, &why);
+                return Ok(());
+            }
         };
-        let text = std::str::from_utf8(raw).map_err(|_| fail("not UTF-8".into()))?;
-        let record: Value = serde_json::from_str(text.trim_end_matches(['\n', '\r']))
-            .map_err(|err| fail(format!("not a JSON record: {err}")))?;
-        if !record.is_object() {
-            return Err(fail("not a JSON object".into()));
-        }
         emit.at(record.get("timestamp").and_then(Value::as_str));
         if !self.started {
             self.start(emit);

@@ -443,9 +443,22 @@ impl CodexSession {
 
 impl Converter for CodexSession {
     fn convert(&mut self, line: u64, raw: &[u8], emit: &mut Emitter) -> Result<()> {
-        let text = std::str::from_utf8(raw).map_err(|_| self.fail(line, "not UTF-8".into()))?;
-        let record: Record = serde_json::from_str(text.trim_end_matches(['\n', '\r']))
-            .map_err(|err| self.fail(line, format!("not a JSON record: {err}")))?;
+        let parsed = std::str::from_utf8(raw)
+            .map_err(|_| "not UTF-8".to_string())
+            .and_then(|text| {
+                serde_json::from_str::<Record>(text.trim_end_matches(['\n', '\r']))
+                    .map(|record| (text, record))
+                    .map_err(|err| format!("not a JSON record: {err}"))
+            });
+        let (text, record) = match parsed {
+            Ok(parsed) => parsed,
+            // The first line places the file; a later one is kept as is.
+            Err(why) if self.thread.is_some() => {
+                emit.unconverted(&self.file, line, raw, &why);
+                return Ok(());
+            }
+            Err(why) => return Err(self.fail(line, why)),
+        };
         emit.at(record.timestamp.as_deref());
         if self.thread.is_none() {
             return self.start(line, &record, text, emit);

@@ -40,6 +40,8 @@ pub(crate) struct Emitter {
     pub(crate) quiet: bool,
     /// Events not yet read.
     pub(crate) out: Vec<u8>,
+    /// Lines kept only as their source line (`FILE line N: why`).
+    pub(crate) unconverted: Vec<String>,
 }
 
 impl Emitter {
@@ -51,6 +53,7 @@ impl Emitter {
             wall_time: 0,
             quiet: false,
             out: Vec::new(),
+            unconverted: Vec::new(),
         }
     }
 
@@ -95,6 +98,33 @@ impl Emitter {
             json!({"type": "source_line", "file": file, "line": line,
                    "line_payload": text_ref("source_line", text)}),
         );
+    }
+}
+
+impl Emitter {
+    /// A line of `file` that is not a record of its format (it does not
+    /// parse, or it is not UTF-8): kept as its `source_line` (its exact
+    /// bytes, so `export --format source` still gives the file back) and
+    /// reported, while the lines around it convert as usual.
+    pub(crate) fn unconverted(&mut self, file: &str, line: u64, raw: &[u8], why: &str) {
+        let payload = match std::str::from_utf8(raw) {
+            Ok(text) => text_ref("source_line", text),
+            Err(_) => {
+                use base64::Engine as _;
+                json!({"kind": {"type": "source_line"},
+                       "inline_base64": base64::engine::general_purpose::STANDARD.encode(raw)})
+            }
+        };
+        self.emit(
+            None,
+            None,
+            json!({"type": "source_line", "file": file, "line": line, "line_payload": payload}),
+        );
+        if !self.quiet {
+            self.unconverted.push(format!(
+                "{file} line {line}: {why}; kept as its source line only"
+            ));
+        }
     }
 }
 

@@ -99,6 +99,7 @@ pub(super) fn ingest_into(
         rollouts,
         events,
         torn_tail_bytes,
+        unconverted_lines: Vec::new(),
     })
 }
 

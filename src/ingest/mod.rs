@@ -70,6 +70,9 @@ pub struct IngestReport {
     pub events: u64,
     /// Bytes of a torn last line that were dropped (`allow_torn_tail`).
     pub torn_tail_bytes: u64,
+    /// Lines of a session file that are not records of its format (a
+    /// damaged line), kept only as their source line: `FILE line N: why`.
+    pub unconverted_lines: Vec<String>,
 }
 
 /// What an import did to one rollout.

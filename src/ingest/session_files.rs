@@ -294,6 +294,7 @@ impl<'s> Importer<'s> {
             }],
             events: 0,
             torn_tail_bytes: 0,
+            unconverted_lines: Vec::new(),
         };
         if stored.lines > 0 && !self.grew(path, &stored, options)? && !settle {
             return Ok(unchanged);
@@ -324,9 +325,11 @@ impl<'s> Importer<'s> {
         emit.at(super::sources::first_timestamp(path).as_deref());
         // Lines the store holds convert for their state only.
         emit.quiet = stored.lines > 0;
+        let mut unconverted = Vec::new();
         let reader = ConvertedReader {
             source: open_text(path)?,
             converter: &mut *converter,
+            unconverted: &mut unconverted,
             emit,
             quiet_through: stored.lines,
             stored: rollout,
@@ -342,14 +345,16 @@ impl<'s> Importer<'s> {
         };
         let report = ingest_jsonl(self.store, source, options)?;
         // Lines converted to nothing new (a torn line, work already ended).
-        Ok(if report.rollouts.is_empty() {
+        let mut report = if report.rollouts.is_empty() {
             IngestReport {
                 torn_tail_bytes: report.torn_tail_bytes,
                 ..unchanged
             }
         } else {
             report
-        })
+        };
+        report.unconverted_lines = unconverted;
+        Ok(report)
     }
 
     /// The rollout `header`'s file goes to, what it holds of the file, and
@@ -606,6 +611,8 @@ impl<'s> Importer<'s> {
 struct ConvertedReader<'c> {
     source: Box<dyn BufRead>,
     converter: &'c mut dyn Converter,
+    /// Where the lines kept only as source lines are reported.
+    unconverted: &'c mut Vec<String>,
     emit: Emitter,
     /// Lines the store holds: converted quietly.
     quiet_through: u64,
@@ -666,6 +673,7 @@ impl Read for ConvertedReader<'_> {
             self.converter
                 .convert(self.line, &raw, &mut self.emit)
                 .map_err(|err| std::io::Error::other(err.to_string()))?;
+            self.unconverted.append(&mut self.emit.unconverted);
             if self.line == self.quiet_through {
                 self.settle();
             }
