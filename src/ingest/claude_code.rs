@@ -36,7 +36,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::emit::{Converter, Emitter, OpenWork, text_ref};
+use super::emit::{Converter, Emitter, OpenWork, request_head, text_ref};
 use crate::error::Result;
 
 /// The state of one transcript file's conversion.
@@ -240,19 +240,8 @@ impl ClaudeSession {
         }
         self.calls += 1;
         let id = format!("{}:inference:{}", self.thread, self.calls);
-        let mut request = format!(
-            "{{\"model\":{},\"tracefold_reconstructed\":true,",
-            Value::String(self.model.clone())
-        );
-        let from = match &self.chain {
-            Some((previous, at)) if *at <= self.history.len() => {
-                request.push_str("\"previous_response_id\":");
-                request.push_str(&Value::String(previous.clone()).to_string());
-                request.push(',');
-                *at
-            }
-            _ => 0,
-        };
+        let (mut request, from) =
+            request_head(&self.model, self.chain.as_ref(), self.history.len());
         request.push_str("\"messages\":[");
         request.push_str(&self.history[from..].join(","));
         request.push_str("]}");

@@ -42,7 +42,7 @@
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::emit::{Converter, Emitter, OpenWork, json_array, text_ref};
+use super::emit::{Converter, Emitter, OpenWork, json_array, request_head, text_ref};
 use crate::error::{Error, Result};
 
 /// The state of one session file's conversion.
@@ -361,19 +361,8 @@ impl CodexSession {
         }
         self.calls += 1;
         let id = format!("{}:inference:{}", self.prefix, self.calls);
-        let mut request = format!(
-            "{{\"model\":{},\"tracefold_reconstructed\":true,",
-            Value::String(self.model.clone())
-        );
-        let from = match &self.chain {
-            Some((previous, at)) if *at <= self.history.len() => {
-                request.push_str("\"previous_response_id\":");
-                request.push_str(&Value::String(previous.clone()).to_string());
-                request.push(',');
-                *at
-            }
-            _ => 0,
-        };
+        let (mut request, from) =
+            request_head(&self.model, self.chain.as_ref(), self.history.len());
         request.push_str("\"input\":");
         request.push_str(&json_array(&self.history[from..]));
         request.push('}');

@@ -128,6 +128,32 @@ impl Emitter {
     }
 }
 
+/// The start of a reconstructed request, up to its items' field: the
+/// model, the mark `"tracefold_reconstructed": true`, and, when `chain`
+/// (the previous call's response id and the history's length when it
+/// completed) still holds, `previous_response_id`. With where in the
+/// history the request's items start (0: a full request).
+pub(crate) fn request_head(
+    model: &str,
+    chain: Option<&(String, usize)>,
+    history_len: usize,
+) -> (String, usize) {
+    let mut request = format!(
+        "{{\"model\":{},\"tracefold_reconstructed\":true,",
+        Value::String(model.to_string())
+    );
+    let from = match chain {
+        Some((previous, at)) if *at <= history_len => {
+            request.push_str("\"previous_response_id\":");
+            request.push_str(&Value::String(previous.clone()).to_string());
+            request.push(',');
+            *at
+        }
+        _ => 0,
+    };
+    (request, from)
+}
+
 /// Raw JSON values as a JSON array, each value's text as read.
 pub(crate) fn json_array(items: &[Box<RawValue>]) -> String {
     let mut text =
