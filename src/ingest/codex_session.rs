@@ -174,32 +174,27 @@ impl CodexSession {
             .as_str()
             .unwrap_or("/root")
             .to_string();
-        if self.resumes {
+        // A file resuming its thread makes up ids of its own.
+        let starts = if self.resumes {
             let stem = self.file.strip_suffix(".jsonl").unwrap_or(&self.file);
             self.prefix = format!("{id}:{stem}");
-            emit.source_line(&self.file, line, text);
-            emit.emit(
-                None,
-                None,
-                json!({"type": "thread_resumed", "thread_id": id, "agent_path": agent_path,
-                       "metadata_payload": text_ref("session_metadata", &metadata.to_string())}),
-            );
-            self.thread = Some(id);
-            return Ok(());
-        }
-        if root {
-            emit.emit(
-                None,
-                None,
-                json!({"type": "rollout_started", "trace_id": id, "root_thread_id": id}),
-            );
-        }
+            "thread_resumed"
+        } else {
+            if root {
+                emit.emit(
+                    None,
+                    None,
+                    json!({"type": "rollout_started", "trace_id": id, "root_thread_id": id}),
+                );
+            }
+            self.prefix.clone_from(&id);
+            "thread_started"
+        };
         emit.source_line(&self.file, line, text);
-        self.prefix.clone_from(&id);
         emit.emit(
             None,
             None,
-            json!({"type": "thread_started", "thread_id": id, "agent_path": agent_path,
+            json!({"type": starts, "thread_id": id, "agent_path": agent_path,
                    "metadata_payload": text_ref("session_metadata", &metadata.to_string())}),
         );
         self.thread = Some(id);
@@ -257,10 +252,8 @@ impl CodexSession {
         let Some(call_id) = call_id.filter(|id| self.tools_running.contains(id)) else {
             return;
         };
-        let (thread, turn) = (self.id().to_string(), self.turn.clone());
-        emit.emit(
-            Some(&thread),
-            turn.as_deref(),
+        self.in_thread(
+            emit,
             json!({"type": "tool_call_runtime_ended", "tool_call_id": call_id,
                    "status": "completed",
                    "runtime_payload": text_ref("tool_runtime_event", payload)}),
@@ -292,10 +285,8 @@ impl CodexSession {
                 item.get()
             );
             self.tools_running.retain(|id| *id != call_id);
-            let (thread, turn) = (self.id().to_string(), self.turn.clone());
-            emit.emit(
-                Some(&thread),
-                turn.as_deref(),
+            self.in_thread(
+                emit,
                 json!({"type": "tool_call_ended", "tool_call_id": call_id,
                        "status": "completed",
                        "result_payload": text_ref("tool_result", &result)}),
@@ -316,10 +307,8 @@ impl CodexSession {
                 json_array(&self.history),
                 json_array(&replacement)
             );
-            let (thread, turn) = (self.id().to_string(), self.turn.clone());
-            emit.emit(
-                Some(&thread),
-                turn.as_deref(),
+            self.in_thread(
+                emit,
                 json!({"type": "local_compaction_installed", "compaction_id": id,
                        "inference_call_id": null,
                        "checkpoint_payload": text_ref("compaction_checkpoint", &checkpoint)}),
@@ -332,22 +321,19 @@ impl CodexSession {
     fn start_turn(&mut self, turn: String, emit: &mut Emitter) {
         self.turns += 1;
         self.turn = Some(turn.clone());
-        let thread = self.id().to_string();
-        emit.emit(
-            Some(&thread),
-            Some(&turn),
-            json!({"type": "codex_turn_started", "codex_turn_id": turn, "thread_id": thread}),
+        self.in_thread(
+            emit,
+            json!({"type": "codex_turn_started", "codex_turn_id": turn, "thread_id": self.id()}),
         );
     }
 
     fn end_turn(&mut self, status: &str, emit: &mut Emitter) {
-        if let Some(turn) = self.turn.take() {
-            let thread = self.id().to_string();
-            emit.emit(
-                Some(&thread),
-                Some(&turn),
+        if let Some(turn) = self.turn.clone() {
+            self.in_thread(
+                emit,
                 json!({"type": "codex_turn_ended", "codex_turn_id": turn, "status": status}),
             );
+            self.turn = None;
         }
     }
 
@@ -366,12 +352,10 @@ impl CodexSession {
         request.push_str("\"input\":");
         request.push_str(&json_array(&self.history[from..]));
         request.push('}');
-        let (thread, turn) = (self.id().to_string(), self.turn.clone());
-        emit.emit(
-            Some(&thread),
-            turn.as_deref(),
-            json!({"type": "inference_started", "inference_call_id": id, "thread_id": thread,
-                   "codex_turn_id": turn, "model": self.model, "provider_name": self.provider,
+        self.in_thread(
+            emit,
+            json!({"type": "inference_started", "inference_call_id": id, "thread_id": self.id(),
+                   "codex_turn_id": self.turn, "model": self.model, "provider_name": self.provider,
                    "request_payload": text_ref("inference_request", &request)}),
         );
         self.open = Some(OpenCall {
@@ -396,10 +380,8 @@ impl CodexSession {
         response.push_str(",\"output_items\":");
         response.push_str(&json_array(&self.history[open.output_from..]));
         response.push('}');
-        let (thread, turn) = (self.id().to_string(), self.turn.clone());
-        emit.emit(
-            Some(&thread),
-            turn.as_deref(),
+        self.in_thread(
+            emit,
             json!({"type": "inference_completed", "inference_call_id": open.id,
                    "response_id": response_id, "upstream_request_id": null,
                    "response_payload": text_ref("inference_response", &response)}),
@@ -411,9 +393,8 @@ impl CodexSession {
                 "spawn_agent" => json!({"type": "spawn_agent"}),
                 _ => json!({"type": "other", "name": name}),
             };
-            emit.emit(
-                Some(&thread),
-                turn.as_deref(),
+            self.in_thread(
+                emit,
                 json!({"type": "tool_call_started", "tool_call_id": call_id,
                        "model_visible_call_id": call_id, "code_mode_runtime_tool_id": null,
                        "requester": {"type": "model"}, "kind": kind,
@@ -427,6 +408,11 @@ impl CodexSession {
 
     fn id(&self) -> &str {
         self.thread.as_deref().unwrap_or_default()
+    }
+
+    /// Emits `payload` in the session's thread and current turn.
+    fn in_thread(&self, emit: &mut Emitter, payload: Value) {
+        emit.emit(self.thread.as_deref(), self.turn.as_deref(), payload);
     }
 }
 

@@ -92,11 +92,16 @@ impl Emitter {
 
     /// The `source_line` event of line `line` of `file`.
     pub(crate) fn source_line(&mut self, file: &str, line: u64, text: &str) {
+        self.source_line_of(file, line, text_ref("source_line", text));
+    }
+
+    /// The `source_line` event of line `line` of `file` whose bytes are
+    /// `payload` (a wire payload reference).
+    fn source_line_of(&mut self, file: &str, line: u64, payload: Value) {
         self.emit(
             None,
             None,
-            json!({"type": "source_line", "file": file, "line": line,
-                   "line_payload": text_ref("source_line", text)}),
+            json!({"type": "source_line", "file": file, "line": line, "line_payload": payload}),
         );
     }
 }
@@ -115,11 +120,7 @@ impl Emitter {
                        "inline_base64": base64::engine::general_purpose::STANDARD.encode(raw)})
             }
         };
-        self.emit(
-            None,
-            None,
-            json!({"type": "source_line", "file": file, "line": line, "line_payload": payload}),
-        );
+        self.source_line_of(file, line, payload);
         if !self.quiet {
             self.unconverted.push(format!(
                 "{file} line {line}: {why}; kept as its source line only"

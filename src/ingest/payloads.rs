@@ -144,7 +144,9 @@ pub(crate) fn wire_ref_bytes(
     Ok(WireBytes::Bytes { kind, bytes })
 }
 
-fn redacted_bytes(redactor: Option<&Redactor>, bytes: Vec<u8>) -> Vec<u8> {
+/// `bytes` as the store keeps them: redacted when `redactor` finds a
+/// secret.
+pub(super) fn redacted_bytes(redactor: Option<&Redactor>, bytes: Vec<u8>) -> Vec<u8> {
     match redactor.and_then(|redactor| redactor.redact_bytes(&bytes)) {
         Some(redacted) => redacted,
         None => bytes,

@@ -33,11 +33,12 @@ use serde_json::Value;
 use super::claude_code::ClaudeSession;
 use super::codex_session::CodexSession;
 use super::emit::{Converter, Emitter};
+use super::payloads::redacted_bytes;
 use super::sources::{SourceFormat, open_text};
 use super::{IngestOptions, IngestReport, JsonlSource, RolloutOutcome, ingest_jsonl};
 use crate::error::{Error, Result};
 use crate::event::{EventPayload, Hash};
-use crate::store::Store;
+use crate::store::{RolloutManifest, Store};
 
 /// A file or bundle [`discover`](super::discover) found, with its format.
 pub type Found = Result<(PathBuf, SourceFormat)>;
@@ -183,6 +184,8 @@ struct StoredFile {
 /// its thread.
 #[derive(Debug, Default)]
 struct StoredRollout {
+    /// Events in its log (0 for a rollout the store does not hold).
+    event_count: u64,
     files: BTreeMap<String, StoredFile>,
     /// Each thread started, with the file whose first line started it.
     threads: BTreeMap<String, String>,
@@ -278,11 +281,7 @@ impl<'s> Importer<'s> {
         self.threads
             .insert(header.thread_id.clone(), rollout_id.clone());
         let cold = is_cold(path);
-        let event_count = match self.store.manifest(&rollout_id) {
-            Ok(manifest) => manifest.event_count,
-            Err(Error::UnknownRollout(_)) => 0,
-            Err(err) => return Err(err),
-        };
+        let event_count = rollout.event_count;
         let settle = cold && rollout.unsettled(&header.thread_id, format);
         let unchanged = IngestReport {
             rollout_ids: vec![rollout_id.clone()],
@@ -323,8 +322,6 @@ impl<'s> Importer<'s> {
         };
         let mut emit = Emitter::new(&rollout_id, event_count + 1);
         emit.at(super::sources::first_timestamp(path).as_deref());
-        // Lines the store holds convert for their state only.
-        emit.quiet = stored.lines > 0;
         let mut unconverted = Vec::new();
         let reader = ConvertedReader {
             source: open_text(path)?,
@@ -411,15 +408,26 @@ impl<'s> Importer<'s> {
         })
     }
 
+    /// Rollout `rollout_id`'s manifest, or `None` when the store has no
+    /// such rollout.
+    fn manifest_of(&self, rollout_id: &str) -> Result<Option<RolloutManifest>> {
+        match self.store.manifest(rollout_id) {
+            Ok(manifest) => Ok(Some(manifest)),
+            Err(Error::UnknownRollout(_)) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     /// What rollout `rollout_id` holds, or `None` when the store has no
     /// such rollout.
     fn stored_rollout(&self, rollout_id: &str) -> Result<Option<StoredRollout>> {
-        let manifest = match self.store.manifest(rollout_id) {
-            Ok(manifest) => manifest,
-            Err(Error::UnknownRollout(_)) => return Ok(None),
-            Err(err) => return Err(err),
+        let Some(manifest) = self.manifest_of(rollout_id)? else {
+            return Ok(None);
         };
-        let mut stored = StoredRollout::default();
+        let mut stored = StoredRollout {
+            event_count: manifest.event_count,
+            ..StoredRollout::default()
+        };
         let mut last_file = String::new();
         for event in self.store.events_of(&manifest) {
             match event?.payload {
@@ -493,12 +501,9 @@ impl<'s> Importer<'s> {
                     stored.lines
                 )));
             }
+            // The line as the import stored it (redacted as its payload).
             if line == stored.lines {
-                let redacted = options
-                    .redactor
-                    .as_ref()
-                    .and_then(|redactor| redactor.redact_bytes(&raw));
-                let hash = Hash::of(redacted.as_deref().unwrap_or(&raw));
+                let hash = Hash::of(&redacted_bytes(options.redactor.as_ref(), raw.clone()));
                 if Some(hash) != stored.last {
                     return Err(changed(&format!("line {line} differs")));
                 }
@@ -529,13 +534,9 @@ impl<'s> Importer<'s> {
                 .threads
                 .get(candidate)
                 .map_or(candidate, String::as_str);
-            match self.store.manifest(rollout) {
-                Ok(found) => {
-                    manifest = Some(found);
-                    break;
-                }
-                Err(Error::UnknownRollout(_)) => {}
-                Err(err) => return Err(err),
+            manifest = self.manifest_of(rollout)?;
+            if manifest.is_some() {
+                break;
             }
         }
         let Some(manifest) = manifest else {

@@ -113,21 +113,22 @@ fn discover_one(
 
 /// A file's first line, parsed (`None` when it is not JSON).
 pub(crate) fn first_record(path: &Path) -> Result<Option<serde_json::Value>> {
+    Ok(serde_json::from_str::<serde_json::Value>(first_line(path)?.trim_end()).ok())
+}
+
+/// A file's first line (at most 16 MiB of it).
+fn first_line(path: &Path) -> Result<String> {
     let mut first = String::new();
     open_text(path)?
         .take(1 << 24)
         .read_line(&mut first)
         .map_err(|err| Error::io(format!("read {}", path.display()), err))?;
-    Ok(serde_json::from_str::<serde_json::Value>(first.trim_end()).ok())
+    Ok(first)
 }
 
 /// The format of a file, from its first line.
 fn detect_file(path: &Path) -> Result<SourceFormat> {
-    let mut first = String::new();
-    open_text(path)?
-        .take(1 << 24)
-        .read_line(&mut first)
-        .map_err(|err| Error::io(format!("read {}", path.display()), err))?;
+    let first = first_line(path)?;
     let first = first.trim_end();
     let record = serde_json::from_str::<serde_json::Value>(first).ok();
     if record.as_ref().is_some_and(looks_like_codex_session) {

@@ -458,7 +458,7 @@ fn read_blocks(
             }
             Some("thinking") => {
                 flush(&mut parts, out);
-                out.push(thinking(block, raw_payload_id)?);
+                out.push(thinking(block));
             }
             Some("redacted_thinking") => {
                 flush(&mut parts, out);
@@ -518,7 +518,7 @@ fn reasoning(parts: Vec<ConversationPart>) -> Normalized {
 
 /// An Anthropic `thinking` block: readable text (when not empty) and the
 /// signature; a block with neither is a reasoning item with an empty body.
-fn thinking(block: &Value, raw_payload_id: SourcePayload<'_>) -> Result<Normalized, String> {
+fn thinking(block: &Value) -> Normalized {
     let mut parts = Vec::new();
     if let Some(text) = block.get("thinking").and_then(Value::as_str)
         && !text.is_empty()
@@ -538,8 +538,7 @@ fn thinking(block: &Value, raw_payload_id: SourcePayload<'_>) -> Result<Normaliz
     // A block with neither (a transcript that strips reasoning, as Claude
     // Code's sanitised exports do) is still a reasoning step the model
     // took: an item with an empty body.
-    let _ = raw_payload_id;
-    Ok(reasoning(parts))
+    reasoning(parts)
 }
 
 fn function_call_item(
