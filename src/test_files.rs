@@ -18,3 +18,17 @@ pub(crate) fn file_names(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// `len` bytes of text-like noise (a 64-bit LCG picking from 30 letters,
+/// spaces and punctuation), the same for the same seed.
+pub(crate) fn pseudo_text(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            b"abcdefghij klmnopqrstuvwxyz,.\n"[(state >> 59) as usize % 30]
+        })
+        .collect()
+}

@@ -310,18 +310,7 @@ pub fn index_entries(hash: &Hash, bytes: &[u8]) -> Result<Vec<Hash>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn text(len: usize, seed: u64) -> Vec<u8> {
-        let mut state = seed;
-        (0..len)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                b"abcdefghij klmnopqrstuvwxyz,.\n"[(state >> 59) as usize % 30]
-            })
-            .collect()
-    }
+    use crate::test_files::pseudo_text as text;
 
     #[test]
     fn chunks_rebuild_the_payload() {

@@ -17,6 +17,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::encoding::{BlockContext, IndexHead, encode_index};
+use super::matcher::{Cursor, Matcher, Piece as MatchPiece};
 use super::{
     BLOCK_EVENTS_MAX, BLOCK_RAW_BYTES, Block, ColdBase, ColdPayload, ColdRollout, DICT_MAX_BYTES,
     Extent, FRAME_RAW_BYTES, Footer, HEADER_BYTES, PACK_MAGIC, PackPointer, Piece, compress_piece,
@@ -71,7 +72,9 @@ pub(in crate::store) struct PackBuilder {
     frames: Vec<Piece>,
     frame_buf: Vec<u8>,
     stream_len: u64,
-    chunks: HashMap<Hash, Extent>,
+    /// Where each distinct chunk's bytes are in the stream.
+    chunks: HashMap<Hash, Vec<Extent>>,
+    matcher: Matcher,
     rollouts: Vec<ColdRollout>,
     max_rollout_num: u64,
     /// Payloads below this ordinal have their bytes in the stream.
@@ -115,6 +118,7 @@ impl PackBuilder {
             frame_buf: Vec::with_capacity(limits.frame_raw_bytes),
             stream_len: 0,
             chunks: HashMap::new(),
+            matcher: Matcher::new(),
             rollouts: Vec::new(),
             max_rollout_num: 0,
             written: 0,
@@ -284,8 +288,9 @@ impl PackBuilder {
     }
 
     /// Stores payload `ordinal`'s own bytes (those after its base's
-    /// prefix): chunked as the hot tier chunks, each distinct chunk once in
-    /// the stream.
+    /// prefix), chunked as the hot tier chunks: a chunk already in the
+    /// stream is cited where it is; a new one is split by the matcher into
+    /// repeats of earlier stream bytes, cited, and new bytes, appended.
     fn add_payload_bytes(&mut self, ordinal: u32, own: &[u8]) -> Result<()> {
         let mut extents: Vec<Extent> = Vec::new();
         for range in chunk_boundaries(own) {
@@ -294,34 +299,46 @@ impl PackBuilder {
                 continue;
             }
             let hash = Hash::of(piece);
-            let extent = match self.chunks.get(&hash) {
-                Some(extent) => *extent,
-                None => {
-                    let extent = Extent {
-                        start: self.stream_len,
-                        len: piece.len() as u32,
-                    };
-                    self.append_stream(piece)?;
-                    self.chunks.insert(hash, extent);
-                    extent
-                }
-            };
-            match extents.last_mut() {
-                Some(last)
-                    if last.start + u64::from(last.len) == extent.start
-                        && u64::from(last.len) + u64::from(extent.len) <= u64::from(u32::MAX) =>
-                {
-                    last.len += extent.len;
-                }
-                _ => extents.push(extent),
+            if !self.chunks.contains_key(&hash) {
+                let chunk_extents = self.match_chunk(piece)?;
+                self.chunks.insert(hash, chunk_extents);
+            }
+            for extent in self.chunks.get(&hash).into_iter().flatten() {
+                push_extent(&mut extents, *extent);
             }
         }
         self.payloads[ordinal as usize].extents = extents;
         Ok(())
     }
 
+    /// A new chunk's extents: its repeats of earlier stream bytes, and its
+    /// new bytes, appended to the stream.
+    fn match_chunk(&mut self, chunk: &[u8]) -> Result<Vec<Extent>> {
+        let mut extents = Vec::new();
+        let mut cursor = Cursor::default();
+        while let Some(piece) = self.matcher.next_piece(chunk, &mut cursor) {
+            let extent = match piece {
+                MatchPiece::Literal { from, to } => {
+                    let start = self.stream_len;
+                    self.append_stream(&chunk[from..to])?;
+                    Extent {
+                        start,
+                        len: (to - from) as u32,
+                    }
+                }
+                MatchPiece::Match { start, len } => Extent {
+                    start,
+                    len: len as u32,
+                },
+            };
+            push_extent(&mut extents, extent);
+        }
+        Ok(extents)
+    }
+
     fn append_stream(&mut self, mut bytes: &[u8]) -> Result<()> {
         self.stream_len += bytes.len() as u64;
+        self.matcher.append(bytes);
         self.recent.extend_from_slice(bytes);
         let dict_max = self.limits.dict_max_bytes;
         if self.recent.len() > 2 * dict_max {
@@ -400,6 +417,20 @@ impl PackBuilder {
             index_crc: index.crc,
             max_rollout_num: self.max_rollout_num,
         })
+    }
+}
+
+/// Appends `extent` to `extents`, joined to the last one when it continues
+/// it.
+fn push_extent(extents: &mut Vec<Extent>, extent: Extent) {
+    match extents.last_mut() {
+        Some(last)
+            if last.start + u64::from(last.len) == extent.start
+                && u64::from(last.len) + u64::from(extent.len) <= u64::from(u32::MAX) =>
+        {
+            last.len += extent.len;
+        }
+        _ => extents.push(extent),
     }
 }
 

@@ -24,6 +24,7 @@
 mod build;
 mod derive;
 mod encoding;
+mod matcher;
 #[cfg(test)]
 mod pack_tests;
 
@@ -74,6 +75,10 @@ pub(super) const PACK_ZSTD_LEVEL: i32 = 19;
 /// Decompressed bytes of frames kept for the next read (a conversation's
 /// requests, read in order, reuse the frames their bases were read from).
 const FRAME_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Decompressed frames kept while a pack's hashes are derived (on its first
+/// use): the whole stream of most stores, each frame decompressed once.
+const DERIVE_KEEP_BYTES: usize = 256 * 1024 * 1024;
 
 /// The sled record (`Mpack`) that names the store's pack: written in the
 /// same database swap that drops the records the pack replaced.
@@ -263,12 +268,28 @@ impl Pack {
     }
 
     /// Hashes every payload again from the stream (the index keeps only a
-    /// check of each), reading each frame once, front to back.
+    /// check of each). Payloads cite stream bytes anywhere before their
+    /// own (the matcher's references), so the frames read are kept for the
+    /// whole pass, up to [`DERIVE_KEEP_BYTES`] of them; past that, reads go
+    /// through the shared cache.
     fn derive_hashes(&mut self, checks: &[[u8; derive::CHECK_BYTES]]) {
         let derived = {
             let pack = &*self;
+            let mut kept: Vec<Option<Arc<[u8]>>> = vec![None; pack.frames.len()];
+            let mut kept_bytes = 0usize;
+            let mut frame_whole = |index: usize, _: usize| -> Result<Arc<[u8]>> {
+                if let Some(bytes) = &kept[index] {
+                    return Ok(Arc::clone(bytes));
+                }
+                let bytes = pack.frame(index)?;
+                if kept_bytes + bytes.len() <= DERIVE_KEEP_BYTES {
+                    kept_bytes += bytes.len();
+                    kept[index] = Some(Arc::clone(&bytes));
+                }
+                Ok(bytes)
+            };
             let mut reader = |start: u64, len: usize, sink: &mut dyn FnMut(&[u8])| {
-                pack.stream_slices(start, len, sink)
+                pack.stream_range(start, len, &mut frame_whole, sink)
                     .map_err(|err| err.to_string())
             };
             derive::derive_hashes(&self.payloads, checks, &mut reader)
@@ -396,23 +417,22 @@ impl Pack {
 
     /// Appends `len` bytes of the stream from `start` to `out`.
     fn read_stream(&self, start: u64, len: usize, out: &mut Vec<u8>) -> Result<()> {
-        self.stream_range(start, len, true, &mut |bytes| out.extend_from_slice(bytes))
+        self.stream_range(
+            start,
+            len,
+            &mut |frame, to| self.frame_upto(frame, to),
+            &mut |bytes| out.extend_from_slice(bytes),
+        )
     }
 
     /// Hands `len` bytes of the stream from `start` to `sink`, a slice per
-    /// frame, decompressing each frame whole (for a pass over the stream).
-    fn stream_slices(&self, start: u64, len: usize, sink: &mut dyn FnMut(&[u8])) -> Result<()> {
-        self.stream_range(start, len, false, sink)
-    }
-
-    /// Hands `len` bytes of the stream from `start` to `sink`, a slice per
-    /// frame; `partial`: decompress a frame not yet read only as far as
-    /// needed.
+    /// frame; `frame_upto(i, n)` gives frame `i` decompressed at least to
+    /// byte `n`.
     fn stream_range(
         &self,
         start: u64,
         len: usize,
-        partial: bool,
+        frame_upto: &mut dyn FnMut(usize, usize) -> Result<Arc<[u8]>>,
         sink: &mut dyn FnMut(&[u8]),
     ) -> Result<()> {
         let end = start
@@ -432,11 +452,7 @@ impl Pack {
             let raw_len = self.frames[frame].raw_len as usize;
             let from = (at - frame_start) as usize;
             let to = ((end - frame_start) as usize).min(raw_len);
-            let bytes = if partial {
-                self.frame_upto(frame, to)?
-            } else {
-                self.frame(frame)?
-            };
+            let bytes = frame_upto(frame, to)?;
             sink(&bytes[from..to]);
             at += (to - from) as u64;
         }

@@ -303,3 +303,65 @@ fn the_index_derives_each_size_from_its_base_and_extents_and_refuses_loops() {
         .expect("a loop is refused");
     assert!(message.contains("form a loop"), "{message}");
 }
+
+/// Session-log lines: each a new item of ~2 KB; then a "compaction" that
+/// re-persists every item so far inside one line, and a "fork" that copies
+/// each line with a new timestamp. Whole chunks barely repeat (the copies'
+/// edges differ), but the matcher cites the repeats: the stream holds
+/// about the new items once, every payload reads back, and the reopened
+/// pack derives every hash.
+#[test]
+fn near_duplicates_far_apart_are_cited_not_stored_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut feed = Feed::default();
+    let mut seed = 0x2545_F491_4F6C_DD1D;
+    let items: Vec<String> = (0..60)
+        .map(|n| {
+            format!(
+                "{{\"type\":\"message\",\"n\":{n},\"text\":\"{}\"}}",
+                text(&mut seed, 2000)
+            )
+        })
+        .collect();
+    let line = |ts: u64, item: &str| format!("{{\"timestamp\":\"{ts}\",\"payload\":{item}}}\n");
+    let mut events = Vec::new();
+    let mut cite = |feed: &mut Feed, bytes: String| {
+        let size = bytes.len() as u64;
+        let hash = feed.add(bytes.into_bytes());
+        events.push(note(events.len() as u64 + 1, "line", hash, size));
+        hash
+    };
+    let mut hashes = Vec::new();
+    for (n, item) in items.iter().enumerate() {
+        hashes.push(cite(&mut feed, line(n as u64, item)));
+    }
+    hashes.push(cite(
+        &mut feed,
+        format!("{{\"replacement_history\":[{}]}}\n", items.join(",")),
+    ));
+    for (n, item) in items.iter().enumerate() {
+        hashes.push(cite(&mut feed, line(1_000_000 + n as u64, item)));
+    }
+    let unique: usize = hashes.iter().map(|hash| feed.bytes[hash].len()).sum();
+    let new: usize = items.iter().map(String::len).sum();
+
+    let mut builder = PackBuilder::with_limits(dir.path(), 1, LIMITS).expect("create");
+    builder
+        .add_rollout(1, events.iter().cloned().map(Ok), &mut feed)
+        .expect("add rollout");
+    let pointer = builder.finish(&mut feed).expect("finish");
+    let pack = Pack::open(dir.path(), &pointer).expect("open");
+    let stream = pack.stream_bytes() as usize;
+    assert!(
+        stream < new + new / 10,
+        "{stream} stream bytes for {new} bytes of new items ({unique} unique payload bytes)"
+    );
+    for hash in &hashes {
+        let ordinal = pack.ordinal(hash).expect("its hash is derived");
+        let mut bytes = Vec::new();
+        let size = feed.bytes[hash].len();
+        pack.append_prefix(ordinal, size, &mut bytes, 8, &|_| None)
+            .expect("read");
+        assert!(bytes == feed.bytes[hash], "payload {hash} reads back");
+    }
+}
