@@ -86,6 +86,7 @@ mod redact;
 mod reducer;
 mod replay;
 mod store;
+pub mod view;
 mod writer;
 
 #[cfg(test)]

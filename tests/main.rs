@@ -20,6 +20,7 @@ mod recorder;
 mod reducer;
 mod session_trees;
 mod sessions;
+mod show;
 mod store;
 
 mod crash;

@@ -13,21 +13,21 @@ use super::terminal::escape;
 use super::{Cli, EXIT_NEGATIVE, EXIT_OK};
 use crate::diff::{DiffPolicy, diff_with_payloads};
 use crate::export::bundle::{LoadedBundle, read_bundle};
-use crate::export::{reduce_loaded, reduce_stored};
+use crate::export::{reduce_loaded_with, reduce_stored_with};
 use crate::ingest::IngestOptions;
 use crate::model::RolloutTrace;
-use crate::reducer::PayloadSource;
+use crate::reducer::{PayloadSource, ReduceOptions};
 use crate::store::Store;
 
 /// One side of the comparison, with what can read its payloads.
-enum Loaded {
+pub(super) enum Loaded {
     Stored(RolloutTrace),
     Bundle(RolloutTrace, Box<LoadedBundle>),
     State(RolloutTrace),
 }
 
 impl Loaded {
-    fn trace(&self) -> &RolloutTrace {
+    pub(super) fn trace(&self) -> &RolloutTrace {
         match self {
             Loaded::Stored(t) | Loaded::Bundle(t, _) | Loaded::State(t) => t,
         }
@@ -42,15 +42,24 @@ impl Loaded {
     }
 }
 
-fn load(arg: &str, store: Option<&Store>, max_payload_bytes: u64) -> anyhow::Result<Loaded> {
+/// A rollout named by a bundle directory, a state JSON file or a stored
+/// rollout id, reduced; `keep_going` reduces past the events the reducer
+/// cannot take, each one a diagnostic.
+pub(super) fn load(
+    arg: &str,
+    store: Option<&Store>,
+    max_payload_bytes: u64,
+    keep_going: bool,
+) -> anyhow::Result<Loaded> {
     let path = Path::new(arg);
+    let options = ReduceOptions { keep_going };
     if path.is_dir() {
-        let options = IngestOptions {
+        let ingest = IngestOptions {
             max_payload_bytes,
             ..IngestOptions::default()
         };
-        let bundle = read_bundle(path, &options).with_context(|| format!("read bundle {arg}"))?;
-        let trace = reduce_loaded(&bundle)?;
+        let bundle = read_bundle(path, &ingest).with_context(|| format!("read bundle {arg}"))?;
+        let trace = reduce_loaded_with(&bundle, options)?;
         return Ok(Loaded::Bundle(trace, Box::new(bundle)));
     }
     if path.is_file() {
@@ -60,7 +69,7 @@ fn load(arg: &str, store: Option<&Store>, max_payload_bytes: u64) -> anyhow::Res
         return Ok(Loaded::State(trace));
     }
     let store = store.with_context(|| format!("{arg} is neither a path nor a stored rollout"))?;
-    Ok(Loaded::Stored(reduce_stored(store, arg)?))
+    Ok(Loaded::Stored(reduce_stored_with(store, arg, options)?))
 }
 
 pub(super) fn diff(cli: &Cli, a: &str, b: &str, json: bool) -> anyhow::Result<i32> {
@@ -70,8 +79,8 @@ pub(super) fn diff(cli: &Cli, a: &str, b: &str, json: bool) -> anyhow::Result<i3
     } else {
         None
     };
-    let left = load(a, store.as_ref(), cli.max_payload_bytes)?;
-    let right = load(b, store.as_ref(), cli.max_payload_bytes)?;
+    let left = load(a, store.as_ref(), cli.max_payload_bytes, false)?;
+    let right = load(b, store.as_ref(), cli.max_payload_bytes, false)?;
     let report = diff_with_payloads(
         left.trace(),
         left.reader(store.as_ref()),

@@ -12,6 +12,7 @@ mod diff_cmd;
 mod maintenance_cmds;
 mod output;
 mod reduce_cmds;
+mod show_cmd;
 mod store_cmds;
 mod terminal;
 
@@ -233,6 +234,16 @@ enum Command {
     CrashCompactor {
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Show a rollout (id, bundle directory or state JSON file) in the terminal: its agent tree, the edges between agents, a timeline per thread and its diagnostics
+    Show {
+        source: String,
+        /// Only this thread (agent path, thread id or nickname)
+        #[arg(long)]
+        thread: Option<String>,
+        /// Print the view as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Replay-equivalence of two rollouts (ids, bundle directories or state JSON files): exit 0 equivalent, 1 divergent
     Diff {
@@ -463,6 +474,11 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             no_compact,
         } => demo_cmd::demo(cli, *turns, *agents, *seed, *compact_at, *no_compact, out),
         Command::Diff { a, b, json } => diff_cmd::diff(cli, a, b, *json),
+        Command::Show {
+            source,
+            thread,
+            json,
+        } => show_cmd::show(cli, source, thread.as_deref(), *json),
     }
 }
 

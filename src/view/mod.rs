@@ -1,0 +1,463 @@
+//! What a person looks at: a reduced rollout arranged as an agent tree, the
+//! edges between agents, and a lane per thread of its work in causal (seq)
+//! order. Pure: it reads a [`RolloutTrace`] and no payload, so it works on
+//! any state, including one a keep-going reduction left with diagnostics.
+//! `tracefold show` prints it; `--json` writes it as it is here.
+
+use serde::Serialize;
+
+use crate::event::{ExecutionStatus, ToolCallKind, ToolCallSummary};
+use crate::model::{
+    AgentOrigin, ExecutionWindow, InteractionEdgeKind, RolloutTrace, TokenUsage, TraceAnchor,
+};
+
+/// A rollout as a tree of threads with their lanes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolloutView {
+    /// The rollout's id.
+    pub rollout_id: String,
+    /// `running`, `completed`, `failed` or `aborted`.
+    pub status: &'static str,
+    /// Wall time (ms since the Unix epoch) the rollout started, if known.
+    pub started_at_unix_ms: Option<i64>,
+    /// Wall time it ended, if it did.
+    pub ended_at_unix_ms: Option<i64>,
+    /// Every thread, depth first: each parent before its children, children
+    /// in start order.
+    pub threads: Vec<ThreadNode>,
+    /// The interaction edges whose ends are known threads.
+    pub edges: Vec<EdgeView>,
+    /// The reducer's diagnostics, as `seq: message` lines (`-` without a
+    /// seq).
+    pub diagnostics: Vec<String>,
+}
+
+/// One thread of the tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThreadNode {
+    /// The host's thread id.
+    pub thread_id: String,
+    /// Its agent path (`/root`, `/root/worker`).
+    pub agent_path: String,
+    /// Its display name, if the session metadata gave one.
+    pub nickname: Option<String>,
+    /// The thread that spawned it; `None` for a root (or a thread whose
+    /// parent is not in the rollout).
+    pub parent_thread_id: Option<String>,
+    /// 0 for a root, its parent's plus one otherwise.
+    pub depth: usize,
+    /// The thread's execution status.
+    pub status: &'static str,
+    /// Counts of its work.
+    pub turns: usize,
+    /// Inference calls the thread made.
+    pub inference_calls: usize,
+    /// Tool calls started in the thread.
+    pub tool_calls: usize,
+    /// Compactions installed in the thread.
+    pub compactions: usize,
+    /// Token usage summed over its inference calls that reported it.
+    pub usage: TokenUsage,
+    /// Its work in seq order.
+    pub lane: Vec<LaneEntry>,
+}
+
+/// What a lane entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneKind {
+    /// A Codex turn.
+    Turn,
+    /// A model request and its response.
+    Inference,
+    /// A tool call.
+    ToolCall,
+    /// A code-mode cell.
+    CodeCell,
+    /// A compaction installed (its boundary).
+    Compaction,
+}
+
+/// One piece of a thread's work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LaneEntry {
+    /// What it is.
+    pub kind: LaneKind,
+    /// Its id in the state (`inference_calls`, `tool_calls`, ...).
+    pub id: String,
+    /// The turn it belongs to, if any.
+    pub codex_turn_id: Option<String>,
+    /// A one-line description.
+    pub label: String,
+    /// `running`, `completed`, `failed`, `cancelled` or `aborted`
+    /// (`completed` for a compaction).
+    pub status: &'static str,
+    /// The seq that opened it.
+    pub started_seq: u64,
+    /// The seq that closed it; `None` while running (and for a compaction,
+    /// which is one event).
+    pub ended_seq: Option<u64>,
+    /// Wall time of its start (ms since the Unix epoch).
+    pub started_at_unix_ms: i64,
+    /// Wall time of its end, if any.
+    pub ended_at_unix_ms: Option<i64>,
+}
+
+/// An interaction edge between two threads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EdgeView {
+    /// The edge's id in the state.
+    pub edge_id: String,
+    /// `spawn_agent`, `assign_agent_task`, `send_message`, `agent_result`
+    /// or `close_agent`.
+    pub kind: &'static str,
+    /// The thread it leaves.
+    pub from_thread_id: String,
+    /// The thread it reaches.
+    pub to_thread_id: String,
+    /// When it started (ms since the Unix epoch).
+    pub started_at_unix_ms: i64,
+}
+
+impl RolloutView {
+    /// Arranges `trace` for viewing.
+    pub fn of(trace: &RolloutTrace) -> RolloutView {
+        let edges = edges(trace);
+        RolloutView {
+            rollout_id: trace.rollout_id.clone(),
+            status: trace.status.as_str(),
+            started_at_unix_ms: trace.started_at_unix_ms,
+            ended_at_unix_ms: trace.ended_at_unix_ms,
+            threads: thread_tree(trace, &edges),
+            edges,
+            diagnostics: trace
+                .diagnostics
+                .iter()
+                .map(|diagnostic| {
+                    let seq = diagnostic
+                        .seq
+                        .map_or_else(|| "-".to_string(), |seq| seq.to_string());
+                    format!("{seq}: {}: {}", diagnostic.code, diagnostic.message)
+                })
+                .collect(),
+        }
+    }
+
+    /// The thread whose agent path, id or nickname is `name`.
+    pub fn thread(&self, name: &str) -> Option<&ThreadNode> {
+        self.threads.iter().find(|thread| {
+            thread.agent_path == name
+                || thread.thread_id == name
+                || thread.nickname.as_deref() == Some(name)
+        })
+    }
+}
+
+/// The threads depth first, roots in start order (the rollout's root
+/// thread first). A thread's parent is the one its metadata names, else the
+/// one whose spawn edge reaches it.
+fn thread_tree(trace: &RolloutTrace, edges: &[EdgeView]) -> Vec<ThreadNode> {
+    let parent_of = |thread_id: &str| -> Option<String> {
+        let parent = match &trace.threads.get(thread_id)?.origin {
+            AgentOrigin::Spawned {
+                parent_thread_id, ..
+            } => Some(parent_thread_id.clone()),
+            AgentOrigin::Root => None,
+        }
+        .or_else(|| {
+            edges
+                .iter()
+                .find(|edge| edge.kind == "spawn_agent" && edge.to_thread_id == thread_id)
+                .map(|edge| edge.from_thread_id.clone())
+        })?;
+        (parent != thread_id && trace.threads.contains_key(&parent)).then_some(parent)
+    };
+    let mut roots: Vec<&String> = trace
+        .threads
+        .keys()
+        .filter(|id| parent_of(id).is_none())
+        .collect();
+    if let Some(root) = &trace.root_thread_id
+        && let Some(position) = roots.iter().position(|id| *id == root)
+    {
+        let first = roots.remove(position);
+        roots.insert(0, first);
+    }
+    let mut out = Vec::with_capacity(trace.threads.len());
+    let mut stack: Vec<(&String, usize)> = roots.into_iter().rev().map(|id| (id, 0)).collect();
+    while let Some((id, depth)) = stack.pop() {
+        if out.iter().any(|node: &ThreadNode| &node.thread_id == id) {
+            continue; // a cycle of parents: each thread once
+        }
+        out.push(thread_node(trace, id, parent_of(id), depth));
+        let children: Vec<&String> = trace
+            .threads
+            .keys()
+            .filter(|child| parent_of(child).as_deref() == Some(id.as_str()))
+            .collect();
+        stack.extend(children.into_iter().rev().map(|child| (child, depth + 1)));
+    }
+    // Threads on a cycle of parents never reach a root: list them at the
+    // top level rather than lose them.
+    for id in trace.threads.keys() {
+        if !out.iter().any(|node| &node.thread_id == id) {
+            out.push(thread_node(trace, id, None, 0));
+        }
+    }
+    out
+}
+
+fn thread_node(
+    trace: &RolloutTrace,
+    id: &str,
+    parent_thread_id: Option<String>,
+    depth: usize,
+) -> ThreadNode {
+    let thread = &trace.threads[id];
+    let mut usage = TokenUsage {
+        input_tokens: 0,
+        cached_input_tokens: 0,
+        output_tokens: 0,
+        reasoning_output_tokens: 0,
+        cache_write_input_tokens: 0,
+    };
+    let calls: Vec<_> = trace
+        .inference_calls
+        .values()
+        .filter(|call| call.thread_id == id)
+        .collect();
+    for call in calls.iter().filter_map(|call| call.usage.as_ref()) {
+        usage.input_tokens += call.input_tokens;
+        usage.cached_input_tokens += call.cached_input_tokens;
+        usage.output_tokens += call.output_tokens;
+        usage.reasoning_output_tokens += call.reasoning_output_tokens;
+        usage.cache_write_input_tokens += call.cache_write_input_tokens;
+    }
+    let lane = lane(trace, id);
+    let count = |kind: LaneKind| lane.iter().filter(|entry| entry.kind == kind).count();
+    ThreadNode {
+        thread_id: id.to_string(),
+        agent_path: thread.agent_path.clone(),
+        nickname: thread.nickname.clone(),
+        parent_thread_id,
+        depth,
+        status: status_str(thread.execution.status),
+        turns: count(LaneKind::Turn),
+        inference_calls: calls.len(),
+        tool_calls: count(LaneKind::ToolCall),
+        compactions: count(LaneKind::Compaction),
+        usage,
+        lane,
+    }
+}
+
+/// A thread's work, in the order it started (seq).
+fn lane(trace: &RolloutTrace, thread_id: &str) -> Vec<LaneEntry> {
+    let mut lane = Vec::new();
+    let entry =
+        |kind, id: &str, turn: Option<&String>, label, window: &ExecutionWindow| LaneEntry {
+            kind,
+            id: id.to_string(),
+            codex_turn_id: turn.cloned(),
+            label,
+            status: status_str(window.status),
+            started_seq: window.started_seq,
+            ended_seq: window.ended_seq,
+            started_at_unix_ms: window.started_at_unix_ms,
+            ended_at_unix_ms: window.ended_at_unix_ms,
+        };
+    for (id, turn) in trace
+        .codex_turns
+        .iter()
+        .filter(|(_, t)| t.thread_id == thread_id)
+    {
+        lane.push(entry(
+            LaneKind::Turn,
+            id,
+            Some(id),
+            format!("turn {id}"),
+            &turn.execution,
+        ));
+    }
+    for (id, call) in trace
+        .inference_calls
+        .iter()
+        .filter(|(_, c)| c.thread_id == thread_id)
+    {
+        let mut label = format!(
+            "{} ({} items in, {} out)",
+            call.model,
+            call.request_item_ids.len(),
+            call.response_item_ids.len()
+        );
+        if let Some(usage) = &call.usage {
+            label.push_str(&format!(
+                ", {} tokens in ({} cached), {} out",
+                usage.input_tokens, usage.cached_input_tokens, usage.output_tokens
+            ));
+        }
+        if let Some(error) = &call.error {
+            label.push_str(&format!(": {error}"));
+        }
+        lane.push(entry(
+            LaneKind::Inference,
+            id,
+            Some(&call.codex_turn_id),
+            label,
+            &call.execution,
+        ));
+    }
+    for (id, call) in trace
+        .tool_calls
+        .iter()
+        .filter(|(_, c)| c.thread_id == thread_id)
+    {
+        let label = tool_label(&call.kind, &call.summary);
+        lane.push(entry(
+            LaneKind::ToolCall,
+            id,
+            call.started_by_codex_turn_id.as_ref(),
+            label,
+            &call.execution,
+        ));
+    }
+    for (id, cell) in trace
+        .code_cells
+        .iter()
+        .filter(|(_, c)| c.thread_id == thread_id)
+    {
+        let label = format!("code cell {}", cell.model_visible_call_id);
+        lane.push(entry(
+            LaneKind::CodeCell,
+            id,
+            Some(&cell.codex_turn_id),
+            label,
+            &cell.execution,
+        ));
+    }
+    for (id, compaction) in trace
+        .compactions
+        .iter()
+        .filter(|(_, c)| c.thread_id == thread_id)
+    {
+        lane.push(LaneEntry {
+            kind: LaneKind::Compaction,
+            id: id.clone(),
+            codex_turn_id: Some(compaction.codex_turn_id.clone()),
+            label: format!(
+                "compaction ({}): {} items replaced by {}",
+                match compaction.mode {
+                    crate::model::CompactionMode::Remote => "remote",
+                    crate::model::CompactionMode::Local => "local",
+                },
+                compaction.input_item_ids.len(),
+                compaction.replacement_item_ids.len()
+            ),
+            status: "completed",
+            started_seq: compaction.installed_seq,
+            ended_seq: None,
+            started_at_unix_ms: compaction.installed_at_unix_ms,
+            ended_at_unix_ms: None,
+        });
+    }
+    // Stable: at one seq, a turn before what it opened.
+    lane.sort_by_key(|entry| entry.started_seq);
+    lane
+}
+
+fn tool_label(kind: &ToolCallKind, summary: &ToolCallSummary) -> String {
+    let kind = match kind {
+        ToolCallKind::Mcp { server, tool } => format!("mcp {server}/{tool}"),
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|value| {
+                value
+                    .get("type")
+                    .and_then(|t| t.as_str())
+                    .map(str::to_string)
+                    .or_else(|| value.as_str().map(str::to_string))
+            })
+            .unwrap_or_else(|| "tool".to_string()),
+    };
+    // `other` says nothing the tool's own label does not.
+    let kind = if kind == "other" {
+        String::new()
+    } else {
+        format!("{kind} ")
+    };
+    match summary {
+        ToolCallSummary::Generic {
+            label,
+            input_preview: Some(input),
+            ..
+        } => format!("{kind}{label}: {}", one_line(input, 80)),
+        ToolCallSummary::Generic { label, .. } => format!("{kind}{label}"),
+        ToolCallSummary::Agent {
+            target_agent_path, ..
+        } => format!("{kind}-> {target_agent_path}"),
+        ToolCallSummary::WaitAgent {
+            target_agent_path, ..
+        } => format!("{kind}{}", target_agent_path.as_deref().unwrap_or("")),
+        ToolCallSummary::Terminal { operation_id } => format!("{kind}{operation_id}"),
+    }
+}
+
+/// `text` on one line, cut to `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text
+        .chars()
+        .map(|ch| if ch.is_control() { ' ' } else { ch })
+        .take(max + 1)
+        .collect();
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+fn status_str(status: ExecutionStatus) -> &'static str {
+    match status {
+        ExecutionStatus::Running => "running",
+        ExecutionStatus::Completed => "completed",
+        ExecutionStatus::Failed => "failed",
+        ExecutionStatus::Cancelled => "cancelled",
+        ExecutionStatus::Aborted => "aborted",
+    }
+}
+
+/// Interaction edges between known threads, in the state's order.
+fn edges(trace: &RolloutTrace) -> Vec<EdgeView> {
+    let thread_of = |anchor: &TraceAnchor| -> Option<String> {
+        match anchor {
+            TraceAnchor::Thread { thread_id } => Some(thread_id.clone()),
+            TraceAnchor::ToolCall { tool_call_id } => trace
+                .tool_calls
+                .get(tool_call_id)
+                .map(|call| call.thread_id.clone()),
+            TraceAnchor::ConversationItem { item_id } => trace
+                .conversation_items
+                .get(item_id)
+                .map(|item| item.thread_id.clone()),
+        }
+    };
+    trace
+        .interaction_edges
+        .values()
+        .filter_map(|edge| {
+            Some(EdgeView {
+                edge_id: edge.edge_id.clone(),
+                kind: match edge.kind {
+                    InteractionEdgeKind::SpawnAgent => "spawn_agent",
+                    InteractionEdgeKind::AssignAgentTask => "assign_agent_task",
+                    InteractionEdgeKind::SendMessage => "send_message",
+                    InteractionEdgeKind::AgentResult => "agent_result",
+                    InteractionEdgeKind::CloseAgent => "close_agent",
+                },
+                from_thread_id: thread_of(&edge.source)?,
+                to_thread_id: thread_of(&edge.target)?,
+                started_at_unix_ms: edge.started_at_unix_ms,
+            })
+        })
+        .collect()
+}
