@@ -2,36 +2,13 @@
 //! conversation bodies, call arguments and producers, with every id inside
 //! them normalised to its aligned name.
 
-use serde_json::Value;
-
 use super::align::Side;
-use crate::event::{ExecutionStatus, ToolCallKind};
 use crate::model::{ConversationItem, ConversationPart, ExecutionWindow, ItemId, ProducerRef};
-
-/// A status as its JSON name (`completed`, `cancelled`).
-fn status_name(status: ExecutionStatus) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("{status:?}"))
-}
 
 /// The compared part of an execution window: its status (times are
 /// ignored).
 pub(super) fn window(w: &ExecutionWindow) -> String {
-    status_name(w.status)
-}
-
-/// A tool kind as its JSON type, `mcp server/tool`, or its own name.
-pub(super) fn tool_kind_name(kind: &ToolCallKind) -> String {
-    match kind {
-        ToolCallKind::Mcp { server, tool } => format!("mcp {server}/{tool}"),
-        ToolCallKind::Other { name } => name.clone(),
-        other => serde_json::to_value(other)
-            .ok()
-            .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| format!("{other:?}")),
-    }
+    w.status.as_str().to_string()
 }
 
 impl Side<'_> {
@@ -109,7 +86,7 @@ impl Side<'_> {
 mod tests {
     use pretty_assertions::assert_eq;
 
-    use super::{Side, tool_kind_name, window};
+    use super::{Side, window};
     use crate::diff::DiffPolicy;
     use crate::event::{ExecutionStatus, ToolCallKind};
     use crate::model::{ConversationPart, ExecutionWindow, ProducerRef, RolloutTrace};
@@ -126,16 +103,25 @@ mod tests {
         assert_eq!(window(&w), "completed");
         w.status = ExecutionStatus::Cancelled;
         assert_eq!(window(&w), "cancelled");
-        assert_eq!(tool_kind_name(&ToolCallKind::ExecCommand), "exec_command");
+        for status in [
+            ExecutionStatus::Running,
+            ExecutionStatus::Completed,
+            ExecutionStatus::Failed,
+            ExecutionStatus::Cancelled,
+            ExecutionStatus::Aborted,
+        ] {
+            assert_eq!(serde_json::json!(status), status.as_str());
+        }
+        assert_eq!(ToolCallKind::ExecCommand.name(), "exec_command");
         let mcp = ToolCallKind::Mcp {
             server: "docs".to_string(),
             tool: "search".to_string(),
         };
-        assert_eq!(tool_kind_name(&mcp), "mcp docs/search");
+        assert_eq!(mcp.name(), "mcp docs/search");
         let other = ToolCallKind::Other {
             name: "grep".to_string(),
         };
-        assert_eq!(tool_kind_name(&other), "grep");
+        assert_eq!(other.name(), "grep");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use super::align::Side;
 use super::category::Category;
 use super::fact::{Entry, Sink, in_order, plain};
-use super::render::{tool_kind_name, window};
+use super::render::window;
 use crate::model::{TerminalRequest, ToolCallRequester, ToolCallSummary};
 
 impl Side<'_> {
@@ -74,7 +74,7 @@ impl Side<'_> {
     pub(super) fn tool_entries(&self, sink: &mut Sink) {
         let tools = in_order(self.trace.tool_calls.values(), |x| x.execution.started_seq);
         for tool in tools {
-            let kind = tool_kind_name(&tool.kind);
+            let kind = tool.kind.name();
             let requester = match &tool.requester {
                 ToolCallRequester::Model => "model".to_string(),
                 ToolCallRequester::CodeCell { code_cell_id } => self.name(code_cell_id),

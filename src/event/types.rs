@@ -57,6 +57,19 @@ pub enum ExecutionStatus {
     Aborted,
 }
 
+impl ExecutionStatus {
+    /// The snake_case wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "running",
+            ExecutionStatus::Completed => "completed",
+            ExecutionStatus::Failed => "failed",
+            ExecutionStatus::Cancelled => "cancelled",
+            ExecutionStatus::Aborted => "aborted",
+        }
+    }
+}
+
 /// Code-mode runtime lifecycle of one `exec` cell.
 ///
 /// `Completed`, `Failed` and `Terminated` end the cell's execution window
@@ -165,6 +178,23 @@ impl ToolCallKind {
             other => ToolCallKind::Other {
                 name: other.to_string(),
             },
+        }
+    }
+
+    /// The kind as people read it: its JSON type (`exec_command`),
+    /// `mcp server/tool`, or the tool's own name for any other tool.
+    pub fn name(&self) -> String {
+        match self {
+            ToolCallKind::Mcp { server, tool } => format!("mcp {server}/{tool}"),
+            ToolCallKind::Other { name } => name.clone(),
+            other => serde_json::to_value(other)
+                .ok()
+                .and_then(|v| {
+                    v.get("type")
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| format!("{other:?}")),
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::event::{ExecutionStatus, ToolCallKind, ToolCallSummary};
+use crate::event::{ToolCallKind, ToolCallSummary};
 use crate::model::{
     AgentOrigin, ExecutionWindow, InteractionEdgeKind, RolloutTrace, TokenUsage, TraceAnchor,
 };
@@ -241,7 +241,7 @@ fn thread_node(
         nickname: thread.nickname.clone(),
         parent_thread_id,
         depth,
-        status: status_str(thread.execution.status),
+        status: thread.execution.status.as_str(),
         turns: count(LaneKind::Turn),
         inference_calls: calls.len(),
         tool_calls: count(LaneKind::ToolCall),
@@ -260,7 +260,7 @@ fn lane(trace: &RolloutTrace, thread_id: &str) -> Vec<LaneEntry> {
             id: id.to_string(),
             codex_turn_id: turn.cloned(),
             label,
-            status: status_str(window.status),
+            status: window.status.as_str(),
             started_seq: window.started_seq,
             ended_seq: window.ended_seq,
             started_at_unix_ms: window.started_at_unix_ms,
@@ -366,24 +366,10 @@ fn lane(trace: &RolloutTrace, thread_id: &str) -> Vec<LaneEntry> {
 }
 
 fn tool_label(kind: &ToolCallKind, summary: &ToolCallSummary) -> String {
+    // Another tool's name is its label already.
     let kind = match kind {
-        ToolCallKind::Mcp { server, tool } => format!("mcp {server}/{tool}"),
-        other => serde_json::to_value(other)
-            .ok()
-            .and_then(|value| {
-                value
-                    .get("type")
-                    .and_then(|t| t.as_str())
-                    .map(str::to_string)
-                    .or_else(|| value.as_str().map(str::to_string))
-            })
-            .unwrap_or_else(|| "tool".to_string()),
-    };
-    // `other` says nothing the tool's own label does not.
-    let kind = if kind == "other" {
-        String::new()
-    } else {
-        format!("{kind} ")
+        ToolCallKind::Other { .. } => String::new(),
+        kind => format!("{} ", kind.name()),
     };
     match summary {
         ToolCallSummary::Generic {
@@ -413,16 +399,6 @@ fn one_line(text: &str, max: usize) -> String {
         format!("{}…", flat.chars().take(max).collect::<String>())
     } else {
         flat
-    }
-}
-
-fn status_str(status: ExecutionStatus) -> &'static str {
-    match status {
-        ExecutionStatus::Running => "running",
-        ExecutionStatus::Completed => "completed",
-        ExecutionStatus::Failed => "failed",
-        ExecutionStatus::Cancelled => "cancelled",
-        ExecutionStatus::Aborted => "aborted",
     }
 }
 
