@@ -119,8 +119,8 @@ pub use reducer::{
 
 // Replay equivalence.
 pub use diff::{
-    DiffPolicy, DiffReport, Divergence, assert_replay_equivalent, check_replay_equivalent, diff,
-    diff_with_payloads,
+    AlignedObject, DiffAlignment, DiffPolicy, DiffReport, Divergence, align, align_with_payloads,
+    assert_replay_equivalent, check_replay_equivalent, diff, diff_with_payloads,
 };
 pub use replay::{ReplayMiss, ReplaySource};
 

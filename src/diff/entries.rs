@@ -47,6 +47,7 @@ impl Side<'_> {
                 thread: String::new(),
                 turn: None,
                 subject: "end".to_string(),
+                id: None,
                 facts: vec![
                     plain(
                         "status",
@@ -103,6 +104,7 @@ impl Side<'_> {
                     thread: self.path(&thread.thread_id),
                     turn: None,
                     subject: "agent thread".to_string(),
+                    id: Some(thread.thread_id.clone()),
                     facts,
                 },
             );
@@ -124,6 +126,7 @@ impl Side<'_> {
                     thread: self.path(&turn.thread_id),
                     turn: self.turn(Some(&turn.codex_turn_id)),
                     subject: "the turn".to_string(),
+                    id: Some(turn.codex_turn_id.clone()),
                     facts,
                 },
             );
@@ -186,6 +189,7 @@ impl Side<'_> {
                     thread: path,
                     turn: self.turn(item.codex_turn_id.as_deref()),
                     subject: format!("conversation item {n}"),
+                    id: Some(item.item_id.to_string()),
                     facts,
                 },
             );

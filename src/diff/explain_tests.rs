@@ -17,6 +17,7 @@ fn entry(facts: Vec<Fact>) -> Entry {
         thread: "/root".to_string(),
         turn: None,
         subject: "tool call exec_command".to_string(),
+        id: Some("tool-1".to_string()),
         facts,
     }
 }

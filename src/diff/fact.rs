@@ -40,6 +40,9 @@ pub(super) struct Entry {
     pub turn: Option<usize>,
     /// What the report calls it: `inference call 2`, `tool call exec`.
     pub subject: String,
+    /// Its id in its own rollout's state (thread id, turn id, item id, ...);
+    /// `None` for the rollout itself.
+    pub id: Option<String>,
     pub facts: Vec<Fact>,
 }
 
@@ -112,6 +115,7 @@ mod tests {
             thread: thread.to_string(),
             turn: None,
             subject: subject.to_string(),
+            id: Some(subject.to_string()),
             facts: vec![plain("status", "completed")],
         }
     }

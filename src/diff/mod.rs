@@ -19,7 +19,9 @@
 //! compare by their raw BLAKE3.
 //!
 //! The report names the earliest divergence in causal order (the seq order
-//! of rollout A) and counts the further differing objects. Work is linear in
+//! of rollout A) and counts the further differing objects;
+//! [`align_with_payloads`] also lists every aligned object, equal or not,
+//! with its id in each rollout, for a side-by-side view. Work is linear in
 //! the size of the two states plus the bytes of the payloads that differ by
 //! raw hash, read once each, in parallel.
 //!
@@ -50,11 +52,13 @@ mod runtime;
 mod test_support;
 
 pub use policy::DiffPolicy;
-pub use report::{DiffReport, Divergence};
+pub use report::{AlignedObject, DiffAlignment, DiffReport, Divergence};
 
 use crate::model::RolloutTrace;
 use crate::reducer::PayloadSource;
 use align::Side;
+use fact::{Entries, Entry};
+use order::Difference;
 use payload::{Comparison, payloads_to_read};
 
 /// Compares two rollouts by their states alone (payloads by raw BLAKE3).
@@ -146,6 +150,98 @@ pub fn diff_with_payloads(
     payloads_b: Option<&(dyn PayloadSource + Sync)>,
     policy: &DiffPolicy,
 ) -> DiffReport {
+    compare(
+        (a, payloads_a),
+        (b, payloads_b),
+        policy,
+        |ea, eb, differ| order::report(ea, eb, differ),
+    )
+}
+
+/// Aligns two rollouts by their states alone (payloads by raw BLAKE3): the
+/// report [`diff`] gives, and every aligned object with its id on each side.
+/// See [`align_with_payloads`].
+pub fn align(a: &RolloutTrace, b: &RolloutTrace, policy: &DiffPolicy) -> DiffAlignment {
+    align_with_payloads(a, None, b, None, policy)
+}
+
+/// Aligns two rollouts, comparing as [`diff_with_payloads`] does: its
+/// `report` is the report that gives, and `objects` lists every compared
+/// object (equal or not) in rollout A's causal order, with its id in each
+/// rollout and, when it differs, how. For a side-by-side view of two runs.
+///
+/// # Examples
+///
+/// ```
+/// use tracefold::{DiffPolicy, MemoryPayloads, align_with_payloads, reduce};
+/// use tracefold::event::{Event, EventPayload, RolloutStatus};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A rollout whose root thread starts and ends; its thread id differs
+/// // per recording.
+/// let run = |id: &str| -> Result<_, Box<dyn std::error::Error>> {
+///     let event = |seq, payload| Event {
+///         seq,
+///         wall_time_unix_ms: 0,
+///         thread_id: None,
+///         codex_turn_id: None,
+///         payload,
+///     };
+///     let events = vec![
+///         event(1, EventPayload::RolloutStarted {
+///             trace_id: format!("{id}-trace"),
+///             root_thread_id: format!("{id}-root"),
+///         }),
+///         event(2, EventPayload::ThreadStarted {
+///             thread_id: format!("{id}-root"),
+///             agent_path: "/root".into(),
+///             metadata_payload: None,
+///         }),
+///         event(3, EventPayload::RolloutEnded { status: RolloutStatus::Completed }),
+///     ];
+///     Ok(reduce(id, &events, &MemoryPayloads::new())?)
+/// };
+/// let (a, b) = (run("a")?, run("b")?);
+/// let payloads = MemoryPayloads::new();
+/// let alignment =
+///     align_with_payloads(&a, Some(&payloads), &b, Some(&payloads), &DiffPolicy::default());
+/// assert!(alignment.report.equivalent);
+/// let thread = &alignment.objects[0];
+/// assert_eq!((thread.category, thread.thread_path.as_str()), ("thread", "/root"));
+/// assert_eq!(thread.a_id.as_deref(), Some("a-root"));
+/// assert_eq!(thread.b_id.as_deref(), Some("b-root"));
+/// assert_eq!(thread.difference, None);
+/// # Ok(())
+/// # }
+/// ```
+pub fn align_with_payloads(
+    a: &RolloutTrace,
+    payloads_a: Option<&(dyn PayloadSource + Sync)>,
+    b: &RolloutTrace,
+    payloads_b: Option<&(dyn PayloadSource + Sync)>,
+    policy: &DiffPolicy,
+) -> DiffAlignment {
+    compare(
+        (a, payloads_a),
+        (b, payloads_b),
+        policy,
+        |ea, eb, differ| order::align(ea, eb, differ),
+    )
+}
+
+/// A rollout and its optional payload reader.
+type Input<'a> = (&'a RolloutTrace, Option<&'a (dyn PayloadSource + Sync)>);
+
+/// The comparison pipeline shared by [`diff_with_payloads`] and
+/// [`align_with_payloads`]: names both sides, builds their entries, reads
+/// the payloads whose raw hashes differ (only when both sides have a
+/// reader), and hands the entries and the comparison to `finish`.
+fn compare<R>(
+    (a, payloads_a): Input<'_>,
+    (b, payloads_b): Input<'_>,
+    policy: &DiffPolicy,
+    finish: impl FnOnce(&Entries, &Entries, &dyn Fn(&Entry, &Entry) -> Option<Difference>) -> R,
+) -> R {
     let (reader_a, reader_b) = match (payloads_a, payloads_b) {
         (Some(pa), Some(pb)) => (Some(pa), Some(pb)),
         _ => (None, None),
@@ -166,7 +262,7 @@ pub fn diff_with_payloads(
         b: &side_b,
         normalize,
     };
-    order::report(&entries_a, &entries_b, |x, y| comparison.differ(x, y))
+    finish(&entries_a, &entries_b, &|x, y| comparison.differ(x, y))
 }
 
 /// `Ok` when equivalent, else the report (boxed: it is large).

@@ -3,7 +3,7 @@
 
 use pretty_assertions::assert_eq;
 
-use super::{Difference, report};
+use super::{Difference, align, report};
 use crate::diff::category::{Category, Key};
 use crate::diff::fact::{Entries, Entry, plain};
 use crate::diff::report::DiffReport;
@@ -25,19 +25,22 @@ fn put(
         thread: thread.to_string(),
         turn: Some(1),
         subject: format!("{category} {ordinal}"),
+        id: Some(format!("{category}-{ordinal}")),
         facts: vec![plain("value", value)],
     };
     entries.insert(key, entry);
 }
 
 /// Entries differ when their facts' keys do.
-fn compare(a: &Entries, b: &Entries) -> DiffReport {
-    report(a, b, |x, y| {
-        (x.facts[0].key != y.facts[0].key).then(|| Difference {
-            what: format!("{} vs {}", x.facts[0].key, y.facts[0].key),
-            field: Some("value".to_string()),
-        })
+fn differ(x: &Entry, y: &Entry) -> Option<Difference> {
+    (x.facts[0].key != y.facts[0].key).then(|| Difference {
+        what: format!("{} vs {}", x.facts[0].key, y.facts[0].key),
+        field: Some("value".to_string()),
     })
+}
+
+fn compare(a: &Entries, b: &Entries) -> DiffReport {
+    report(a, b, differ)
 }
 
 /// `(subject, what, seq_a, seq_b)` of the first divergence.
@@ -160,4 +163,41 @@ fn an_object_only_in_b_of_a_kind_a_lacks_in_the_thread_goes_last() {
         )
     );
     assert_eq!(report.further_differences, 1);
+}
+
+#[test]
+fn an_alignment_lists_every_object_in_the_reports_order() {
+    let (mut a, mut b) = (Entries::new(), Entries::new());
+    put(&mut a, ("/root", Category::Thread, 1), 1, "x");
+    put(&mut b, ("/root", Category::Thread, 1), 1, "x");
+    put(&mut a, ("/root", Category::Item, 1), 5, "x");
+    put(&mut b, ("/root", Category::Item, 1), 5, "x");
+    put(&mut b, ("/root", Category::Item, 2), 6, "extra");
+    put(&mut a, ("/root", Category::Tool, 1), 4, "x");
+    put(&mut b, ("/root", Category::Tool, 1), 4, "y");
+    put(&mut a, ("/root", Category::Turn, 1), 9, "gone");
+    let alignment = align(&a, &b, differ);
+    assert_eq!(alignment.report, compare(&a, &b));
+    let rows: Vec<_> = alignment
+        .objects
+        .iter()
+        .map(|o| {
+            (
+                o.subject.as_str(),
+                o.a_id.as_deref(),
+                o.b_id.as_deref(),
+                o.difference.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("thread 1", Some("thread-1"), Some("thread-1"), None),
+            ("tool 1", Some("tool-1"), Some("tool-1"), Some("x vs y")),
+            ("item 1", Some("item-1"), Some("item-1"), None),
+            ("item 2", None, Some("item-2"), Some("exists only in B")),
+            ("turn 1", Some("turn-1"), None, Some("is missing from B")),
+        ]
+    );
 }

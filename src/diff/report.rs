@@ -1,5 +1,7 @@
 //! The outcome of a comparison: [`DiffReport`] and its first
-//! [`Divergence`], with the one-line text `tracefold diff` prints.
+//! [`Divergence`], with the one-line text `tracefold diff` prints; and the
+//! full alignment ([`DiffAlignment`], one [`AlignedObject`] per object) for
+//! a side-by-side view.
 
 use std::fmt;
 
@@ -36,6 +38,56 @@ pub struct Divergence {
     pub seq_a: Option<u64>,
     /// Seq of the object in rollout B, when it exists there.
     pub seq_b: Option<u64>,
+}
+
+/// A comparison with every aligned object: the report, and each object
+/// with its id on both sides and how it differs, if it does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiffAlignment {
+    /// The same report [`diff_with_payloads`](crate::diff_with_payloads)
+    /// gives for the same inputs.
+    pub report: DiffReport,
+    /// Every compared object, in rollout A's causal order (seq in A); an
+    /// object only in B sits right after A's last object of its category in
+    /// its thread (or last, when A has none there), as the report orders
+    /// it. The first object with a `difference` is `report.first`.
+    pub objects: Vec<AlignedObject>,
+}
+
+/// One object aligned across the two rollouts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlignedObject {
+    /// Agent path of the thread (`/root`, `/root/worker`, `/root#2` for a
+    /// repeated path); empty for the rollout itself.
+    pub thread_path: String,
+    /// 1-based turn number within the thread, when the object is in a turn.
+    pub turn_index: Option<usize>,
+    /// The kind of object: `thread`, `turn`, `inference`, `tool`, `cell`,
+    /// `terminal`, `session`, `compaction`, `item`, `edge` or `rollout`.
+    pub category: &'static str,
+    /// 1-based position among the thread's objects of its category: what
+    /// aligns it.
+    pub ordinal: usize,
+    /// What it is called, as in [`Divergence::subject`].
+    pub subject: String,
+    /// Its id in rollout A's state (thread id, turn id, conversation item
+    /// id, inference call id, tool call id, code cell id, terminal
+    /// operation or session id, compaction id, edge id); `None` when it is
+    /// only in B, and for the rollout itself.
+    pub a_id: Option<String>,
+    /// Its id in rollout B's state; `None` when it is only in A, and for
+    /// the rollout itself.
+    pub b_id: Option<String>,
+    /// Seq of the object in rollout A (its start), when it exists there.
+    pub seq_a: Option<u64>,
+    /// Seq of the object in rollout B, when it exists there.
+    pub seq_b: Option<u64>,
+    /// How it differs (as in [`Divergence::what`]); `None` when the two
+    /// sides are equal.
+    pub difference: Option<String>,
+    /// The differing field, when the object exists on both sides and
+    /// differs.
+    pub field: Option<String>,
 }
 
 impl fmt::Display for Divergence {

@@ -62,6 +62,7 @@ impl Side<'_> {
                     thread: path,
                     turn: self.turn(Some(&call.codex_turn_id)),
                     subject: format!("inference call {n}"),
+                    id: Some(call.inference_call_id.clone()),
                     facts,
                 },
             );
@@ -125,6 +126,7 @@ impl Side<'_> {
                     thread: self.path(&tool.thread_id),
                     turn: self.turn(tool.started_by_codex_turn_id.as_deref()),
                     subject: format!("tool call {kind}"),
+                    id: Some(tool.tool_call_id.clone()),
                     facts,
                 },
             );
@@ -164,6 +166,7 @@ impl Side<'_> {
                     thread: path,
                     turn: self.turn(Some(&cell.codex_turn_id)),
                     subject: format!("code cell {n}"),
+                    id: Some(cell.code_cell_id.clone()),
                     facts,
                 },
             );
@@ -223,6 +226,7 @@ impl Side<'_> {
                     thread: path,
                     turn,
                     subject: format!("terminal operation {n}"),
+                    id: Some(op.operation_id.clone()),
                     facts,
                 },
             );
@@ -294,6 +298,7 @@ impl Side<'_> {
                     thread: path,
                     turn: self.turn(Some(&compaction.codex_turn_id)),
                     subject: format!("compaction {n}"),
+                    id: Some(compaction.compaction_id.clone()),
                     facts,
                 },
             );
@@ -321,6 +326,7 @@ impl Side<'_> {
                     thread: path,
                     turn: None,
                     subject: format!("terminal session {n}"),
+                    id: Some(session.terminal_id.clone()),
                     facts,
                 },
             );
@@ -352,6 +358,7 @@ impl Side<'_> {
                     thread: path,
                     turn: None,
                     subject: format!("interaction edge {n} ({kind})"),
+                    id: Some(edge.edge_id.clone()),
                     facts,
                 },
             );

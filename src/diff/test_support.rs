@@ -168,6 +168,21 @@ impl Script {
         kind: ToolCallKind,
         result: &Value,
     ) {
+        self.tool_invoked((thread, turn), name, (kind, None), result);
+    }
+
+    /// A completed tool call `name` of `kind`, invoked with `invocation`
+    /// (its arguments, as an invocation payload) when given, returning
+    /// `result`.
+    pub fn tool_invoked(
+        &mut self,
+        (thread, turn): (&str, &str),
+        name: &str,
+        (kind, invocation): (ToolCallKind, Option<&Value>),
+        result: &Value,
+    ) {
+        let invocation_payload =
+            invocation.map(|value| self.payload(PayloadKind::ToolInvocation, value));
         let result = self.payload(PayloadKind::ToolResult, result);
         let tool_call_id = self.id(name);
         self.push(
@@ -180,7 +195,7 @@ impl Script {
                 requester: RawToolCallRequester::Model,
                 kind,
                 summary: ToolCallSummary::generic("tool"),
-                invocation_payload: None,
+                invocation_payload,
             },
         );
         self.push(
