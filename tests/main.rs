@@ -32,4 +32,5 @@ mod import;
 mod output_paths;
 mod readme;
 mod redaction;
+mod reference_state;
 mod reliability;

@@ -30,7 +30,9 @@ pub struct ConversationItem {
     /// `inference_completed` / `_failed` / `_cancelled` for a response item,
     /// the install event for a compaction's items).
     pub first_seen_at_unix_ms: i64,
-    /// Our addition: the seq of the event that first showed this item.
+    /// Our addition: the seq of the event that first showed this item (0
+    /// when read from a state without it, the reference's).
+    #[serde(default)]
     pub first_seen_seq: u64,
     /// Who speaks in the item, from the model item's `role` or its type.
     pub role: ConversationRole,
@@ -185,7 +187,9 @@ pub enum ConversationPart {
         /// The payload the item was created from (a request, response or
         /// checkpoint); the full JSON is inside it.
         raw_payload_id: String,
-        /// Lower-case hex BLAKE3 of the value's canonical JSON (sorted keys).
+        /// Lower-case hex BLAKE3 of the value's canonical JSON (sorted keys);
+        /// empty when read from a state without it (the reference's).
+        #[serde(default)]
         blake3: String,
     },
     /// Source code: the JavaScript of a code-mode `exec` call.
@@ -211,7 +215,9 @@ pub enum ConversationPart {
         raw_payload_id: String,
         /// Lower-case hex BLAKE3 of what the part stands for: an image's URL
         /// (a `data:` URL for an inline image) or file id, else the canonical
-        /// JSON at that place.
+        /// JSON at that place. Empty when read from a state without it (the
+        /// reference's).
+        #[serde(default)]
         blake3: String,
     },
 }

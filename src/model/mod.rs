@@ -118,6 +118,8 @@ pub struct RolloutTrace {
     pub raw_payloads: OrdinalMap<RawPayloadEntry>,
     /// Our addition: everything the reducer could not place (unknown events,
     /// dropped events, leftovers at the end of the log). Never silent drops.
+    /// Empty when read from a state without it (the reference's).
+    #[serde(default)]
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -231,8 +233,17 @@ struct RawPayloadJson {
     extension_kind: Option<PayloadKind>,
     #[serde(default)]
     path: String,
+    /// Our addition; the reference writes neither, and a payload read from
+    /// its state gets the all-zero hash, which names no payload, and size 0.
+    #[serde(default = "unknown_hash")]
     blake3: Hash,
+    #[serde(default)]
     size_bytes: u64,
+}
+
+/// The hash of a payload whose state gave none: all zeros.
+fn unknown_hash() -> Hash {
+    Hash([0; 32])
 }
 
 impl From<RawPayloadEntry> for RawPayloadJson {

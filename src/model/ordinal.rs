@@ -8,7 +8,9 @@
 //! thousands of these entries; an `IndexMap` would give each a random probe
 //! into a table that outgrows the CPU cache, and a second copy of its id as
 //! the key. The JSON is the same as an `IndexMap` of id to entry, and loading
-//! one refuses any id that is not the next ordinal.
+//! one refuses any id that is not the next ordinal. Loading also takes the
+//! ordinal without padding (`conversation_item:1`, as the reference reducer
+//! writes it); such an entry keeps the id as written and is found by it.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -42,6 +44,16 @@ impl<V> Default for OrdinalMap<V> {
 /// The id of entry `ordinal` (from 1) under `prefix`.
 fn ordinal_id(prefix: &str, ordinal: usize) -> String {
     format!("{prefix}{ordinal:06}")
+}
+
+/// Whether `id` is `prefix` then `ordinal` in decimal digits, with any
+/// zero padding or none (`entry:000002`, `entry:2`); no sign, no other text.
+fn names_ordinal(id: &str, prefix: &str, ordinal: usize) -> bool {
+    id.strip_prefix(prefix).is_some_and(|digits| {
+        !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && digits.parse::<usize>().is_ok_and(|n| n == ordinal)
+    })
 }
 
 impl<V: OrdinalKeyed> OrdinalMap<V> {
@@ -78,8 +90,9 @@ impl<V: OrdinalKeyed> OrdinalMap<V> {
     }
 
     /// Position of the entry with `id`: the ordinal, checked against the
-    /// entry found there. Ids with another prefix, without zero padding to six
-    /// digits, or beyond the end are absent.
+    /// entry found there. Ids with another prefix, spelled otherwise than the
+    /// entry's own id (zero-padded to six digits as minted, or as loaded), or
+    /// beyond the end are absent.
     pub fn position_of(&self, id: &str) -> Option<usize> {
         let ordinal: usize = id.strip_prefix(V::PREFIX)?.parse().ok()?;
         let position = ordinal.checked_sub(1)?;
@@ -174,7 +187,7 @@ impl<'de, V: OrdinalKeyed + Deserialize<'de>> Visitor<'de> for OrdinalVisitor<V>
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             formatter,
-            "a map from {}NNNNNN ids, in ordinal order, to entries",
+            "a map from {}NNNNNN ids (or unpadded), in ordinal order, to entries",
             V::PREFIX
         )
     }
@@ -184,11 +197,12 @@ impl<'de, V: OrdinalKeyed + Deserialize<'de>> Visitor<'de> for OrdinalVisitor<V>
             entries: Vec::with_capacity(access.size_hint().unwrap_or(0).min(4096)),
         };
         while let Some(key) = access.next_key::<String>()? {
-            let expected = map.next_id();
-            if key != expected {
+            let ordinal = map.len() + 1;
+            if !names_ordinal(&key, V::PREFIX, ordinal) {
                 return Err(serde::de::Error::custom(format!(
-                    "entry {} is {key:?}, expected {expected:?} (ids are ordinals in creation order)",
-                    map.len() + 1
+                    "entry {ordinal} is {key:?}, expected {:?} or {:?} (ids are ordinals in creation order)",
+                    map.next_id(),
+                    format!("{}{ordinal}", V::PREFIX),
                 )));
             }
             let entry: V = access.next_value()?;
@@ -302,5 +316,61 @@ mod tests {
                 .contains(r#"entry "entry:000001" carries the id "entry:000007""#),
             "{err}"
         );
+    }
+
+    #[test]
+    fn loading_takes_unpadded_ordinals_at_their_position_and_finds_them_as_written() {
+        let reference = r#"{"entry:1":{"id":"entry:1","n":1},"entry:02":{"id":"entry:02","n":2},"entry:000003":{"id":"entry:000003","n":3}}"#;
+        let map: OrdinalMap<Entry> = serde_json::from_str(reference).expect("load");
+        assert_eq!(map.len(), 3);
+        assert_eq!(map.get("entry:1").map(|e| e.n), Some(1));
+        assert_eq!(map.position_of("entry:02"), Some(1));
+        assert_eq!(map.get("entry:000003").map(|e| e.n), Some(3));
+        // Found by the id as written, not by another spelling.
+        assert_eq!(map.get("entry:000001"), None);
+        // Written back as read.
+        assert_eq!(serde_json::to_string(&map).expect("json"), reference);
+
+        for (json, message) in [
+            (
+                r#"{"entry:2":{"id":"entry:2","n":2}}"#,
+                r#"entry 1 is "entry:2", expected "entry:000001" or "entry:1""#,
+            ),
+            (
+                r#"{"entry:1":{"id":"entry:1","n":1},"entry:1":{"id":"entry:1","n":1}}"#,
+                r#"entry 2 is "entry:1", expected "entry:000002" or "entry:2""#,
+            ),
+            (
+                r#"{"entry:":{"id":"entry:","n":1}}"#,
+                r#"entry 1 is "entry:""#,
+            ),
+            (
+                r#"{"entry:+1":{"id":"entry:+1","n":1}}"#,
+                r#"entry 1 is "entry:+1""#,
+            ),
+            (
+                r#"{"entry:1x":{"id":"entry:1x","n":1}}"#,
+                r#"entry 1 is "entry:1x""#,
+            ),
+            (
+                r#"{"entry: 1":{"id":"entry: 1","n":1}}"#,
+                r#"entry 1 is "entry: 1""#,
+            ),
+            (
+                r#"{"other:1":{"id":"other:1","n":1}}"#,
+                r#"entry 1 is "other:1""#,
+            ),
+            (
+                r#"{"entry:99999999999999999999999":{"id":"x","n":1}}"#,
+                r#"entry 1 is "entry:99999999999999999999999""#,
+            ),
+            (
+                r#"{"entry:1":{"id":"entry:000001","n":1}}"#,
+                r#"entry "entry:1" carries the id "entry:000001""#,
+            ),
+        ] {
+            let err = serde_json::from_str::<OrdinalMap<Entry>>(json).expect_err(json);
+            assert!(err.to_string().contains(message), "{json}: {err}");
+        }
     }
 }

@@ -43,7 +43,9 @@ pub struct AgentThread {
     /// of the first `thread_resumed` that carried one); `None` when no
     /// metadata was recorded.
     pub raw_metadata_payload_id: Option<String>,
-    /// Our addition: seqs of `thread_resumed` events for this thread.
+    /// Our addition: seqs of `thread_resumed` events for this thread (empty
+    /// when read from a state without it, the reference's).
+    #[serde(default)]
     pub resumed_at_seqs: Vec<u64>,
 }
 
@@ -234,9 +236,13 @@ pub struct CodeCell {
     /// `wait` tool calls whose arguments' `cell_id` names this cell's runtime
     /// id, in start order.
     pub wait_tool_call_ids: Vec<String>,
-    /// Our addition: initial and final runtime response payloads.
+    /// Our addition: initial and final runtime response payloads (empty when
+    /// read from a state without it, the reference's).
+    #[serde(default)]
     pub raw_response_payload_ids: Vec<String>,
-    /// Our addition: the stored values the cell committed.
+    /// Our addition: the stored values the cell committed (empty when read
+    /// from a state without it).
+    #[serde(default)]
     pub stored_values_raw_payload_ids: Vec<String>,
 }
 
@@ -467,6 +473,14 @@ pub enum CompactionMode {
     Local,
 }
 
+impl CompactionMode {
+    /// [`CompactionMode::Remote`]: the mode of a compaction read from a
+    /// state that names none (the reference's, which has only remote ones).
+    fn remote() -> CompactionMode {
+        CompactionMode::Remote
+    }
+}
+
 /// One installed compaction: the thread's history replaced by a shorter
 /// one, with a marker item where it happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -481,7 +495,9 @@ pub struct Compaction {
     pub codex_turn_id: String,
     /// Wall time (ms since the Unix epoch) of the install event.
     pub installed_at_unix_ms: i64,
-    /// Our addition: the seq of the install event.
+    /// Our addition: the seq of the install event (0 when read from a state
+    /// without it, the reference's).
+    #[serde(default)]
     pub installed_seq: u64,
     /// The compaction-marker item created at the install.
     pub marker_item_id: ItemId,
@@ -496,11 +512,16 @@ pub struct Compaction {
     /// them.
     pub replacement_item_ids: Vec<ItemId>,
     /// Our addition: remote (provider request) or local (summarising call).
+    /// Remote when read from a state without it: the reference has no local
+    /// compactions.
+    #[serde(default = "CompactionMode::remote")]
     pub mode: CompactionMode,
     /// Our addition: the summarising inference call of a local compaction.
     pub inference_call_id: Option<String>,
     /// Our addition: the `compaction_checkpoint` payload of the install
-    /// event (input and replacement histories).
+    /// event (input and replacement histories); empty when read from a state
+    /// without it (the reference's).
+    #[serde(default)]
     pub raw_checkpoint_payload_id: String,
 }
 
