@@ -355,6 +355,8 @@ const READ_COMMANDS: &[&[&str]] = &[
         "OUT",
     ],
     &["diff", "rollout-example", "other-rollout"],
+    &["show", "rollout-example"],
+    &["view", "rollout-example", "-o", "OUT"],
     &["gc"],
     &["delete", "rollout-example"],
 ];
@@ -375,9 +377,16 @@ fn read_commands_on_a_path_without_a_store_fail_and_create_nothing() {
                 .map(|arg| if *arg == "OUT" { out_arg } else { arg })
                 .collect();
             let err = fails(store, &args);
+            // Commands that take a path or a rollout id say which they
+            // looked for.
+            let looked_for = if ["diff", "show", "view"].contains(&args[0]) {
+                "rollout-example is no file or directory, and no store holds rollouts to look it up in: "
+            } else {
+                ""
+            };
             assert_eq!(
                 err.trim_end(),
-                format!("error: no store at {}", store.display()),
+                format!("error: {looked_for}no store at {}", store.display()),
                 "{args:?}"
             );
             assert!(!out.exists(), "{args:?} wrote its output");

@@ -22,6 +22,7 @@ mod session_trees;
 mod sessions;
 mod show;
 mod store;
+mod viewer;
 
 mod crash;
 mod environment;

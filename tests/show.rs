@@ -162,3 +162,129 @@ fn a_stored_session_shows_its_sub_agents_and_the_state_s_token_totals() {
     let text = ok(&store, &["show", rollout]);
     assert!(text.contains("compaction (local)"), "{text}");
 }
+
+/// A demo rollout in a fresh store, with its `show --json` view.
+fn demo_view(store: &Path, dir: &Path) -> (String, Value) {
+    let out = dir.join("state.json");
+    let demo = ok(store, &["demo", "--out", out.to_str().expect("utf-8")]);
+    let rollout = demo.split_whitespace().nth(1).expect("rollout").to_string();
+    let view = serde_json::from_str(&ok(store, &["show", &rollout, "--json"])).expect("JSON");
+    (rollout, view)
+}
+
+/// The ids of `kind` entries in the lane of thread `path`, in seq order.
+fn lane_ids(view: &Value, path: &str, kind: &str) -> Vec<String> {
+    view["threads"]
+        .as_array()
+        .expect("threads")
+        .iter()
+        .find(|t| t["agent_path"] == path)
+        .expect("thread")["lane"]
+        .as_array()
+        .expect("lane")
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .map(|e| e["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[test]
+fn show_call_prints_the_conversation_the_model_saw_with_new_items_marked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let (rollout, view) = demo_view(&store, dir.path());
+
+    // A child's first call: every item new, shown in full, and its answer.
+    let child_call = &lane_ids(&view, "/root/reviewer1", "inference")[0];
+    let text = ok(&store, &["show", &rollout, "--call", child_call]);
+    assert!(
+        text.contains("request: 2 items, 2 new since the thread's previous call"),
+        "{text}"
+    );
+    assert!(text.contains("+ developer message:"), "{text}");
+    assert!(
+        text.contains(
+            "    You are a sub-agent. Do the task you are given and report back briefly."
+        ),
+        "{text}"
+    );
+    assert!(text.contains("response: 2 items"), "{text}");
+    assert!(text.contains("[encrypted encrypted_content, "), "{text}");
+    assert!(text.contains("[reasoning summary] "), "{text}");
+
+    // The root's third call: what it saw before is one line each, unmarked;
+    // what is new is marked and whole.
+    let root_calls = lane_ids(&view, "/root", "inference");
+    let text = ok(&store, &["show", &rollout, "--call", &root_calls[2]]);
+    let (old, new): (Vec<&str>, Vec<&str>) = text
+        .lines()
+        .skip_while(|l| !l.starts_with("request: "))
+        .skip(1)
+        .take_while(|l| !l.starts_with("response: "))
+        .filter(|l| !l.starts_with("    "))
+        .partition(|l| l.starts_with("  "));
+    assert!(!old.is_empty() && !new.is_empty(), "{text}");
+    assert!(new.iter().all(|l| l.starts_with("+ ")), "{text}");
+    let json: Value = serde_json::from_str(&ok(
+        &store,
+        &["show", &rollout, "--call", &root_calls[2], "--json"],
+    ))
+    .expect("JSON");
+    let request = json["request"].as_array().expect("request");
+    let fresh = request.iter().filter(|i| i["new"] == true).count();
+    assert_eq!(fresh, new.len());
+    assert_eq!(request.len() - fresh, old.len());
+    assert_eq!(json["previous_call_id"], root_calls[1].as_str());
+}
+
+#[test]
+fn show_call_and_turn_print_tool_io_and_a_turns_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let (rollout, view) = demo_view(&store, dir.path());
+    let spawn = lane_ids(&view, "/root", "tool_call")
+        .into_iter()
+        .find(|id| id.starts_with("call_spawn"))
+        .expect("the spawn call");
+    let text = ok(&store, &["show", &rollout, "--call", &spawn]);
+    assert!(
+        text.starts_with(&format!("tool call {spawn} spawn_agent completed in /root")),
+        "{text}"
+    );
+    assert!(text.contains("invocation (raw_payload:"), "{text}");
+    assert!(text.contains("result (raw_payload:"), "{text}");
+    assert!(text.contains("\"nickname\":\"/root/reviewer1\""), "{text}");
+
+    // Turn 2 of the root: its calls and the spawn.
+    let text = ok(&store, &["show", &rollout, "--turn", "2"]);
+    assert!(
+        text.starts_with("turn turn-002 completed in /root"),
+        "{text}"
+    );
+    assert!(text.contains("inference call "), "{text}");
+    assert!(
+        text.contains(&format!("tool {spawn} completed: spawn_agent")),
+        "{text}"
+    );
+    // A child's turn, by number within --thread.
+    let text = ok(
+        &store,
+        &[
+            "show",
+            &rollout,
+            "--thread",
+            "/root/reviewer1",
+            "--turn",
+            "1",
+        ],
+    );
+    assert!(text.contains("in /root/reviewer1"), "{text}");
+    // Out of range and unknown: errors that say what would do.
+    let err = fails(&store, &["show", &rollout, "--turn", "999"]);
+    assert!(
+        err.contains("no turn \"999\" in /root") && err.contains("from 1 to 13"),
+        "{err}"
+    );
+    let err = fails(&store, &["show", &rollout, "--call", "no-such-call"]);
+    assert!(err.contains("no call \"no-such-call\""), "{err}");
+}

@@ -33,12 +33,29 @@ impl Loaded {
         }
     }
 
-    fn reader<'a>(&'a self, store: Option<&'a Store>) -> Option<&'a (dyn PayloadSource + Sync)> {
+    pub(super) fn reader<'a>(
+        &'a self,
+        store: Option<&'a Store>,
+    ) -> Option<&'a (dyn PayloadSource + Sync)> {
         match self {
             Loaded::Stored(_) => store.map(|s| s as &(dyn PayloadSource + Sync)),
             Loaded::Bundle(_, bundle) => Some(&bundle.payloads as &(dyn PayloadSource + Sync)),
             Loaded::State(_) => None,
         }
+    }
+}
+
+/// The store, opened when one of `sources` is not an existing path (and so
+/// names a stored rollout); `None` when every source is a file or
+/// directory.
+pub(super) fn store_for(cli: &Cli, sources: &[&str]) -> anyhow::Result<Option<Store>> {
+    match sources.iter().find(|source| !Path::new(source).exists()) {
+        None => Ok(None),
+        Some(source) => Ok(Some(cli.open_existing_store().with_context(|| {
+            format!(
+                "{source} is no file or directory, and no store holds rollouts to look it up in"
+            )
+        })?)),
     }
 }
 
@@ -73,12 +90,7 @@ pub(super) fn load(
 }
 
 pub(super) fn diff(cli: &Cli, a: &str, b: &str, json: bool) -> anyhow::Result<i32> {
-    let needs_store = [a, b].iter().any(|arg| !Path::new(arg).exists());
-    let store = if needs_store {
-        Some(cli.open_existing_store()?)
-    } else {
-        None
-    };
+    let store = store_for(cli, &[a, b])?;
     let left = load(a, store.as_ref(), cli.max_payload_bytes, false)?;
     let right = load(b, store.as_ref(), cli.max_payload_bytes, false)?;
     let report = diff_with_payloads(

@@ -12,9 +12,11 @@ mod diff_cmd;
 mod maintenance_cmds;
 mod output;
 mod reduce_cmds;
+mod show_call;
 mod show_cmd;
 mod store_cmds;
 mod terminal;
+mod view_cmd;
 
 use std::path::PathBuf;
 
@@ -241,9 +243,37 @@ enum Command {
         /// Only this thread (agent path, thread id or nickname)
         #[arg(long)]
         thread: Option<String>,
+        /// One turn: a turn id, or a number (from 1) within --thread (the
+        /// root by default): its work, and each call's new items and answer
+        #[arg(long, conflicts_with = "call")]
+        turn: Option<String>,
+        /// One call (inference, tool, code cell, terminal operation or
+        /// compaction id): an inference call's conversation as the model
+        /// saw it, new items marked +, and its answer; a tool call's input
+        /// and output
+        #[arg(long)]
+        call: Option<String>,
+        /// Bodies in full (by default cut at 2,000 characters)
+        #[arg(long)]
+        full: bool,
         /// Print the view as JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Write a rollout (id, bundle directory or state JSON file) as one self-contained HTML page: agent tree, a swimlane per thread, each call's conversation as the model saw it, tool calls, code cells, terminals, compactions, diagnostics; --diff A B compares two side by side
+    View {
+        /// The rollout to view
+        #[arg(required_unless_present = "diff", conflicts_with = "diff")]
+        source: Option<String>,
+        /// Compare two rollouts instead, aligned by replay-equivalence
+        #[arg(long, num_args = 2, value_names = ["A", "B"])]
+        diff: Option<Vec<String>>,
+        /// The page to write (`-` for stdout)
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Cut each payload body in the page to this many bytes
+        #[arg(long, default_value_t = 64 * 1024)]
+        max_body_bytes: usize,
     },
     /// Replay-equivalence of two rollouts (ids, bundle directories or state JSON files): exit 0 equivalent, 1 divergent
     Diff {
@@ -477,8 +507,33 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Show {
             source,
             thread,
+            turn,
+            call,
+            full,
             json,
-        } => show_cmd::show(cli, source, thread.as_deref(), *json),
+        } => show_cmd::show(
+            cli,
+            source,
+            &show_cmd::ShowArgs {
+                thread: thread.as_deref(),
+                turn: turn.as_deref(),
+                call: call.as_deref(),
+                full: *full,
+                json: *json,
+            },
+        ),
+        Command::View {
+            source,
+            diff,
+            out,
+            max_body_bytes,
+        } => view_cmd::view(
+            cli,
+            source.as_deref(),
+            diff.as_deref(),
+            out,
+            *max_body_bytes,
+        ),
     }
 }
 

@@ -6,31 +6,26 @@
 //! with what went wrong listed.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 
-use anyhow::Context;
-
-use super::diff_cmd::load;
+use super::diff_cmd::{load, store_for};
 use super::output::stdout;
+use super::show_call::Calls;
 use super::terminal::escape;
 use super::{Cli, EXIT_OK, format_unix_ms};
 use crate::view::{LaneEntry, LaneKind, RolloutView, ThreadNode};
 
-pub(super) fn show(
-    cli: &Cli,
-    source: &str,
-    thread: Option<&str>,
-    json: bool,
-) -> anyhow::Result<i32> {
-    let store = if Path::new(source).exists() {
-        None
-    } else {
-        Some(cli.open_existing_store().with_context(|| {
-            format!(
-                "{source} is no file or directory, and no store holds rollouts to look it up in"
-            )
-        })?)
-    };
+/// What `show` is asked for besides its source.
+pub(super) struct ShowArgs<'a> {
+    pub thread: Option<&'a str>,
+    pub turn: Option<&'a str>,
+    pub call: Option<&'a str>,
+    pub full: bool,
+    pub json: bool,
+}
+
+pub(super) fn show(cli: &Cli, source: &str, args: &ShowArgs<'_>) -> anyhow::Result<i32> {
+    let ShowArgs { thread, json, .. } = *args;
+    let store = store_for(cli, &[source])?;
     let loaded = load(source, store.as_ref(), cli.max_payload_bytes, true)?;
     let view = RolloutView::of(loaded.trace());
     let only = match thread {
@@ -45,6 +40,19 @@ pub(super) fn show(
         })?),
     };
     let mut out = stdout();
+    if args.call.is_some() || args.turn.is_some() {
+        let calls = Calls {
+            trace: loaded.trace(),
+            view: &view,
+            payloads: loaded
+                .reader(store.as_ref())
+                .map(|reader| reader as &dyn crate::reducer::PayloadSource),
+            full: args.full,
+        };
+        one_call_or_turn(&calls, only, args, &mut out)?;
+        out.flush()?;
+        return Ok(EXIT_OK);
+    }
     if json {
         match only {
             Some(node) => serde_json::to_writer_pretty(&mut out, node)?,
@@ -58,6 +66,55 @@ pub(super) fn show(
     }
     out.flush()?;
     Ok(EXIT_OK)
+}
+
+/// `--call ID` or `--turn N` (within `--thread`, by default the root).
+fn one_call_or_turn(
+    calls: &Calls<'_>,
+    only: Option<&ThreadNode>,
+    args: &ShowArgs<'_>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let rollout = &calls.view.rollout_id;
+    if let Some(id) = args.call {
+        let missing = || {
+            anyhow::anyhow!(
+                "no call {id:?} in rollout {rollout}: give an inference call, tool call, code cell, \
+                 terminal operation or compaction id (`show --json` lists them in each lane)"
+            )
+        };
+        if args.json {
+            let value = calls.call_json(id).ok_or_else(missing)?;
+            serde_json::to_writer_pretty(&mut *out, &value)?;
+            writeln!(out)?;
+        } else {
+            calls.call(id, out).ok_or_else(missing)??;
+        }
+        return Ok(());
+    }
+    let Some(name) = args.turn else {
+        return Ok(());
+    };
+    let thread = only
+        .or_else(|| calls.view.threads.first())
+        .ok_or_else(|| anyhow::anyhow!("rollout {rollout} has no thread"))?;
+    let turn_id = calls.find_turn(name, &thread.thread_id).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no turn {name:?} in {} of rollout {rollout}: give a turn id or a number from 1 to {}",
+            thread.agent_path,
+            thread.turns
+        )
+    })?;
+    if args.json {
+        let value = calls
+            .turn_json(&turn_id)
+            .ok_or_else(|| anyhow::anyhow!("turn {turn_id} vanished"))?;
+        serde_json::to_writer_pretty(&mut *out, &value)?;
+        writeln!(out)?;
+    } else {
+        calls.turn(&turn_id, out)?;
+    }
+    Ok(())
 }
 
 /// Plain or coloured text.
@@ -218,13 +275,12 @@ impl Text {
             Some(end) if end != entry.started_seq => format!("{}-{end}", entry.started_seq),
             _ => entry.started_seq.to_string(),
         };
-        let (indent, kind) = match entry.kind {
-            LaneKind::Turn => ("", "turn"),
-            LaneKind::Inference => ("  ", "inference"),
-            LaneKind::ToolCall => ("  ", "tool"),
-            LaneKind::CodeCell => ("  ", "code cell"),
-            LaneKind::Compaction => ("  ", "compaction"),
+        let indent = match entry.kind {
+            LaneKind::Turn => "",
+            LaneKind::Terminal => "    ",
+            _ => "  ",
         };
+        let kind = entry.kind.name();
         writeln!(
             out,
             "  {indent}seq {seqs:<12} {kind:<10} {} {}",

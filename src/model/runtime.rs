@@ -103,7 +103,7 @@ pub struct CodexTurn {
 
 /// Token counts of one inference call, as the provider reported them,
 /// mapped onto the Codex meaning (input counts include cached input).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenUsage {
     /// All input tokens of the request, cached ones included (Anthropic's
     /// uncached, cache-read and cache-write counts added together).

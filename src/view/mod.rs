@@ -6,9 +6,18 @@
 
 use serde::Serialize;
 
+mod conversation;
+mod page;
+
+pub use conversation::{CallConversation, SeenItem, conversation, item_text};
+pub use page::{PageOptions, diff_page, rollout_page};
+
 use crate::event::{ToolCallKind, ToolCallSummary};
+use indexmap::IndexMap;
+
 use crate::model::{
-    AgentOrigin, ExecutionWindow, InteractionEdgeKind, RolloutTrace, TokenUsage, TraceAnchor,
+    AgentOrigin, Compaction, CompactionMode, ExecutionWindow, InferenceCall, InteractionEdgeKind,
+    RolloutTrace, TerminalOperation, TerminalRequest, TokenUsage, TraceAnchor,
 };
 
 /// A rollout as a tree of threads with their lanes.
@@ -74,8 +83,25 @@ pub enum LaneKind {
     ToolCall,
     /// A code-mode cell.
     CodeCell,
+    /// A terminal operation (a command run, or input written to one).
+    Terminal,
     /// A compaction installed (its boundary).
     Compaction,
+}
+
+impl LaneKind {
+    /// Its name in text: `turn`, `inference`, `tool`, `code cell`,
+    /// `terminal`, `compaction`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LaneKind::Turn => "turn",
+            LaneKind::Inference => "inference",
+            LaneKind::ToolCall => "tool",
+            LaneKind::CodeCell => "code cell",
+            LaneKind::Terminal => "terminal",
+            LaneKind::Compaction => "compaction",
+        }
+    }
 }
 
 /// One piece of a thread's work.
@@ -117,6 +143,10 @@ pub struct EdgeView {
     pub to_thread_id: String,
     /// When it started (ms since the Unix epoch).
     pub started_at_unix_ms: i64,
+    /// The seq that places it in the timeline: its source's (a tool call's
+    /// start, an item's first sighting, a thread's start), else its
+    /// target's.
+    pub seq: Option<u64>,
 }
 
 impl RolloutView {
@@ -183,13 +213,14 @@ fn thread_tree(trace: &RolloutTrace, edges: &[EdgeView]) -> Vec<ThreadNode> {
         let first = roots.remove(position);
         roots.insert(0, first);
     }
+    let mut lanes = lanes(trace);
     let mut out = Vec::with_capacity(trace.threads.len());
     let mut stack: Vec<(&String, usize)> = roots.into_iter().rev().map(|id| (id, 0)).collect();
     while let Some((id, depth)) = stack.pop() {
         if out.iter().any(|node: &ThreadNode| &node.thread_id == id) {
             continue; // a cycle of parents: each thread once
         }
-        out.push(thread_node(trace, id, parent_of(id), depth));
+        out.push(thread_node(trace, &mut lanes, id, parent_of(id), depth));
         let children: Vec<&String> = trace
             .threads
             .keys()
@@ -201,7 +232,7 @@ fn thread_tree(trace: &RolloutTrace, edges: &[EdgeView]) -> Vec<ThreadNode> {
     // top level rather than lose them.
     for id in trace.threads.keys() {
         if !out.iter().any(|node| &node.thread_id == id) {
-            out.push(thread_node(trace, id, None, 0));
+            out.push(thread_node(trace, &mut lanes, id, None, 0));
         }
     }
     out
@@ -209,31 +240,14 @@ fn thread_tree(trace: &RolloutTrace, edges: &[EdgeView]) -> Vec<ThreadNode> {
 
 fn thread_node(
     trace: &RolloutTrace,
+    lanes: &mut Lanes,
     id: &str,
     parent_thread_id: Option<String>,
     depth: usize,
 ) -> ThreadNode {
     let thread = &trace.threads[id];
-    let mut usage = TokenUsage {
-        input_tokens: 0,
-        cached_input_tokens: 0,
-        output_tokens: 0,
-        reasoning_output_tokens: 0,
-        cache_write_input_tokens: 0,
-    };
-    let calls: Vec<_> = trace
-        .inference_calls
-        .values()
-        .filter(|call| call.thread_id == id)
-        .collect();
-    for call in calls.iter().filter_map(|call| call.usage.as_ref()) {
-        usage.input_tokens += call.input_tokens;
-        usage.cached_input_tokens += call.cached_input_tokens;
-        usage.output_tokens += call.output_tokens;
-        usage.reasoning_output_tokens += call.reasoning_output_tokens;
-        usage.cache_write_input_tokens += call.cache_write_input_tokens;
-    }
-    let lane = lane(trace, id);
+    let work = lanes.swap_remove(id).unwrap_or_default();
+    let lane = work.lane;
     let count = |kind: LaneKind| lane.iter().filter(|entry| entry.kind == kind).count();
     ThreadNode {
         thread_id: id.to_string(),
@@ -243,17 +257,35 @@ fn thread_node(
         depth,
         status: thread.execution.status.as_str(),
         turns: count(LaneKind::Turn),
-        inference_calls: calls.len(),
+        inference_calls: count(LaneKind::Inference),
         tool_calls: count(LaneKind::ToolCall),
         compactions: count(LaneKind::Compaction),
-        usage,
+        usage: work.usage,
         lane,
     }
 }
 
-/// A thread's work, in the order it started (seq).
-fn lane(trace: &RolloutTrace, thread_id: &str) -> Vec<LaneEntry> {
-    let mut lane = Vec::new();
+/// One thread's work and token usage while the lanes are built.
+#[derive(Default)]
+struct ThreadWork {
+    lane: Vec<LaneEntry>,
+    usage: TokenUsage,
+}
+
+/// Each thread's work, by thread id.
+type Lanes = IndexMap<String, ThreadWork>;
+
+/// Every thread's lane in the order its work started (seq), in one pass
+/// over the state's collections.
+fn lanes(trace: &RolloutTrace) -> Lanes {
+    let mut lanes = Lanes::new();
+    let mut push = |thread_id: &str, entry: LaneEntry| {
+        lanes
+            .entry(thread_id.to_string())
+            .or_default()
+            .lane
+            .push(entry);
+    };
     let entry =
         |kind, id: &str, turn: Option<&String>, label, window: &ExecutionWindow| LaneEntry {
             kind,
@@ -266,103 +298,138 @@ fn lane(trace: &RolloutTrace, thread_id: &str) -> Vec<LaneEntry> {
             started_at_unix_ms: window.started_at_unix_ms,
             ended_at_unix_ms: window.ended_at_unix_ms,
         };
-    for (id, turn) in trace
-        .codex_turns
-        .iter()
-        .filter(|(_, t)| t.thread_id == thread_id)
-    {
-        lane.push(entry(
-            LaneKind::Turn,
-            id,
-            Some(id),
-            format!("turn {id}"),
-            &turn.execution,
-        ));
-    }
-    for (id, call) in trace
-        .inference_calls
-        .iter()
-        .filter(|(_, c)| c.thread_id == thread_id)
-    {
-        let mut label = format!(
-            "{} ({} items in, {} out)",
-            call.model,
-            call.request_item_ids.len(),
-            call.response_item_ids.len()
+    for (id, turn) in &trace.codex_turns {
+        let label = format!("turn {id}");
+        push(
+            &turn.thread_id,
+            entry(LaneKind::Turn, id, Some(id), label, &turn.execution),
         );
-        if let Some(usage) = &call.usage {
-            label.push_str(&format!(
-                ", {} tokens in ({} cached), {} out",
-                usage.input_tokens, usage.cached_input_tokens, usage.output_tokens
-            ));
-        }
-        if let Some(error) = &call.error {
-            label.push_str(&format!(": {error}"));
-        }
-        lane.push(entry(
-            LaneKind::Inference,
-            id,
-            Some(&call.codex_turn_id),
-            label,
-            &call.execution,
-        ));
     }
-    for (id, call) in trace
-        .tool_calls
-        .iter()
-        .filter(|(_, c)| c.thread_id == thread_id)
-    {
-        let label = tool_label(&call.kind, &call.summary);
-        lane.push(entry(
-            LaneKind::ToolCall,
-            id,
-            call.started_by_codex_turn_id.as_ref(),
-            label,
-            &call.execution,
-        ));
-    }
-    for (id, cell) in trace
-        .code_cells
-        .iter()
-        .filter(|(_, c)| c.thread_id == thread_id)
-    {
-        let label = format!("code cell {}", cell.model_visible_call_id);
-        lane.push(entry(
-            LaneKind::CodeCell,
-            id,
-            Some(&cell.codex_turn_id),
-            label,
-            &cell.execution,
-        ));
-    }
-    for (id, compaction) in trace
-        .compactions
-        .iter()
-        .filter(|(_, c)| c.thread_id == thread_id)
-    {
-        lane.push(LaneEntry {
-            kind: LaneKind::Compaction,
-            id: id.clone(),
-            codex_turn_id: Some(compaction.codex_turn_id.clone()),
-            label: format!(
-                "compaction ({}): {} items replaced by {}",
-                match compaction.mode {
-                    crate::model::CompactionMode::Remote => "remote",
-                    crate::model::CompactionMode::Local => "local",
-                },
-                compaction.input_item_ids.len(),
-                compaction.replacement_item_ids.len()
+    for (id, call) in &trace.inference_calls {
+        let label = inference_label(call);
+        push(
+            &call.thread_id,
+            entry(
+                LaneKind::Inference,
+                id,
+                Some(&call.codex_turn_id),
+                label,
+                &call.execution,
             ),
-            status: "completed",
-            started_seq: compaction.installed_seq,
-            ended_seq: None,
-            started_at_unix_ms: compaction.installed_at_unix_ms,
-            ended_at_unix_ms: None,
-        });
+        );
     }
-    // Stable: at one seq, a turn before what it opened.
-    lane.sort_by_key(|entry| entry.started_seq);
-    lane
+    for (id, call) in &trace.tool_calls {
+        let label = tool_label(&call.kind, &call.summary);
+        let turn = call.started_by_codex_turn_id.as_ref();
+        push(
+            &call.thread_id,
+            entry(LaneKind::ToolCall, id, turn, label, &call.execution),
+        );
+    }
+    for (id, cell) in &trace.code_cells {
+        let label = format!("code cell {}", cell.model_visible_call_id);
+        let turn = Some(&cell.codex_turn_id);
+        push(
+            &cell.thread_id,
+            entry(LaneKind::CodeCell, id, turn, label, &cell.execution),
+        );
+    }
+    for operation in trace.terminal_operations.values() {
+        // An operation belongs to the thread of the tool call that ran it.
+        let Some(call) = trace.tool_calls.get(&operation.tool_call_id) else {
+            continue;
+        };
+        let label = terminal_label(operation);
+        let turn = call.started_by_codex_turn_id.as_ref();
+        push(
+            &call.thread_id,
+            entry(
+                LaneKind::Terminal,
+                &operation.operation_id,
+                turn,
+                label,
+                &operation.execution,
+            ),
+        );
+    }
+    for (id, compaction) in &trace.compactions {
+        push(&compaction.thread_id, compaction_entry(id, compaction));
+    }
+    for call in trace.inference_calls.values() {
+        if let Some(usage) = &call.usage {
+            let total = &mut lanes.entry(call.thread_id.clone()).or_default().usage;
+            total.input_tokens += usage.input_tokens;
+            total.cached_input_tokens += usage.cached_input_tokens;
+            total.output_tokens += usage.output_tokens;
+            total.reasoning_output_tokens += usage.reasoning_output_tokens;
+            total.cache_write_input_tokens += usage.cache_write_input_tokens;
+        }
+    }
+    for work in lanes.values_mut() {
+        // Stable: at one seq, a turn before what it opened.
+        work.lane.sort_by_key(|entry| entry.started_seq);
+    }
+    lanes
+}
+
+fn inference_label(call: &InferenceCall) -> String {
+    let mut label = format!(
+        "{} ({} items in, {} out)",
+        call.model,
+        call.request_item_ids.len(),
+        call.response_item_ids.len()
+    );
+    if let Some(usage) = &call.usage {
+        label.push_str(&format!(
+            ", {} tokens in ({} cached), {} out",
+            usage.input_tokens, usage.cached_input_tokens, usage.output_tokens
+        ));
+    }
+    if let Some(error) = &call.error {
+        label.push_str(&format!(": {error}"));
+    }
+    label
+}
+
+fn terminal_label(operation: &TerminalOperation) -> String {
+    let what = match &operation.request {
+        TerminalRequest::ExecCommand {
+            display_command, ..
+        } => format!("$ {}", one_line(display_command, 80)),
+        TerminalRequest::WriteStdin { stdin, .. } => {
+            format!("stdin {}", one_line(stdin, 60))
+        }
+    };
+    match operation
+        .result
+        .as_ref()
+        .and_then(|result| result.exit_code)
+    {
+        Some(code) => format!("{what} (exit {code})"),
+        None => what,
+    }
+}
+
+fn compaction_entry(id: &str, compaction: &Compaction) -> LaneEntry {
+    LaneEntry {
+        kind: LaneKind::Compaction,
+        id: id.to_string(),
+        codex_turn_id: Some(compaction.codex_turn_id.clone()),
+        label: format!(
+            "compaction ({}): {} items replaced by {}",
+            match compaction.mode {
+                CompactionMode::Remote => "remote",
+                CompactionMode::Local => "local",
+            },
+            compaction.input_item_ids.len(),
+            compaction.replacement_item_ids.len()
+        ),
+        status: "completed",
+        started_seq: compaction.installed_seq,
+        ended_seq: None,
+        started_at_unix_ms: compaction.installed_at_unix_ms,
+        ended_at_unix_ms: None,
+    }
 }
 
 fn tool_label(kind: &ToolCallKind, summary: &ToolCallSummary) -> String {
@@ -417,6 +484,22 @@ fn edges(trace: &RolloutTrace) -> Vec<EdgeView> {
                 .map(|item| item.thread_id.clone()),
         }
     };
+    let seq_of = |anchor: &TraceAnchor| -> Option<u64> {
+        match anchor {
+            TraceAnchor::Thread { thread_id } => trace
+                .threads
+                .get(thread_id)
+                .map(|thread| thread.execution.started_seq),
+            TraceAnchor::ToolCall { tool_call_id } => trace
+                .tool_calls
+                .get(tool_call_id)
+                .map(|call| call.execution.started_seq),
+            TraceAnchor::ConversationItem { item_id } => trace
+                .conversation_items
+                .get(item_id)
+                .map(|item| item.first_seen_seq),
+        }
+    };
     trace
         .interaction_edges
         .values()
@@ -433,6 +516,7 @@ fn edges(trace: &RolloutTrace) -> Vec<EdgeView> {
                 from_thread_id: thread_of(&edge.source)?,
                 to_thread_id: thread_of(&edge.target)?,
                 started_at_unix_ms: edge.started_at_unix_ms,
+                seq: seq_of(&edge.source).or_else(|| seq_of(&edge.target)),
             })
         })
         .collect()
