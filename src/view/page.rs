@@ -202,6 +202,9 @@ fn page_payloads(
 ) -> IndexMap<String, PagePayload> {
     let mut out: IndexMap<String, PagePayload> = IndexMap::new();
     for entry in trace.raw_payloads.values() {
+        if entry.blake3 == Hash([0; 32]) && entry.size_bytes == 0 {
+            continue; // a reference state's payload: a path, no hash
+        }
         let key = entry.blake3.to_hex();
         if out.get(&key).is_some_and(|known| known.text.is_some()) {
             continue;

@@ -172,6 +172,11 @@
       const p = this.R.payload(rawId);
       if (!p) return h('div', { class: 'muted', text: (title ? title + ': ' : '') + 'payload ' + rawId + ' (not in the state)' });
       const { entry, body: b } = p;
+      if (/^0{64}$/.test(entry.blake3) && !entry.size_bytes) {
+        // A state written by the reference reducer names payloads by path
+        // only: no hash, no size.
+        return h('div', { class: 'muted', text: (title ? title + ': ' : '') + 'payload ' + rawId + ' (' + (entry.path || 'no path') + '; the state gives no hash or size)' });
+      }
       const head = h('div', { class: 'part-label' },
         (title ? title + ' · ' : '') + (entry.extension_kind ? entry.extension_kind.type : entry.kind.type) + ' · ' +
         entry.size_bytes.toLocaleString() + ' bytes · ', h('span', { class: 'mono', title: entry.blake3, text: entry.blake3.slice(0, 16) + '…' }));
