@@ -15,6 +15,7 @@ mod diff;
 mod export;
 mod hot_log;
 mod keep_going;
+mod otlp;
 mod pack;
 mod recorder;
 mod reducer;

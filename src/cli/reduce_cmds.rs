@@ -29,6 +29,8 @@ pub(super) enum ExportFormat {
     State,
     /// The files the rollout was imported from, byte for byte (a directory).
     Source,
+    /// OpenTelemetry spans (GenAI semantic conventions) as OTLP/JSON.
+    OtlpJson,
 }
 
 /// `--keep-going` as reduce options.
@@ -185,6 +187,14 @@ pub(super) fn export(
         ExportFormat::State => {
             let state = reduce_stored(&store, rollout)?;
             write_to(out, |out| write_state_json(&state, out))?;
+        }
+        ExportFormat::OtlpJson => {
+            let state = reduce_stored(&store, rollout)?;
+            let options = crate::export::otlp::OtlpOptions::default();
+            let spans = crate::export::otlp::spans(&state, &options);
+            write_to(out, |out| {
+                crate::export::otlp::write_otlp_json(&spans, &options, out)
+            })?;
         }
         ExportFormat::Jsonl => {
             // Streamed line by line. A store error stops the write (leaving
