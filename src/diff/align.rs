@@ -229,38 +229,17 @@ impl<'a> Side<'a> {
             .unwrap_or_default()
     }
 
-    /// The thread id an edge endpoint belongs to.
+    /// The thread id an edge endpoint belongs to (empty when unknown).
     pub fn anchor_thread(&self, anchor: &TraceAnchor) -> String {
-        let t = self.trace;
-        match anchor {
-            TraceAnchor::ConversationItem { item_id } => t
-                .conversation_items
-                .get(item_id)
-                .map(|i| i.thread_id.clone()),
-            TraceAnchor::ToolCall { tool_call_id } => {
-                t.tool_calls.get(tool_call_id).map(|c| c.thread_id.clone())
-            }
-            TraceAnchor::Thread { thread_id } => Some(thread_id.clone()),
-        }
-        .unwrap_or_default()
+        self.trace
+            .anchor_thread(anchor)
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The seq an edge endpoint starts at (`u64::MAX` when unknown).
     pub fn anchor_seq(&self, anchor: &TraceAnchor) -> u64 {
-        let t = self.trace;
-        match anchor {
-            TraceAnchor::ConversationItem { item_id } => {
-                t.conversation_items.get(item_id).map(|i| i.first_seen_seq)
-            }
-            TraceAnchor::ToolCall { tool_call_id } => t
-                .tool_calls
-                .get(tool_call_id)
-                .map(|c| c.execution.started_seq),
-            TraceAnchor::Thread { thread_id } => {
-                t.threads.get(thread_id).map(|th| th.execution.started_seq)
-            }
-        }
-        .unwrap_or(u64::MAX)
+        self.trace.anchor_seq(anchor).unwrap_or(u64::MAX)
     }
 
     /// The aligned name of an edge endpoint.

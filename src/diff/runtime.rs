@@ -339,10 +339,7 @@ impl Side<'_> {
         for edge in self.trace.interaction_edges.values() {
             let path = self.path(&self.anchor_thread(&edge.source));
             let n = sink.peek(&path, Category::Edge);
-            let kind = serde_json::to_value(edge.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let kind = edge.kind.as_str().to_string();
             let facts = vec![
                 plain("kind", kind.clone()),
                 plain("source", self.anchor_name(&edge.source)),

@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 
 use crate::model::{
     ConversationItem, ConversationItemKind, ConversationPart, ConversationRole, ExecutionWindow,
-    InteractionEdgeKind, RolloutTrace, TerminalRequest, TraceAnchor,
+    RolloutTrace, TerminalRequest, TraceAnchor,
 };
 
 /// The GenAI semantic conventions the spans follow: the development tag of
@@ -129,6 +129,21 @@ fn int(key: &str, value: u64) -> (String, Value) {
     (key.to_string(), json!(value))
 }
 
+/// Each model-visible call id's tool name, for the `tool_call` parts of
+/// messages.
+type ToolNames<'a> = indexmap::IndexMap<&'a str, String>;
+
+fn tool_names(trace: &RolloutTrace) -> ToolNames<'_> {
+    trace
+        .tool_calls
+        .values()
+        .filter_map(|call| {
+            let id = call.model_visible_call_id.as_deref()?;
+            Some((id, call.kind.name().to_string()))
+        })
+        .collect()
+}
+
 /// The spans of `trace`, parents before children.
 pub fn spans(trace: &RolloutTrace, options: &OtlpOptions) -> Vec<Span> {
     let rollout = trace.rollout_id.as_str();
@@ -179,9 +194,10 @@ pub fn spans(trace: &RolloutTrace, options: &OtlpOptions) -> Vec<Span> {
         s.links = edge_links(trace, &node.thread_id, &id);
         out.push(s);
     }
-    chat_spans(trace, options, &id, &span, &mut out);
+    let names = tool_names(trace);
+    chat_spans(trace, options, &names, &id, &span, &mut out);
     tool_spans(trace, &id, &span, &mut out);
-    compaction_spans(trace, options, &id, &span, &mut out);
+    compaction_spans(trace, options, &names, &id, &span, &mut out);
     out
 }
 
@@ -189,6 +205,7 @@ pub fn spans(trace: &RolloutTrace, options: &OtlpOptions) -> Vec<Span> {
 fn chat_spans(
     trace: &RolloutTrace,
     options: &OtlpOptions,
+    names: &ToolNames<'_>,
     id: &dyn Fn(&str, &str) -> String,
     span: &dyn Fn(String, u8, Option<String>, String) -> Span,
     out: &mut Vec<Span>,
@@ -248,11 +265,21 @@ fn chat_spans(
                 Value::Bool(true),
             ));
         }
-        let (input, omitted) = messages(trace, &call.request_item_ids, options.max_messages_bytes);
+        let (input, omitted) = messages(
+            trace,
+            names,
+            &call.request_item_ids,
+            options.max_messages_bytes,
+        );
         s.attributes.push(text("gen_ai.input.messages", input));
         s.attributes
             .push(int("tracefold.input.messages.omitted", omitted as u64));
-        let (output, _) = messages(trace, &call.response_item_ids, options.max_messages_bytes);
+        let (output, _) = messages(
+            trace,
+            names,
+            &call.response_item_ids,
+            options.max_messages_bytes,
+        );
         s.attributes.push(text("gen_ai.output.messages", output));
         if let Some(raw) = trace.raw_payloads.get(&call.raw_request_payload_id) {
             s.attributes
@@ -268,6 +295,7 @@ fn chat_spans(
 fn compaction_spans(
     trace: &RolloutTrace,
     options: &OtlpOptions,
+    names: &ToolNames<'_>,
     id: &dyn Fn(&str, &str) -> String,
     span: &dyn Fn(String, u8, Option<String>, String) -> Span,
     out: &mut Vec<Span>,
@@ -298,7 +326,7 @@ fn compaction_spans(
                 .chain(&compaction.replacement_item_ids)
                 .cloned()
                 .collect();
-            let (output, _) = messages(trace, &answer, options.max_messages_bytes);
+            let (output, _) = messages(trace, names, &answer, options.max_messages_bytes);
             s.attributes.extend([
                 text("gen_ai.output.messages", output),
                 int(
@@ -321,9 +349,16 @@ fn tool_spans(
     // What started each tool call: the inference call whose response did,
     // else the code cell that ran it.
     let mut started_by = indexmap::IndexMap::new();
+    // The inference call that answered with each item (a cell's source).
+    let mut answered_by = indexmap::IndexMap::new();
     for (call_id, call) in &trace.inference_calls {
         for tool in &call.tool_call_ids_started_by_response {
             started_by.insert(tool.as_str(), id("inference", call_id));
+        }
+        for item in &call.response_item_ids {
+            answered_by
+                .entry(&**item)
+                .or_insert_with(|| id("inference", call_id));
         }
     }
     for (cell_id, cell) in &trace.code_cells {
@@ -337,14 +372,10 @@ fn tool_spans(
                 .or_insert_with(|| id("cell", cell_id));
         }
         // A cell runs the source an inference call's response gave.
-        let parent = trace
-            .inference_calls
-            .iter()
-            .find(|(_, call)| call.response_item_ids.contains(&cell.source_item_id))
-            .map_or_else(
-                || id("thread", &cell.thread_id),
-                |(call_id, _)| id("inference", call_id),
-            );
+        let parent = answered_by
+            .get(&*cell.source_item_id)
+            .cloned()
+            .unwrap_or_else(|| id("thread", &cell.thread_id));
         let mut s = span(
             "execute_tool exec".to_string(),
             1,
@@ -437,19 +468,6 @@ fn edge_links(
     thread_id: &str,
     id: &dyn Fn(&str, &str) -> String,
 ) -> Vec<(String, Vec<(String, Value)>)> {
-    let thread_of = |anchor: &TraceAnchor| -> Option<String> {
-        match anchor {
-            TraceAnchor::Thread { thread_id } => Some(thread_id.clone()),
-            TraceAnchor::ToolCall { tool_call_id } => trace
-                .tool_calls
-                .get(tool_call_id)
-                .map(|c| c.thread_id.clone()),
-            TraceAnchor::ConversationItem { item_id } => trace
-                .conversation_items
-                .get(item_id)
-                .map(|i| i.thread_id.clone()),
-        }
-    };
     let span_of = |anchor: &TraceAnchor| -> Option<String> {
         match anchor {
             TraceAnchor::ToolCall { tool_call_id }
@@ -457,25 +475,18 @@ fn edge_links(
             {
                 Some(id("tool", tool_call_id))
             }
-            other => thread_of(other).map(|t| id("thread", &t)),
+            other => trace.anchor_thread(other).map(|t| id("thread", t)),
         }
     };
     trace
         .interaction_edges
         .values()
-        .filter(|edge| thread_of(&edge.target).as_deref() == Some(thread_id))
+        .filter(|edge| trace.anchor_thread(&edge.target) == Some(thread_id))
         .filter_map(|edge| {
-            let kind = match edge.kind {
-                InteractionEdgeKind::SpawnAgent => "spawn_agent",
-                InteractionEdgeKind::AssignAgentTask => "assign_agent_task",
-                InteractionEdgeKind::SendMessage => "send_message",
-                InteractionEdgeKind::AgentResult => "agent_result",
-                InteractionEdgeKind::CloseAgent => "close_agent",
-            };
             Some((
                 span_of(&edge.source)?,
                 vec![
-                    text("tracefold.edge.kind", kind),
+                    text("tracefold.edge.kind", edge.kind.as_str()),
                     text("tracefold.edge_id", edge.edge_id.clone()),
                 ],
             ))
@@ -487,6 +498,7 @@ fn edge_links(
 /// while the JSON fits `max_bytes`; and how many were left out.
 fn messages(
     trace: &RolloutTrace,
+    names: &ToolNames<'_>,
     item_ids: &[crate::model::ItemId],
     max_bytes: usize,
 ) -> (String, usize) {
@@ -496,7 +508,7 @@ fn messages(
         let Some(item) = trace.conversation_items.get(item_id) else {
             continue;
         };
-        let message = message(trace, item);
+        let message = message(names, item);
         let len = message.to_string().len() + 1;
         if size + len > max_bytes {
             break;
@@ -510,7 +522,7 @@ fn messages(
 }
 
 /// One conversation item as a GenAI message: a role and its parts.
-fn message(trace: &RolloutTrace, item: &ConversationItem) -> Value {
+fn message(names: &ToolNames<'_>, item: &ConversationItem) -> Value {
     let role = match item.role {
         ConversationRole::System | ConversationRole::Developer => "system",
         ConversationRole::User => "user",
@@ -521,12 +533,7 @@ fn message(trace: &RolloutTrace, item: &ConversationItem) -> Value {
     let call_id = item.call_id.clone().unwrap_or_default();
     let part = match item.kind {
         ConversationItemKind::FunctionCall | ConversationItemKind::CustomToolCall => {
-            let name = trace
-                .tool_calls
-                .values()
-                .find(|c| c.model_visible_call_id.as_deref() == Some(call_id.as_str()))
-                .map(|c| c.kind.name().to_string())
-                .unwrap_or_default();
+            let name = names.get(call_id.as_str()).cloned().unwrap_or_default();
             json!({"type": "tool_call", "id": call_id, "name": name, "arguments": body})
         }
         ConversationItemKind::FunctionCallOutput | ConversationItemKind::CustomToolCallOutput => {

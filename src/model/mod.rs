@@ -149,6 +149,42 @@ impl RolloutTrace {
             diagnostics: Vec::new(),
         }
     }
+
+    /// The thread an edge endpoint belongs to: the thread itself, a tool
+    /// call's thread or an item's; `None` when the state does not hold it.
+    pub fn anchor_thread<'a>(&'a self, anchor: &'a TraceAnchor) -> Option<&'a str> {
+        match anchor {
+            TraceAnchor::Thread { thread_id } => Some(thread_id),
+            TraceAnchor::ToolCall { tool_call_id } => self
+                .tool_calls
+                .get(tool_call_id)
+                .map(|call| call.thread_id.as_str()),
+            TraceAnchor::ConversationItem { item_id } => self
+                .conversation_items
+                .get(item_id)
+                .map(|item| item.thread_id.as_str()),
+        }
+    }
+
+    /// The seq an edge endpoint starts at: a thread's or tool call's
+    /// start, an item's first sighting; `None` when the state does not
+    /// hold it.
+    pub fn anchor_seq(&self, anchor: &TraceAnchor) -> Option<u64> {
+        match anchor {
+            TraceAnchor::Thread { thread_id } => self
+                .threads
+                .get(thread_id)
+                .map(|thread| thread.execution.started_seq),
+            TraceAnchor::ToolCall { tool_call_id } => self
+                .tool_calls
+                .get(tool_call_id)
+                .map(|call| call.execution.started_seq),
+            TraceAnchor::ConversationItem { item_id } => self
+                .conversation_items
+                .get(item_id)
+                .map(|item| item.first_seen_seq),
+        }
+    }
 }
 
 /// Start and end of anything with a lifecycle. Wall time is for display;

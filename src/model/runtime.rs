@@ -570,6 +570,20 @@ pub enum InteractionEdgeKind {
     CloseAgent,
 }
 
+impl InteractionEdgeKind {
+    /// Its name in the state JSON: `spawn_agent`, `assign_agent_task`,
+    /// `send_message`, `agent_result`, `close_agent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InteractionEdgeKind::SpawnAgent => "spawn_agent",
+            InteractionEdgeKind::AssignAgentTask => "assign_agent_task",
+            InteractionEdgeKind::SendMessage => "send_message",
+            InteractionEdgeKind::AgentResult => "agent_result",
+            InteractionEdgeKind::CloseAgent => "close_agent",
+        }
+    }
+}
+
 /// One end of an interaction edge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]

@@ -16,8 +16,8 @@ use crate::event::{ToolCallKind, ToolCallSummary};
 use indexmap::IndexMap;
 
 use crate::model::{
-    AgentOrigin, Compaction, CompactionMode, ExecutionWindow, InferenceCall, InteractionEdgeKind,
-    RolloutTrace, TerminalOperation, TerminalRequest, TokenUsage, TraceAnchor,
+    AgentOrigin, Compaction, CompactionMode, ExecutionWindow, InferenceCall, RolloutTrace,
+    TerminalOperation, TerminalRequest, TokenUsage,
 };
 
 /// A rollout as a tree of threads with their lanes.
@@ -471,52 +471,19 @@ fn one_line(text: &str, max: usize) -> String {
 
 /// Interaction edges between known threads, in the state's order.
 fn edges(trace: &RolloutTrace) -> Vec<EdgeView> {
-    let thread_of = |anchor: &TraceAnchor| -> Option<String> {
-        match anchor {
-            TraceAnchor::Thread { thread_id } => Some(thread_id.clone()),
-            TraceAnchor::ToolCall { tool_call_id } => trace
-                .tool_calls
-                .get(tool_call_id)
-                .map(|call| call.thread_id.clone()),
-            TraceAnchor::ConversationItem { item_id } => trace
-                .conversation_items
-                .get(item_id)
-                .map(|item| item.thread_id.clone()),
-        }
-    };
-    let seq_of = |anchor: &TraceAnchor| -> Option<u64> {
-        match anchor {
-            TraceAnchor::Thread { thread_id } => trace
-                .threads
-                .get(thread_id)
-                .map(|thread| thread.execution.started_seq),
-            TraceAnchor::ToolCall { tool_call_id } => trace
-                .tool_calls
-                .get(tool_call_id)
-                .map(|call| call.execution.started_seq),
-            TraceAnchor::ConversationItem { item_id } => trace
-                .conversation_items
-                .get(item_id)
-                .map(|item| item.first_seen_seq),
-        }
-    };
     trace
         .interaction_edges
         .values()
         .filter_map(|edge| {
             Some(EdgeView {
                 edge_id: edge.edge_id.clone(),
-                kind: match edge.kind {
-                    InteractionEdgeKind::SpawnAgent => "spawn_agent",
-                    InteractionEdgeKind::AssignAgentTask => "assign_agent_task",
-                    InteractionEdgeKind::SendMessage => "send_message",
-                    InteractionEdgeKind::AgentResult => "agent_result",
-                    InteractionEdgeKind::CloseAgent => "close_agent",
-                },
-                from_thread_id: thread_of(&edge.source)?,
-                to_thread_id: thread_of(&edge.target)?,
+                kind: edge.kind.as_str(),
+                from_thread_id: trace.anchor_thread(&edge.source)?.to_string(),
+                to_thread_id: trace.anchor_thread(&edge.target)?.to_string(),
                 started_at_unix_ms: edge.started_at_unix_ms,
-                seq: seq_of(&edge.source).or_else(|| seq_of(&edge.target)),
+                seq: trace
+                    .anchor_seq(&edge.source)
+                    .or_else(|| trace.anchor_seq(&edge.target)),
             })
         })
         .collect()
