@@ -43,6 +43,16 @@ impl Loaded {
             Loaded::State(_) => None,
         }
     }
+
+    /// What reads its payloads, for readers that need not be shared
+    /// between threads (`show`, `view`).
+    pub(super) fn payloads<'a>(
+        &'a self,
+        store: Option<&'a Store>,
+    ) -> Option<&'a dyn PayloadSource> {
+        self.reader(store)
+            .map(|reader| reader as &dyn PayloadSource)
+    }
 }
 
 /// The store, opened when one of `sources` is not an existing path (and so

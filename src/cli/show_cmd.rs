@@ -44,9 +44,7 @@ pub(super) fn show(cli: &Cli, source: &str, args: &ShowArgs<'_>) -> anyhow::Resu
         let calls = Calls {
             trace: loaded.trace(),
             view: &view,
-            payloads: loaded
-                .reader(store.as_ref())
-                .map(|reader| reader as &dyn crate::reducer::PayloadSource),
+            payloads: loaded.payloads(store.as_ref()),
             full: args.full,
         };
         one_call_or_turn(&calls, only, args, &mut out)?;

@@ -11,7 +11,6 @@ use super::diff_cmd::{load, store_for};
 use super::output::{note, write_to};
 use super::{Cli, EXIT_OK};
 use crate::diff::{DiffPolicy, align_with_payloads};
-use crate::reducer::PayloadSource;
 use crate::view::{PageOptions, diff_page, rollout_page};
 
 pub(super) fn view(
@@ -26,24 +25,22 @@ pub(super) fn view(
         (Some(source), None) => {
             let store = store_for(cli, &[source])?;
             let loaded = load(source, store.as_ref(), cli.max_payload_bytes, true)?;
-            let reader = loaded.reader(store.as_ref()).map(as_source);
-            rollout_page(loaded.trace(), reader, &options)
+            rollout_page(loaded.trace(), loaded.payloads(store.as_ref()), &options)
         }
         (None, Some([a, b])) => {
             let store = store_for(cli, &[a, b])?;
             let left = load(a, store.as_ref(), cli.max_payload_bytes, true)?;
             let right = load(b, store.as_ref(), cli.max_payload_bytes, true)?;
-            let (reader_a, reader_b) = (left.reader(store.as_ref()), right.reader(store.as_ref()));
             let alignment = align_with_payloads(
                 left.trace(),
-                reader_a,
+                left.reader(store.as_ref()),
                 right.trace(),
-                reader_b,
+                right.reader(store.as_ref()),
                 &DiffPolicy::default(),
             );
             diff_page(
-                (left.trace(), reader_a.map(as_source)),
-                (right.trace(), reader_b.map(as_source)),
+                (left.trace(), left.payloads(store.as_ref())),
+                (right.trace(), right.payloads(store.as_ref())),
                 &alignment,
                 &options,
             )
@@ -59,8 +56,4 @@ pub(super) fn view(
         ));
     }
     Ok(EXIT_OK)
-}
-
-fn as_source(reader: &(dyn PayloadSource + Sync)) -> &dyn PayloadSource {
-    reader
 }
