@@ -17,6 +17,8 @@ mod hot_log;
 mod keep_going;
 mod otlp;
 mod pack;
+mod phoenix;
+mod push;
 mod recorder;
 mod reducer;
 mod session_trees;

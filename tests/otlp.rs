@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::support::ok;
 
 /// The Python of the tests' virtual environment.
-fn venv_python() -> PathBuf {
+pub fn venv_python() -> PathBuf {
     let venv = std::env::var_os("TRACEFOLD_TEST_VENV").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv"),
         PathBuf::from,
@@ -260,4 +260,115 @@ fn a_rollout_exports_as_a_genai_span_tree_that_the_official_protobuf_package_rea
             );
         }
     }
+}
+
+#[test]
+fn bodies_are_cut_to_max_body_bytes_and_name_the_payload_they_came_from() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let (rollout, _) = demo(&store, dir.path(), "5");
+    let whole = export(&store, &rollout, &dir.path().join("whole.json"));
+    let out = dir.path().join("cut.json");
+    ok(
+        &store,
+        &[
+            "export",
+            &rollout,
+            "--format",
+            "otlp-json",
+            "--max-body-bytes",
+            "300",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    let cut: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("JSON");
+    let spans = |doc: &Value| doc["resourceSpans"][0]["scopeSpans"][0]["spans"].clone();
+    let (whole, cut) = (spans(&whole), spans(&cut));
+    assert_eq!(
+        whole.as_array().expect("spans").len(),
+        cut.as_array().expect("spans").len()
+    );
+    let bodies = [
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+    ];
+    let (mut truncated, mut omitted, mut checked) = (0, 0, 0);
+    for (w, c) in whole
+        .as_array()
+        .expect("spans")
+        .iter()
+        .zip(cut.as_array().expect("spans"))
+    {
+        assert_eq!(w["spanId"], c["spanId"]);
+        for key in bodies {
+            let Some(body) = attribute(c, key) else {
+                continue;
+            };
+            let body = body["stringValue"].as_str().expect("string");
+            assert!(body.len() <= 300, "{key}: {} bytes", body.len());
+            checked += 1;
+            if key.ends_with("messages") {
+                // Still the conventions' JSON, however it was cut.
+                let messages: Value = serde_json::from_str(body).expect("messages JSON");
+                assert!(messages.is_array());
+            }
+            let whole_body = attribute(w, key).expect("whole")["stringValue"]
+                .as_str()
+                .expect("s");
+            if whole_body.len() > 300 {
+                let flag = attribute(c, &format!("tracefold.{key}.truncated"));
+                let dropped = attribute(c, &format!("tracefold.{key}.omitted"))
+                    .and_then(|v| v["intValue"].as_str())
+                    .is_some_and(|n| n != "0");
+                assert!(flag.is_some() || dropped, "{key} was cut without saying so");
+                truncated += usize::from(flag.is_some());
+                omitted += usize::from(dropped);
+            }
+        }
+    }
+    assert!(
+        checked > 20 && truncated > 0 && omitted > 0,
+        "{checked} {truncated} {omitted}"
+    );
+    // The request's payload is one `payload HASH` away, whole.
+    let chat = cut
+        .as_array()
+        .expect("spans")
+        .iter()
+        .find(|s| attribute(s, "tracefold.request.blake3").is_some())
+        .expect("a chat span names its request");
+    let hash = attribute(chat, "tracefold.request.blake3").expect("hash")["stringValue"]
+        .as_str()
+        .expect("hex");
+    let size: usize = attribute(chat, "tracefold.request.size_bytes").expect("size")["intValue"]
+        .as_str()
+        .expect("int")
+        .parse()
+        .expect("number");
+    let payload = crate::support::tracefold(&store, &["payload", hash]);
+    assert!(payload.status.success());
+    assert_eq!(payload.stdout.len(), size);
+    assert_eq!(blake3::hash(&payload.stdout).to_hex().as_str(), hash);
+
+    let err = crate::support::fails(
+        &store,
+        &[
+            "export",
+            &rollout,
+            "--format",
+            "state",
+            "--max-body-bytes",
+            "10",
+            "--out",
+            "-",
+        ],
+    );
+    assert!(
+        err.contains("--max-body-bytes applies to --format otlp-json only"),
+        "{err}"
+    );
 }

@@ -11,6 +11,7 @@ mod demo_cmd;
 mod diff_cmd;
 mod maintenance_cmds;
 mod output;
+mod push_cmd;
 mod reduce_cmds;
 mod show_call;
 mod show_cmd;
@@ -199,7 +200,15 @@ enum Command {
         /// which the reference cannot read (left out by default)
         #[arg(long)]
         with_extensions: bool,
+        /// With otlp-json: cut each body attribute (messages, tool
+        /// arguments and results) to this many bytes [default: 65536]
+        #[arg(long, value_name = "BYTES")]
+        max_body_bytes: Option<usize>,
     },
+    /// Send a rollout's spans (those of `export --format otlp-json`) to an
+    /// OpenTelemetry backend over OTLP/HTTP: protobuf, gzip, POST to
+    /// URL/v1/traces in batches; the same rollout always sends the same ids
+    Push(push_cmd::PushArgs),
     /// Delete a rollout (manifest, then events), then collect its garbage
     Delete {
         rollout: String,
@@ -485,7 +494,16 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             format,
             out,
             with_extensions,
-        } => reduce_cmds::export(cli, rollout, *format, out, *with_extensions),
+            max_body_bytes,
+        } => reduce_cmds::export(
+            cli,
+            rollout,
+            *format,
+            out,
+            *with_extensions,
+            *max_body_bytes,
+        ),
+        Command::Push(args) => push_cmd::push(cli, args),
         Command::Delete {
             rollout,
             no_gc,

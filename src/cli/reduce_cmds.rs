@@ -156,7 +156,11 @@ pub(super) fn export(
     format: ExportFormat,
     out: &Path,
     with_extensions: bool,
+    max_body_bytes: Option<usize>,
 ) -> anyhow::Result<i32> {
+    if max_body_bytes.is_some() && format != ExportFormat::OtlpJson {
+        anyhow::bail!("--max-body-bytes applies to --format otlp-json only");
+    }
     if format == ExportFormat::Source && output::is_stdout(out) {
         anyhow::bail!(
             "a source export is a directory and cannot go to standard output; give --out a new or empty directory"
@@ -190,10 +194,10 @@ pub(super) fn export(
         }
         ExportFormat::OtlpJson => {
             let state = reduce_stored(&store, rollout)?;
-            let options = crate::export::otlp::OtlpOptions::default();
-            let spans = crate::export::otlp::spans(&state, &options);
+            let mut options = crate::export::otlp::OtlpOptions::default();
+            options.max_body_bytes = max_body_bytes.unwrap_or(options.max_body_bytes);
             write_to(out, |out| {
-                crate::export::otlp::write_otlp_json(&spans, &options, out)
+                crate::export::otlp::write_otlp_json(&state, &options, out)
             })?;
         }
         ExportFormat::Jsonl => {

@@ -8,6 +8,7 @@
 //! the same log always prints the same ids.
 
 pub mod bundle;
+#[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod output;
 pub mod source;

@@ -282,6 +282,14 @@ fn unknown_hash() -> Hash {
     Hash([0; 32])
 }
 
+impl RawPayloadEntry {
+    /// Whether this is a reference state's entry, which has a path but no
+    /// hash (all zeros) and no size: it names no stored payload.
+    pub fn is_placeholder(&self) -> bool {
+        self.blake3 == unknown_hash() && self.size_bytes == 0
+    }
+}
+
 impl From<RawPayloadEntry> for RawPayloadJson {
     fn from(entry: RawPayloadEntry) -> Self {
         let (kind, extension_kind) = if entry.kind.is_reference_kind() {

@@ -202,7 +202,7 @@ fn page_payloads(
 ) -> IndexMap<String, PagePayload> {
     let mut out: IndexMap<String, PagePayload> = IndexMap::new();
     for entry in trace.raw_payloads.values() {
-        if entry.blake3 == Hash([0; 32]) && entry.size_bytes == 0 {
+        if entry.is_placeholder() {
             continue; // a reference state's payload: a path, no hash
         }
         let key = entry.blake3.to_hex();
