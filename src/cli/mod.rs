@@ -84,7 +84,8 @@ enum Command {
     },
     /// Import files and directories (recursively), each in the format
     /// its first lines show: Codex session rollouts (.jsonl, .jsonl.zst),
-    /// Claude Code transcripts, wire JSONL, reference trace bundles. A
+    /// Claude Code transcripts, ATIF trajectories (.json, and directories
+    /// of them), wire JSONL, reference trace bundles. A
     /// session tree (sub-agents, forks) is one rollout. Each file all or
     /// nothing; a file imported before stores only what it gained since
     Import {
@@ -101,6 +102,11 @@ enum Command {
         /// worth it: see `compact`)
         #[arg(long)]
         no_compact: bool,
+        /// ATIF: import a trajectory whose sub-agent references name
+        /// trajectories that are not there, keeping each such reference
+        /// in its step's observation only
+        #[arg(long)]
+        allow_missing_subagents: bool,
     },
     /// Import a reference trace bundle (manifest.json, trace.jsonl, payloads/)
     ImportCodex {
@@ -440,7 +446,15 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             follow,
             no_redact,
             no_compact,
-        } => store_cmds::import(cli, paths, *no_redact, *no_compact, *follow),
+            allow_missing_subagents,
+        } => store_cmds::import(
+            cli,
+            paths,
+            *no_redact,
+            *no_compact,
+            *follow,
+            *allow_missing_subagents,
+        ),
         Command::ImportCodex {
             bundle_dir,
             rollout_id,

@@ -31,6 +31,8 @@ pub(super) enum ExportFormat {
     Source,
     /// OpenTelemetry spans (GenAI semantic conventions) as OTLP/JSON.
     OtlpJson,
+    /// ATIF v1.8 trajectories, one file per thread (a directory).
+    Atif,
 }
 
 /// `--keep-going` as reduce options.
@@ -195,6 +197,16 @@ pub(super) fn export(
             write_to(out, |out| {
                 crate::export::otlp::write_otlp_json(&spans, &options, out)
             })?;
+        }
+        ExportFormat::Atif => {
+            if output::is_stdout(out) {
+                anyhow::bail!(
+                    "an ATIF export is a directory and cannot go to standard output; give --out a new or empty directory"
+                );
+            }
+            for (file, steps) in crate::export::atif::write_atif(&store, rollout, out)? {
+                note(format_args!("{}: {steps} steps", escape(&file)));
+            }
         }
         ExportFormat::Jsonl => {
             // Streamed line by line. A store error stops the write (leaving
