@@ -125,6 +125,7 @@ pub use diff::{
 pub use replay::{ReplayMiss, ReplaySource};
 
 // Logs in and out.
+pub use export::atif::{AtifFile, read_atif, trajectories as atif_trajectories, write_atif};
 pub use export::bundle::{
     BundleOptions, BundleReport, LoadedBundle, read_bundle, read_bundle_with, write_bundle,
 };
@@ -135,7 +136,7 @@ pub use export::{
 };
 pub use ingest::{
     BundleManifest, IMPORT_CACHE_CAPACITY_BYTES, Importer, IngestOptions, IngestReport,
-    JsonlSource, RolloutOutcome, SourceFormat, discover, import_bundle, import_source,
+    JsonlSource, RolloutOutcome, SourceFormat, discover, import_atif, import_bundle, import_source,
     ingest_jsonl, read_bundle_manifest,
 };
 

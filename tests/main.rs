@@ -7,6 +7,7 @@
 
 mod support;
 
+mod atif;
 mod cli;
 mod codemode;
 mod conformance;

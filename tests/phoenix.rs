@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::otlp::venv_python;
 use crate::support::ok;
+use crate::support::venv_python;
 
 /// A Phoenix server of this test's own; stopped (its whole process group)
 /// on drop.

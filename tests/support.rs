@@ -18,6 +18,22 @@ pub fn tracefold(store: &Path, args: &[&str]) -> Output {
         .expect("tracefold runs")
 }
 
+/// The Python of the tests' virtual environment (`TRACEFOLD_TEST_VENV`,
+/// else `target/test-venv`, which `scripts/test` makes).
+pub fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("TRACEFOLD_TEST_VENV").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv"),
+        PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    assert!(
+        python.is_file(),
+        "no {}: `scripts/test` (scripts/install-test-deps) makes the tests' Python environment",
+        python.display()
+    );
+    python
+}
+
 /// Stdout of a run that must succeed.
 pub fn ok(store: &Path, args: &[&str]) -> String {
     let out = tracefold(store, args);

@@ -1,6 +1,7 @@
 //! `tracefold diff A B [--json]`: replay-equivalence of two rollouts, each
-//! a rollout id in the store, a bundle directory (with `manifest.json`) or a
-//! state JSON file. Exit 0 equivalent, 1 divergent, 2 on error. The store is
+//! a rollout id in the store, a bundle directory (with `manifest.json`), an
+//! ATIF trajectory (a file, or a directory with one root trajectory, read
+//! as `import` would store it) or a state JSON file. Exit 0 equivalent, 1 divergent, 2 on error. The store is
 //! opened only when an argument is not an existing path.
 
 use std::io::Write;
@@ -80,6 +81,16 @@ pub(super) fn load(
 ) -> anyhow::Result<Loaded> {
     let path = Path::new(arg);
     let options = ReduceOptions { keep_going };
+    if crate::ingest::looks_like_atif_file(path) || crate::ingest::looks_like_atif_dir(path) {
+        let ingest = IngestOptions {
+            max_payload_bytes,
+            ..IngestOptions::default()
+        };
+        let bundle = crate::export::atif::read_atif(path, &ingest)
+            .with_context(|| format!("read ATIF {arg}"))?;
+        let trace = reduce_loaded_with(&bundle, options)?;
+        return Ok(Loaded::Bundle(trace, Box::new(bundle)));
+    }
     if path.is_dir() {
         let ingest = IngestOptions {
             max_payload_bytes,

@@ -85,7 +85,8 @@ enum Command {
     },
     /// Import files and directories (recursively), each in the format
     /// its first lines show: Codex session rollouts (.jsonl, .jsonl.zst),
-    /// Claude Code transcripts, wire JSONL, reference trace bundles. A
+    /// Claude Code transcripts, ATIF trajectories (.json, and directories
+    /// of them), wire JSONL, reference trace bundles. A
     /// session tree (sub-agents, forks) is one rollout. Each file all or
     /// nothing; a file imported before stores only what it gained since
     Import {
@@ -102,6 +103,11 @@ enum Command {
         /// worth it: see `compact`)
         #[arg(long)]
         no_compact: bool,
+        /// ATIF: import a trajectory whose sub-agent references name
+        /// trajectories that are not there, keeping each such reference
+        /// in its step's observation only
+        #[arg(long)]
+        allow_missing_subagents: bool,
     },
     /// Import a reference trace bundle (manifest.json, trace.jsonl, payloads/)
     ImportCodex {
@@ -188,23 +194,9 @@ enum Command {
         #[arg(long)]
         no_compact: bool,
     },
-    /// Write a rollout as a reference bundle, wire-format JSONL (payloads inline) or state JSON
-    Export {
-        rollout: String,
-        #[arg(long, value_enum)]
-        format: reduce_cmds::ExportFormat,
-        /// Output path (`-` for stdout with jsonl and state; a new or empty directory for codex-bundle and source)
-        #[arg(long)]
-        out: PathBuf,
-        /// With codex-bundle: keep tracefold-only events and payload kinds,
-        /// which the reference cannot read (left out by default)
-        #[arg(long)]
-        with_extensions: bool,
-        /// With otlp-json: cut each body attribute (messages, tool
-        /// arguments and results) to this many bytes [default: 65536]
-        #[arg(long, value_name = "BYTES")]
-        max_body_bytes: Option<usize>,
-    },
+    /// Write a rollout as a reference bundle, wire-format JSONL (payloads inline), state JSON,
+    /// OpenTelemetry spans or ATIF trajectories
+    Export(reduce_cmds::ExportArgs),
     /// Send a rollout's spans (those of `export --format otlp-json`) to an
     /// OpenTelemetry backend over OTLP/HTTP: protobuf, gzip, POST to
     /// URL/v1/traces in batches; the same rollout always sends the same ids
@@ -449,7 +441,15 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             follow,
             no_redact,
             no_compact,
-        } => store_cmds::import(cli, paths, *no_redact, *no_compact, *follow),
+            allow_missing_subagents,
+        } => store_cmds::import(
+            cli,
+            paths,
+            *no_redact,
+            *no_compact,
+            *follow,
+            *allow_missing_subagents,
+        ),
         Command::ImportCodex {
             bundle_dir,
             rollout_id,
@@ -489,20 +489,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             *allow_torn_tail,
             *keep_going,
         ),
-        Command::Export {
-            rollout,
-            format,
-            out,
-            with_extensions,
-            max_body_bytes,
-        } => reduce_cmds::export(
-            cli,
-            rollout,
-            *format,
-            out,
-            *with_extensions,
-            *max_body_bytes,
-        ),
+        Command::Export(args) => reduce_cmds::export(cli, args),
         Command::Push(args) => push_cmd::push(cli, args),
         Command::Delete {
             rollout,

@@ -31,6 +31,8 @@ pub(super) enum ExportFormat {
     Source,
     /// OpenTelemetry spans (GenAI semantic conventions) as OTLP/JSON.
     OtlpJson,
+    /// ATIF v1.8 trajectories, one file per thread (a directory).
+    Atif,
 }
 
 /// `--keep-going` as reduce options.
@@ -150,14 +152,36 @@ pub(super) fn reduce_bundle(
     Ok(report_skipped(&state))
 }
 
-pub(super) fn export(
-    cli: &Cli,
-    rollout: &str,
+/// What `export` takes.
+#[derive(Debug, clap::Args)]
+pub(super) struct ExportArgs {
+    rollout: String,
+    #[arg(long, value_enum)]
     format: ExportFormat,
-    out: &Path,
+    /// Output path (`-` for stdout with jsonl, state and otlp-json; a new or
+    /// empty directory for codex-bundle, source and atif)
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// With codex-bundle: keep tracefold-only events and payload kinds,
+    /// which the reference cannot read (left out by default)
+    #[arg(long)]
     with_extensions: bool,
+    /// With otlp-json: cut each body attribute (messages, tool arguments
+    /// and results) to this many bytes [default: 65536]
+    #[arg(long, value_name = "BYTES")]
     max_body_bytes: Option<usize>,
-) -> anyhow::Result<i32> {
+}
+
+pub(super) fn export(cli: &Cli, args: &ExportArgs) -> anyhow::Result<i32> {
+    let ExportArgs {
+        rollout,
+        format,
+        out,
+        with_extensions,
+        max_body_bytes,
+    } = args;
+    let (format, out, with_extensions, max_body_bytes) =
+        (*format, out.as_path(), *with_extensions, *max_body_bytes);
     if max_body_bytes.is_some() && format != ExportFormat::OtlpJson {
         anyhow::bail!("--max-body-bytes applies to --format otlp-json only");
     }
@@ -199,6 +223,16 @@ pub(super) fn export(
             write_to(out, |out| {
                 crate::export::otlp::write_otlp_json(&state, &options, out)
             })?;
+        }
+        ExportFormat::Atif => {
+            if output::is_stdout(out) {
+                anyhow::bail!(
+                    "an ATIF export is a directory and cannot go to standard output; give --out a new or empty directory"
+                );
+            }
+            for (file, steps) in crate::export::atif::write_atif(&store, rollout, out)? {
+                note(format_args!("{}: {steps} steps", escape(&file)));
+            }
         }
         ExportFormat::Jsonl => {
             // Streamed line by line. A store error stops the write (leaving

@@ -180,9 +180,17 @@ pub(super) fn import(
     no_redact: bool,
     no_compact: bool,
     follow: Option<u64>,
+    allow_missing_subagents: bool,
 ) -> anyhow::Result<i32> {
     let Some(every) = follow else {
-        let round = import_round(cli, paths, no_redact, no_compact, false)?;
+        let round = import_round(
+            cli,
+            paths,
+            no_redact,
+            no_compact,
+            false,
+            allow_missing_subagents,
+        )?;
         if round.failed > 0 {
             anyhow::bail!(
                 "{} of {} files were not imported (each error is above)",
@@ -202,7 +210,7 @@ pub(super) fn import(
     ));
     let mut total = 0u64;
     loop {
-        let round = import_round(cli, paths, no_redact, true, true)?;
+        let round = import_round(cli, paths, no_redact, true, true, allow_missing_subagents)?;
         total += round.events;
         if round.events > 0 || round.failed > 0 {
             let failed = if round.failed > 0 {
@@ -234,10 +242,11 @@ fn import_round(
     no_redact: bool,
     no_compact: bool,
     quiet: bool,
+    allow_missing_subagents: bool,
 ) -> anyhow::Result<Round> {
     let found = Importer::order(paths.iter().flat_map(|path| discover(path)).collect());
     let store = cli.open_store_for_import()?;
-    let mut importer = Importer::new(&store);
+    let mut importer = Importer::new(&store).allow_missing_subagents(allow_missing_subagents);
     let mut round = Round {
         files: found.len(),
         failed: 0,

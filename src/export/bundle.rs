@@ -111,9 +111,22 @@ pub fn read_bundle_with(
         base_dir: bundle_dir.to_path_buf(),
         reader: Box::new(file),
     };
+    read_log(manifest, source, options, reduce, read_diagnostics)
+}
+
+/// Reads the wire events of `source` into memory under `manifest` (a
+/// bundle's, or one made for events converted from another format);
+/// payload files are read from inside `source.base_dir`.
+pub(crate) fn read_log(
+    manifest: BundleManifest,
+    source: JsonlSource<'_>,
+    options: &IngestOptions<'_>,
+    reduce: ReduceOptions,
+    read_diagnostics: Vec<Diagnostic>,
+) -> Result<LoadedBundle> {
     let limit = options.max_payload_bytes;
     let mut reading = BundleReading {
-        confinement: Confinement::new(bundle_dir),
+        confinement: Confinement::new(&source.base_dir),
         limit,
         keep_going: reduce.keep_going,
         rollout_id: manifest.rollout_id.clone(),

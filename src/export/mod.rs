@@ -7,6 +7,7 @@
 //! one per payload citation in log order, as the reducer numbers them, so
 //! the same log always prints the same ids.
 
+pub mod atif;
 pub mod bundle;
 #[cfg(feature = "otlp")]
 pub mod otlp;

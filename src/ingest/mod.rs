@@ -27,6 +27,7 @@
 //! bytes, `confine.rs` opens payload files inside their directory, and
 //! `bundle.rs` reads a reference bundle's manifest and imports it.
 
+mod atif;
 mod bundle;
 mod claude_code;
 mod codex_session;
@@ -47,6 +48,8 @@ use crate::error::{Error, Result};
 use crate::redact::Redactor;
 use crate::store::{Store, StoreOptions};
 
+pub use atif::import_atif;
+pub(crate) use atif::{convert_one as convert_atif, looks_like_atif_dir, looks_like_atif_file};
 pub use bundle::{BundleManifest, import_bundle, read_bundle_manifest};
 pub(crate) use bundle::{
     check_manifest_rollout, check_manifest_schema_version, read_bundle_manifest_any_version,

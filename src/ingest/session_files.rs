@@ -162,11 +162,13 @@ pub(crate) fn session_header(
                 }),
             }
         }
-        SourceFormat::WireJsonl | SourceFormat::ReferenceBundle => Err(Error::Other(format!(
-            "import {}: {} is not a session format",
-            path.display(),
-            format.name()
-        ))),
+        SourceFormat::WireJsonl | SourceFormat::ReferenceBundle | SourceFormat::Atif => {
+            Err(Error::Other(format!(
+                "import {}: {} is not a session format",
+                path.display(),
+                format.name()
+            )))
+        }
     }
 }
 
@@ -229,6 +231,9 @@ fn is_cold(path: &Path) -> bool {
 pub struct Importer<'s> {
     store: &'s Store,
     threads: BTreeMap<String, String>,
+    /// ATIF: keep a sub-agent reference that resolves to nothing as its
+    /// step's observation only, instead of failing the import.
+    pub(crate) allow_missing_subagents: bool,
 }
 
 impl<'s> Importer<'s> {
@@ -237,7 +242,16 @@ impl<'s> Importer<'s> {
         Importer {
             store,
             threads: BTreeMap::new(),
+            allow_missing_subagents: false,
         }
+    }
+
+    /// ATIF trajectories whose sub-agent references resolve to nothing
+    /// import anyway, each such reference kept as its step's observation
+    /// only (a warning says so); by default such a trajectory is an error.
+    pub fn allow_missing_subagents(mut self, allow: bool) -> Importer<'s> {
+        self.allow_missing_subagents = allow;
+        self
     }
 
     /// The store imported into.

@@ -25,6 +25,9 @@ pub enum SourceFormat {
     /// A Claude Code transcript (`~/.claude/projects/*/SESSION.jsonl`, and
     /// its sub-agents' `SESSION/subagents/agent-ID.jsonl`).
     ClaudeCode,
+    /// An ATIF trajectory (`ATIF-v1.5` to `ATIF-v1.8`) and the sub-agent
+    /// trajectories it references.
+    Atif,
 }
 
 impl SourceFormat {
@@ -35,6 +38,7 @@ impl SourceFormat {
             SourceFormat::ReferenceBundle => "reference trace bundle",
             SourceFormat::CodexSession => "Codex session rollout",
             SourceFormat::ClaudeCode => "Claude Code transcript",
+            SourceFormat::Atif => "ATIF trajectory",
         }
     }
 
@@ -87,6 +91,12 @@ fn discover_one(
             })
             .collect();
         entries.sort();
+        // ATIF trajectories: the directory is one source, each of its
+        // roots (a file no other one references) a rollout with the
+        // sub-agent files it references.
+        if super::atif::looks_like_atif_dir(path) {
+            found.push(Ok((path.to_path_buf(), SourceFormat::Atif)));
+        }
         for entry in entries {
             let is_dir = entry.is_dir();
             let name = entry.to_string_lossy();
@@ -128,6 +138,9 @@ fn first_line(path: &Path) -> Result<String> {
 
 /// The format of a file, from its first line.
 fn detect_file(path: &Path) -> Result<SourceFormat> {
+    if super::atif::looks_like_atif_file(path) {
+        return Ok(SourceFormat::Atif);
+    }
     let first = first_line(path)?;
     let first = first.trim_end();
     let record = serde_json::from_str::<serde_json::Value>(first).ok();
@@ -147,7 +160,7 @@ fn detect_file(path: &Path) -> Result<SourceFormat> {
     };
     Err(Error::Other(format!(
         "import {}: {looked} (tried: wire JSONL, Codex session rollout, Claude Code transcript, \
-         reference trace bundle)",
+         ATIF trajectory, reference trace bundle)",
         path.display()
     )))
 }
@@ -248,6 +261,9 @@ impl Importer<'_> {
             SourceFormat::ReferenceBundle => import_bundle(self.store(), path, None, options),
             SourceFormat::CodexSession | SourceFormat::ClaudeCode => {
                 self.import_session(path, format, options)
+            }
+            SourceFormat::Atif => {
+                super::atif::import_atif(self.store(), path, self.allow_missing_subagents, options)
             }
         }
     }

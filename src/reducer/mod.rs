@@ -68,6 +68,7 @@ pub use error::ReduceError;
 pub(crate) use error::{Fail, Res, invalid, unknown};
 pub use payloads::{MemoryPayloads, PayloadSource};
 pub use saved::SAVED_STATE_VERSION;
+pub(crate) use tool::invocation_arguments;
 pub(crate) use tracked::Tracked;
 
 use indexes::{

@@ -187,26 +187,37 @@ impl RolloutView {
 /// thread first). A thread's parent is the one its metadata names, else the
 /// one whose spawn edge reaches it.
 fn thread_tree(trace: &RolloutTrace, edges: &[EdgeView]) -> Vec<ThreadNode> {
-    let parent_of = |thread_id: &str| -> Option<String> {
-        let parent = match &trace.threads.get(thread_id)?.origin {
-            AgentOrigin::Spawned {
-                parent_thread_id, ..
-            } => Some(parent_thread_id.clone()),
-            AgentOrigin::Root => None,
-        }
-        .or_else(|| {
-            edges
-                .iter()
-                .find(|edge| edge.kind == "spawn_agent" && edge.to_thread_id == thread_id)
-                .map(|edge| edge.from_thread_id.clone())
-        })?;
-        (parent != thread_id && trace.threads.contains_key(&parent)).then_some(parent)
-    };
-    let mut roots: Vec<&String> = trace
+    // The first spawn edge that reaches each thread.
+    let mut spawned_by: IndexMap<&str, &str> = IndexMap::new();
+    for edge in edges.iter().filter(|edge| edge.kind == "spawn_agent") {
+        spawned_by
+            .entry(edge.to_thread_id.as_str())
+            .or_insert(edge.from_thread_id.as_str());
+    }
+    // Each thread's parent: its spawn origin, else the spawn edge.
+    let parents: IndexMap<&str, Option<&str>> = trace
         .threads
-        .keys()
-        .filter(|id| parent_of(id).is_none())
+        .iter()
+        .map(|(id, thread)| {
+            let parent = match &thread.origin {
+                AgentOrigin::Spawned {
+                    parent_thread_id, ..
+                } => Some(parent_thread_id.as_str()),
+                AgentOrigin::Root => None,
+            }
+            .or_else(|| spawned_by.get(id.as_str()).copied())
+            .filter(|parent| *parent != id && trace.threads.contains_key(*parent));
+            (id.as_str(), parent)
+        })
         .collect();
+    let mut children: IndexMap<&str, Vec<&str>> = IndexMap::new();
+    let mut roots: Vec<&str> = Vec::new();
+    for (id, parent) in &parents {
+        match parent {
+            Some(parent) => children.entry(*parent).or_default().push(*id),
+            None => roots.push(*id),
+        }
+    }
     if let Some(root) = &trace.root_thread_id
         && let Some(position) = roots.iter().position(|id| *id == root)
     {
@@ -215,23 +226,22 @@ fn thread_tree(trace: &RolloutTrace, edges: &[EdgeView]) -> Vec<ThreadNode> {
     }
     let mut lanes = lanes(trace);
     let mut out = Vec::with_capacity(trace.threads.len());
-    let mut stack: Vec<(&String, usize)> = roots.into_iter().rev().map(|id| (id, 0)).collect();
+    let mut placed: indexmap::IndexSet<&str> = indexmap::IndexSet::new();
+    let mut stack: Vec<(&str, usize)> = roots.into_iter().rev().map(|id| (id, 0)).collect();
     while let Some((id, depth)) = stack.pop() {
-        if out.iter().any(|node: &ThreadNode| &node.thread_id == id) {
+        if !placed.insert(id) {
             continue; // a cycle of parents: each thread once
         }
-        out.push(thread_node(trace, &mut lanes, id, parent_of(id), depth));
-        let children: Vec<&String> = trace
-            .threads
-            .keys()
-            .filter(|child| parent_of(child).as_deref() == Some(id.as_str()))
-            .collect();
-        stack.extend(children.into_iter().rev().map(|child| (child, depth + 1)));
+        let parent = parents.get(id).copied().flatten().map(str::to_string);
+        out.push(thread_node(trace, &mut lanes, id, parent, depth));
+        if let Some(kids) = children.get(id) {
+            stack.extend(kids.iter().rev().map(|child| (*child, depth + 1)));
+        }
     }
     // Threads on a cycle of parents never reach a root: list them at the
     // top level rather than lose them.
     for id in trace.threads.keys() {
-        if !out.iter().any(|node| &node.thread_id == id) {
+        if placed.insert(id.as_str()) {
             out.push(thread_node(trace, &mut lanes, id, None, 0));
         }
     }
