@@ -17,6 +17,7 @@ mod hot_log;
 mod keep_going;
 mod otlp;
 mod pack;
+mod parquet;
 mod recorder;
 mod reducer;
 mod session_trees;

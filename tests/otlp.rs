@@ -6,45 +6,12 @@
 //! another rollout, and the file parses with the official
 //! `opentelemetry-proto` Python package (in the venv `scripts/test` makes).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::ok;
-
-/// The Python of the tests' virtual environment.
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("TRACEFOLD_TEST_VENV").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file(),
-        "no {}: `scripts/test` (scripts/install-test-deps) makes the tests' Python environment",
-        python.display()
-    );
-    python
-}
-
-fn demo(store: &Path, dir: &Path, seed: &str) -> (String, Value) {
-    let state_path = dir.join(format!("state-{seed}.json"));
-    let out = ok(
-        store,
-        &[
-            "demo",
-            "--seed",
-            seed,
-            "--out",
-            state_path.to_str().expect("utf-8"),
-        ],
-    );
-    let rollout = out.split_whitespace().nth(1).expect("rollout").to_string();
-    let state =
-        serde_json::from_str(&std::fs::read_to_string(&state_path).expect("state")).expect("JSON");
-    (rollout, state)
-}
+use crate::support::{demo, ok, venv_python};
 
 fn export(store: &Path, rollout: &str, out: &Path) -> Value {
     ok(

@@ -386,3 +386,38 @@ pub fn open_raw_sled(db_dir: &Path) -> sled::Db {
         .open()
         .expect("sled opens")
 }
+
+/// The Python of the tests' virtual environment.
+pub fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("TRACEFOLD_TEST_VENV").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv"),
+        PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    assert!(
+        python.is_file(),
+        "no {}: `scripts/test` (scripts/install-test-deps) makes the tests' Python environment",
+        python.display()
+    );
+    python
+}
+
+/// Runs `tracefold demo --seed SEED` into `store`, its state JSON written in
+/// `dir`; returns the rollout id and the state.
+pub fn demo(store: &Path, dir: &Path, seed: &str) -> (String, Value) {
+    let state_path = dir.join(format!("state-{seed}.json"));
+    let out = ok(
+        store,
+        &[
+            "demo",
+            "--seed",
+            seed,
+            "--out",
+            state_path.to_str().expect("utf-8"),
+        ],
+    );
+    let rollout = out.split_whitespace().nth(1).expect("rollout").to_string();
+    let state =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).expect("state")).expect("JSON");
+    (rollout, state)
+}

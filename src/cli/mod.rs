@@ -11,6 +11,7 @@ mod demo_cmd;
 mod diff_cmd;
 mod maintenance_cmds;
 mod output;
+mod parquet_cmd;
 mod reduce_cmds;
 mod show_call;
 mod show_cmd;
@@ -189,10 +190,14 @@ enum Command {
     },
     /// Write a rollout as a reference bundle, wire-format JSONL (payloads inline) or state JSON
     Export {
-        rollout: String,
+        #[arg(required_unless_present = "all")]
+        rollout: Option<String>,
+        /// With parquet: every rollout of the store, in one set of files
+        #[arg(long, conflicts_with = "rollout")]
+        all: bool,
         #[arg(long, value_enum)]
         format: reduce_cmds::ExportFormat,
-        /// Output path (`-` for stdout with jsonl and state; a new or empty directory for codex-bundle and source)
+        /// Output path (`-` for stdout with jsonl and state; a new or empty directory for codex-bundle, source and parquet)
         #[arg(long)]
         out: PathBuf,
         /// With codex-bundle: keep tracefold-only events and payload kinds,
@@ -482,10 +487,11 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         ),
         Command::Export {
             rollout,
+            all: _,
             format,
             out,
             with_extensions,
-        } => reduce_cmds::export(cli, rollout, *format, out, *with_extensions),
+        } => reduce_cmds::export(cli, rollout.as_deref(), *format, out, *with_extensions),
         Command::Delete {
             rollout,
             no_gc,

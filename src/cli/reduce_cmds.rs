@@ -31,6 +31,8 @@ pub(super) enum ExportFormat {
     Source,
     /// OpenTelemetry spans (GenAI semantic conventions) as OTLP/JSON.
     OtlpJson,
+    /// One Parquet file per collection, for DuckDB and Spark (a directory).
+    Parquet,
 }
 
 /// `--keep-going` as reduce options.
@@ -150,13 +152,19 @@ pub(super) fn reduce_bundle(
     Ok(report_skipped(&state))
 }
 
+/// `export`: `rollout` is `None` with `--all`, which only `parquet` takes.
 pub(super) fn export(
     cli: &Cli,
-    rollout: &str,
+    rollout: Option<&str>,
     format: ExportFormat,
     out: &Path,
     with_extensions: bool,
 ) -> anyhow::Result<i32> {
+    if rollout.is_none() && format != ExportFormat::Parquet {
+        anyhow::bail!(
+            "--all applies to --format parquet only; export other formats one rollout at a time"
+        );
+    }
     if format == ExportFormat::Source && output::is_stdout(out) {
         anyhow::bail!(
             "a source export is a directory and cannot go to standard output; give --out a new or empty directory"
@@ -167,13 +175,23 @@ pub(super) fn export(
             "a codex bundle is a directory and cannot go to standard output; give --out a new or empty directory"
         );
     }
+    if format == ExportFormat::Parquet && output::is_stdout(out) {
+        anyhow::bail!(
+            "a parquet export is a directory and cannot go to standard output; give --out a new or empty directory"
+        );
+    }
     if with_extensions && format != ExportFormat::CodexBundle {
         anyhow::bail!(
             "--with-extensions applies to --format codex-bundle only; jsonl and state always keep everything"
         );
     }
     let store = cli.open_existing_store()?;
+    let Some(rollout) = rollout else {
+        // `--all`, which only parquet takes (checked above).
+        return super::parquet_cmd::export(&store, None, out);
+    };
     match format {
+        ExportFormat::Parquet => return super::parquet_cmd::export(&store, Some(rollout), out),
         ExportFormat::CodexBundle => {
             let report = write_bundle(&store, rollout, out, BundleOptions { with_extensions })?;
             report_bundle_changes(&report);
