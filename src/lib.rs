@@ -130,6 +130,11 @@ pub use export::bundle::{
     BundleOptions, BundleReport, LoadedBundle, read_bundle, read_bundle_with, write_bundle,
 };
 pub use export::output::write_output;
+#[cfg(feature = "parquet")]
+pub use export::parquet::{
+    PARQUET_SCHEMA_VERSION, ParquetReport, TABLES as PARQUET_TABLES, write_parquet,
+    write_parquet_all,
+};
 pub use export::{
     PayloadIds, RefStyle, reduce_loaded, reduce_loaded_with, reduce_stored, reduce_stored_with,
     to_wire,

@@ -18,6 +18,7 @@ mod hot_log;
 mod keep_going;
 mod otlp;
 mod pack;
+mod parquet;
 mod phoenix;
 mod push;
 mod recorder;

@@ -11,25 +11,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{ok, venv_python};
-
-fn demo(store: &Path, dir: &Path, seed: &str) -> (String, Value) {
-    let state_path = dir.join(format!("state-{seed}.json"));
-    let out = ok(
-        store,
-        &[
-            "demo",
-            "--seed",
-            seed,
-            "--out",
-            state_path.to_str().expect("utf-8"),
-        ],
-    );
-    let rollout = out.split_whitespace().nth(1).expect("rollout").to_string();
-    let state =
-        serde_json::from_str(&std::fs::read_to_string(&state_path).expect("state")).expect("JSON");
-    (rollout, state)
-}
+use crate::support::{demo, ok, venv_python};
 
 fn export(store: &Path, rollout: &str, out: &Path) -> Value {
     ok(

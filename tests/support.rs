@@ -402,3 +402,23 @@ pub fn open_raw_sled(db_dir: &Path) -> sled::Db {
         .open()
         .expect("sled opens")
 }
+
+/// Runs `tracefold demo --seed SEED` into `store`, its state JSON written in
+/// `dir`; returns the rollout id and the state.
+pub fn demo(store: &Path, dir: &Path, seed: &str) -> (String, Value) {
+    let state_path = dir.join(format!("state-{seed}.json"));
+    let out = ok(
+        store,
+        &[
+            "demo",
+            "--seed",
+            seed,
+            "--out",
+            state_path.to_str().expect("utf-8"),
+        ],
+    );
+    let rollout = out.split_whitespace().nth(1).expect("rollout").to_string();
+    let state =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).expect("state")).expect("JSON");
+    (rollout, state)
+}

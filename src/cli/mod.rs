@@ -11,6 +11,7 @@ mod demo_cmd;
 mod diff_cmd;
 mod maintenance_cmds;
 mod output;
+mod parquet_cmd;
 mod push_cmd;
 mod reduce_cmds;
 mod show_call;

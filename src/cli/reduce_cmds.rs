@@ -33,6 +33,8 @@ pub(super) enum ExportFormat {
     OtlpJson,
     /// ATIF v1.8 trajectories, one file per thread (a directory).
     Atif,
+    /// One Parquet file per collection, for DuckDB and Spark (a directory).
+    Parquet,
 }
 
 /// `--keep-going` as reduce options.
@@ -155,11 +157,15 @@ pub(super) fn reduce_bundle(
 /// What `export` takes.
 #[derive(Debug, clap::Args)]
 pub(super) struct ExportArgs {
-    rollout: String,
+    #[arg(required_unless_present = "all")]
+    rollout: Option<String>,
+    /// With parquet: every rollout of the store, in one set of files
+    #[arg(long, conflicts_with = "rollout")]
+    all: bool,
     #[arg(long, value_enum)]
     format: ExportFormat,
     /// Output path (`-` for stdout with jsonl, state and otlp-json; a new or
-    /// empty directory for codex-bundle, source and atif)
+    /// empty directory for codex-bundle, source, atif and parquet)
     #[arg(long)]
     out: std::path::PathBuf,
     /// With codex-bundle: keep tracefold-only events and payload kinds,
@@ -172,18 +178,22 @@ pub(super) struct ExportArgs {
     max_body_bytes: Option<usize>,
 }
 
+/// `export`: `rollout` is `None` with `--all`, which only `parquet` takes.
 pub(super) fn export(cli: &Cli, args: &ExportArgs) -> anyhow::Result<i32> {
-    let ExportArgs {
-        rollout,
-        format,
-        out,
-        with_extensions,
-        max_body_bytes,
-    } = args;
-    let (format, out, with_extensions, max_body_bytes) =
-        (*format, out.as_path(), *with_extensions, *max_body_bytes);
+    let (rollout, format, out, with_extensions, max_body_bytes) = (
+        args.rollout.as_deref(),
+        args.format,
+        args.out.as_path(),
+        args.with_extensions,
+        args.max_body_bytes,
+    );
     if max_body_bytes.is_some() && format != ExportFormat::OtlpJson {
         anyhow::bail!("--max-body-bytes applies to --format otlp-json only");
+    }
+    if rollout.is_none() && format != ExportFormat::Parquet {
+        anyhow::bail!(
+            "--all applies to --format parquet only; export other formats one rollout at a time"
+        );
     }
     if format == ExportFormat::Source && output::is_stdout(out) {
         anyhow::bail!(
@@ -195,13 +205,23 @@ pub(super) fn export(cli: &Cli, args: &ExportArgs) -> anyhow::Result<i32> {
             "a codex bundle is a directory and cannot go to standard output; give --out a new or empty directory"
         );
     }
+    if format == ExportFormat::Parquet && output::is_stdout(out) {
+        anyhow::bail!(
+            "a parquet export is a directory and cannot go to standard output; give --out a new or empty directory"
+        );
+    }
     if with_extensions && format != ExportFormat::CodexBundle {
         anyhow::bail!(
             "--with-extensions applies to --format codex-bundle only; jsonl and state always keep everything"
         );
     }
     let store = cli.open_existing_store()?;
+    let Some(rollout) = rollout else {
+        // `--all`, which only parquet takes (checked above).
+        return super::parquet_cmd::export(&store, None, out);
+    };
     match format {
+        ExportFormat::Parquet => return super::parquet_cmd::export(&store, Some(rollout), out),
         ExportFormat::CodexBundle => {
             let report = write_bundle(&store, rollout, out, BundleOptions { with_extensions })?;
             report_bundle_changes(&report);

@@ -12,6 +12,8 @@ pub mod bundle;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod output;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod source;
 
 use std::sync::Arc;
@@ -149,15 +151,28 @@ impl PayloadSource for Store {
 /// ```
 pub fn reduce_stored(store: &Store, rollout_id: &str) -> Result<RolloutTrace> {
     let manifest = store.manifest(rollout_id)?;
+    reduce_stored_observed(store, &manifest, |_| Ok(()))
+}
+
+/// [`reduce_stored`] of the rollout of `manifest`, showing each event to
+/// `observe` before the reducer takes it, so an export that writes the raw
+/// log as well reads it once. An error from `observe` stops the reduction.
+pub(crate) fn reduce_stored_observed(
+    store: &Store,
+    manifest: &RolloutManifest,
+    mut observe: impl FnMut(&Event) -> Result<()>,
+) -> Result<RolloutTrace> {
+    let rollout_id = &manifest.rollout_id;
     let mut reducer = Reducer::new(rollout_id);
-    for event in store.events_of(&manifest) {
+    for event in store.events_of(manifest) {
         let event = event?;
+        observe(&event)?;
         reducer
             .apply(&event, store)
             .map_err(|err| Error::reduce(format!("reduce rollout {rollout_id}"), err))?;
     }
     let mut state = reducer.finish();
-    fill_identity(&mut state, &manifest);
+    fill_identity(&mut state, manifest);
     Ok(state)
 }
 
