@@ -31,7 +31,7 @@ use super::bundle::{LoadedBundle, write_new_dir};
 use crate::error::{Error, Result};
 use crate::event::PayloadRef;
 use crate::ingest::{BundleManifest, IngestOptions, JsonlSource};
-use crate::model::{RolloutTrace, TokenUsage};
+use crate::model::{InferenceCall, RolloutTrace, TokenUsage};
 use crate::reducer::PayloadSource;
 use crate::store::Store;
 
@@ -92,6 +92,22 @@ pub fn trajectories(
     trace: &RolloutTrace,
     payloads: Option<&dyn PayloadSource>,
 ) -> Result<Vec<AtifFile>> {
+    let mut out = Vec::new();
+    for_each_trajectory(trace, payloads, &mut |file| {
+        out.push(file);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`trajectories`] one at a time: each is handed to `sink` as soon as it
+/// is made, so only one thread's trajectory is in memory; the first error
+/// `sink` returns stops it.
+pub fn for_each_trajectory(
+    trace: &RolloutTrace,
+    payloads: Option<&dyn PayloadSource>,
+    sink: &mut dyn FnMut(AtifFile) -> Result<()>,
+) -> Result<()> {
     let view = crate::view::RolloutView::of(trace);
     let files = file_names(&view);
     let payloads = Payloads {
@@ -99,20 +115,20 @@ pub fn trajectories(
         source: payloads,
     };
     let index = steps::Index::of(trace, &view);
-    let mut out = Vec::with_capacity(view.threads.len());
     for node in &view.threads {
         let Some(thread) = trace.threads.get(&node.thread_id) else {
             continue;
         };
         let steps = steps::thread_steps(trace, &index, &payloads, &files, &node.thread_id)?;
-        let usage = thread_usage(trace, &node.thread_id);
-        let model = thread.default_model.clone().or_else(|| {
-            trace
-                .inference_calls
-                .values()
-                .find(|call| call.thread_id == node.thread_id)
-                .map(|call| call.model.clone())
-        });
+        let calls: &[(&String, &InferenceCall)] = index
+            .calls
+            .get(node.thread_id.as_str())
+            .map_or(&[], Vec::as_slice);
+        let usage = thread_usage(calls);
+        let model = thread
+            .default_model
+            .clone()
+            .or_else(|| calls.first().map(|(_, call)| call.model.clone()));
         let version = match &thread.raw_metadata_payload_id {
             Some(id) => payloads.json(id)?.and_then(|meta| {
                 ["cli_version", "version"]
@@ -136,11 +152,7 @@ pub fn trajectories(
             agent["model_name"] = json!(model);
         }
         agent["extra"] = json!({"tracefold": {"agent_path": node.agent_path}});
-        let calls = trace
-            .inference_calls
-            .values()
-            .filter(|call| call.thread_id == node.thread_id)
-            .count();
+        let calls = calls.len();
         let trajectory = json!({
             "schema_version": ATIF_SCHEMA_VERSION,
             "session_id": trace.rollout_id,
@@ -169,27 +181,22 @@ pub fn trajectories(
             }},
             "steps": steps,
         });
-        out.push(AtifFile {
+        sink(AtifFile {
             file_name: files
                 .get(node.thread_id.as_str())
                 .cloned()
                 .unwrap_or_default(),
             thread_id: node.thread_id.clone(),
             trajectory,
-        });
+        })?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The tokens of a thread's inference calls, added up.
-fn thread_usage(trace: &RolloutTrace, thread_id: &str) -> TokenUsage {
+fn thread_usage(calls: &[(&String, &InferenceCall)]) -> TokenUsage {
     let mut total = TokenUsage::default();
-    for usage in trace
-        .inference_calls
-        .values()
-        .filter(|call| call.thread_id == thread_id)
-        .filter_map(|call| call.usage.as_ref())
-    {
+    for usage in calls.iter().filter_map(|(_, call)| call.usage.as_ref()) {
         total.input_tokens += usage.input_tokens;
         total.cached_input_tokens += usage.cached_input_tokens;
         total.output_tokens += usage.output_tokens;
@@ -249,10 +256,10 @@ pub type AtifReport = Vec<(String, usize)>;
 /// `out` (which must not exist, or be empty), one file per thread.
 pub fn write_atif(store: &Store, rollout_id: &str, out: &Path) -> Result<AtifReport> {
     let trace = super::reduce_stored(store, rollout_id)?;
-    let files = trajectories(&trace, Some(store as &dyn PayloadSource))?;
     write_new_dir(out, "an ATIF export", |dir| {
         let mut report = AtifReport::new();
-        for file in &files {
+        // Each trajectory is written as it is made, then dropped.
+        for_each_trajectory(&trace, Some(store as &dyn PayloadSource), &mut |file| {
             let path = dir.join(&file.file_name);
             let created = std::fs::File::create_new(&path)
                 .map_err(|err| Error::io(format!("create {}", path.display()), err))?;
@@ -264,8 +271,9 @@ pub fn write_atif(store: &Store, rollout_id: &str, out: &Path) -> Result<AtifRep
                 .and_then(|created| created.sync_all())
                 .map_err(|err| Error::io(format!("write {}", path.display()), err))?;
             let steps = file.trajectory["steps"].as_array().map_or(0, Vec::len);
-            report.push((file.file_name.clone(), steps));
-        }
+            report.push((file.file_name, steps));
+            Ok(())
+        })?;
         Ok(report)
     })
 }

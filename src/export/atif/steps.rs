@@ -48,6 +48,10 @@ pub(super) struct Index<'a> {
     orphans: IndexMap<&'a str, Vec<(u64, &'a str)>>,
     /// The compaction each replacement and marker item belongs to.
     compaction_of: IndexMap<&'a str, &'a str>,
+    /// Each thread's inference calls, in start order.
+    pub(super) calls: IndexMap<&'a str, Vec<(&'a String, &'a InferenceCall)>>,
+    /// Each thread's compactions: (install seq, compaction id).
+    compactions: IndexMap<&'a str, Vec<(u64, &'a str)>>,
 }
 
 impl<'a> Index<'a> {
@@ -59,7 +63,26 @@ impl<'a> Index<'a> {
             spawned: IndexMap::new(),
             orphans: IndexMap::new(),
             compaction_of: IndexMap::new(),
+            calls: IndexMap::new(),
+            compactions: IndexMap::new(),
         };
+        for (id, call) in &trace.inference_calls {
+            index
+                .calls
+                .entry(call.thread_id.as_str())
+                .or_default()
+                .push((id, call));
+        }
+        for calls in index.calls.values_mut() {
+            calls.sort_by_key(|(_, call)| call.execution.started_seq);
+        }
+        for (id, compaction) in &trace.compactions {
+            index
+                .compactions
+                .entry(compaction.thread_id.as_str())
+                .or_default()
+                .push((compaction.installed_seq, id.as_str()));
+        }
         for (id, tool) in &trace.tool_calls {
             if let Some(call_id) = &tool.model_visible_call_id {
                 index
@@ -190,17 +213,13 @@ pub(super) fn thread_steps<'a>(
         compactions: BTreeSet::new(),
         group: Vec::new(),
     };
-    let mut calls: Vec<(&'a String, &'a InferenceCall)> = trace
-        .inference_calls
-        .iter()
-        .filter(|(_, call)| call.thread_id == thread)
-        .collect();
-    calls.sort_by_key(|(_, call)| call.execution.started_seq);
-    let mut marks: Vec<(u64, Mark<'a>)> = trace
+    let calls = index.calls.get(thread).cloned().unwrap_or_default();
+    let mut marks: Vec<(u64, Mark<'a>)> = index
         .compactions
-        .iter()
-        .filter(|(_, compaction)| compaction.thread_id == thread)
-        .map(|(id, compaction)| (compaction.installed_seq, Mark::Compaction(id.as_str())))
+        .get(thread)
+        .into_iter()
+        .flatten()
+        .map(|(seq, id)| (*seq, Mark::Compaction(id)))
         .collect();
     if let Some(children) = index.orphans.get(thread) {
         marks.extend(
