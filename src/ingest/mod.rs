@@ -48,8 +48,10 @@ use crate::error::{Error, Result};
 use crate::redact::Redactor;
 use crate::store::{Store, StoreOptions};
 
+pub(crate) use atif::convert_one as convert_atif;
 pub use atif::import_atif;
-pub(crate) use atif::{convert_one as convert_atif, looks_like_atif_dir, looks_like_atif_file};
+#[cfg(feature = "cli")]
+pub(crate) use atif::{looks_like_atif_dir, looks_like_atif_file};
 pub use bundle::{BundleManifest, import_bundle, read_bundle_manifest};
 pub(crate) use bundle::{
     check_manifest_rollout, check_manifest_schema_version, read_bundle_manifest_any_version,
