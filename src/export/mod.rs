@@ -14,6 +14,7 @@ pub mod otlp;
 pub mod output;
 #[cfg(feature = "parquet")]
 pub mod parquet;
+#[cfg(feature = "cli")]
 pub mod source;
 
 use std::sync::Arc;

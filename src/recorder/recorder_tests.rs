@@ -160,3 +160,32 @@ fn a_payload_over_the_limit_drops_its_event_and_records_the_drop() {
     assert!(reason.contains("over the limit"), "{reason}");
     assert_eq!(recorder.stats().events_dropped, 1);
 }
+
+#[test]
+fn events_written_counts_the_events_in_the_log_across_flushes() {
+    // Each flush passes every rollout the writer knows to the group commit
+    // (to record host-side drops); one with nothing dropped records nothing
+    // and must count nothing.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
+    let recorder = Recorder::start(&store, RecorderConfig::default()).expect("recorder");
+    let rollout = recorder.start_rollout(RolloutStart {
+        rollout_id: Some("r1".into()),
+        trace_id: None,
+        root: ThreadStart {
+            thread_id: "root".into(),
+            agent_path: "/root".into(),
+            metadata: None,
+        },
+    });
+    recorder.flush().expect("flush");
+    let turn = rollout.root().start_turn("turn-1");
+    recorder.flush().expect("flush");
+    turn.end(ExecutionStatus::Completed);
+    recorder.flush().expect("flush");
+    rollout.end(RolloutStatus::Completed);
+    recorder.shutdown().expect("shutdown");
+    let stats = recorder.stats();
+    assert_eq!(stats.events_dropped, 0);
+    assert_eq!(stats.events_written, events(&store, "r1").len() as u64);
+}

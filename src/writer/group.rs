@@ -49,7 +49,7 @@ impl Writer {
         let limit = self.store.options().max_payload_bytes;
         let mut tally = Tally::default();
         for slot in drop_slots {
-            if record_host_drops(&mut writes, slot, &slot.rollout_id, now_ms()).is_ok() {
+            if let Ok(true) = record_host_drops(&mut writes, slot, &slot.rollout_id, now_ms()) {
                 tally.written += 1;
             }
         }
@@ -197,16 +197,17 @@ fn record_drop(
 }
 
 /// Records the drops host calls counted in `slot` (a full queue) as one
-/// `events_dropped` event; on failure the count stays in the slot.
+/// `events_dropped` event; on failure the count stays in the slot. Whether
+/// an event was appended (none when nothing was dropped).
 fn record_host_drops(
     writes: &mut Writes<'_>,
     slot: &RolloutSlot,
     rollout_id: &str,
     wall_time_unix_ms: i64,
-) -> Result<()> {
+) -> Result<bool> {
     let count = slot.dropped.swap(0, Ordering::Relaxed);
     if count == 0 {
-        return Ok(());
+        return Ok(false);
     }
     let num = writes.rollout(rollout_id, true)?;
     let result = writes.append(
@@ -222,7 +223,7 @@ fn record_host_drops(
     if result.is_err() {
         slot.dropped.fetch_add(count, Ordering::Relaxed);
     }
-    result.map(|_| ())
+    result.map(|_| true)
 }
 
 /// Stores one queued event's payloads and appends it. Returns how many events
@@ -234,9 +235,10 @@ fn append_one(
     limit_bytes: u64,
 ) -> std::result::Result<u64, String> {
     let mut appended = 0;
-    if slot.dropped.load(Ordering::Relaxed) > 0 {
-        record_host_drops(writes, slot, rollout_id, wall_time_unix_ms)
-            .map_err(|err| err.to_string())?;
+    if slot.dropped.load(Ordering::Relaxed) > 0
+        && record_host_drops(writes, slot, rollout_id, wall_time_unix_ms)
+            .map_err(|err| err.to_string())?
+    {
         appended += 1;
     }
     let type_name = payload.type_name().to_string();
