@@ -2,7 +2,7 @@
 tracefold: `json.dumps` of the event and an append to a JSONL file.
 
 Each sample times one call with `time.perf_counter_ns`: recording one event
-with a ~1 KiB JSON payload (`ToolCall.runtime_started`, which queues the
+with a ~700-byte JSON payload (`ToolCall.runtime_started`, which queues the
 event for the writer thread), the same call on `Recorder.disabled()`, and
 the baseline. Prints the median and the 99th percentile of each, and their
 ratios, from one run. Usage (after `pip install ./python`):
@@ -26,7 +26,7 @@ WARMUP = 1_000
 
 
 def payload(i: int) -> dict:
-    # About 1 KiB, different each time (so the writer hashes and stores each).
+    # About 700 bytes of JSON, different each time (so the writer hashes and stores each).
     return {
         "type": "exec_command_begin",
         "call_id": f"call-{i}",

@@ -23,7 +23,9 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple,
+};
 use serde_json::Value;
 use tracefold::PayloadBody;
 
@@ -128,11 +130,10 @@ impl PayloadRules {
             })?;
             PayloadBody::Bytes(text.into_owned().into_bytes())
         } else {
-            let value: Value = pythonize::depythonize(obj).map_err(|err| Refused {
+            let value = to_json(obj, 0).map_err(|err| Refused {
                 class: "PayloadError",
                 message: format!(
-                    "a {} has no JSON form ({err}); pass a dict, list, str, bytes or a callable returning one",
-                    type_name(obj)
+                    "{err}; pass a dict, list, str, bytes or a callable returning one"
                 ),
             })?;
             PayloadBody::Json(value)
@@ -150,6 +151,119 @@ impl PayloadRules {
             }
         }
         Ok(Some(body))
+    }
+}
+
+/// Deepest nesting a payload may have: deeper is refused, which also stops
+/// a structure that contains itself.
+const MAX_DEPTH: usize = 256;
+
+/// Why a value has no JSON form, and where (`$.input[0].content`).
+struct NoJson {
+    path: Vec<String>,
+    what: String,
+}
+
+impl std::fmt::Display for NoJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path: String = self.path.iter().rev().map(String::as_str).collect();
+        write!(f, "{} at ${path}", self.what)
+    }
+}
+
+impl NoJson {
+    fn new(what: String) -> NoJson {
+        NoJson {
+            path: Vec::new(),
+            what,
+        }
+    }
+
+    fn at(mut self, step: String) -> NoJson {
+        self.path.push(step);
+        self
+    }
+}
+
+/// A Python value as JSON, as `json.dumps` would write it (dict keys that
+/// are `int`, `float`, `bool` or `None` become strings), except that NaN
+/// and the infinities, which JSON has no form for, are refused. Walks the
+/// objects directly (no serde visitor), which is what a record call costs.
+fn to_json(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, NoJson> {
+    if depth > MAX_DEPTH {
+        return Err(NoJson::new(format!(
+            "nested deeper than {MAX_DEPTH} levels (does it contain itself?)"
+        )));
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(text) = obj.cast::<PyString>() {
+        let text = text
+            .to_cow()
+            .map_err(|err| NoJson::new(format!("text that is not UTF-8 ({err})")))?;
+        return Ok(Value::String(text.into_owned()));
+    }
+    if let Ok(flag) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(flag.is_true()));
+    }
+    if obj.cast::<PyInt>().is_ok() {
+        if let Ok(n) = obj.extract::<i64>() {
+            return Ok(Value::from(n));
+        }
+        if let Ok(n) = obj.extract::<u64>() {
+            return Ok(Value::from(n));
+        }
+        return Err(NoJson::new(
+            "an int beyond 64 bits (JSON readers lose its digits)".to_string(),
+        ));
+    }
+    if let Ok(number) = obj.cast::<PyFloat>() {
+        return serde_json::Number::from_f64(number.value())
+            .map(Value::Number)
+            .ok_or_else(|| {
+                NoJson::new(format!("{} (JSON has no NaN or infinity)", number.value()))
+            });
+    }
+    if let Ok(dict) = obj.cast::<PyDict>() {
+        let mut map = serde_json::Map::with_capacity(dict.len());
+        for (key, value) in dict.iter() {
+            let key = json_key(&key)?;
+            let value = to_json(&value, depth + 1).map_err(|err| err.at(format!(".{key}")))?;
+            map.insert(key, value);
+        }
+        return Ok(Value::Object(map));
+    }
+    if let Ok(list) = obj.cast::<PyList>() {
+        let mut items = Vec::with_capacity(list.len());
+        for (index, item) in list.iter().enumerate() {
+            items.push(to_json(&item, depth + 1).map_err(|err| err.at(format!("[{index}]")))?);
+        }
+        return Ok(Value::Array(items));
+    }
+    if let Ok(tuple) = obj.cast::<PyTuple>() {
+        let mut items = Vec::with_capacity(tuple.len());
+        for (index, item) in tuple.iter().enumerate() {
+            items.push(to_json(&item, depth + 1).map_err(|err| err.at(format!("[{index}]")))?);
+        }
+        return Ok(Value::Array(items));
+    }
+    Err(NoJson::new(format!(
+        "a value of type {} has no JSON form",
+        type_name(obj)
+    )))
+}
+
+/// A dict key as `json.dumps` writes it.
+fn json_key(key: &Bound<'_, PyAny>) -> Result<String, NoJson> {
+    match to_json(key, 0)? {
+        Value::String(text) => Ok(text),
+        Value::Null => Ok("null".to_string()),
+        scalar @ (Value::Bool(_) | Value::Number(_)) => Ok(scalar.to_string()),
+        _ => Err(NoJson::new(format!(
+            "a dict key of type {} (JSON keys are strings)",
+            type_name(key)
+        ))),
     }
 }
 

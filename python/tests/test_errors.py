@@ -84,6 +84,14 @@ def test_wrong_types_raise_type_errors_before_anything_is_recorded(store):
         with pytest.raises(tracefold.PayloadError, match="has no JSON form") as raised:
             turn.inference("gpt-5", request={"input": object()})
         assert isinstance(raised.value, TypeError)
+        with pytest.raises(tracefold.PayloadError, match=r"type object has no JSON form at \$\.input\[0\]\.content"):
+            turn.inference("gpt-5", request={"input": [{"content": object()}]})
+        cyclic: dict = {}
+        cyclic["self"] = cyclic
+        with pytest.raises(tracefold.PayloadError, match="nested deeper than 256 levels"):
+            turn.tool_call("exec_command", cyclic)
+        with pytest.raises(tracefold.PayloadError, match="no NaN or infinity"):
+            turn.tool_call("exec_command", {"x": float("nan")})
         with pytest.raises(tracefold.PayloadError, match="payload callable raised"):
             turn.tool_call("exec_command", lambda: 1 / 0)
         turn.end()
