@@ -64,6 +64,8 @@
 //! - `codemode` (default): code mode's JavaScript cells on QuickJS.
 //! - `demo` (default): the simulated coding-agent host behind `tracefold
 //!   demo` ([`demo`]).
+//! - `fleet` (with `cli`): [`fleet`], shipping rollouts to NATS JetStream
+//!   and object storage and collecting them into a central store.
 //! - `v8`: code mode on V8 (downloads a prebuilt library at build time).
 
 #![deny(missing_docs)]
@@ -79,6 +81,8 @@ mod diff;
 mod error;
 pub mod event;
 mod export;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 mod ingest;
 pub mod model;
 mod recorder;

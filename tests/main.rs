@@ -14,6 +14,7 @@ mod conformance;
 mod demo;
 mod diff;
 mod export;
+mod fleet;
 mod hot_log;
 mod keep_going;
 mod otlp;

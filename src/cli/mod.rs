@@ -9,6 +9,7 @@
 mod debug_cmds;
 mod demo_cmd;
 mod diff_cmd;
+mod fleet_cmd;
 mod maintenance_cmds;
 mod output;
 mod parquet_cmd;
@@ -202,6 +203,13 @@ enum Command {
     /// OpenTelemetry backend over OTLP/HTTP: protobuf, gzip, POST to
     /// URL/v1/traces in batches; the same rollout always sends the same ids
     Push(push_cmd::PushArgs),
+    /// Ship the store's rollouts to a fleet: events to NATS JetStream (a
+    /// subject per rollout, exactly once, in order), payload chunks to S3 or
+    /// a directory (each once); resumes where it stopped
+    Ship(fleet_cmd::ShipArgs),
+    /// Fold a fleet's shipped rollouts into this store through a durable
+    /// JetStream consumer, fetching the payloads it lacks
+    Collect(fleet_cmd::CollectArgs),
     /// Delete a rollout (manifest, then events), then collect its garbage
     Delete {
         rollout: String,
@@ -492,6 +500,8 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         ),
         Command::Export(args) => reduce_cmds::export(cli, args),
         Command::Push(args) => push_cmd::push(cli, args),
+        Command::Ship(args) => fleet_cmd::ship(cli, args),
+        Command::Collect(args) => fleet_cmd::collect(cli, args),
         Command::Delete {
             rollout,
             no_gc,
