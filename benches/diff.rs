@@ -48,6 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     durability: Durability::Buffered,
                     ..WriterConfig::default()
                 },
+                ..RecorderConfig::default()
             },
         )?;
         ids = vec![

@@ -134,6 +134,7 @@ fn record_call(c: &mut Criterion) {
             overflow: Overflow::Drop,
             ..WriterConfig::default()
         },
+        ..RecorderConfig::default()
     };
     let recorder = Recorder::start(&store, config).expect("recorder");
     let turn = small_turn(&recorder);

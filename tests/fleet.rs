@@ -411,3 +411,106 @@ fn workers_ship_through_server_restarts_and_every_event_arrives_once() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+#[test]
+fn a_recorder_ships_while_it_records_through_a_nats_restart() {
+    use serde_json::json;
+    use tracefold::event::{ExecutionStatus, RolloutStatus};
+    use tracefold::fleet::{FleetConfig, ObjectTarget, ShipWhileRecording};
+    use tracefold::{Recorder, RecorderConfig, RolloutStart, Store, StoreOptions, ThreadStart};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut fleet = Fleet::start(dir.path());
+    let config = FleetConfig::new(
+        fleet.nats_url.clone(),
+        ObjectTarget::parse(&fleet.s3_url, "fleet-test").expect("target"),
+    );
+    let worker = dir.path().join("worker");
+    let store = Store::open(&worker, StoreOptions::default()).expect("store");
+    let recorder = Recorder::start(
+        &store,
+        RecorderConfig {
+            ship: Some(ShipWhileRecording {
+                fleet: config,
+                every: Duration::from_millis(200),
+            }),
+            ..RecorderConfig::default()
+        },
+    )
+    .expect("recorder");
+    let shared = "the same long system prompt every rollout carries ".repeat(200);
+    for i in 0..3 {
+        let rollout = recorder.start_rollout(RolloutStart {
+            rollout_id: Some(format!("live-{i}")),
+            trace_id: None,
+            root: ThreadStart {
+                thread_id: "root".into(),
+                agent_path: "/root".into(),
+                metadata: None,
+            },
+        });
+        let turn = rollout.root().start_turn("turn-1");
+        for step in 0..5 {
+            let call = turn.start_inference("gpt-5", "openai", || {
+                json!({"input": [{"type": "message", "role": "system",
+                                  "content": [{"type": "input_text", "text": shared}]},
+                                 {"type": "message", "role": "user",
+                                  "content": [{"type": "input_text", "text": format!("step {step} of {i}")}]}]})
+            });
+            call.completed(
+                Some(&format!("resp-{i}-{step}")),
+                None,
+                || json!({"output_items": []}),
+            );
+            std::thread::sleep(Duration::from_millis(60));
+        }
+        turn.end(ExecutionStatus::Completed);
+        rollout.end(RolloutStatus::Completed);
+        if i == 1 {
+            // The shipper rides out a NATS restart; recording never waits.
+            fleet.nats.restart();
+            fleet.wait_ready();
+        }
+    }
+    recorder
+        .shutdown()
+        .expect("the last shipping round succeeds");
+    let stats = recorder.ship_stats().expect("it ships");
+    let events: u64 = store
+        .rollouts()
+        .expect("rollouts")
+        .iter()
+        .map(|m| m.event_count)
+        .sum();
+    assert_eq!(stats.shipped.events, events, "{stats:?}");
+    assert!(stats.rounds >= 1 && stats.last_error.is_none(), "{stats:?}");
+    assert!(
+        stats.shipped.chunks_present > 0 || stats.shipped.recipes_uploaded < stats.shipped.events
+    );
+    drop(recorder);
+    drop(store);
+
+    let central = dir.path().join("central");
+    let collected = json_out(
+        &central,
+        &fleet
+            .args("collect")
+            .into_iter()
+            .chain(["--until-idle"])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        collected["events_appended"].as_u64(),
+        Some(events),
+        "{collected}"
+    );
+    for i in 0..3 {
+        let id = format!("live-{i}");
+        let local = ok(&worker, &["reduce", &id, "--out", "-"]);
+        let there = ok(&central, &["reduce", &id, "--out", "-"]);
+        assert!(
+            local == there,
+            "rollout {id}: the central state differs from the worker's"
+        );
+    }
+}

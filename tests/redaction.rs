@@ -213,6 +213,7 @@ fn secrets_recorded_through_the_recorder_never_reach_disk() {
                 redaction: Some(Arc::clone(&redactor)),
                 ..WriterConfig::default()
             },
+            ..RecorderConfig::default()
         };
         let recorder = Recorder::start(&store, config).expect("recorder");
         let rollout = recorder.start_rollout(RolloutStart {

@@ -97,6 +97,7 @@ pub fn record_with_tracefold_batched(store: &Store, workload: &Workload) -> Reco
             durability: tracefold::Durability::Buffered,
             ..tracefold::WriterConfig::default()
         },
+        ..RecorderConfig::default()
     };
     record_with(store, workload, config)
 }

@@ -166,6 +166,7 @@ impl PyRecorder {
                 redaction: redact.then(|| Arc::new(Redactor::new())),
                 ..WriterConfig::default()
             },
+            ..RecorderConfig::default()
         };
         let rust_store = store.get().get(py)?;
         let limit = rust_store.options().max_payload_bytes;

@@ -111,6 +111,7 @@ pub(super) fn crash_writer(cli: &Cli, shape: CrashWriterShape) -> anyhow::Result
             },
             ..WriterConfig::default()
         },
+        ..RecorderConfig::default()
     };
     let recorder = Recorder::start(&store, config)?;
     let handles: Vec<_> = (0..rollouts)

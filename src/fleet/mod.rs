@@ -1,7 +1,7 @@
 //! Fleet mode: many workers' stores folded into one central store.
 //!
-//! A worker ships ([`ship`], `tracefold ship`, `tracefold ship --follow`)
-//! each
+//! A worker ships ([`ship`], `tracefold ship`, `tracefold ship --follow`,
+//! or while it records: `RecorderConfig::ship`) each
 //! rollout's events to NATS JetStream, one subject per rollout, and the
 //! payloads they cite to object storage under their BLAKE3 address
 //! (`objects.rs`); a collector ([`collect`], `tracefold collect`) reads the
@@ -20,6 +20,7 @@
 //! The library's API is synchronous: each call runs the async clients on a
 //! private single-threaded tokio runtime.
 
+mod background;
 mod collect;
 mod objects;
 mod ship;
@@ -33,6 +34,8 @@ use crate::error::{Error, Result};
 use crate::event::Hash;
 use crate::store::Store;
 
+pub(crate) use self::background::Background;
+pub use self::background::{ShipWhileRecording, ShipperStats};
 pub use self::collect::{CollectOptions, CollectReport};
 pub use self::objects::ObjectTarget;
 pub use self::ship::ShipReport;

@@ -49,6 +49,12 @@ pub struct RecorderConfig {
     /// and redaction (all defaults: group commit within 2 ms, 65,536 queued
     /// events, a wait of up to 50 ms when the queue is full, redaction on).
     pub writer: WriterConfig,
+    /// Ship while recording (feature `fleet`): a shipper thread sends what
+    /// was recorded to NATS JetStream and object storage every
+    /// `every`, and once more at [`Recorder::shutdown`]. `None` (the
+    /// default): nothing leaves the store.
+    #[cfg(feature = "fleet")]
+    pub ship: Option<crate::fleet::ShipWhileRecording>,
 }
 
 /// The recording side of a store: owns the writer thread.
@@ -156,6 +162,8 @@ pub struct RecorderConfig {
 #[derive(Clone)]
 pub struct Recorder {
     writer: Arc<WriterHandle>,
+    #[cfg(feature = "fleet")]
+    shipper: Option<Arc<crate::fleet::Background>>,
 }
 
 impl Recorder {
@@ -164,8 +172,18 @@ impl Recorder {
     ///
     /// Fails only when the writer thread cannot be spawned.
     pub fn start(store: &Store, config: RecorderConfig) -> Result<Recorder> {
+        #[cfg(feature = "fleet")]
+        let shipper = match config.ship {
+            Some(ship) => Some(Arc::new(crate::fleet::Background::spawn(
+                store.clone(),
+                ship,
+            )?)),
+            None => None,
+        };
         Ok(Recorder {
             writer: Arc::new(WriterHandle::spawn(store.clone(), config.writer)?),
+            #[cfg(feature = "fleet")]
+            shipper,
         })
     }
 
@@ -225,9 +243,25 @@ impl Recorder {
     }
 
     /// Flushes and stops the writer thread. Later calls on handles are
-    /// counted as dropped.
+    /// counted as dropped. With [`RecorderConfig::ship`] set, then runs a
+    /// last shipping round and stops the shipper; an error if it failed
+    /// (what is recorded stays in the store, and `tracefold ship` sends it
+    /// later).
     pub fn shutdown(&self) -> Result<()> {
-        self.writer.shutdown()
+        let written = self.writer.shutdown();
+        #[cfg(feature = "fleet")]
+        if let Some(shipper) = &self.shipper {
+            written?;
+            return shipper.finish();
+        }
+        written
+    }
+
+    /// What the shipper thread has done ([`RecorderConfig::ship`]); `None`
+    /// when the recorder does not ship.
+    #[cfg(feature = "fleet")]
+    pub fn ship_stats(&self) -> Option<crate::fleet::ShipperStats> {
+        self.shipper.as_ref().map(|shipper| shipper.stats())
     }
 }
 
