@@ -208,6 +208,13 @@ impl Fleet {
         ]
     }
 
+    /// `collect --until-idle` into `central`: its JSON report.
+    fn collect(&self, central: &Path) -> Value {
+        let mut args = self.args("collect");
+        args.push("--until-idle");
+        json_out(central, &args)
+    }
+
     /// Object keys under `prefix` in the bucket (S3 ListObjectsV2).
     fn keys(&self, prefix: &str) -> Vec<String> {
         let mut keys = Vec::new();
@@ -255,6 +262,17 @@ fn encode(text: &str) -> String {
 fn json_out(store: &Path, args: &[&str]) -> Value {
     let out = ok(store, args);
     serde_json::from_str(out.trim()).unwrap_or_else(|err| panic!("{args:?}: {err}: {out}"))
+}
+
+/// Rollout `id` reduces to the same state JSON, byte for byte, in the
+/// worker's store and the central one.
+fn assert_same_state(worker: &Path, central: &Path, id: &str) {
+    let local = ok(worker, &["reduce", id, "--out", "-"]);
+    let there = ok(central, &["reduce", id, "--out", "-"]);
+    assert!(
+        local == there,
+        "rollout {id}: the central state differs from the worker's"
+    );
 }
 
 fn rollout_ids(store: &Path) -> Vec<String> {
@@ -365,38 +383,19 @@ fn workers_ship_through_server_restarts_and_every_event_arrives_once() {
 
     // The collector folds everything into the central store, once.
     let central = dir.path().join("central");
-    let collected = json_out(
-        &central,
-        &fleet
-            .args("collect")
-            .into_iter()
-            .chain(["--until-idle"])
-            .collect::<Vec<_>>(),
-    );
+    let collected = fleet.collect(&central);
     assert_eq!(
         collected["events_appended"].as_u64(),
         Some(events),
         "{collected}"
     );
-    let again = json_out(
-        &central,
-        &fleet
-            .args("collect")
-            .into_iter()
-            .chain(["--until-idle"])
-            .collect::<Vec<_>>(),
-    );
+    let again = fleet.collect(&central);
     assert_eq!(again["events_appended"], 0, "{again}");
 
     let mut expected = Vec::new();
     for store in &workers {
         for id in rollout_ids(store) {
-            let local = ok(store, &["reduce", &id, "--out", "-"]);
-            let there = ok(&central, &["reduce", &id, "--out", "-"]);
-            assert!(
-                local == there,
-                "rollout {id}: the central state differs from the worker's"
-            );
+            assert_same_state(store, &central, &id);
             expected.push(id);
         }
     }
@@ -491,14 +490,7 @@ fn a_recorder_ships_while_it_records_through_a_nats_restart() {
     drop(store);
 
     let central = dir.path().join("central");
-    let collected = json_out(
-        &central,
-        &fleet
-            .args("collect")
-            .into_iter()
-            .chain(["--until-idle"])
-            .collect::<Vec<_>>(),
-    );
+    let collected = fleet.collect(&central);
     assert_eq!(
         collected["events_appended"].as_u64(),
         Some(events),
@@ -506,11 +498,6 @@ fn a_recorder_ships_while_it_records_through_a_nats_restart() {
     );
     for i in 0..3 {
         let id = format!("live-{i}");
-        let local = ok(&worker, &["reduce", &id, "--out", "-"]);
-        let there = ok(&central, &["reduce", &id, "--out", "-"]);
-        assert!(
-            local == there,
-            "rollout {id}: the central state differs from the worker's"
-        );
+        assert_same_state(&worker, &central, &id);
     }
 }

@@ -21,6 +21,13 @@ pub(crate) fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
     slot.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
+/// Whether the handle's terminal event was recorded (its slot is empty).
+pub(crate) fn is_taken<T>(slot: &Mutex<Option<T>>) -> bool {
+    slot.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .is_none()
+}
+
 /// What a block's exception says, for a failed call: `TypeName: message`.
 pub(crate) fn describe(args: &Bound<'_, PyTuple>) -> String {
     let Ok(exc) = args.get_item(1) else {
@@ -289,10 +296,7 @@ impl PyInference {
     /// Whether the call's terminal event was recorded.
     #[getter]
     fn finished(&self) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_none()
+        is_taken(&self.inner)
     }
 
     /// Records the response (a dict, bytes, or a callable returning one).

@@ -80,20 +80,64 @@ impl PayloadRules {
         let Some(obj) = obj else { return Ok(None) };
         match self.convert(obj) {
             Ok(body) => Ok(body),
-            Err(refused) if self.strict => Err(raise(
-                py,
-                refused.class,
-                format!("{what}: {}", refused.message),
-            )),
             Err(refused) => {
-                self.errors.fetch_add(1, Ordering::Relaxed);
-                let message = format!("{what}: {}", refused.message);
-                warn(py, &message);
+                let message = self.refuse(py, what, refused)?;
                 Ok(Some(PayloadBody::Json(
                     serde_json::json!({ "tracefold_payload_error": message }),
                 )))
             }
         }
+    }
+
+    /// Thread metadata as JSON (an object, as the reducer reads it). Under
+    /// the lenient rule, metadata with no JSON form, or given as text or
+    /// bytes, is left out (counted and logged) instead of raising.
+    pub(crate) fn metadata(
+        &self,
+        py: Python<'_>,
+        what: &str,
+        obj: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<Value>> {
+        let Some(obj) = obj else { return Ok(None) };
+        let refused = match self.convert(obj) {
+            Ok(None) => return Ok(None),
+            Ok(Some(PayloadBody::Json(value))) => return Ok(Some(value)),
+            Ok(Some(PayloadBody::Bytes(_))) => Refused {
+                class: "PayloadError",
+                message: "must be a JSON object (a dict), not text or bytes".to_string(),
+            },
+            Err(refused) => refused,
+        };
+        self.refuse(py, what, refused)?;
+        Ok(None)
+    }
+
+    /// What a refused payload becomes: under the strict rule the exception
+    /// to raise; under the lenient one, counted and logged, the message
+    /// for the marker.
+    fn refuse(&self, py: Python<'_>, what: &str, refused: Refused) -> PyResult<String> {
+        let message = format!("{what}: {}", refused.message);
+        if self.strict {
+            return Err(raise(py, refused.class, message));
+        }
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        warn(py, &message);
+        Ok(message)
+    }
+
+    /// How a thread starts, its metadata under these rules.
+    pub(crate) fn thread_start(
+        &self,
+        py: Python<'_>,
+        thread_id: String,
+        agent_path: String,
+        metadata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<tracefold::ThreadStart> {
+        Ok(tracefold::ThreadStart {
+            thread_id,
+            agent_path,
+            metadata: self.metadata(py, "thread metadata", metadata)?,
+        })
     }
 
     fn convert(&self, obj: &Bound<'_, PyAny>) -> Result<Option<PayloadBody>, Refused> {

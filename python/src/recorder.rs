@@ -15,11 +15,10 @@ use std::time::Duration;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use serde_json::Value;
 use tracefold::event::{ExecutionStatus, RolloutStatus};
 use tracefold::{
     Durability, Overflow, Recorder, RecorderConfig, Redactor, RolloutRecorder, RolloutStart,
-    ThreadRecorder, ThreadStart, WriterConfig,
+    ThreadRecorder, WriterConfig,
 };
 
 use crate::calls::PyTurn;
@@ -158,6 +157,10 @@ impl PyRecorder {
                 )));
             }
         };
+        // Whether `RecorderConfig` has more fields than `writer` (`ship`,
+        // feature `fleet`) depends on the features a workspace build
+        // unifies, so the update is needless in this crate's own build only.
+        #[allow(clippy::needless_update)]
         let config = RecorderConfig {
             writer: WriterConfig {
                 durability,
@@ -224,11 +227,12 @@ impl PyRecorder {
         let Some(recorder) = &self.core.recorder else {
             return Ok(PyRollout::new(RolloutRecorder::disabled(), rules));
         };
-        let root = ThreadStart {
-            thread_id: root_thread_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        let root = rules.thread_start(
+            py,
+            root_thread_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             agent_path,
-            metadata: rules.metadata(py, "rollout metadata", metadata)?,
-        };
+            metadata,
+        )?;
         let start = RolloutStart {
             rollout_id,
             trace_id,
@@ -346,11 +350,9 @@ impl PyRollout {
         agent_path: String,
         metadata: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyThread> {
-        let start = ThreadStart {
-            thread_id,
-            agent_path,
-            metadata: self.rules.metadata(py, "thread metadata", metadata)?,
-        };
+        let start = self
+            .rules
+            .thread_start(py, thread_id, agent_path, metadata)?;
         let thread = py.detach(|| self.inner.resume_thread(start));
         Ok(PyThread::new(thread, self.rules.clone()))
     }
@@ -432,7 +434,9 @@ impl PyThread {
         agent_path: String,
         metadata: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyThread> {
-        let start = self.start(py, thread_id, agent_path, metadata)?;
+        let start = self
+            .rules
+            .thread_start(py, thread_id, agent_path, metadata)?;
         let child = py.detach(|| self.inner.spawn_child(start));
         Ok(PyThread::new(child, self.rules.clone()))
     }
@@ -446,7 +450,9 @@ impl PyThread {
         agent_path: String,
         metadata: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyThread> {
-        let start = self.start(py, thread_id, agent_path, metadata)?;
+        let start = self
+            .rules
+            .thread_start(py, thread_id, agent_path, metadata)?;
         let child = py.detach(|| self.inner.resume_child(start));
         Ok(PyThread::new(child, self.rules.clone()))
     }
@@ -473,52 +479,5 @@ impl PyThread {
 
     fn __repr__(&self) -> String {
         format!("<tracefold.Thread {:?}>", self.inner.thread_id())
-    }
-}
-
-impl PyThread {
-    fn start(
-        &self,
-        py: Python<'_>,
-        thread_id: String,
-        agent_path: String,
-        metadata: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<ThreadStart> {
-        Ok(ThreadStart {
-            thread_id,
-            agent_path,
-            metadata: self.rules.metadata(py, "thread metadata", metadata)?,
-        })
-    }
-}
-
-impl PayloadRules {
-    /// Thread metadata as JSON; under the lenient rule, metadata with no
-    /// JSON form is left out (counted and logged) instead of raising.
-    pub(crate) fn metadata(
-        &self,
-        py: Python<'_>,
-        what: &str,
-        obj: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Option<Value>> {
-        match self.optional(py, what, obj)? {
-            Some(tracefold::PayloadBody::Json(value))
-                if value.get("tracefold_payload_error").is_none() =>
-            {
-                Ok(Some(value))
-            }
-            Some(tracefold::PayloadBody::Json(_)) => Ok(None),
-            Some(tracefold::PayloadBody::Bytes(_)) => {
-                if self.strict {
-                    return Err(crate::errors::raise(
-                        py,
-                        "PayloadError",
-                        format!("{what}: must be a JSON object (a dict), not text or bytes"),
-                    ));
-                }
-                Ok(None)
-            }
-            None => Ok(None),
-        }
     }
 }

@@ -5,11 +5,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use tracefold::{
-    ChildSpawn, CompactionRecorder, CompactionRequestRecorder, PayloadBody, ThreadStart,
-    ToolCallRecorder,
+    ChildSpawn, CompactionRecorder, CompactionRequestRecorder, PayloadBody, ToolCallRecorder,
 };
 
-use crate::calls::{describe, take};
+use crate::calls::{describe, is_taken, take};
 use crate::payload::PayloadRules;
 use crate::recorder::{PyThread, execution_status, raised};
 
@@ -53,10 +52,7 @@ impl PyToolCall {
     /// Whether ``ended`` was recorded.
     #[getter]
     fn finished(&self) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_none()
+        is_taken(&self.inner)
     }
 
     /// Records the MCP correlation id the call carried to its server.
@@ -109,11 +105,9 @@ impl PyToolCall {
         reasoning_effort: String,
         metadata: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyThread> {
-        let start = ThreadStart {
-            thread_id,
-            agent_path,
-            metadata: self.rules.metadata(py, "thread metadata", metadata)?,
-        };
+        let start = self
+            .rules
+            .thread_start(py, thread_id, agent_path, metadata)?;
         let spawn = ChildSpawn {
             prompt,
             model,

@@ -198,7 +198,7 @@ impl<'a> Shipper<'a> {
                 continue;
             }
             let path = recipe_path(&r.hash);
-            if self.retry(|| self.objects.exists(&path)).await? {
+            if retry(self.fleet, || self.objects.exists(&path)).await? {
                 self.state.add_recipe(r.hash)?;
                 continue;
             }
@@ -220,11 +220,8 @@ impl<'a> Shipper<'a> {
             let text = serde_json::to_vec(&recipe)
                 .map_err(|err| Error::Other(format!("recipe of payload {}: {err}", r.hash)))?;
             let text = Bytes::from(text);
-            if self
-                .retry(|| self.objects.put_new(&path, text.clone()))
-                .await?
-                == Put::Uploaded
-            {
+            let put = retry(self.fleet, || self.objects.put_new(&path, text.clone())).await?;
+            if put == Put::Uploaded {
                 self.report.recipes_uploaded += 1;
             }
             self.state.add_recipe(r.hash)?;
@@ -263,14 +260,6 @@ impl<'a> Shipper<'a> {
             self.state.add_chunk(hash)?;
         }
         Ok(())
-    }
-
-    async fn retry<T, F, Fut>(&self, op: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T>>,
-    {
-        retry(self.fleet, op).await
     }
 }
 
